@@ -1,0 +1,224 @@
+"""The one config schema: frozen dataclasses, serialized as YAML.
+
+A YAML config file is a serialized `Config`. `Config.from_dict` rejects unknown keys and
+wrong types with a message naming the key path, so a typo never silently falls back to a
+default.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+
+class ConfigError(ValueError):
+    """A config file or override that does not match the schema."""
+
+
+@dataclass(frozen=True)
+class TowerConfig:
+    """One tower: a registered architecture name plus the knobs the architectures share.
+
+    Each tower builder reads the fields it needs; `towers.build_tower` rejects a field set
+    to a non-default value that the named tower does not use.
+    """
+
+    name: str
+    hidden_units: tuple[int, ...] = ()
+    num_cross_layers: int = 3
+    projection_dim: int | None = None  # DCN-v2 low rank; None = full-rank cross (DCN)
+    cross_structure: str = "parallel"  # "parallel" (cross ∥ MLP) or "stacked" (cross -> MLP)
+    cin_layer_sizes: tuple[int, ...] = (128, 128)
+    dropout: float = 0.0
+    batch_norm: bool = False
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    embedding_dim: int = 16
+    booster: TowerConfig = field(
+        default_factory=lambda: TowerConfig(name="dcn", hidden_units=(256, 128, 64))
+    )
+    light: TowerConfig = field(default_factory=lambda: TowerConfig(name="mlp", hidden_units=(32,)))
+    # Ablation: give the light net its own embedding tables instead of sharing the booster's.
+    separate_light_embeddings: bool = False
+
+
+@dataclass(frozen=True)
+class DistillConfig:
+    """How the light net learns from the booster.
+
+    total = BCE(y, light) + BCE(y, booster) + λ(step) · hint(stop_gradient(booster), light)
+    """
+
+    mode: str = "co_train"  # co_train | light_only | booster_only
+    hint: str = "logit_mse"  # a registered hint name: logit_mse | kd
+    hint_weight: float = 0.1  # λ after warm-up
+    temperature: float = 1.0  # kd only
+    gradient_block: bool = True
+    warmup_steps: int = 0  # λ = 0 for this many steps
+    ramp: str = "linear"  # after warm-up: "linear" over ramp_steps, or "step" straight to λ
+    ramp_steps: int = 0
+
+
+@dataclass(frozen=True)
+class OptimizerConfig:
+    name: str  # adam | adagrad | sgd | ftrl
+    learning_rate: float
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    batch_size: int = 1024
+    num_epochs: int = 1
+    steps_per_epoch: int | None = None  # None: one pass over the training files
+    # Embedding tables get a sparse-friendly optimizer (touches only the rows in the batch);
+    # dense layers get Adam.
+    embedding_optimizer: OptimizerConfig = field(
+        default_factory=lambda: OptimizerConfig(name="adagrad", learning_rate=0.05)
+    )
+    dense_optimizer: OptimizerConfig = field(
+        default_factory=lambda: OptimizerConfig(name="adam", learning_rate=0.001)
+    )
+    jit_compile: bool = False
+    seed: int = 0
+    shuffle_buffer_rows: int = 65536
+    bad_rows: str = "error"  # error | skip
+    checkpoint_every_steps: int = 1000
+
+
+@dataclass(frozen=True)
+class Config:
+    schema: str = "criteo"  # a name in data_schemas/ or a path to a schema YAML
+    model: ModelConfig = field(default_factory=ModelConfig)
+    distill: DistillConfig = field(default_factory=DistillConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Config:
+        return _from_dict(cls, data, path="")
+
+    def to_dict(self) -> dict[str, Any]:
+        return _to_plain(dataclasses.asdict(self))
+
+    def replace(self, overrides: dict[str, Any]) -> Config:
+        """Returns a copy with dotted-key overrides applied, e.g. {"train.batch_size": 64}."""
+        data = self.to_dict()
+        for key, value in overrides.items():
+            node = data
+            parts = key.split(".")
+            for part in parts[:-1]:
+                if not isinstance(node.get(part), dict):
+                    raise ConfigError(f"Unknown config key {key!r}: {part!r} is not a section.")
+                node = node[part]
+            if parts[-1] not in node:
+                raise ConfigError(
+                    f"Unknown config key {key!r}. Known keys here: {sorted(node)}"
+                )
+            node[parts[-1]] = value
+        return Config.from_dict(data)
+
+
+def _to_plain(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _to_plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_to_plain(v) for v in value]
+    return value
+
+
+def _from_dict(cls: type, data: Any, path: str) -> Any:
+    where = path or "<top level>"
+    if not isinstance(data, dict):
+        raise ConfigError(f"Config section {where} must be a mapping. Received: {data!r}")
+    hints = typing.get_type_hints(cls)
+    known = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise ConfigError(
+            f"Unknown config key(s) {unknown} in section {where}. Known keys: {sorted(known)}"
+        )
+    kwargs = {}
+    for name, value in data.items():
+        kwargs[name] = _coerce(hints[name], value, f"{path}.{name}" if path else name)
+    try:
+        return cls(**kwargs)
+    except TypeError as e:  # a required field is missing
+        raise ConfigError(f"Config section {where}: {e}") from None
+
+
+def _coerce(tp: Any, value: Any, path: str) -> Any:
+    origin = typing.get_origin(tp)
+    args = typing.get_args(tp)
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        (inner,) = [a for a in args if a is not type(None)]
+        return _coerce(inner, value, path)
+    if dataclasses.is_dataclass(tp):
+        return _from_dict(tp, value, path)
+    if origin is tuple:
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"Config key {path} must be a list. Received: {value!r}")
+        return tuple(_coerce(args[0], v, path) for v in value)
+    if tp is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if tp in (int, float, str, bool):
+        if not isinstance(value, tp) or (tp is int and isinstance(value, bool)):
+            raise ConfigError(
+                f"Config key {path} must be {tp.__name__}. Received: {value!r} "
+                f"({type(value).__name__})"
+            )
+        return value
+    raise ConfigError(f"Config key {path} has an unsupported type {tp}")  # pragma: no cover
+
+
+def preset_names() -> list[str]:
+    return sorted(
+        p.name[: -len(".yaml")]
+        for p in resources.files("rocketctr.presets").iterdir()
+        if p.name.endswith(".yaml")
+    )
+
+
+def load_config(name_or_path: str) -> Config:
+    """Loads a preset by name (see `preset_names()`) or a YAML file by path."""
+    path = Path(name_or_path)
+    if path.suffix in (".yaml", ".yml") or path.exists():
+        if not path.exists():
+            raise ConfigError(f"Config file not found: {path}")
+        text = path.read_text()
+        source = str(path)
+    else:
+        resource = resources.files("rocketctr.presets") / f"{name_or_path}.yaml"
+        if not resource.is_file():
+            raise ConfigError(
+                f"Unknown config preset {name_or_path!r}. Presets: {preset_names()}; "
+                "or pass a path to a YAML file."
+            )
+        text = resource.read_text()
+        source = f"preset {name_or_path}"
+    data = yaml.safe_load(text) or {}
+    try:
+        return Config.from_dict(data)
+    except ConfigError as e:
+        raise ConfigError(f"{source}: {e}") from None
+
+
+def parse_override(text: str) -> tuple[str, Any]:
+    """Parses one `--set key=value`; the value is read as YAML (numbers, lists, true/false)."""
+    if "=" not in text:
+        raise ConfigError(f"--set expects key=value. Received: {text!r}")
+    key, value = text.split("=", 1)
+    return key.strip(), yaml.safe_load(value)
+
+
+def save_config(config: Config, path: Path) -> None:
+    path.write_text(yaml.safe_dump(config.to_dict(), sort_keys=False))

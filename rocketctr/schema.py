@@ -1,0 +1,265 @@
+"""Feature schemas: `data_schemas/<name>.yaml` loaded into typed, validated specs.
+
+A schema says how raw files look (format, columns, label) and what the model makes of them
+(dense features with a transform, categorical features with a hash-bucket count or an integer
+id range, an optional user id for GAUC, and privileged features that only the booster sees).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+FORMATS = ("csv", "tsv", "libfm", "parquet", "tfrecord")
+DENSE_TRANSFORMS = ("none", "log1p")
+DERIVATIONS = ("hour_of_day", "weekday")
+
+
+class SchemaError(ValueError):
+    """A schema file that is malformed; the message names the file and the key."""
+
+
+@dataclass(frozen=True)
+class DenseFeature:
+    """A numeric feature. Missing values (empty field, NaN) become 0 after the transform.
+
+    Attributes:
+        name: raw column name.
+        transform: "none", or "log1p": log(1 + max(x, 0)), for heavy-tailed counts (Criteo
+            integer features, which can be negative).
+        clip_max: optional upper clip applied before the transform.
+    """
+
+    name: str
+    transform: str = "none"
+    clip_max: float | None = None
+
+
+@dataclass(frozen=True)
+class CategoricalFeature:
+    """A categorical feature mapped to rows of the shared embedding table.
+
+    Exactly one of `hash_buckets` (any string value, hashed in-graph with
+    `tf.strings.to_hash_bucket_fast`) and `num_ids` (integer ids `id_offset ..
+    id_offset + num_ids - 1`; anything else goes to one out-of-vocabulary row) is set.
+
+    Attributes:
+        name: feature name (and raw column name unless `source` is given).
+        source: raw column the value is computed from, when it differs from `name`.
+        derive: in-graph derivation from the source column: "hour_of_day" or "weekday" of a
+            YYMMDDHH timestamp (Avazu `hour`); yields integer ids.
+    """
+
+    name: str
+    hash_buckets: int | None = None
+    num_ids: int | None = None
+    id_offset: int = 0
+    source: str | None = None
+    derive: str | None = None
+
+    @property
+    def column(self) -> str:
+        return self.source or self.name
+
+    @property
+    def num_rows(self) -> int:
+        """Rows this feature takes in the embedding table (ids + one OOV row)."""
+        return self.hash_buckets if self.hash_buckets else self.num_ids + 1
+
+
+@dataclass(frozen=True)
+class Schema:
+    """A dataset layout. See `data_schemas/*.yaml` for documented examples.
+
+    Attributes:
+        columns: raw column names in file order (delimited formats; for libfm, the label
+            followed by one column per field; for parquet/tfrecord, the columns to read).
+        label: label column; values > 0 are positives (libfm uses 1/-1).
+        user_id: optional raw column grouping rows by user, for GAUC.
+        privileged: names of features the booster sees and the light net never does.
+    """
+
+    name: str
+    format: str
+    columns: tuple[str, ...]
+    label: str
+    dense: tuple[DenseFeature, ...]
+    categorical: tuple[CategoricalFeature, ...]
+    header: bool = False
+    delimiter: str = ","
+    user_id: str | None = None
+    privileged: tuple[str, ...] = ()
+    source: str = ""
+
+    @property
+    def feature_names(self) -> list[str]:
+        return [f.name for f in self.dense] + [f.name for f in self.categorical]
+
+    @property
+    def input_columns(self) -> list[str]:
+        """Raw columns the model reads (features only, no label), in a stable order."""
+        cols: list[str] = []
+        for c in [f.name for f in self.dense] + [f.column for f in self.categorical]:
+            if c not in cols:
+                cols.append(c)
+        return cols
+
+    def serving_columns(self) -> list[str]:
+        """Raw columns the light net needs: input columns minus privileged-only ones."""
+        light_cols: list[str] = []
+        for f in self.dense:
+            if f.name not in self.privileged:
+                light_cols.append(f.name)
+        for f in self.categorical:
+            if f.name not in self.privileged and f.column not in light_cols:
+                light_cols.append(f.column)
+        return [c for c in self.input_columns if c in light_cols]
+
+    def is_string_column(self, column: str) -> bool:
+        """Categorical sources and the user id are strings; dense columns are floats."""
+        return column not in {f.name for f in self.dense}
+
+
+def schema_names() -> list[str]:
+    return sorted(
+        p.name[: -len(".yaml")]
+        for p in resources.files("rocketctr.data_schemas").iterdir()
+        if p.name.endswith(".yaml")
+    )
+
+
+def load_schema(name_or_path: str) -> Schema:
+    """Loads `data_schemas/<name>.yaml` by name, or a schema YAML by path."""
+    path = Path(name_or_path)
+    if path.suffix in (".yaml", ".yml") or path.exists():
+        if not path.exists():
+            raise SchemaError(f"Schema file not found: {path}")
+        return parse_schema(yaml.safe_load(path.read_text()), source=str(path))
+    resource = resources.files("rocketctr.data_schemas") / f"{name_or_path}.yaml"
+    if not resource.is_file():
+        raise SchemaError(
+            f"Unknown schema {name_or_path!r}. Known: {schema_names()}; or pass a YAML path."
+        )
+    return parse_schema(yaml.safe_load(resource.read_text()), source=f"data_schemas/{resource.name}")
+
+
+_SCHEMA_KEYS = {
+    "name", "format", "columns", "label", "dense", "categorical", "header", "delimiter",
+    "user_id", "privileged", "description",
+}  # fmt: skip
+_DENSE_KEYS = {"name", "transform", "clip_max"}
+_CATEGORICAL_KEYS = {"name", "hash_buckets", "num_ids", "id_offset", "source", "derive"}
+
+
+def parse_schema(data: Any, source: str = "<dict>") -> Schema:
+    """Validates a schema mapping; every error names `source`, the key and what was received."""
+
+    def fail(key: str, message: str) -> None:
+        raise SchemaError(f"{source}: key {key!r}: {message}")
+
+    if not isinstance(data, dict):
+        raise SchemaError(f"{source}: a schema must be a mapping. Received: {data!r}")
+    unknown = sorted(set(data) - _SCHEMA_KEYS)
+    if unknown:
+        fail(unknown[0], f"unknown key(s) {unknown}. Known keys: {sorted(_SCHEMA_KEYS)}")
+    for key in ("name", "format", "label", "columns"):
+        if key not in data:
+            fail(key, "is required")
+    fmt = data["format"]
+    if fmt not in FORMATS:
+        fail("format", f"must be one of {list(FORMATS)}. Received: {fmt!r}")
+    columns = data["columns"]
+    if not isinstance(columns, list) or not all(isinstance(c, str) for c in columns):
+        fail("columns", f"must be a list of column names. Received: {columns!r}")
+    if len(set(columns)) != len(columns):
+        dupes = sorted({c for c in columns if columns.count(c) > 1})
+        fail("columns", f"has duplicate names {dupes}")
+    label = data["label"]
+    if label not in columns:
+        fail("label", f"must be one of the columns. Received: {label!r}")
+
+    dense = []
+    for i, item in enumerate(data.get("dense") or []):
+        key = f"dense[{i}]"
+        if not isinstance(item, dict) or "name" not in item:
+            fail(key, f"must be a mapping with a 'name'. Received: {item!r}")
+        extra = sorted(set(item) - _DENSE_KEYS)
+        if extra:
+            fail(f"{key}.{extra[0]}", f"unknown key. Known keys: {sorted(_DENSE_KEYS)}")
+        if item["name"] not in columns:
+            fail(f"{key}.name", f"is not one of the columns. Received: {item['name']!r}")
+        transform = item.get("transform", "none")
+        if transform not in DENSE_TRANSFORMS:
+            fail(f"{key}.transform", f"must be one of {list(DENSE_TRANSFORMS)}. Received: "
+                 f"{transform!r}")  # fmt: skip
+        dense.append(DenseFeature(item["name"], transform, item.get("clip_max")))
+
+    categorical = []
+    for i, item in enumerate(data.get("categorical") or []):
+        key = f"categorical[{i}]"
+        if not isinstance(item, dict) or "name" not in item:
+            fail(key, f"must be a mapping with a 'name'. Received: {item!r}")
+        extra = sorted(set(item) - _CATEGORICAL_KEYS)
+        if extra:
+            fail(f"{key}.{extra[0]}", f"unknown key. Known keys: {sorted(_CATEGORICAL_KEYS)}")
+        feature = CategoricalFeature(
+            name=item["name"],
+            hash_buckets=item.get("hash_buckets"),
+            num_ids=item.get("num_ids"),
+            id_offset=item.get("id_offset", 0),
+            source=item.get("source"),
+            derive=item.get("derive"),
+        )
+        if (feature.hash_buckets is None) == (feature.num_ids is None):
+            fail(key, f"needs exactly one of 'hash_buckets' and 'num_ids'. Received: {item!r}")
+        for size_key in ("hash_buckets", "num_ids"):
+            size = getattr(feature, size_key)
+            if size is not None and (not isinstance(size, int) or size < 1):
+                fail(f"{key}.{size_key}", f"must be a positive integer. Received: {size!r}")
+        if feature.column not in columns:
+            fail(f"{key}.{'source' if feature.source else 'name'}",
+                 f"is not one of the columns. Received: {feature.column!r}")  # fmt: skip
+        if feature.derive is not None:
+            if feature.derive not in DERIVATIONS:
+                fail(f"{key}.derive", f"must be one of {list(DERIVATIONS)}. Received: "
+                     f"{feature.derive!r}")  # fmt: skip
+            if feature.num_ids is None:
+                fail(f"{key}.num_ids", "is required with 'derive' (derived values are ids)")
+        categorical.append(feature)
+
+    names = [f.name for f in dense] + [f.name for f in categorical]
+    if len(set(names)) != len(names):
+        fail("categorical", f"feature names repeat: {sorted({n for n in names if names.count(n) > 1})}")
+    if label in names:
+        fail("label", f"the label column cannot also be a feature. Received: {label!r}")
+    if not categorical:
+        fail("categorical", "at least one categorical feature is required")
+
+    user_id = data.get("user_id")
+    if user_id is not None and user_id not in columns:
+        fail("user_id", f"must be one of the columns. Received: {user_id!r}")
+    privileged = data.get("privileged") or []
+    for p in privileged:
+        if p not in names:
+            fail("privileged", f"names a feature the schema does not define. Received: {p!r}")
+    if privileged and all(f.name in privileged for f in categorical):
+        fail("privileged", "the light net needs at least one non-privileged categorical feature")
+
+    delimiter = data.get("delimiter", {"tsv": "\t", "libfm": " "}.get(fmt, ","))
+    return Schema(
+        name=data["name"],
+        format=fmt,
+        columns=tuple(columns),
+        label=label,
+        dense=tuple(dense),
+        categorical=tuple(categorical),
+        header=bool(data.get("header", False)),
+        delimiter=delimiter,
+        user_id=user_id,
+        privileged=tuple(privileged),
+        source=source,
+    )

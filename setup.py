@@ -1,0 +1,32 @@
+"""rocketctr: co-train a deep booster and a cheap light CTR net; serve only the light net."""
+
+from setuptools import find_packages, setup
+
+setup(
+    name="rocketctr",
+    version="0.1.0",
+    description=(
+        "Distillation for CTR models: a deep booster net trains beside a cheap light net "
+        "on shared embeddings; only the light net is exported and served."
+    ),
+    long_description=open("README.md", encoding="utf-8").read(),
+    long_description_content_type="text/markdown",
+    license="Apache-2.0",
+    python_requires=">=3.10",
+    packages=find_packages(include=["rocketctr", "rocketctr.*"]) + ["rocketctr.data_schemas"],
+    # The schemas live at the top of the repository (users edit them there) and install as
+    # package data, so `--schema criteo` works from a wheel as well as from a checkout.
+    package_dir={"rocketctr.data_schemas": "data_schemas"},
+    package_data={"rocketctr.data_schemas": ["*.yaml"], "rocketctr.presets": ["*.yaml"]},
+    install_requires=[
+        "tensorflow>=2.16,<2.22",
+        "tf-keras>=2.16,<2.22",
+        "tensorflow-recommenders==0.7.7",
+        "pandas",
+        "pyarrow",
+        "absl-py",
+        "pyyaml",
+    ],
+    extras_require={"test": ["pytest", "ruff"]},
+    entry_points={"console_scripts": ["rocketctr=rocketctr.cli:run"]},
+)
