@@ -1,0 +1,7 @@
+"""Distillation methods. Importing this package registers every hint."""
+
+from rocketctr.distill import kd, rocket  # noqa: F401  (registration)
+from rocketctr.distill.base import Hint, build_hint, hint_names
+from rocketctr.distill.schedule import hint_weight, validate_schedule
+
+__all__ = ["Hint", "build_hint", "hint_names", "hint_weight", "validate_schedule"]

@@ -1,0 +1,233 @@
+"""The co-training model: shared embeddings, a booster tower, a light tower, one train_step.
+
+    total = BCE(y, light) + BCE(y, booster) + λ(step) · hint(stop_gradient(booster), light)
+
+`light_only` and `booster_only` run through the same code with the other tower absent, so
+baselines are trained exactly like the co-trained nets.
+"""
+
+from __future__ import annotations
+
+import tensorflow as tf
+import tf_keras
+
+from rocketctr import distill, towers
+from rocketctr.config import Config, ConfigError, OptimizerConfig
+from rocketctr.layers.embedding import Embedding
+from rocketctr.layers.features import FeatureProcessor
+from rocketctr.schema import Schema
+
+MODES = ("co_train", "light_only", "booster_only")
+ROLES = ("shared_embedding", "light_embedding", "booster", "light")
+
+
+def variable_role(name: str) -> str:
+    """The role of a variable by its name: one of ROLES, or "other" (e.g. optimizer state)."""
+    for part in name.split("/"):
+        if part in ROLES:
+            return part
+    return "other"
+
+_OPTIMIZERS = {
+    "adam": tf_keras.optimizers.Adam,
+    "adagrad": tf_keras.optimizers.Adagrad,
+    "sgd": tf_keras.optimizers.SGD,
+    "ftrl": tf_keras.optimizers.Ftrl,
+}
+
+
+def build_optimizer(config: OptimizerConfig) -> tf_keras.optimizers.Optimizer:
+    if config.name not in _OPTIMIZERS:
+        raise ConfigError(f"Unknown optimizer {config.name!r}. Known: {sorted(_OPTIMIZERS)}")
+    if config.learning_rate <= 0:
+        raise ConfigError(f"learning_rate must be > 0. Received: {config.learning_rate}")
+    return _OPTIMIZERS[config.name](learning_rate=config.learning_rate)
+
+
+class CoTrainModel(tf_keras.Model):
+    """Booster and light towers on shared embedding tables.
+
+    Variables are named by role: `shared_embedding/...` (both towers), `booster/...`
+    (never served), `light/...` and, with separate light embeddings, `light_embedding/...`.
+
+    Args:
+        config: the resolved config.
+        schema: the dataset schema; privileged features reach the booster only.
+    """
+
+    def __init__(self, config: Config, schema: Schema, **kwargs) -> None:
+        super().__init__(**kwargs)
+        d = config.distill
+        if d.mode not in MODES:
+            raise ConfigError(f"distill.mode must be one of {list(MODES)}. Received: {d.mode!r}")
+        distill.validate_schedule(d)
+        self.rocket_config = config
+        self.schema = schema
+        self.has_booster = d.mode != "light_only"
+        self.has_light = d.mode != "booster_only"
+
+        self.processor = FeatureProcessor(schema, name="features")
+        light_features = [f for f in schema.feature_names if f not in schema.privileged]
+        self.light_processor = FeatureProcessor(schema, light_features, name="light_features")
+        # Positions of the light net's inputs among all processed fields/dense columns.
+        all_cat = [f.name for f in self.processor.categorical]
+        all_dense = [f.name for f in self.processor.dense]
+        self._light_cat_idx = [all_cat.index(f.name) for f in self.light_processor.categorical]
+        self._light_dense_idx = [all_dense.index(f.name) for f in self.light_processor.dense]
+
+        dim = config.model.embedding_dim
+        if dim < 1:
+            raise ConfigError(f"embedding_dim must be >= 1. Received: {dim}")
+        rows = self.processor.num_table_rows
+        self.embedding = Embedding(rows, dim, name="shared_embedding")
+        self.light_embedding = None
+        if config.model.separate_light_embeddings and self.has_light:
+            self.light_embedding = Embedding(rows, dim, name="light_embedding")
+        self.booster = towers.build_tower(config.model.booster, "booster") if self.has_booster else None
+        self.light = towers.build_tower(config.model.light, "light") if self.has_light else None
+        self.hint = distill.build_hint(d)
+
+        self.dense_optimizer = build_optimizer(config.train.dense_optimizer)
+        self.embedding_optimizer = build_optimizer(config.train.embedding_optimizer)
+        self._trackers = {
+            name: tf_keras.metrics.Mean(name=name)
+            for name in ("loss", "light_bce", "booster_bce", "hint", "hint_weight")
+        }
+        self._aucs = {
+            tower: tf_keras.metrics.AUC(num_thresholds=2000, name=f"{tower}_auc")
+            for tower in ("light", "booster")
+        }
+
+    # ----------------------------------------------------------------------------- forward
+    def call(self, features: dict[str, tf.Tensor], training: bool | None = None) -> dict:
+        """Returns {"booster_logits": [B], "light_logits": [B]} for the towers present."""
+        ids, dense = self.processor(features)
+        out = {}
+        if self.has_booster:
+            out["booster_logits"] = self.booster(self.embedding(ids), dense, training=training)
+        if self.has_light:
+            if len(self._light_cat_idx) < ids.shape[1]:
+                ids = tf.gather(ids, self._light_cat_idx, axis=1)
+            if len(self._light_dense_idx) < dense.shape[1]:
+                dense = tf.gather(dense, self._light_dense_idx, axis=1)
+            out["light_logits"] = self._light_from_ids(ids, dense, training)
+        return out
+
+    def _light_from_ids(self, ids, dense, training) -> tf.Tensor:
+        table = self.light_embedding or self.embedding
+        return self.light(table(ids), dense, training=training)
+
+    def light_logits(self, features: dict[str, tf.Tensor]) -> tf.Tensor:
+        """Light scores from the light net's own (serving) inputs only; inference mode."""
+        ids, dense = self.light_processor(features)
+        return self._light_from_ids(ids, dense, training=False)
+
+    # ----------------------------------------------------------------------------- losses
+    @property
+    def global_step(self) -> tf.Variable:
+        return self.dense_optimizer.iterations
+
+    def compute_losses(self, features, labels, training: bool) -> dict[str, tf.Tensor]:
+        """Per-batch losses, each averaged with the global batch size (tf.distribute-safe).
+
+        Returns a dict with "loss" (the total to minimise), "light_bce", "booster_bce",
+        "hint" (unweighted), "hint_weight" (λ at this step), and the towers' logits.
+        """
+        labels = tf.reshape(tf.cast(labels, tf.float32), [-1])
+        out = self(features, training=training)
+        global_batch = tf.shape(labels)[0] * tf.distribute.get_strategy().num_replicas_in_sync
+
+        def average(per_example):
+            return tf.nn.compute_average_loss(per_example, global_batch_size=global_batch)
+
+        zero = tf.zeros_like(labels)
+        light_bce = booster_bce = hint = zero
+        if self.has_light:
+            light_bce = tf.nn.sigmoid_cross_entropy_with_logits(labels, out["light_logits"])
+        if self.has_booster:
+            booster_bce = tf.nn.sigmoid_cross_entropy_with_logits(labels, out["booster_logits"])
+        weight = tf.constant(0.0)
+        if self.has_light and self.has_booster:
+            target = out["booster_logits"]
+            if self.rocket_config.distill.gradient_block:
+                # The one place the gradient block lives: booster-only weights learn from
+                # labels alone, whatever the hint.
+                target = tf.stop_gradient(target)
+            hint = self.hint.per_example(target, out["light_logits"])
+            weight = distill.hint_weight(self.global_step, self.rocket_config.distill)
+        losses = {
+            "loss": average(light_bce + booster_bce + weight * hint),
+            "light_bce": average(light_bce),
+            "booster_bce": average(booster_bce),
+            "hint": average(hint),
+            "hint_weight": weight,
+        }
+        return {**losses, **out}
+
+    # ----------------------------------------------------------------------------- steps
+    def embedding_variables(self) -> list[tf.Variable]:
+        layers = [self.embedding] + ([self.light_embedding] if self.light_embedding else [])
+        return [v for layer in layers for v in layer.trainable_variables]
+
+    def dense_variables(self) -> list[tf.Variable]:
+        embedding_ids = {id(v) for v in self.embedding_variables()}
+        return [v for v in self.trainable_variables if id(v) not in embedding_ids]
+
+    def build_optimizers(self) -> None:
+        """Creates optimizer slots up front, so a checkpoint restores them immediately."""
+        self.embedding_optimizer.build(self.embedding_variables())
+        self.dense_optimizer.build(self.dense_variables())
+
+    def train_step(self, data):
+        features, labels = data[0], data[1]
+        embedding_vars = self.embedding_variables()
+        dense_vars = self.dense_variables()
+        with tf.GradientTape() as tape:
+            losses = self.compute_losses(features, labels, training=True)
+            loss = losses["loss"] + tf.add_n(self.losses) if self.losses else losses["loss"]
+        grads = tape.gradient(loss, embedding_vars + dense_vars)
+        n = len(embedding_vars)
+        self.embedding_optimizer.apply_gradients(zip(grads[:n], embedding_vars))
+        self.dense_optimizer.apply_gradients(zip(grads[n:], dense_vars))
+        return self._update_metrics(labels, losses)
+
+    def test_step(self, data):
+        features, labels = data[0], data[1]
+        return self._update_metrics(labels, self.compute_losses(features, labels, training=False))
+
+    def predict_step(self, data):
+        features = data[0] if isinstance(data, tuple) else data
+        return {
+            k.replace("_logits", "_probs"): tf.sigmoid(v)
+            for k, v in self(features, training=False).items()
+        }
+
+    def _update_metrics(self, labels, losses) -> dict[str, tf.Tensor]:
+        for name, tracker in self._trackers.items():
+            tracker.update_state(losses[name])
+        labels = tf.reshape(labels, [-1])
+        for tower, auc in self._aucs.items():
+            if f"{tower}_logits" in losses:
+                auc.update_state(labels, tf.sigmoid(losses[f"{tower}_logits"]))
+        return {m.name: m.result() for m in self.metrics}
+
+    @property
+    def metrics(self) -> list:
+        towers_present = [t for t in ("light", "booster") if getattr(self, f"has_{t}")]
+        trackers = [self._trackers["loss"]] + [self._trackers[f"{t}_bce"] for t in towers_present]
+        if len(towers_present) == 2:
+            trackers += [self._trackers["hint"], self._trackers["hint_weight"]]
+        return trackers + [self._aucs[t] for t in towers_present]
+
+
+def build_model(config: Config, schema: Schema) -> CoTrainModel:
+    """Builds and compiles the model; its variables exist when this returns."""
+    model = CoTrainModel(config, schema, name="rocketctr")
+    model.compile(optimizer=model.dense_optimizer, jit_compile=config.train.jit_compile)
+    example = {
+        c: tf.constant([""] if schema.is_string_column(c) else [0.0])
+        for c in schema.input_columns
+    }
+    model(example)
+    model.build_optimizers()
+    return model

@@ -1,0 +1,66 @@
+"""Tower registry: a tower is a layer (embeddings [B, F, d], dense [B, D]) -> logits [B]."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import tensorflow as tf
+import tf_keras
+
+from rocketctr.config import ConfigError, TowerConfig
+
+_REGISTRY: dict[str, type[Tower]] = {}
+
+
+class Tower(tf_keras.layers.Layer):
+    """Base class. Subclasses set `uses` (the TowerConfig fields they read) and register.
+
+    Args:
+        config: the tower's config.
+    """
+
+    uses: frozenset[str] = frozenset()
+
+    def __init_subclass__(cls, name: str | None = None, **kwargs) -> None:
+        super().__init_subclass__(**kwargs)
+        if name is not None:
+            _REGISTRY[name] = cls
+
+    def __init__(self, config: TowerConfig, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.config = config
+
+    def call(
+        self, embeddings: tf.Tensor, dense: tf.Tensor, training: bool | None = None
+    ) -> tf.Tensor:
+        raise NotImplementedError
+
+
+def flat_inputs(embeddings: tf.Tensor, dense: tf.Tensor) -> tf.Tensor:
+    """Concatenates flattened embeddings [B, F*d] and dense values [B, D]."""
+    flat = tf.reshape(embeddings, [-1, embeddings.shape[1] * embeddings.shape[2]])
+    return tf.concat([flat, dense], axis=1)
+
+
+def tower_names() -> list[str]:
+    return sorted(_REGISTRY)
+
+
+def build_tower(config: TowerConfig, name: str) -> Tower:
+    """Builds a registered tower; refuses config fields the tower would silently ignore."""
+    if config.name not in _REGISTRY:
+        raise ConfigError(f"Unknown tower {config.name!r}. Known towers: {tower_names()}")
+    cls = _REGISTRY[config.name]
+    defaults = TowerConfig(name=config.name)
+    ignored = [
+        f.name
+        for f in dataclasses.fields(TowerConfig)
+        if f.name != "name"
+        and f.name not in cls.uses
+        and getattr(config, f.name) != getattr(defaults, f.name)
+    ]
+    if ignored:
+        raise ConfigError(
+            f"Tower {config.name!r} does not use {ignored}; it uses {sorted(cls.uses)}."
+        )
+    return cls(config, name=name)

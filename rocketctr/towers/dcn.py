@@ -1,0 +1,62 @@
+"""Deep & Cross boosters: DCN (full-rank cross) and DCN-v2 (low-rank, stacked or parallel)."""
+
+from __future__ import annotations
+
+import tensorflow as tf
+import tensorflow_recommenders as tfrs
+import tf_keras
+
+from rocketctr.config import ConfigError
+from rocketctr.layers.mlp import MLP
+from rocketctr.towers.base import Tower, flat_inputs
+
+
+class DCNTower(Tower, name="dcn"):
+    """Cross network and MLP over x0 = [flattened embeddings, dense] (Wang et al., 2017/2021).
+
+    `cross_structure="parallel"` concatenates the cross and MLP outputs; `"stacked"` feeds
+    the cross output into the MLP.
+    """
+
+    uses = frozenset(
+        {"hidden_units", "num_cross_layers", "cross_structure", "dropout", "batch_norm"}
+    )
+
+    def __init__(self, config, **kwargs) -> None:
+        super().__init__(config, **kwargs)
+        if config.cross_structure not in ("parallel", "stacked"):
+            raise ConfigError(
+                "cross_structure must be 'parallel' or 'stacked'. "
+                f"Received: {config.cross_structure!r}"
+            )
+        self.crosses = [
+            tfrs.layers.dcn.Cross(projection_dim=config.projection_dim, name=f"cross_{i}")
+            for i in range(config.num_cross_layers)
+        ]
+        self.mlp = MLP(config.hidden_units, config.dropout, config.batch_norm)
+        self.out = tf_keras.layers.Dense(1)
+
+    def call(self, embeddings, dense, training=None) -> tf.Tensor:
+        x0 = flat_inputs(embeddings, dense)
+        x = x0
+        for cross in self.crosses:
+            x = cross(x0, x)
+        if self.config.cross_structure == "stacked":
+            hidden = self.mlp(x, training=training)
+        else:
+            hidden = tf.concat([x, self.mlp(x0, training=training)], axis=1)
+        return tf.squeeze(self.out(hidden), axis=1)
+
+
+class DCNv2Tower(DCNTower, name="dcn_v2"):
+    """DCN-v2 with low-rank cross layers W = U Vᵀ of rank `projection_dim`."""
+
+    uses = DCNTower.uses | {"projection_dim"}
+
+    def __init__(self, config, **kwargs) -> None:
+        if not config.projection_dim:
+            raise ConfigError(
+                "Tower 'dcn_v2' needs projection_dim (the cross rank); use 'dcn' for full "
+                f"rank. Received: projection_dim={config.projection_dim!r}"
+            )
+        super().__init__(config, **kwargs)

@@ -1,0 +1,30 @@
+"""Light towers LR and MLP over the shared embeddings."""
+
+from __future__ import annotations
+
+import tensorflow as tf
+import tf_keras
+
+from rocketctr.layers.mlp import MLP
+from rocketctr.towers.base import Tower, flat_inputs
+
+
+class MLPTower(Tower, name="mlp"):
+    """A small MLP over [flattened embeddings, dense]; with no hidden units it is LR."""
+
+    uses = frozenset({"hidden_units", "dropout", "batch_norm"})
+
+    def __init__(self, config, **kwargs) -> None:
+        super().__init__(config, **kwargs)
+        self.mlp = MLP(config.hidden_units, config.dropout, config.batch_norm)
+        self.out = tf_keras.layers.Dense(1)
+
+    def call(self, embeddings, dense, training=None) -> tf.Tensor:
+        hidden = self.mlp(flat_inputs(embeddings, dense), training=training)
+        return tf.squeeze(self.out(hidden), axis=1)
+
+
+class LRTower(MLPTower, name="lr"):
+    """Logistic regression: one weight per embedding coordinate and dense value."""
+
+    uses = frozenset()

@@ -1,0 +1,181 @@
+"""The training job: data -> co-trained model -> checkpoints, TensorBoard, metrics table.
+
+Running the same job twice on the same model dir resumes from the last checkpoint instead
+of starting over; a model dir whose saved config differs from the requested one is refused.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import tensorflow as tf
+import tf_keras
+import yaml
+
+from rocketctr.config import Config, ConfigError, save_config
+from rocketctr.data import BadRowReport, make_dataset
+from rocketctr.metrics import format_table, tower_metrics
+from rocketctr.model import CoTrainModel, build_model
+from rocketctr.schema import Schema, load_schema
+
+log = logging.getLogger("rocketctr")
+
+CONFIG_FILE = "config.yaml"
+METRICS_FILE = "metrics.json"
+CHECKPOINT_DIR = "checkpoints"
+
+
+@dataclass
+class TrainResult:
+    model: CoTrainModel
+    schema: Schema
+    metrics: dict[str, dict[str, float]]
+    initial_epoch: int  # > 0 when the run resumed from a checkpoint
+    bad_rows: str
+
+
+def _flatten(data: dict, prefix: str = "") -> dict:
+    flat = {}
+    for key, value in data.items():
+        if isinstance(value, dict):
+            flat.update(_flatten(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
+def prepare_model_dir(config: Config, model_dir: Path) -> None:
+    """Creates the model dir and writes the resolved config; refuses a conflicting one."""
+    model_dir.mkdir(parents=True, exist_ok=True)
+    path = model_dir / CONFIG_FILE
+    if path.exists():
+        saved = _flatten(yaml.safe_load(path.read_text()) or {})
+        wanted = _flatten(config.to_dict())
+        diff = sorted(k for k in set(saved) | set(wanted) if saved.get(k) != wanted.get(k))
+        if diff:
+            details = ", ".join(f"{k}: {saved.get(k)!r} -> {wanted.get(k)!r}" for k in diff)
+            raise ConfigError(
+                f"{model_dir} holds a run with a different config ({details}). Use a new "
+                "--model_dir, or the same config to resume."
+            )
+    save_config(config, path)
+
+
+class _CheckpointCallback(tf_keras.callbacks.Callback):
+    """Saves every `every_steps` steps and at each epoch end, recording completed epochs."""
+
+    def __init__(self, manager: tf.train.CheckpointManager, epoch: tf.Variable, every_steps: int):
+        super().__init__()
+        self.manager = manager
+        self.epoch = epoch
+        self.every_steps = every_steps
+
+    def _save(self) -> None:
+        self.manager.save(checkpoint_number=int(self.model.global_step.numpy()))
+
+    def on_train_batch_end(self, batch, logs=None) -> None:
+        if self.every_steps and int(self.model.global_step.numpy()) % self.every_steps == 0:
+            self._save()
+
+    def on_epoch_end(self, epoch, logs=None) -> None:
+        self.epoch.assign(epoch + 1)
+        self._save()
+
+
+def evaluate_towers(
+    model: CoTrainModel, dataset: tf.data.Dataset, user_column: str | None
+) -> dict[str, dict[str, float]]:
+    """Exact AUC, logloss (and GAUC with a user column) of each tower on a whole dataset."""
+    predict = tf.function(lambda x: model(x, training=False))
+    labels, users, scores = [], [], {}
+    for features, y in dataset:
+        for name, logits in predict(features).items():
+            scores.setdefault(name.replace("_logits", ""), []).append(tf.sigmoid(logits).numpy())
+        labels.append(y.numpy())
+        if user_column:
+            users.append(features[user_column].numpy())
+    if not labels:
+        raise ValueError("The eval data has no rows.")
+    y = np.concatenate(labels)
+    u = np.concatenate(users) if user_column else None
+    return {
+        tower: tower_metrics(y, np.concatenate(scores[tower]), u)
+        for tower in ("booster", "light")
+        if tower in scores
+    }
+
+
+def train(
+    config: Config,
+    train_patterns: Sequence[str],
+    eval_patterns: Sequence[str],
+    model_dir: str | Path,
+    *,
+    verbose: int | str = "auto",
+) -> TrainResult:
+    """Trains (or resumes) a run and evaluates both towers on the eval data.
+
+    Args:
+        config: the resolved config.
+        train_patterns: file globs of training data.
+        eval_patterns: file globs of evaluation data.
+        model_dir: where config, checkpoints, TensorBoard logs and metrics go.
+        verbose: Keras verbosity (progress bars with "auto").
+
+    Returns:
+        The trained model and the booster/light metrics on the eval data.
+    """
+    model_dir = Path(model_dir)
+    schema = load_schema(config.schema)
+    prepare_model_dir(config, model_dir)
+    tf_keras.utils.set_random_seed(config.train.seed)
+    t = config.train
+    train_report, eval_report = BadRowReport(), BadRowReport()
+    train_ds = make_dataset(
+        schema, train_patterns, t.batch_size, bad_rows=t.bad_rows, shuffle=True,
+        shuffle_buffer_rows=t.shuffle_buffer_rows, seed=t.seed,
+        num_epochs=None if t.steps_per_epoch else 1, report=train_report,
+    )  # fmt: skip
+    eval_ds = make_dataset(
+        schema, eval_patterns, t.batch_size, bad_rows=t.bad_rows, report=eval_report
+    )
+
+    model = build_model(config, schema)
+    epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="completed_epochs")
+    checkpoint = tf.train.Checkpoint(model=model, epoch=epoch)
+    manager = tf.train.CheckpointManager(checkpoint, str(model_dir / CHECKPOINT_DIR), max_to_keep=3)
+    if manager.latest_checkpoint:
+        checkpoint.restore(manager.latest_checkpoint).assert_existing_objects_matched()
+        log.info("Resumed from %s (epoch %d)", manager.latest_checkpoint, int(epoch.numpy()))
+        print(f"Resuming from {manager.latest_checkpoint} after {int(epoch.numpy())} epoch(s).")
+    initial_epoch = int(epoch.numpy())
+
+    if initial_epoch < t.num_epochs:
+        model.fit(
+            train_ds,
+            epochs=t.num_epochs,
+            initial_epoch=initial_epoch,
+            steps_per_epoch=t.steps_per_epoch,
+            validation_data=eval_ds,
+            callbacks=[
+                _CheckpointCallback(manager, epoch, t.checkpoint_every_steps),
+                tf_keras.callbacks.TensorBoard(log_dir=str(model_dir / "logs"), update_freq=100),
+            ],
+            verbose=verbose,
+        )
+    else:
+        print(f"All {t.num_epochs} epoch(s) already trained in {model_dir}; evaluating.")
+
+    metrics = evaluate_towers(model, eval_ds, schema.user_id)
+    bad_rows = "train: " + train_report.summary() + "\neval: " + eval_report.summary()
+    (model_dir / METRICS_FILE).write_text(json.dumps(metrics, indent=2, sort_keys=True))
+    return TrainResult(model, schema, metrics, initial_epoch, bad_rows)
+
+
+def summary(result: TrainResult) -> str:
+    return format_table(result.metrics) + "\n" + result.bad_rows

@@ -1,0 +1,150 @@
+"""Model invariants: gradient block, shared-variable gradients, modes, light-path parity."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from rocketctr.config import Config, ConfigError
+from rocketctr.model import build_model, variable_role
+from rocketctr.schema import load_schema
+from tests.helpers import random_features, random_labels
+
+SCHEMA = load_schema("criteo")
+
+
+def _config(**distill):
+    return Config.from_dict(
+        {
+            "model": {
+                "embedding_dim": 4,
+                "booster": {"name": "dcn", "hidden_units": [8], "num_cross_layers": 2},
+                "light": {"name": "mlp", "hidden_units": [4]},
+            },
+            "distill": {"hint_weight": 1.0, **distill},
+        }
+    )
+
+
+def _hint_gradients(model, features, labels):
+    with tf.GradientTape() as tape:
+        losses = model.compute_losses(features, labels, training=True)
+        hint = losses["hint_weight"] * losses["hint"]
+    variables = model.trainable_variables
+    grads = tape.gradient(hint, variables)
+    return {variable_role(v.name) + ":" + v.name: g for v, g in zip(variables, grads, strict=True)}
+
+
+def _is_nonzero(grad):
+    if grad is None:
+        return False
+    values = grad.values if isinstance(grad, tf.IndexedSlices) else grad
+    return bool(tf.reduce_any(values != 0))
+
+
+@pytest.mark.parametrize("hint", ["logit_mse", "kd"])
+def test_gradient_block_zeroes_hint_gradient_on_every_booster_variable(hint):
+    model = build_model(_config(hint=hint, temperature=2.0), SCHEMA)
+    grads = _hint_gradients(model, random_features(SCHEMA, 16), random_labels(16))
+    booster = {n: g for n, g in grads.items() if n.startswith("booster:")}
+    assert len(booster) >= 6  # cross kernels/biases, MLP, output layer
+    for name, grad in booster.items():
+        assert not _is_nonzero(grad), f"hint leaks into booster variable {name}"
+    light = [n for n in grads if n.startswith("light:")]
+    assert light and all(_is_nonzero(grads[n]) for n in light)
+    shared = [n for n in grads if n.startswith("shared_embedding:")]
+    assert shared and all(_is_nonzero(grads[n]) for n in shared)
+
+
+def test_without_gradient_block_the_hint_updates_the_booster():
+    model = build_model(_config(gradient_block=False), SCHEMA)
+    grads = _hint_gradients(model, random_features(SCHEMA, 16), random_labels(16))
+    booster = [n for n in grads if n.startswith("booster:")]
+    assert any(_is_nonzero(grads[n]) for n in booster)
+
+
+def test_total_loss_is_sum_of_terms():
+    model = build_model(_config(hint_weight=0.5), SCHEMA)
+    losses = model.compute_losses(random_features(SCHEMA, 8), random_labels(8), training=False)
+    expected = losses["light_bce"] + losses["booster_bce"] + 0.5 * losses["hint"]
+    np.testing.assert_allclose(losses["loss"].numpy(), expected.numpy(), rtol=1e-6)
+    assert losses["hint"].numpy() > 0
+
+
+@pytest.mark.parametrize(
+    ("mode", "prefixes"),
+    [("light_only", {"shared_embedding", "light"}), ("booster_only", {"shared_embedding", "booster"})],
+)
+def test_baseline_modes_build_only_their_tower(mode, prefixes):
+    model = build_model(_config(mode=mode), SCHEMA)
+    assert {variable_role(v.name) for v in model.trainable_variables} == prefixes
+    losses = model.compute_losses(random_features(SCHEMA, 8), random_labels(8), training=True)
+    assert float(losses["hint"]) == 0.0
+    other = "booster_bce" if mode == "light_only" else "light_bce"
+    assert float(losses[other]) == 0.0
+
+
+def test_separate_light_embeddings_are_not_shared():
+    config = _config().replace({"model.separate_light_embeddings": True})
+    model = build_model(config, SCHEMA)
+    grads = _hint_gradients(model, random_features(SCHEMA, 8), random_labels(8))
+    by_role = {n.split(":")[0]: g for n, g in grads.items() if "embedding" in n}
+    assert _is_nonzero(by_role["light_embedding"])
+    assert not _is_nonzero(by_role["shared_embedding"])  # blocked: only booster uses it
+
+
+def test_light_serving_path_equals_training_path():
+    model = build_model(_config(), SCHEMA)
+    features = random_features(SCHEMA, 32)
+    np.testing.assert_allclose(
+        model.light_logits(features).numpy(),
+        model(features, training=False)["light_logits"].numpy(),
+        rtol=0,
+        atol=1e-6,
+    )
+
+
+def test_privileged_features_reach_the_booster_only():
+    import dataclasses
+
+    schema = dataclasses.replace(SCHEMA, privileged=("I1", "C1"))
+    model = build_model(_config(), schema)
+    features = random_features(schema, 16)
+    serving = {k: v for k, v in features.items() if k not in ("I1", "C1")}
+    light = model.light_logits(serving)  # must not need the privileged columns
+    np.testing.assert_allclose(
+        light.numpy(), model(features, training=False)["light_logits"].numpy(), atol=1e-6
+    )
+    # Changing a privileged value moves the booster but not the light net.
+    changed = dict(features, C1=tf.constant(["other"] * 16), I1=features["I1"] + 5.0)
+    before, after = model(features), model(changed)
+    np.testing.assert_array_equal(before["light_logits"].numpy(), after["light_logits"].numpy())
+    assert not np.allclose(before["booster_logits"].numpy(), after["booster_logits"].numpy())
+
+
+def test_unknown_mode_and_tower_fields_are_refused():
+    with pytest.raises(ConfigError, match="distill.mode must be one of"):
+        build_model(_config(mode="both"), SCHEMA)
+    bad = _config().replace({"model.light.num_cross_layers": 5})
+    with pytest.raises(ConfigError, match="does not use"):
+        build_model(bad, SCHEMA)
+
+
+@pytest.mark.parametrize(
+    "booster",
+    [
+        {"name": "dcn", "hidden_units": [8], "cross_structure": "stacked"},
+        {"name": "dcn_v2", "hidden_units": [8], "projection_dim": 2},
+        {"name": "xdeepfm", "hidden_units": [8], "cin_layer_sizes": [4, 4]},
+        {"name": "deepfm", "hidden_units": [8]},
+    ],
+)
+@pytest.mark.parametrize("light", [{"name": "lr"}, {"name": "fm"}])
+def test_every_tower_trains_one_step(booster, light):
+    config = Config.from_dict({"model": {"embedding_dim": 4, "booster": booster, "light": light}})
+    model = build_model(config, SCHEMA)
+    features, labels = random_features(SCHEMA, 16), random_labels(16)
+    before = [v.numpy().copy() for v in model.trainable_variables]
+    logs = model.train_step((features, labels))
+    assert np.isfinite(float(logs["loss"]))
+    changed = [not np.array_equal(b, v.numpy()) for b, v in zip(before, model.trainable_variables, strict=True)]
+    assert all(changed)
