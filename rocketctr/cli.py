@@ -19,8 +19,8 @@ flags.DEFINE_list("eval", [], "Evaluation file globs (comma-separated).")
 flags.DEFINE_string("model_dir", "runs/default", "Checkpoints, logs, config and metrics go here.")
 flags.DEFINE_enum("bad_rows", None, ["error", "skip"], "Malformed rows: fail or skip+count.")
 flags.DEFINE_multi_string("set", [], "Config override key=value, e.g. train.batch_size=512.")
-flags.DEFINE_integer("synthetic_train_rows", 400_000, "Rows of built-in synthetic train data.")
-flags.DEFINE_integer("synthetic_eval_rows", 100_000, "Rows of built-in synthetic eval data.")
+flags.DEFINE_integer("synthetic_train_rows", 300_000, "Rows of built-in synthetic train data.")
+flags.DEFINE_integer("synthetic_eval_rows", 50_000, "Rows of built-in synthetic eval data.")
 
 COMMANDS = ("train",)
 
