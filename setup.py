@@ -21,7 +21,10 @@ setup(
     install_requires=[
         "tensorflow>=2.16,<2.22",
         "tf-keras>=2.16,<2.22",
+        "tensorboard",  # TF 2.21 no longer installs it; Keras TensorBoard logging needs it
         "tensorflow-recommenders==0.7.7",
+        # PredictionLog/PredictRequest protos for the export's TF Serving warmup file.
+        "tensorflow-serving-api>=2.16,<2.22",
         "pandas",
         "pyarrow",
         "absl-py",

@@ -6,11 +6,15 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
+# TensorFlow's C++ INFO lines (CUDA probing, oneDNN notes) drown the progress bars.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")
+
 import rocketctr  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow loads)
-from absl import app, flags
+from absl import app, flags, logging
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("config", "default", "A preset name (see rocketctr/presets) or a YAML path.")
@@ -83,6 +87,7 @@ def main(argv) -> int:
 
 
 def run() -> None:
+    logging.set_verbosity(logging.WARNING)
     app.run(main)
 
 

@@ -28,6 +28,9 @@ log = logging.getLogger("rocketctr")
 CONFIG_FILE = "config.yaml"
 METRICS_FILE = "metrics.json"
 CHECKPOINT_DIR = "checkpoints"
+# Fields that may change between runs on one model dir: they do not change what the
+# checkpoint means (e.g. raise num_epochs to train longer).
+RESUMABLE_KEYS = frozenset({"train.num_epochs", "train.bad_rows", "train.checkpoint_every_steps"})
 
 
 @dataclass
@@ -56,7 +59,11 @@ def prepare_model_dir(config: Config, model_dir: Path) -> None:
     if path.exists():
         saved = _flatten(yaml.safe_load(path.read_text()) or {})
         wanted = _flatten(config.to_dict())
-        diff = sorted(k for k in set(saved) | set(wanted) if saved.get(k) != wanted.get(k))
+        diff = sorted(
+            k
+            for k in set(saved) | set(wanted)
+            if saved.get(k) != wanted.get(k) and k not in RESUMABLE_KEYS
+        )
         if diff:
             details = ", ".join(f"{k}: {saved.get(k)!r} -> {wanted.get(k)!r}" for k in diff)
             raise ConfigError(
