@@ -1,5 +1,7 @@
 """rocketctr: co-train a deep booster and a cheap light CTR net; serve only the light net."""
 
+from pathlib import Path
+
 from setuptools import find_packages, setup
 
 setup(
@@ -9,7 +11,7 @@ setup(
         "Distillation for CTR models: a deep booster net trains beside a cheap light net "
         "on shared embeddings; only the light net is exported and served."
     ),
-    long_description=open("README.md", encoding="utf-8").read(),
+    long_description=Path(__file__).with_name("README.md").read_text(encoding="utf-8"),
     long_description_content_type="text/markdown",
     license="Apache-2.0",
     python_requires=">=3.10",

@@ -1,7 +1,8 @@
 """`rocketctr` command line. Kept tiny: all logic lives in importable modules.
 
-    rocketctr train --config <preset|yaml> --train <glob> --eval <glob> --model_dir <dir>
-    rocketctr train --model_dir runs/demo          # built-in synthetic Criteo-shaped data
+rocketctr train --config <preset|yaml> --train <glob> --eval <glob> --model_dir <dir>
+rocketctr train --model_dir runs/demo          # built-in synthetic Criteo-shaped data
+rocketctr export --model_dir <dir> --export_dir <base>
 """
 
 from __future__ import annotations
@@ -13,8 +14,9 @@ from pathlib import Path
 # TensorFlow's C++ INFO lines (CUDA probing, oneDNN notes) drown the progress bars.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")
 
-import rocketctr  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow loads)
 from absl import app, flags, logging
+
+import rocketctr  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow loads)
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("config", "default", "A preset name (see rocketctr/presets) or a YAML path.")
@@ -23,10 +25,16 @@ flags.DEFINE_list("eval", [], "Evaluation file globs (comma-separated).")
 flags.DEFINE_string("model_dir", "runs/default", "Checkpoints, logs, config and metrics go here.")
 flags.DEFINE_enum("bad_rows", None, ["error", "skip"], "Malformed rows: fail or skip+count.")
 flags.DEFINE_multi_string("set", [], "Config override key=value, e.g. train.batch_size=512.")
+flags.DEFINE_string(
+    "export_dir",
+    None,
+    "Export base dir TF Serving watches (versions 1, 2, ...). Default: <model_dir>/export.",
+)
+flags.DEFINE_bool("export", True, "train: export the light net for TF Serving at the end.")
 flags.DEFINE_integer("synthetic_train_rows", 300_000, "Rows of built-in synthetic train data.")
 flags.DEFINE_integer("synthetic_eval_rows", 50_000, "Rows of built-in synthetic eval data.")
 
-COMMANDS = ("train",)
+COMMANDS = ("train", "export")
 
 
 def resolve_config():
@@ -69,19 +77,43 @@ def train_main(argv) -> int:
         print(f"rocketctr: error: {e.message}", file=sys.stderr)
         return 1
     print(train.summary(result))
+    if FLAGS.export and config.distill.mode != "booster_only":
+        from rocketctr import export
+
+        nothing_trained = result.initial_epoch >= config.train.num_epochs
+        if nothing_trained and export.next_version(export_base()) > 1:
+            print(f"Nothing new to export; the latest version is in {export_base()}")
+        else:
+            path = train.export_trained(result, eval_files, export_base())
+            print(f"Exported the light net to {path}")
+    return 0
+
+
+def export_base() -> Path:
+    return Path(FLAGS.export_dir) if FLAGS.export_dir else Path(FLAGS.model_dir) / "export"
+
+
+def export_main(argv) -> int:
+    from rocketctr import export
+
+    path = export.export_from_model_dir(FLAGS.model_dir, export_base())
+    print(f"Exported the light net to {path}")
     return 0
 
 
 def main(argv) -> int:
     command = argv[1] if len(argv) > 1 else None
     if command not in COMMANDS:
-        raise app.UsageError(f"Usage: rocketctr {{{','.join(COMMANDS)}}} [flags]. Received: {command!r}")
+        raise app.UsageError(
+            f"Usage: rocketctr {{{','.join(COMMANDS)}}} [flags]. Received: {command!r}"
+        )
     from rocketctr.config import ConfigError
+    from rocketctr.export import ExportError
     from rocketctr.schema import SchemaError
 
     try:
-        return {"train": train_main}[command](argv[2:])
-    except (ConfigError, SchemaError, FileNotFoundError) as e:
+        return {"train": train_main, "export": export_main}[command](argv[2:])
+    except (ConfigError, SchemaError, ExportError, FileNotFoundError) as e:
         print(f"rocketctr: error: {e}", file=sys.stderr)
         return 2
 

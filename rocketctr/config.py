@@ -119,9 +119,7 @@ class Config:
                     raise ConfigError(f"Unknown config key {key!r}: {part!r} is not a section.")
                 node = node[part]
             if parts[-1] not in node:
-                raise ConfigError(
-                    f"Unknown config key {key!r}. Known keys here: {sorted(node)}"
-                )
+                raise ConfigError(f"Unknown config key {key!r}. Known keys here: {sorted(node)}")
             node[parts[-1]] = value
         return Config.from_dict(data)
 

@@ -40,8 +40,11 @@ def gauc(labels: np.ndarray, scores: np.ndarray, users: np.ndarray) -> tuple[flo
         (gauc, number of users counted); gauc is NaN when no user has both classes.
     """
     frame = pd.DataFrame(
-        {"y": np.asarray(labels, dtype=bool), "s": np.asarray(scores, dtype=np.float64),
-         "u": np.asarray(users)}  # fmt: skip
+        {
+            "y": np.asarray(labels, dtype=bool),
+            "s": np.asarray(scores, dtype=np.float64),
+            "u": np.asarray(users),
+        }  # fmt: skip
     )
     frame["rank"] = frame.groupby("u")["s"].rank(method="average")
     frame["pos_rank"] = frame["rank"].where(frame["y"], 0.0)
@@ -73,5 +76,7 @@ def format_table(metrics: dict[str, dict[str, float]]) -> str:
     columns = ["auc", "logloss"] + (["gauc"] if any("gauc" in m for m in metrics.values()) else [])
     lines = [f"{'tower':<10}" + "".join(f"{c:>10}" for c in columns)]
     for tower, values in metrics.items():
-        lines.append(f"{tower:<10}" + "".join(f"{values.get(c, float('nan')):>10.4f}" for c in columns))
+        lines.append(
+            f"{tower:<10}" + "".join(f"{values.get(c, float('nan')):>10.4f}" for c in columns)
+        )
     return "\n".join(lines)

@@ -28,6 +28,7 @@ def variable_role(name: str) -> str:
             return part
     return "other"
 
+
 _OPTIMIZERS = {
     "adam": tf_keras.optimizers.Adam,
     "adagrad": tf_keras.optimizers.Adagrad,
@@ -83,7 +84,9 @@ class CoTrainModel(tf_keras.Model):
         self.light_embedding = None
         if config.model.separate_light_embeddings and self.has_light:
             self.light_embedding = Embedding(rows, dim, name="light_embedding")
-        self.booster = towers.build_tower(config.model.booster, "booster") if self.has_booster else None
+        self.booster = (
+            towers.build_tower(config.model.booster, "booster") if self.has_booster else None
+        )
         self.light = towers.build_tower(config.model.light, "light") if self.has_light else None
         self.hint = distill.build_hint(d)
 
@@ -187,8 +190,8 @@ class CoTrainModel(tf_keras.Model):
             loss = losses["loss"] + tf.add_n(self.losses) if self.losses else losses["loss"]
         grads = tape.gradient(loss, embedding_vars + dense_vars)
         n = len(embedding_vars)
-        self.embedding_optimizer.apply_gradients(zip(grads[:n], embedding_vars))
-        self.dense_optimizer.apply_gradients(zip(grads[n:], dense_vars))
+        self.embedding_optimizer.apply_gradients(zip(grads[:n], embedding_vars, strict=True))
+        self.dense_optimizer.apply_gradients(zip(grads[n:], dense_vars, strict=True))
         return self._update_metrics(labels, losses)
 
     def test_step(self, data):
@@ -225,8 +228,7 @@ def build_model(config: Config, schema: Schema) -> CoTrainModel:
     model = CoTrainModel(config, schema, name="rocketctr")
     model.compile(optimizer=model.dense_optimizer, jit_compile=config.train.jit_compile)
     example = {
-        c: tf.constant([""] if schema.is_string_column(c) else [0.0])
-        for c in schema.input_columns
+        c: tf.constant([""] if schema.is_string_column(c) else [0.0]) for c in schema.input_columns
     }
     model(example)
     model.build_optimizers()

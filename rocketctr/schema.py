@@ -144,7 +144,9 @@ def load_schema(name_or_path: str) -> Schema:
         raise SchemaError(
             f"Unknown schema {name_or_path!r}. Known: {schema_names()}; or pass a YAML path."
         )
-    return parse_schema(yaml.safe_load(resource.read_text()), source=f"data_schemas/{resource.name}")
+    return parse_schema(
+        yaml.safe_load(resource.read_text()), source=f"data_schemas/{resource.name}"
+    )
 
 
 _SCHEMA_KEYS = {
@@ -233,7 +235,10 @@ def parse_schema(data: Any, source: str = "<dict>") -> Schema:
 
     names = [f.name for f in dense] + [f.name for f in categorical]
     if len(set(names)) != len(names):
-        fail("categorical", f"feature names repeat: {sorted({n for n in names if names.count(n) > 1})}")
+        fail(
+            "categorical",
+            f"feature names repeat: {sorted({n for n in names if names.count(n) > 1})}",
+        )
     if label in names:
         fail("label", f"the label column cannot also be a feature. Received: {label!r}")
     if not categorical:

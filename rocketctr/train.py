@@ -184,5 +184,19 @@ def train(
     return TrainResult(model, schema, metrics, initial_epoch, bad_rows)
 
 
+def export_trained(
+    result: TrainResult, eval_patterns: Sequence[str], export_base: str | Path, num_rows: int = 500
+) -> Path:
+    """Exports the light net of a finished run; real eval rows feed the parity check and warmup."""
+    from rocketctr import export  # TF Serving protos load only when exporting
+
+    t = result.model.rocket_config.train
+    rows = make_dataset(result.schema, eval_patterns, num_rows, bad_rows=t.bad_rows)
+    features, _ = next(iter(rows))
+    return export.export_light(
+        result.model, export_base, example_features=features, metadata={"metrics": result.metrics}
+    )
+
+
 def summary(result: TrainResult) -> str:
     return format_table(result.metrics) + "\n" + result.bad_rows

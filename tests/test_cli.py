@@ -50,16 +50,20 @@ def test_train_on_synthetic_data_then_resume(tmp_path):
     assert saved["light"]["auc"] == pytest.approx(table["light"][0], abs=1e-4)
     assert (model_dir / "config.yaml").exists()
     assert list((model_dir / "logs").rglob("events.out.tfevents*"))
+    assert (model_dir / "export" / "1" / "saved_model.pb").exists()
 
     # Same command again: resumes, trains nothing, reports the same model.
     second = _run(*args)
     assert "Resuming from" in second.stdout and "already trained" in second.stdout
     assert _table(second.stdout) == table
+    assert "Nothing new to export" in second.stdout
+    assert sorted(p.name for p in (model_dir / "export").iterdir()) == ["1"]
 
     # More epochs on the same dir: continues from epoch 2 rather than starting over.
     third = _run(*base, "--set=train.num_epochs=3")
     assert "after 2 epoch(s)" in third.stdout
     assert "Epoch 3/3" in third.stdout and "Epoch 1/3" not in third.stdout
+    assert (model_dir / "export" / "2" / "saved_model.pb").exists()
 
     # A different model config on the same dir is refused, naming the key.
     refused = _run(*args, "--set=distill.hint=kd", check=False)
@@ -75,7 +79,9 @@ def test_unknown_override_is_refused_with_its_name(tmp_path):
 
 @pytest.mark.skipif(not SHARED_DATA.exists(), reason="needs ../shared/data (real CTR samples)")
 def test_train_on_criteo_sample(tmp_path):
-    lines = (SHARED_DATA / "criteo" / "criteo_kaggle_train_head9999.txt").read_text().splitlines(True)
+    lines = (
+        (SHARED_DATA / "criteo" / "criteo_kaggle_train_head9999.txt").read_text().splitlines(True)
+    )
     (tmp_path / "train.tsv").write_text("".join(lines[:8000]))
     (tmp_path / "eval.tsv").write_text("".join(lines[8000:]))
     proc = _run("--config=criteo", f"--train={tmp_path / 'train.tsv'}",

@@ -21,7 +21,9 @@ def test_round_trip_and_overrides():
 
 
 def test_unknown_keys_and_wrong_types_are_named():
-    with pytest.raises(ConfigError, match=r"Unknown config key\(s\) \['hint_wieght'\] in section distill"):
+    with pytest.raises(
+        ConfigError, match=r"Unknown config key\(s\) \['hint_wieght'\] in section distill"
+    ):
         Config.from_dict({"distill": {"hint_wieght": 1.0}})
     with pytest.raises(ConfigError, match="train.batch_size must be int. Received: 'big'"):
         Config.from_dict({"train": {"batch_size": "big"}})

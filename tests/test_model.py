@@ -72,7 +72,10 @@ def test_total_loss_is_sum_of_terms():
 
 @pytest.mark.parametrize(
     ("mode", "prefixes"),
-    [("light_only", {"shared_embedding", "light"}), ("booster_only", {"shared_embedding", "booster"})],
+    [
+        ("light_only", {"shared_embedding", "light"}),
+        ("booster_only", {"shared_embedding", "booster"}),
+    ],
 )
 def test_baseline_modes_build_only_their_tower(mode, prefixes):
     model = build_model(_config(mode=mode), SCHEMA)
@@ -146,5 +149,8 @@ def test_every_tower_trains_one_step(booster, light):
     before = [v.numpy().copy() for v in model.trainable_variables]
     logs = model.train_step((features, labels))
     assert np.isfinite(float(logs["loss"]))
-    changed = [not np.array_equal(b, v.numpy()) for b, v in zip(before, model.trainable_variables, strict=True)]
+    changed = [
+        not np.array_equal(b, v.numpy())
+        for b, v in zip(before, model.trainable_variables, strict=True)
+    ]
     assert all(changed)

@@ -9,7 +9,7 @@ from rocketctr.towers.base import Tower, flat_inputs
 
 
 def fm_pairwise(embeddings: tf.Tensor) -> tf.Tensor:
-    """Sum over field pairs of <e_i, e_j>: 0.5 * ((Σe)² − Σe²) summed over dims. [B, F, d] -> [B]."""
+    """Σ over field pairs of <e_i, e_j> = 0.5 · Σ_dims((Σe)² − Σe²). Maps [B, F, d] to [B]."""
     square_of_sum = tf.square(tf.reduce_sum(embeddings, axis=1))
     sum_of_square = tf.reduce_sum(tf.square(embeddings), axis=1)
     return 0.5 * tf.reduce_sum(square_of_sum - sum_of_square, axis=1)

@@ -37,7 +37,9 @@ def test_dense_log1p_clips_negatives_and_zeroes_missing():
     raw = tf.constant([0.0, np.e - 1, -3.0, np.nan])
     np.testing.assert_allclose(dense_values(feature, raw).numpy(), [0.0, 1.0, 0.0, 0.0], atol=1e-6)
     clipped = DenseFeature("I2", clip_max=10.0)
-    np.testing.assert_allclose(dense_values(clipped, tf.constant([5.0, 50.0, np.nan])), [5.0, 10.0, 0.0])
+    np.testing.assert_allclose(
+        dense_values(clipped, tf.constant([5.0, 50.0, np.nan])), [5.0, 10.0, 0.0]
+    )
 
 
 def test_processor_offsets_are_the_same_for_a_feature_subset():

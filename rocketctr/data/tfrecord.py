@@ -1,0 +1,141 @@
+"""TFRecord files of `tf.train.Example`, as TFX ExampleGen writes them.
+
+GZIP is detected per file, by a `.gz` suffix or the gzip magic bytes. Each column's kind
+(bytes, int64 or float list) is taken from the first record that has it (first file
+first), because TFX's CsvExampleGen writes integer columns as int64 where a schema may call
+them categorical. Records are parsed a chunk at a time with `tf.io.parse_example` into
+ragged features, so a missing feature ("" / NaN) and a repeated one (malformed) can be told
+apart. Row numbers in messages are 1-based record indices within the file.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import tensorflow as tf
+
+from rocketctr.data.checks import (
+    ParsedChunk,
+    RowCheck,
+    column_problem,
+    labels_from_numbers,
+    parse_number,
+)
+from rocketctr.data.reader import Reader, compression_type, output_columns
+from rocketctr.schema import Schema
+
+_KIND_DTYPES = {"bytes_list": tf.string, "int64_list": tf.int64, "float_list": tf.float32}
+# Records looked at to find each column's kind before falling back to the schema's view.
+_MAX_RECORDS_TO_INFER_KINDS = 1000
+
+
+class TFRecordReader(Reader):
+    """Reads TFRecord files of serialized `tf.train.Example` protos, plain or GZIP."""
+
+    unit = "record"
+
+    def __init__(self, schema: Schema, paths: Sequence[str], rows_per_chunk: int):
+        super().__init__(schema, paths, rows_per_chunk)
+        self._columns = output_columns(schema)
+        self._read_columns = [schema.label] + [c for c in self._columns if c != schema.label]
+        self._compression_types = [compression_type(p, sniff=True) for p in self.paths]
+        self._compression = tf.constant(self._compression_types)
+        self.dtypes = self._infer_dtypes()
+
+    def _infer_dtypes(self) -> dict[str, tf.DType]:
+        """Each column's stored dtype, from the first record that has the column."""
+        kinds: dict[str, str] = {}
+        seen = 0
+        for path, compression in zip(self.paths, self._compression_types, strict=True):
+            records = tf.data.TFRecordDataset(path, compression_type=compression)
+            for record in records.take(_MAX_RECORDS_TO_INFER_KINDS - seen):
+                seen += 1
+                feature = tf.train.Example.FromString(record.numpy()).features.feature
+                for column in self._read_columns:
+                    if column not in kinds and column in feature:
+                        kinds[column] = feature[column].WhichOneof("kind")
+                if len(kinds) == len(self._read_columns):
+                    break
+            if len(kinds) == len(self._read_columns) or seen >= _MAX_RECORDS_TO_INFER_KINDS:
+                break
+        dtypes = {}
+        for column in self._read_columns:
+            if column in kinds and kinds[column] in _KIND_DTYPES:
+                dtypes[column] = _KIND_DTYPES[kinds[column]]
+            else:  # never seen: read it as the schema describes it; absent means missing
+                string = column != self.schema.label and self.schema.is_string_column(column)
+                dtypes[column] = tf.string if string else tf.float32
+        return dtypes
+
+    def file_chunks(self, file_index: tf.Tensor) -> tf.data.Dataset:
+        records = tf.data.TFRecordDataset(
+            self.paths_tensor[file_index], compression_type=self._compression[file_index]
+        )
+        return (
+            records.batch(self.rows_per_chunk)
+            .enumerate()
+            .map(lambda chunk_index, chunk: (file_index, chunk_index, chunk))
+        )
+
+    def parse(
+        self, file_index: tf.Tensor, chunk_index: tf.Tensor, serialized: tf.Tensor
+    ) -> ParsedChunk:
+        num_rows = tf.size(serialized, out_type=tf.int64)
+        row_numbers = chunk_index * self.rows_per_chunk + tf.range(num_rows) + 1
+        parsed = tf.io.parse_example(
+            serialized, {c: tf.io.RaggedFeature(self.dtypes[c]) for c in self._read_columns}
+        )
+        checks: list[tuple[int, RowCheck]] = []  # (column index, check)
+        features = {}
+        for column in self._read_columns:
+            index = self.column_index[column]
+            ragged = parsed[column]
+            counts = ragged.row_lengths()
+            present = counts > 0
+            checks.append((index, _single_value_check(counts, column, index)))
+            dtype = self.dtypes[column]
+            default = "" if dtype == tf.string else tf.zeros([], dtype)
+            values = ragged.to_tensor(default_value=default, shape=[None, 1])[:, 0]
+            if column != self.schema.label and self.schema.is_string_column(column):
+                if dtype != tf.string:  # int64 ids as their decimal string, missing as ""
+                    text = tf.strings.as_string(values, shortest=dtype == tf.float32)
+                    values = tf.where(present, text, "")
+                features[column] = values
+            elif dtype == tf.string:  # numbers stored as bytes: validate like text
+                required = column == self.schema.label
+                features[column], check = parse_number(values, column, index, required=required)
+                checks.append((index, check))
+            else:
+                features[column] = tf.where(present, tf.cast(values, tf.float32), float("nan"))
+                if column == self.schema.label:
+                    checks.append((index, _present_check(present, column, index)))
+        # Report in column order; within a column the value-count check comes first (stable).
+        checks.sort(key=lambda item: item[0])
+        label_numbers = features.pop(self.schema.label)
+        return ParsedChunk(
+            file_index=file_index,
+            starts_file=tf.equal(chunk_index, 0),
+            row_numbers=row_numbers,
+            features={c: features[c] for c in self._columns},
+            labels=labels_from_numbers(label_numbers),
+            checks=[check for _, check in checks],
+        )
+
+
+def _single_value_check(counts: tf.Tensor, column: str, index: int) -> RowCheck:
+    """A feature with several values is malformed here: every column is one value per row."""
+
+    def describe(row: tf.Tensor) -> tf.Tensor:
+        return column_problem(
+            column, index, "expected one value, received ", tf.strings.as_string(counts[row])
+        )
+
+    return RowCheck(counts > 1, describe)
+
+
+def _present_check(present: tf.Tensor, column: str, index: int) -> RowCheck:
+    def describe(row: tf.Tensor) -> tf.Tensor:
+        del row
+        return column_problem(column, index, "expected a number, received no value")
+
+    return RowCheck(tf.logical_not(present), describe)

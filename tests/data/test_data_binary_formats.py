@@ -1,0 +1,161 @@
+"""Parquet and TFRecord readers deliver the same features as the TSV reader for the same rows."""
+
+import rocketctr  # noqa: F401
+
+# isort: split
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+import tensorflow as tf
+
+from rocketctr.data import BadRowError, BadRowReport, make_dataset
+
+# The same four rows three ways. C2 (the user id) holds integer ids, as TFX writes them.
+TSV = "1\t3\t-2\tab\t17\n0\t\t1000\t\t5\n-1\t0.5\t\tx\t\n1\t-7\t4\t\t123456789012\n"
+COLUMNS = {
+    "label": [1, 0, -1, 1],
+    "I1": [3.0, None, 0.5, -7.0],
+    "I2": [-2, 1000, None, 4],
+    "C1": ["ab", None, "x", ""],
+    "C2": [17, 5, None, 123456789012],
+}
+
+
+def _assert_same(features, labels, expected_features, expected_labels):
+    assert sorted(features) == sorted(expected_features)
+    for name, values in expected_features.items():
+        if values.dtype == object:
+            assert features[name].tolist() == values.tolist(), name
+        else:
+            assert features[name].dtype == np.float32, name
+            np.testing.assert_array_equal(features[name], values, err_msg=name)
+    np.testing.assert_array_equal(labels, expected_labels)
+
+
+@pytest.fixture
+def from_tsv(tiny_schema, write, collect):
+    features, labels, _ = collect(make_dataset(tiny_schema(), write("rows.tsv", TSV), 8))
+    assert features["C2"].tolist() == ["17", "5", "", "123456789012"]
+    assert np.isnan(features["I1"][1]) and np.isnan(features["I2"][2])
+    return features, labels
+
+
+def _example(row: dict) -> bytes:
+    feature = {}
+    for name, value in row.items():
+        if value is None:
+            continue  # a missing value is an absent feature
+        if isinstance(value, list):  # several values: malformed for a scalar column
+            feature[name] = tf.train.Feature(bytes_list=tf.train.BytesList(value=value))
+        elif isinstance(value, str):
+            feature[name] = tf.train.Feature(bytes_list=tf.train.BytesList(value=[value.encode()]))
+        elif isinstance(value, float):
+            feature[name] = tf.train.Feature(float_list=tf.train.FloatList(value=[value]))
+        else:
+            feature[name] = tf.train.Feature(int64_list=tf.train.Int64List(value=[value]))
+    return tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString()
+
+
+def _write_tfrecord(path, rows, gzipped: bool) -> str:
+    options = tf.io.TFRecordOptions(compression_type="GZIP" if gzipped else "")
+    with tf.io.TFRecordWriter(str(path), options) as writer:
+        for row in rows:
+            writer.write(_example(row))
+    return str(path)
+
+
+def _rows(columns: dict) -> list[dict]:
+    return [
+        dict(zip(columns, values, strict=True)) for values in zip(*columns.values(), strict=True)
+    ]
+
+
+def test_parquet_matches_tsv(tiny_schema, tmp_path, collect, from_tsv, rows_per_chunk):
+    rows_per_chunk(3)  # two record batches
+    path = tmp_path / "rows.parquet"
+    pq.write_table(pa.table(COLUMNS), path, row_group_size=2)
+    features, labels, sizes = collect(make_dataset(tiny_schema("parquet"), str(path), 8))
+    assert sizes == [4]
+    _assert_same(features, labels, *from_tsv)
+
+
+@pytest.mark.parametrize(
+    ("name", "gzipped"),
+    [("rows.tfrecord", False), ("rows.tfrecord.gz", True), ("rows-gzip-no-suffix", True)],
+)
+def test_tfrecord_matches_tsv(tiny_schema, tmp_path, collect, from_tsv, name, gzipped):
+    path = _write_tfrecord(tmp_path / name, _rows(COLUMNS), gzipped)
+    assert (Path(path).read_bytes()[:2] == b"\x1f\x8b") == gzipped
+    features, labels, _ = collect(make_dataset(tiny_schema("tfrecord"), path, 8))
+    _assert_same(features, labels, *from_tsv)
+
+
+def test_tfrecord_kinds_come_from_the_first_record_with_the_column(tiny_schema, tmp_path, collect):
+    rows = _rows(COLUMNS)
+    rows[0]["C2"] = None  # the first record lacks C2; the second has it as int64
+    path = _write_tfrecord(tmp_path / "a.tfrecord", rows, gzipped=False)
+    features, _, _ = collect(make_dataset(tiny_schema("tfrecord"), path, 8))
+    assert features["C2"].tolist() == ["", "5", "", "123456789012"]
+
+
+def test_tfrecord_bad_records(tiny_schema, tmp_path, collect):
+    rows = _rows(COLUMNS)
+    rows[1]["label"] = None  # record 2: no label
+    rows[2]["C1"] = [b"x", b"y"]  # record 3: two values
+    path = _write_tfrecord(tmp_path / "bad.tfrecord", rows, gzipped=False)
+    schema = tiny_schema("tfrecord")
+    with pytest.raises(tf.errors.InvalidArgumentError) as raised:
+        list(make_dataset(schema, path, 8))
+    assert f"{path}:2: column `label` (index 0): expected a number, received no value" in (
+        raised.value.message
+    )
+
+    report = BadRowReport()
+    features, labels, _ = collect(make_dataset(schema, path, 8, bad_rows="skip", report=report))
+    assert features["C1"].tolist() == ["ab", ""]
+    np.testing.assert_array_equal(labels, [1.0, 1.0])
+    assert report.skipped() == {path: 2}
+    assert report.summary() == f"{path}: skipped 2 of 4 rows (malformed), first at record 2"
+
+    rows = _rows(COLUMNS)
+    rows[2]["C1"] = [b"x", b"y"]
+    path = _write_tfrecord(tmp_path / "repeated.tfrecord", rows, gzipped=False)
+    with pytest.raises(tf.errors.InvalidArgumentError) as raised:
+        list(make_dataset(schema, path, 8))
+    assert (
+        f"{path}:3: column `C1` (index 3): expected one value, received 2" in raised.value.message
+    )
+
+
+def test_parquet_bad_rows_and_missing_columns(tiny_schema, tmp_path, collect, rows_per_chunk):
+    rows_per_chunk(2)
+    columns = dict(COLUMNS, label=[1, 0, None, 1])  # row 3: null label
+    path = str(tmp_path / "bad.parquet")
+    pq.write_table(pa.table(columns), path)
+    schema = tiny_schema("parquet")
+    with pytest.raises(tf.errors.InvalidArgumentError) as raised:
+        list(make_dataset(schema, path, 8))
+    assert f"{path}:3: column `label` (index 0): expected a number, received null" in (
+        raised.value.message
+    )
+    report = BadRowReport()
+    features, _, _ = collect(make_dataset(schema, path, 8, bad_rows="skip", report=report))
+    assert features["C1"].tolist() == ["ab", "", ""]
+    assert report.skipped() == {path: 1} and report.rows_read() == {path: 4}
+
+    # Numbers stored as text are validated like a TSV field.
+    text_path = str(tmp_path / "text.parquet")
+    pq.write_table(pa.table(dict(COLUMNS, I2=["-2", "1000", "", "four"])), text_path)
+    with pytest.raises(tf.errors.InvalidArgumentError) as raised:
+        list(make_dataset(schema, text_path, 8))
+    assert f"{text_path}:4: column `I2` (index 2): expected a number, received `four`" in (
+        raised.value.message
+    )
+
+    no_c1 = str(tmp_path / "no_c1.parquet")
+    pq.write_table(pa.table({k: v for k, v in COLUMNS.items() if k != "C1"}), no_c1)
+    with pytest.raises(BadRowError, match=r"no_c1.parquet: missing column\(s\) \['C1'\]"):
+        make_dataset(schema, no_c1, 8)

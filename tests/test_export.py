@@ -1,0 +1,503 @@
+"""Export invariants: light only, no privileged input, parity, atomic versions, warmup."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import rocketctr  # noqa: F401  (selects Keras 2 before TensorFlow loads)
+
+# isort: split
+import numpy as np
+import pytest
+import tensorflow as tf
+import yaml
+from tensorflow_serving.apis import prediction_log_pb2
+
+from rocketctr import export
+from rocketctr.config import Config, save_config
+from rocketctr.model import build_model, variable_role
+from rocketctr.schema import load_schema
+from tests.helpers import SHARED_DATA, random_features, random_labels
+
+SCHEMA = load_schema("criteo")
+REPO = Path(__file__).resolve().parents[1]
+CRITEO_HEAD = SHARED_DATA / "criteo" / "criteo_kaggle_train_head9999.txt"
+LIGHT_ROLES = {"shared_embedding", "light_embedding", "light"}
+
+
+def _config(**model) -> Config:
+    return Config.from_dict(
+        {
+            "model": {
+                "embedding_dim": 4,
+                "booster": {"name": "dcn", "hidden_units": [8], "num_cross_layers": 2},
+                "light": {"name": "mlp", "hidden_units": [4]},
+                **model,
+            },
+        }
+    )
+
+
+def _trained(config: Config, schema=SCHEMA, steps: int = 2):
+    """A model after a few train steps, so weights and optimizer slots are non-trivial."""
+    model = build_model(config, schema)
+    for step in range(steps):
+        model.train_step((random_features(schema, 32, seed=step), random_labels(32, seed=step)))
+    return model
+
+
+def _light_path_size(model) -> int:
+    table = model.light_embedding or model.embedding
+    return sum(int(np.prod(v.shape)) for v in table.variables + model.light.variables)
+
+
+def _loaded_variables(path: Path) -> list[tf.Variable]:
+    loaded = tf.saved_model.load(str(path))
+    found = tf.train.TrackableView(loaded).descendants()
+    return list({id(v): v for v in found if isinstance(v, tf.Variable)}.values())
+
+
+def _serve(path: Path, features: dict) -> dict[str, np.ndarray]:
+    signature = tf.saved_model.load(str(path)).signatures["serving_default"]
+    inputs = signature.structured_input_signature[1]
+    out = signature(**{k: tf.constant(features[k], dtype=s.dtype) for k, s in inputs.items()})
+    return {k: v.numpy() for k, v in out.items()}
+
+
+def _probs(model, features: dict) -> np.ndarray:
+    return tf.sigmoid(model.light_logits(features)).numpy()
+
+
+def _read_criteo_rows(path: Path, num_rows: int) -> dict[str, np.ndarray]:
+    """Raw rows as readers deliver them: '' for empty strings, NaN for empty dense fields."""
+    columns = {c: [] for c in SCHEMA.columns}
+    with path.open() as f:
+        for _, line in zip(range(num_rows), f, strict=False):
+            for column, value in zip(SCHEMA.columns, line.rstrip("\n").split("\t"), strict=True):
+                columns[column].append(value)
+    rows = {}
+    for column in SCHEMA.input_columns:
+        values = columns[column]
+        if SCHEMA.is_string_column(column):
+            rows[column] = np.array(values, dtype=object)
+        else:
+            rows[column] = np.array([float(v) if v else math.nan for v in values], np.float32)
+    return rows
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory):
+    """One trained co-train model and its export with 300 warmup/parity rows."""
+    model = _trained(_config())
+    base = tmp_path_factory.mktemp("export")
+    rows = random_features(SCHEMA, 300, seed=7)
+    path = export.export_light(model, base, example_features=rows, metadata={"auc": 0.75})
+    return model, path, rows
+
+
+# ------------------------------------------------------------------------ light only
+def test_export_holds_exactly_the_light_path(exported):
+    model, path, _ = exported
+    variables = _loaded_variables(path)
+    names = {v.name for v in variables}
+    assert not [n for n in names if variable_role(n) == "booster"]
+    assert {variable_role(n) for n in names} == {"shared_embedding", "light"}
+    booster_names = {v.name for v in model.booster.variables}
+    assert len(booster_names) >= 6 and not names & booster_names
+    optimizer_names = {v.name for v in model.dense_optimizer.variables()}
+    assert len(optimizer_names) > 1 and not names & optimizer_names
+    keys = [k for k, _ in tf.train.list_variables(str(path / "variables" / "variables"))]
+    assert not [k for k in keys if "OPTIMIZER_SLOT" in k]
+    # 672,675 table rows x 4 + light MLP (117*4 + 4) + output (4 + 1)
+    expected = 672_675 * 4 + 117 * 4 + 4 + 4 + 1
+    assert _light_path_size(model) == expected
+    assert sum(int(np.prod(v.shape)) for v in variables) == expected
+    # The exported weights are the trained ones, not a fresh init.
+    light_kernel = next(v for v in variables if v.name == model.light.variables[0].name)
+    np.testing.assert_array_equal(light_kernel.numpy(), model.light.variables[0].numpy())
+
+
+def test_separate_light_embeddings_export_only_the_light_table(tmp_path):
+    model = _trained(_config(separate_light_embeddings=True), steps=1)
+    path = export.export_light(model, tmp_path)
+    roles = {variable_role(v.name) for v in _loaded_variables(path)}
+    assert roles == {"light_embedding", "light"}
+
+
+def test_privileged_features_are_not_serving_inputs(tmp_path):
+    schema = dataclasses.replace(SCHEMA, privileged=("I1", "C1"))
+    model = _trained(_config(), schema=schema, steps=1)
+    path = export.export_light(model, tmp_path, example_features=random_features(schema, 50))
+    loaded = tf.saved_model.load(str(path))
+    inputs = set(loaded.signatures["serving_default"].structured_input_signature[1])
+    assert "I1" not in inputs and "C1" not in inputs
+    assert inputs == set(SCHEMA.input_columns) - {"I1", "C1"}
+    assert len(inputs) == 37
+    assert export.parsed_example_keys(path) == inputs
+    info = export.read_export_info(path)
+    assert info["schema"]["privileged_not_served"] == ["I1", "C1"]
+    assert [c["name"] for c in info["schema"]["serving_columns"]] == schema.serving_columns()
+
+
+def test_a_light_path_that_reads_a_booster_weight_is_refused(tmp_path, monkeypatch):
+    model = build_model(_config(), SCHEMA)
+    light_logits = model.light_logits
+    booster_kernel = model.booster.variables[0]
+    monkeypatch.setattr(model, "light_logits", lambda f: light_logits(f) + booster_kernel[0, 0])
+    with pytest.raises(export.ExportError, match="not part of the light path"):
+        export.export_light(model, tmp_path)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_booster_only_model_is_refused(tmp_path):
+    model = build_model(_config().replace({"distill.mode": "booster_only"}), SCHEMA)
+    with pytest.raises(export.ExportError, match="no light net"):
+        export.export_light(model, tmp_path)
+    assert list(tmp_path.iterdir()) == []
+
+
+# ------------------------------------------------------------------------ signatures
+def _tensor_info(kind: str, name: str, dtype: str) -> str:
+    """How `saved_model_cli show` prints one [None]-shaped signature tensor."""
+    return f"{kind}['{name}'] tensor_info:\n        dtype: {dtype}\n        shape: (-1)"
+
+
+def test_saved_model_cli_lists_both_signatures(exported):
+    _, path, _ = exported
+    cli = Path(sys.executable).parent / "saved_model_cli"
+    result = subprocess.run(
+        [str(cli), "show", "--all", "--dir", str(path)],
+        capture_output=True, text=True, timeout=120, check=True,
+    )  # fmt: skip
+    blocks = {}
+    for block in result.stdout.split("signature_def[")[1:]:
+        blocks[block.split("'")[1]] = block
+    assert {"serving_default", "predict_examples"} <= set(blocks)
+    serving = blocks["serving_default"]
+    for column in SCHEMA.input_columns:
+        dtype = "DT_STRING" if SCHEMA.is_string_column(column) else "DT_FLOAT"
+        assert _tensor_info("inputs", column, dtype) in serving, column
+    assert serving.count("inputs['") == 39
+    examples = blocks["predict_examples"]
+    assert _tensor_info("inputs", "examples", "DT_STRING") in examples
+    assert examples.count("inputs['") == 1
+    for block in (serving, examples):
+        for output in ("probabilities", "logits"):
+            assert _tensor_info("outputs", output, "DT_FLOAT") in block
+
+
+def test_parity_on_random_rows(exported):
+    model, path, _ = exported
+    features = random_features(SCHEMA, 257, seed=123)  # rows not seen at export
+    served = _serve(path, features)
+    np.testing.assert_allclose(served["probabilities"], _probs(model, features), rtol=0, atol=1e-5)
+    np.testing.assert_allclose(
+        served["logits"], model.light_logits(features).numpy(), rtol=0, atol=1e-4
+    )
+    np.testing.assert_allclose(
+        served["probabilities"], 1 / (1 + np.exp(-served["logits"])), rtol=0, atol=1e-6
+    )
+    assert served["probabilities"].shape == (257,)
+    assert np.ptp(served["probabilities"]) > 0  # the rows actually score differently
+    assert export.read_export_info(path)["verification"]["parity_rows"] == 300
+
+
+@pytest.mark.skipif(not CRITEO_HEAD.exists(), reason=f"{CRITEO_HEAD} is not present")
+def test_parity_on_real_criteo_rows(exported):
+    model, path, _ = exported
+    rows = _read_criteo_rows(CRITEO_HEAD, 300)
+    assert len(rows["C1"]) == 300
+    assert np.isnan(rows["I1"]).any() and (rows["C22"] == "").any()  # real missing values
+    features = {c: tf.constant(v) for c, v in rows.items()}
+    served = _serve(path, rows)
+    np.testing.assert_allclose(served["probabilities"], _probs(model, features), rtol=0, atol=1e-5)
+
+
+def test_reloads_in_a_fresh_process_without_rocketctr(exported, tmp_path):
+    model, path, _ = exported
+    features = random_features(SCHEMA, 64, seed=5)
+    inputs = {c: v.numpy() for c, v in features.items()}
+    inputs = {  # numpy's own unicode arrays: np.load needs no pickle for them
+        c: np.array([s.decode() for s in v]) if v.dtype == object else v for c, v in inputs.items()
+    }
+    np.savez(tmp_path / "inputs.npz", **inputs)
+    script = textwrap.dedent(
+        f"""
+        import sys
+        import numpy as np
+        import tensorflow as tf
+        data = np.load({str(tmp_path / "inputs.npz")!r})
+        signature = tf.saved_model.load({str(path)!r}).signatures["serving_default"]
+        out = signature(**{{k: tf.constant(data[k]) for k in data.files}})
+        assert "rocketctr" not in sys.modules, "rocketctr was imported"
+        np.savez({str(tmp_path / "out.npz")!r}, **{{k: v.numpy() for k, v in out.items()}})
+        """
+    )
+    env = {k: v for k, v in os.environ.items() if k != "TF_USE_LEGACY_KERAS"}
+    subprocess.run(
+        [sys.executable, "-c", script], cwd=tmp_path, env=env, check=True, timeout=120,
+        capture_output=True,
+    )  # fmt: skip
+    out = np.load(tmp_path / "out.npz")
+    np.testing.assert_allclose(out["probabilities"], _probs(model, features), rtol=0, atol=1e-5)
+
+
+def _example(row: dict, kinds: dict | None = None) -> bytes:
+    """One tf.Example written by hand; "" and NaN fields are left out (missing).
+
+    `kinds` maps a column to the list type to store it as ("int64", "float", "bytes");
+    by default strings go to bytes_list and floats to float_list.
+    """
+    feature = {}
+    for column, value in row.items():
+        if value == "" or (not isinstance(value, str) and math.isnan(value)):
+            continue
+        kind = (kinds or {}).get(column, "bytes" if isinstance(value, str) else "float")
+        if kind == "int64":
+            feature[column] = tf.train.Feature(int64_list=tf.train.Int64List(value=[int(value)]))
+        elif kind == "float":
+            feature[column] = tf.train.Feature(float_list=tf.train.FloatList(value=[float(value)]))
+        else:
+            text = value if isinstance(value, str) else f"{value:g}"
+            feature[column] = tf.train.Feature(bytes_list=tf.train.BytesList(value=[text.encode()]))
+    return tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString()
+
+
+def _rows_with_missing(num_rows: int, seed: int) -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    rows = {}
+    for column in SCHEMA.input_columns:
+        if SCHEMA.is_string_column(column):
+            values = rng.integers(0, 40, num_rows).astype(str).astype(object)
+            values[rng.random(num_rows) < 0.3] = ""
+        else:
+            values = rng.integers(-2, 500, num_rows).astype(np.float32)
+            values[rng.random(num_rows) < 0.3] = np.nan
+        rows[column] = values
+    return rows
+
+
+def test_predict_examples_equals_serving_default_with_missing_features(exported):
+    model, path, _ = exported
+    rows = _rows_with_missing(40, seed=3)
+    examples = [_example({c: v[i] for c, v in rows.items()}) for i in range(40)]
+    examples.append(tf.train.Example().SerializeToString())  # every feature missing
+    rows = {c: np.append(v, "" if v.dtype == object else np.nan) for c, v in rows.items()}
+    loaded = tf.saved_model.load(str(path))
+    from_examples = loaded.signatures["predict_examples"](examples=tf.constant(examples))
+    served = _serve(path, rows)
+    np.testing.assert_allclose(
+        from_examples["probabilities"].numpy(), served["probabilities"], rtol=0, atol=1e-7
+    )
+    features = {c: tf.constant(v.astype(str) if v.dtype == object else v) for c, v in rows.items()}
+    np.testing.assert_allclose(served["probabilities"], _probs(model, features), rtol=0, atol=1e-5)
+
+
+def test_predict_examples_reads_the_declared_feature_kinds(tmp_path):
+    """TFX CsvExampleGen writes integer columns as int64_list; other writers mix kinds."""
+    model = _trained(_config(), steps=1)
+    kinds = {"I2": "int64", "I3": "int64", "C5": "int64", "C9": "int64", "C7": "float"}
+    kinds["I4"] = "bytes"  # a dense column stored as text
+    dtypes = {"int64": "int64", "float": "float32", "bytes": "string"}
+    path = export.export_light(
+        model, tmp_path, example_features=_rows_with_missing(60, seed=11),
+        example_dtypes={"label": "int64", **{c: dtypes[k] for c, k in kinds.items()}},
+    )  # fmt: skip
+    rows = _rows_with_missing(30, seed=4)
+    examples = [_example({c: v[i] for c, v in rows.items()}, kinds) for i in range(30)]
+    loaded = tf.saved_model.load(str(path))
+    from_examples = loaded.signatures["predict_examples"](examples=tf.constant(examples))
+    served = _serve(path, rows)["probabilities"]
+    np.testing.assert_allclose(from_examples["probabilities"].numpy(), served, atol=1e-7)
+    parsed_as = export.read_export_info(path)["signatures"]["predict_examples"]
+    parsed_as = parsed_as["example_feature_dtypes"]
+    assert (parsed_as["C5"], parsed_as["C7"], parsed_as["I4"]) == ("int64", "float32", "string")
+    assert (parsed_as["C6"], parsed_as["I1"]) == ("string", "float32")
+    assert "label" not in parsed_as
+    # A second value is refused, never silently dropped.
+    two = tf.train.Example(
+        features=tf.train.Features(
+            feature={"C5": tf.train.Feature(int64_list=tf.train.Int64List(value=[1, 2]))}
+        )
+    ).SerializeToString()
+    with pytest.raises(tf.errors.InvalidArgumentError, match="more than one value"):
+        loaded.signatures["predict_examples"](examples=tf.constant([two]))
+    with pytest.raises(export.ExportError, match="not in schema"):
+        export.export_light(model, tmp_path, example_dtypes={"I99": "int64"})
+
+
+# ------------------------------------------------------------------------ versions
+def test_versions_increase_and_a_crash_leaves_nothing(tmp_path, monkeypatch):
+    model = build_model(_config(), SCHEMA)
+    real_save = tf.saved_model.save
+
+    def save_then_crash(*args, **kwargs):
+        real_save(*args, **kwargs)  # files are on disk when the crash happens
+        raise OSError("disk full")
+
+    monkeypatch.setattr(tf.saved_model, "save", save_then_crash)
+    with pytest.raises(OSError, match="disk full"):
+        export.export_light(model, tmp_path)
+    assert list(tmp_path.iterdir()) == []
+    monkeypatch.undo()
+
+    first = export.export_light(model, tmp_path)
+    second = export.export_light(model, tmp_path)
+    assert (first.name, second.name) == ("1", "2")
+    (tmp_path / "10").mkdir()  # versions are numbers, not names: 10 > 9 > 2
+    (tmp_path / "9").mkdir()
+    (tmp_path / "notes").mkdir()
+    assert export.next_version(tmp_path) == 11
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["1", "10", "2", "9", "notes"]
+
+
+def test_failed_verification_leaves_no_version(tmp_path, monkeypatch):
+    model = build_model(_config(), SCHEMA)
+    export.export_light(model, tmp_path)
+    monkeypatch.setattr(export, "PARITY_ATOL", -1.0)  # no score can pass
+    with pytest.raises(export.ExportError, match="differs from the in-memory light net"):
+        export.export_light(model, tmp_path, example_features=random_features(SCHEMA, 20))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["1"]
+
+
+# ------------------------------------------------------------------------ assets.extra
+def test_warmup_requests_match_the_signature(exported):
+    _, path, rows = exported
+    records = list(
+        tf.data.TFRecordDataset(str(path / "assets.extra" / "tf_serving_warmup_requests"))
+    )
+    assert 2 <= len(records) <= 5
+    sizes = []
+    for i, record in enumerate(records):
+        log = prediction_log_pb2.PredictionLog.FromString(record.numpy())
+        request = log.predict_log.request
+        assert request.model_spec.name == "rocketctr"
+        assert request.model_spec.signature_name == "serving_default"
+        assert set(request.inputs) == set(SCHEMA.input_columns)
+        batch = {k: tf.make_ndarray(v) for k, v in request.inputs.items()}
+        for column, value in batch.items():
+            want = tf.string if SCHEMA.is_string_column(column) else tf.float32
+            assert request.inputs[column].dtype == want.as_datatype_enum
+            assert value.ndim == 1
+        start = sum(sizes)
+        sizes.append(len(batch["C1"]))
+        np.testing.assert_array_equal(batch["I3"], rows["I3"].numpy()[start : start + sizes[-1]])
+        np.testing.assert_array_equal(batch["C2"], rows["C2"].numpy()[start : start + sizes[-1]])
+        if i == 0:
+            assert sizes[0] == 1  # the single-row online shape is warmed up too
+    assert sum(sizes) == 100
+
+
+def test_no_warmup_without_example_rows(tmp_path):
+    path = export.export_light(build_model(_config(), SCHEMA), tmp_path)
+    assert not (path / "assets.extra" / "tf_serving_warmup_requests").exists()
+    assert export.read_export_info(path)["verification"]["parity_rows"] == 256  # synthetic
+
+
+def test_export_info_records_config_metrics_parameters_and_flops(exported):
+    model, path, _ = exported
+    info = export.read_export_info(path)
+    assert info["config"] == model.rocket_config.to_dict()
+    assert info["metadata"] == {"auc": 0.75}
+    assert info["schema"]["name"] == "criteo"
+    assert {"name": "C1", "dtype": "string"} in info["schema"]["serving_columns"]
+    assert {"name": "I1", "dtype": "float32"} in info["schema"]["serving_columns"]
+    light = info["parameters"]["light"]
+    assert light == {"embedding": 672_675 * 4, "tower": 477, "total": 672_675 * 4 + 477}
+    # booster: 2 full-rank crosses (117x117 + 117 each) + MLP 117x8 + 8 + out (117+8) + 1
+    assert info["parameters"]["booster"]["tower"] == 2 * (117 * 117 + 117) + 117 * 8 + 8 + 125 + 1
+    assert info["flops_per_example"]["light"] == 2 * 117 * 4 + 2 * 4 * 1
+    assert (
+        info["flops_per_example"]["booster"]
+        == 2 * (2 * 117 * 117 + 2 * 117) + 2 * 117 * 8 + 2 * 125
+    )
+    assert info["verification"]["parameters"] == light["total"]
+
+
+# ------------------------------------------------------------------------ model dir
+def test_export_from_model_dir_restores_the_latest_checkpoint(tmp_path):
+    config = _config()
+    model = _trained(config, steps=3)
+    model_dir = tmp_path / "run"
+    model_dir.mkdir()
+    save_config(config, model_dir / "config.yaml")
+    epoch = tf.Variable(2, dtype=tf.int64)
+    manager = tf.train.CheckpointManager(
+        tf.train.Checkpoint(model=model, epoch=epoch), str(model_dir / "checkpoints"), 3
+    )
+    manager.save(checkpoint_number=3)
+    (model_dir / "metrics.json").write_text(json.dumps({"light": {"auc": 0.7}}))
+
+    path = export.export_from_model_dir(model_dir, tmp_path / "serving")
+    assert path == tmp_path / "serving" / "1"
+    features = random_features(SCHEMA, 50, seed=9)
+    np.testing.assert_allclose(
+        _serve(path, features)["probabilities"], _probs(model, features), rtol=0, atol=1e-5
+    )
+    meta = export.read_export_info(path)["metadata"]
+    assert meta["metrics"] == {"light": {"auc": 0.7}}
+    assert (meta["global_step"], meta["completed_epochs"]) == (3, 2)
+
+
+def test_export_from_model_dir_refuses_missing_checkpoint_and_booster_only(tmp_path):
+    run = tmp_path / "run"
+    run.mkdir()
+    save_config(_config(), run / "config.yaml")
+    with pytest.raises(export.ExportError, match="No checkpoint in"):
+        export.export_from_model_dir(run, tmp_path / "serving")
+    save_config(_config().replace({"distill.mode": "booster_only"}), run / "config.yaml")
+    with pytest.raises(export.ExportError, match="booster_only"):
+        export.export_from_model_dir(run, tmp_path / "serving")
+    with pytest.raises(export.ExportError, match="not a training run"):
+        export.export_from_model_dir(tmp_path / "nothing", tmp_path / "serving")
+    assert not (tmp_path / "serving").exists() or not list((tmp_path / "serving").iterdir())
+
+
+# ------------------------------------------------------------------------ docker docs
+def test_documented_rest_request_matches_the_signature(tmp_path):
+    """docker/predict_request.json, fed in-process, gives one score per instance."""
+    body = json.loads((REPO / "docker" / "predict_request.json").read_text())
+    assert body["signature_name"] == "serving_default"
+    instances = body["instances"]
+    default_schema = load_schema(Config().schema)  # the default preset serves criteo
+    model = build_model(_config(), default_schema)
+    path = export.export_light(model, tmp_path)
+    signature = tf.saved_model.load(str(path)).signatures[body["signature_name"]]
+    inputs = signature.structured_input_signature[1]
+    assert all(set(instance) == set(inputs) for instance in instances)
+    tensors = {
+        name: tf.constant([instance[name] for instance in instances], dtype=spec.dtype)
+        for name, spec in inputs.items()
+    }
+    out = signature(**tensors)
+    assert set(out) == {"probabilities", "logits"}
+    assert out["probabilities"].shape == (len(instances),)
+    raw = {name: tensors[name] for name in inputs}
+    np.testing.assert_allclose(out["probabilities"].numpy(), _probs(model, raw), atol=1e-5)
+
+
+def test_serving_compose_and_train_dockerfile_match_the_repo():
+    compose = yaml.safe_load((REPO / "docker" / "docker-compose.serving.yml").read_text())
+    for name in ("serving", "serving-gpu"):
+        service = compose["services"][name]
+        assert service["image"].startswith("tensorflow/serving:")
+        assert service["environment"]["MODEL_NAME"] == "rocketctr"
+        assert service["volumes"][0].split(":")[-2:] == ["/models/rocketctr", "ro"]
+        assert {"8500:8500", "8501:8501"} <= set(service["ports"])
+    assert compose["services"]["serving-gpu"]["image"].endswith("-gpu")
+    dockerfile = (REPO / "docker" / "Dockerfile.train").read_text()
+    copied = [
+        source
+        for line in dockerfile.splitlines()
+        if line.startswith("COPY ")
+        for source in line.split()[1:-1]
+    ]
+    assert "rocketctr" in copied and "setup.py" in copied
+    assert all((REPO / source).exists() for source in copied), copied
