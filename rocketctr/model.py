@@ -29,8 +29,44 @@ def variable_role(name: str) -> str:
     return "other"
 
 
+class LazyAdam(tf_keras.optimizers.Adam):
+    """Adam that, for an `IndexedSlices` gradient, updates only the rows it touches.
+
+    tf_keras' Adam decays the moments of every row of an embedding table each step, so a
+    step costs O(table size) however few rows the batch touched. Here the touched rows'
+    moments and values follow Adam's formula (with the global step's bias correction);
+    untouched rows, and their moments, stay exactly as they are (the "lazy" Adam of
+    TensorFlow Addons / torch SparseAdam). Dense gradients take tf_keras Adam's path.
+    The base class has already summed duplicate indices when `update_step` runs.
+    """
+
+    def update_step(self, gradient, variable):
+        if not isinstance(gradient, tf.IndexedSlices) or self.amsgrad:
+            return super().update_step(gradient, variable)
+        lr = tf.cast(self.learning_rate, variable.dtype)
+        local_step = tf.cast(self.iterations + 1, variable.dtype)
+        beta_1_power = tf.pow(tf.cast(self.beta_1, variable.dtype), local_step)
+        beta_2_power = tf.pow(tf.cast(self.beta_2, variable.dtype), local_step)
+        alpha = lr * tf.sqrt(1 - beta_2_power) / (1 - beta_1_power)
+        epsilon_hat = (
+            self.epsilon * tf.sqrt(1 - beta_2_power) if self.adaptive_epsilon else self.epsilon
+        )
+        var_key = self._var_key(variable)
+        m = self._momentums[self._index_dict[var_key]]
+        v = self._velocities[self._index_dict[var_key]]
+        indices, values = gradient.indices, gradient.values
+        m_rows = tf.gather(m, indices) * self.beta_1 + values * (1 - self.beta_1)
+        v_rows = tf.gather(v, indices) * self.beta_2 + tf.square(values) * (1 - self.beta_2)
+        m.scatter_update(tf.IndexedSlices(m_rows, indices))
+        v.scatter_update(tf.IndexedSlices(v_rows, indices))
+        variable.scatter_sub(
+            tf.IndexedSlices(m_rows * alpha / (tf.sqrt(v_rows) + epsilon_hat), indices)
+        )
+
+
 _OPTIMIZERS = {
     "adam": tf_keras.optimizers.Adam,
+    "lazy_adam": LazyAdam,
     "adagrad": tf_keras.optimizers.Adagrad,
     "sgd": tf_keras.optimizers.SGD,
     "ftrl": tf_keras.optimizers.Ftrl,
