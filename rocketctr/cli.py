@@ -24,6 +24,12 @@ flags.DEFINE_list("train", [], "Training file globs (comma-separated). Omit for 
 flags.DEFINE_list("eval", [], "Evaluation file globs (comma-separated).")
 flags.DEFINE_string("model_dir", "runs/default", "Checkpoints, logs, config and metrics go here.")
 flags.DEFINE_enum("bad_rows", None, ["error", "skip"], "Malformed rows: fail or skip+count.")
+flags.DEFINE_enum(
+    "strategy",
+    None,
+    ["auto", "default", "mirrored", "multi_worker"],
+    "tf.distribute strategy (overrides train.strategy); auto reads TF_CONFIG and the devices.",
+)
 flags.DEFINE_multi_string("set", [], "Config override key=value, e.g. train.batch_size=512.")
 flags.DEFINE_string(
     "export_dir",
@@ -44,6 +50,8 @@ def resolve_config():
     overrides = dict(parse_override(s) for s in FLAGS.set)
     if FLAGS.bad_rows:
         overrides["train.bad_rows"] = FLAGS.bad_rows
+    if FLAGS.strategy:
+        overrides["train.strategy"] = FLAGS.strategy
     return config.replace(overrides) if overrides else config
 
 
@@ -77,7 +85,7 @@ def train_main(argv) -> int:
         print(f"rocketctr: error: {e.message}", file=sys.stderr)
         return 1
     print(train.summary(result))
-    if FLAGS.export and config.distill.mode != "booster_only":
+    if FLAGS.export and result.is_chief and config.distill.mode != "booster_only":
         from rocketctr import export
 
         nothing_trained = result.initial_epoch >= config.train.num_epochs

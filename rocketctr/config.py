@@ -38,6 +38,7 @@ class TowerConfig:
     cin_layer_sizes: tuple[int, ...] = (128, 128)
     dropout: float = 0.0
     batch_norm: bool = False
+    output_dim: int = 16  # two_tower only: width k of the user and item vectors
 
 
 @dataclass(frozen=True)
@@ -55,7 +56,10 @@ class ModelConfig:
 class DistillConfig:
     """How the light net learns from the booster.
 
-    total = BCE(y, light) + BCE(y, booster) + λ(step) · hint(stop_gradient(booster), light)
+    total = w(λ) · BCE(y, light) + BCE(y, booster) + λ(step) · hint(stop_gradient(booster), light)
+
+    with w(λ) = 1 for hint_form "additive" (Rocket Launching) and 1 − λ for "convex"
+    (Privileged Features Distillation, Xu et al. KDD 2020).
     """
 
     mode: str = "co_train"  # co_train | light_only | booster_only
@@ -66,6 +70,7 @@ class DistillConfig:
     warmup_steps: int = 0  # λ = 0 for this many steps
     ramp: str = "linear"  # after warm-up: "linear" over ramp_steps, or "step" straight to λ
     ramp_steps: int = 0
+    hint_form: str = "additive"  # "additive" or "convex": light BCE weighted by 1 − λ (PFD)
 
 
 @dataclass(frozen=True)
@@ -91,7 +96,8 @@ class TrainConfig:
     seed: int = 0
     shuffle_buffer_rows: int = 65536
     bad_rows: str = "error"  # error | skip
-    checkpoint_every_steps: int = 1000
+    checkpoint_every_steps: int = 1000  # fault-tolerance backups (BackupAndRestore)
+    strategy: str = "auto"  # auto | default | mirrored | multi_worker (see distribute.py)
 
 
 @dataclass(frozen=True)

@@ -121,9 +121,19 @@ class CoTrainModel(tf_keras.Model):
         if config.model.separate_light_embeddings and self.has_light:
             self.light_embedding = Embedding(rows, dim, name="light_embedding")
         self.booster = (
-            towers.build_tower(config.model.booster, "booster") if self.has_booster else None
+            towers.build_tower(
+                config.model.booster, "booster", towers.TowerInputs.of(self.processor, schema)
+            )
+            if self.has_booster
+            else None
         )
-        self.light = towers.build_tower(config.model.light, "light") if self.has_light else None
+        self.light = (
+            towers.build_tower(
+                config.model.light, "light", towers.TowerInputs.of(self.light_processor, schema)
+            )
+            if self.has_light
+            else None
+        )
         self.hint = distill.build_hint(d)
 
         self.dense_optimizer = build_optimizer(config.train.dense_optimizer)
@@ -186,6 +196,7 @@ class CoTrainModel(tf_keras.Model):
         if self.has_booster:
             booster_bce = tf.nn.sigmoid_cross_entropy_with_logits(labels, out["booster_logits"])
         weight = tf.constant(0.0)
+        light_weight = tf.constant(1.0)
         if self.has_light and self.has_booster:
             target = out["booster_logits"]
             if self.rocket_config.distill.gradient_block:
@@ -194,8 +205,10 @@ class CoTrainModel(tf_keras.Model):
                 target = tf.stop_gradient(target)
             hint = self.hint.per_example(target, out["light_logits"])
             weight = distill.hint_weight(self.global_step, self.rocket_config.distill)
+            # 1, or 1 − λ with hint_form "convex" (PFD): the light net's label weight.
+            light_weight = distill.light_label_weight(weight, self.rocket_config.distill)
         losses = {
-            "loss": average(light_bce + booster_bce + weight * hint),
+            "loss": average(light_weight * light_bce + booster_bce + weight * hint),
             "light_bce": average(light_bce),
             "booster_bce": average(booster_bce),
             "hint": average(hint),
@@ -242,8 +255,11 @@ class CoTrainModel(tf_keras.Model):
         }
 
     def _update_metrics(self, labels, losses) -> dict[str, tf.Tensor]:
+        # Each replica's loss is its share of the global mean (summed over replicas, not
+        # averaged); Mean metrics average over replicas, so scale back to the true mean.
+        replicas = tf.distribute.get_strategy().num_replicas_in_sync
         for name, tracker in self._trackers.items():
-            tracker.update_state(losses[name])
+            tracker.update_state(losses[name] * (1 if name == "hint_weight" else replicas))
         labels = tf.reshape(labels, [-1])
         for tower, auc in self._aucs.items():
             if f"{tower}_logits" in losses:

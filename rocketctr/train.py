@@ -17,6 +17,7 @@ import tensorflow as tf
 import tf_keras
 import yaml
 
+from rocketctr import distribute
 from rocketctr.config import Config, ConfigError, save_config
 from rocketctr.data import BadRowReport, make_dataset
 from rocketctr.metrics import format_table, tower_metrics
@@ -28,9 +29,12 @@ log = logging.getLogger("rocketctr")
 CONFIG_FILE = "config.yaml"
 METRICS_FILE = "metrics.json"
 CHECKPOINT_DIR = "checkpoints"
+BACKUP_DIR = "backup"
 # Fields that may change between runs on one model dir: they do not change what the
 # checkpoint means (e.g. raise num_epochs to train longer).
-RESUMABLE_KEYS = frozenset({"train.num_epochs", "train.bad_rows", "train.checkpoint_every_steps"})
+RESUMABLE_KEYS = frozenset(
+    {"train.num_epochs", "train.bad_rows", "train.checkpoint_every_steps", "train.strategy"}
+)
 
 
 @dataclass
@@ -40,6 +44,7 @@ class TrainResult:
     metrics: dict[str, dict[str, float]]
     initial_epoch: int  # > 0 when the run resumed from a checkpoint
     bad_rows: str
+    is_chief: bool = True  # only the chief writes metrics and exports
 
 
 def _flatten(data: dict, prefix: str = "") -> dict:
@@ -73,25 +78,47 @@ def prepare_model_dir(config: Config, model_dir: Path) -> None:
     save_config(config, path)
 
 
-class _CheckpointCallback(tf_keras.callbacks.Callback):
-    """Saves every `every_steps` steps and at each epoch end, recording completed epochs."""
+class _EpochCheckpoint(tf_keras.callbacks.Callback):
+    """Saves at each epoch end, recording completed epochs (resume and export read these).
 
-    def __init__(self, manager: tf.train.CheckpointManager, epoch: tf.Variable, every_steps: int):
+    Mid-epoch fault tolerance is BackupAndRestore's job; these checkpoints outlive the run.
+    """
+
+    def __init__(self, manager: tf.train.CheckpointManager, epoch: tf.Variable):
         super().__init__()
         self.manager = manager
         self.epoch = epoch
-        self.every_steps = every_steps
-
-    def _save(self) -> None:
-        self.manager.save(checkpoint_number=int(self.model.global_step.numpy()))
-
-    def on_train_batch_end(self, batch, logs=None) -> None:
-        if self.every_steps and int(self.model.global_step.numpy()) % self.every_steps == 0:
-            self._save()
 
     def on_epoch_end(self, epoch, logs=None) -> None:
         self.epoch.assign(epoch + 1)
-        self._save()
+        self.manager.save(checkpoint_number=int(self.model.global_step.numpy()))
+
+
+def restore_latest_valid(
+    checkpoint: tf.train.Checkpoint, manager: tf.train.CheckpointManager
+) -> str | None:
+    """Restores the newest checkpoint that reads back whole; warns about each one skipped.
+
+    Returns:
+        The restored checkpoint path, or None when there is none (a fresh run).
+    """
+    error = None
+    for path in reversed(manager.checkpoints):
+        try:
+            checkpoint.restore(path).assert_existing_objects_matched()
+            return path
+        except Exception as e:  # noqa: BLE001  (any read failure: try the previous one)
+            error = e
+            message = f"Checkpoint {path} is corrupt or partial ({type(e).__name__}); "
+            message += "trying the previous one."
+            log.warning(message)
+            print(f"WARNING: {message}")
+    if manager.checkpoints:
+        raise RuntimeError(
+            f"No readable checkpoint in {manager.directory}: all of {manager.checkpoints} "
+            "failed to restore. Move the directory away to start over."
+        ) from error
+    return None
 
 
 def evaluate_towers(
@@ -139,9 +166,12 @@ def train(
     """
     model_dir = Path(model_dir)
     schema = load_schema(config.schema)
-    prepare_model_dir(config, model_dir)
-    tf_keras.utils.set_random_seed(config.train.seed)
     t = config.train
+    strategy = distribute.make_strategy(t.strategy)
+    chief = distribute.is_chief(strategy)
+    if chief:
+        prepare_model_dir(config, model_dir)
+    tf_keras.utils.set_random_seed(t.seed)
     train_report, eval_report = BadRowReport(), BadRowReport()
     train_ds = make_dataset(
         schema, train_patterns, t.batch_size, bad_rows=t.bad_rows, shuffle=True,
@@ -151,15 +181,26 @@ def train(
     eval_ds = make_dataset(
         schema, eval_patterns, t.batch_size, bad_rows=t.bad_rows, report=eval_report
     )
+    if strategy.num_replicas_in_sync > 1:
+        # Batches are global; Keras splits them across replicas. Workers each read all files
+        # and keep their share of rows (files are few and large in CTR data).
+        options = tf.data.Options()
+        options.experimental_distribute.auto_shard_policy = (
+            tf.data.experimental.AutoShardPolicy.DATA
+        )
+        train_ds, eval_ds = train_ds.with_options(options), eval_ds.with_options(options)
 
-    model = build_model(config, schema)
-    epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="completed_epochs")
+    with strategy.scope():
+        model = build_model(config, schema)
+        epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="completed_epochs")
     checkpoint = tf.train.Checkpoint(model=model, epoch=epoch)
-    manager = tf.train.CheckpointManager(checkpoint, str(model_dir / CHECKPOINT_DIR), max_to_keep=3)
-    if manager.latest_checkpoint:
-        checkpoint.restore(manager.latest_checkpoint).assert_existing_objects_matched()
-        log.info("Resumed from %s (epoch %d)", manager.latest_checkpoint, int(epoch.numpy()))
-        print(f"Resuming from {manager.latest_checkpoint} after {int(epoch.numpy())} epoch(s).")
+    manager = tf.train.CheckpointManager(
+        checkpoint, distribute.worker_dir(str(model_dir / CHECKPOINT_DIR), strategy), max_to_keep=3
+    )
+    restored = restore_latest_valid(checkpoint, manager)
+    if restored:
+        log.info("Resumed from %s (epoch %d)", restored, int(epoch.numpy()))
+        print(f"Resuming from {restored} after {int(epoch.numpy())} epoch(s).")
     initial_epoch = int(epoch.numpy())
 
     if initial_epoch < t.num_epochs:
@@ -170,8 +211,15 @@ def train(
             steps_per_epoch=t.steps_per_epoch,
             validation_data=eval_ds,
             callbacks=[
-                _CheckpointCallback(manager, epoch, t.checkpoint_every_steps),
-                tf_keras.callbacks.TensorBoard(log_dir=str(model_dir / "logs"), update_freq=100),
+                # Restores a run killed mid-epoch from its last backup, then deletes the backup.
+                tf_keras.callbacks.BackupAndRestore(
+                    str(model_dir / BACKUP_DIR), save_freq=t.checkpoint_every_steps or "epoch"
+                ),
+                _EpochCheckpoint(manager, epoch),
+                tf_keras.callbacks.TensorBoard(
+                    log_dir=distribute.worker_dir(str(model_dir / "logs"), strategy),
+                    update_freq=100,
+                ),
             ],
             verbose=verbose,
         )
@@ -180,8 +228,9 @@ def train(
 
     metrics = evaluate_towers(model, eval_ds, schema.user_id)
     bad_rows = "train: " + train_report.summary() + "\neval: " + eval_report.summary()
-    (model_dir / METRICS_FILE).write_text(json.dumps(metrics, indent=2, sort_keys=True))
-    return TrainResult(model, schema, metrics, initial_epoch, bad_rows)
+    if chief:
+        (model_dir / METRICS_FILE).write_text(json.dumps(metrics, indent=2, sort_keys=True))
+    return TrainResult(model, schema, metrics, initial_epoch, bad_rows, chief)
 
 
 def export_trained(

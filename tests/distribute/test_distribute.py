@@ -1,0 +1,171 @@
+"""tf.distribute and fault tolerance, on loopback only."""
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from rocketctr.config import ConfigError
+from rocketctr.data import synthetic
+from rocketctr.distribute import resolve_strategy_name
+
+REPO = Path(__file__).resolve().parents[2]
+TINY = [
+    "--set=model.embedding_dim=4",
+    "--set=model.booster.hidden_units=[16]",
+    "--set=model.booster.num_cross_layers=1",
+    "--set=train.batch_size=128",
+    "--noexport",
+]
+
+
+def _env(**extra):
+    env = dict(os.environ, PYTHONPATH=str(REPO), TF_CPP_MIN_LOG_LEVEL="2")
+    env.pop("TF_CONFIG", None)
+    env.update(extra)
+    return env
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    directory = tmp_path_factory.mktemp("synthetic")
+    return synthetic.ensure_synthetic_criteo(directory, 6000, 1000)
+
+
+def _train_cmd(data, model_dir, *extra):
+    return [sys.executable, "-m", "rocketctr.cli", "train", f"--train={data[0]}",
+            f"--eval={data[1]}", f"--model_dir={model_dir}", *TINY, *extra]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("tf_config", "requested", "expected"),
+    [
+        ({}, "auto", "default"),
+        ({"cluster": {"worker": ["a:1", "b:2"]}, "task": {"type": "worker", "index": 0}},
+         "auto", "multi_worker"),  # fmt: skip
+        ({"cluster": {"worker": ["a:1"]}, "task": {"type": "worker", "index": 0}}, "auto", "default"),
+        ({}, "mirrored", "mirrored"),
+    ],
+)
+def test_strategy_resolution(monkeypatch, tf_config, requested, expected):
+    monkeypatch.setenv("TF_CONFIG", json.dumps(tf_config))
+    assert resolve_strategy_name(requested) == expected
+
+
+def test_parameter_servers_and_unknown_strategies_are_refused(monkeypatch):
+    monkeypatch.setenv("TF_CONFIG", json.dumps({"cluster": {"worker": ["a:1"], "ps": ["b:2"]}}))
+    with pytest.raises(ConfigError, match="ParameterServerStrategy is not supported yet"):
+        resolve_strategy_name("auto")
+    monkeypatch.delenv("TF_CONFIG")
+    with pytest.raises(ConfigError, match="Received: 'tpu'"):
+        resolve_strategy_name("tpu")
+
+
+def test_mirrored_over_two_cpus_matches_one_device():
+    proc = subprocess.run(
+        [sys.executable, str(REPO / "tests" / "distribute" / "mirrored_losses.py")],
+        capture_output=True, text=True, timeout=300, env=_env(), cwd=REPO,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    losses = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert len(losses["one"]) == 6
+    # Logged losses are the true mean loss, not divided (or multiplied) by the replica count.
+    np.testing.assert_allclose(losses["two"], losses["one"], rtol=1e-5)
+
+
+def _free_ports(n):
+    sockets = [socket.socket() for _ in range(n)]
+    for s in sockets:
+        s.bind(("127.0.0.1", 0))
+    ports = [s.getsockname()[1] for s in sockets]
+    for s in sockets:
+        s.close()
+    return ports
+
+
+def _weights(checkpoint_dir):
+    reader = tf.train.load_checkpoint(str(checkpoint_dir))
+    names = [n for n in reader.get_variable_to_shape_map() if n.startswith("model/")]
+    return {n: reader.get_tensor(n) for n in names if "OPTIMIZER_SLOT" not in n}
+
+
+def test_multi_worker_two_processes_end_with_identical_weights(tmp_path, data):
+    workers = [f"127.0.0.1:{p}" for p in _free_ports(2)]
+    model_dir = tmp_path / "run"
+    procs = []
+    for index in range(2):
+        tf_config = {"cluster": {"worker": workers}, "task": {"type": "worker", "index": index}}
+        cmd = _train_cmd(data, model_dir, "--set=train.steps_per_epoch=8", "--set=train.num_epochs=1")
+        procs.append(
+            subprocess.Popen(
+                cmd, env=_env(TF_CONFIG=json.dumps(tf_config)), cwd=tmp_path,
+                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            )  # fmt: skip
+        )
+    outputs = [p.communicate(timeout=240) for p in procs]
+    for p, (out, err) in zip(procs, outputs, strict=True):
+        assert p.returncode == 0, err[-3000:]
+    chief = _weights(model_dir / "checkpoints")
+    other = _weights(model_dir / "checkpoints" / ".worker-worker-1")
+    assert chief.keys() == other.keys() and len(chief) > 5
+    for name in chief:
+        np.testing.assert_array_equal(chief[name], other[name], err_msg=name)
+    # Only the chief reports metrics.
+    assert (model_dir / "metrics.json").exists()
+
+
+def _checkpoint_steps(model_dir):
+    state = tf.train.get_checkpoint_state(str(model_dir / "checkpoints"))
+    return [int(p.rsplit("-", 1)[1]) for p in state.all_model_checkpoint_paths]
+
+
+def test_sigkill_mid_epoch_then_restart_finishes_at_the_requested_step(tmp_path, data):
+    model_dir = tmp_path / "run"
+    cmd = _train_cmd(data, model_dir, "--set=train.steps_per_epoch=400",
+                     "--set=train.checkpoint_every_steps=20", "--set=train.num_epochs=1")  # fmt: skip
+    proc = subprocess.Popen(cmd, env=_env(), cwd=tmp_path, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True)  # fmt: skip
+    backup = model_dir / "backup"
+    deadline = time.time() + 180
+    while time.time() < deadline and not list(backup.rglob("*.index")):
+        assert proc.poll() is None, proc.stderr.read()[-3000:]
+        time.sleep(0.05)
+    time.sleep(1.0)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert list(backup.rglob("*.index")), "no backup was written before the kill"
+    assert not (model_dir / "checkpoints").exists() or not _checkpoint_steps(model_dir)
+
+    resumed = subprocess.run(cmd, env=_env(), cwd=tmp_path, capture_output=True, text=True,
+                             timeout=300)  # fmt: skip
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    # The restored step counter continues from the backup: a run that redid the epoch from
+    # the start would end at a global step above 400.
+    assert _checkpoint_steps(model_dir) == [400]
+    assert not list(backup.rglob("*.index"))  # the backup is removed after a finished run
+
+
+def test_corrupt_latest_checkpoint_falls_back_to_the_previous_one(tmp_path, data):
+    model_dir = tmp_path / "run"
+    base = _train_cmd(data, model_dir, "--set=train.steps_per_epoch=5")
+    first = subprocess.run([*base, "--set=train.num_epochs=2"], env=_env(), cwd=tmp_path,
+                           capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert first.returncode == 0, first.stderr[-3000:]
+    assert _checkpoint_steps(model_dir) == [5, 10]
+    for data_file in (model_dir / "checkpoints").glob("ckpt-10.data-*"):
+        data_file.write_bytes(data_file.read_bytes()[:100])  # truncated, as after a crash
+
+    second = subprocess.run([*base, "--set=train.num_epochs=3"], env=_env(), cwd=tmp_path,
+                            capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert second.returncode == 0, second.stderr[-3000:]
+    assert "ckpt-10 is corrupt or partial" in second.stdout
+    assert "after 1 epoch(s)" in second.stdout
+    assert _checkpoint_steps(model_dir)[-1] == 15
