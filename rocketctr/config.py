@@ -71,6 +71,10 @@ class DistillConfig:
     ramp: str = "linear"  # after warm-up: "linear" over ramp_steps, or "step" straight to λ
     ramp_steps: int = 0
     hint_form: str = "additive"  # "additive" or "convex": light BCE weighted by 1 − λ (PFD)
+    # Codistillation (distill/codistill.py): replicas on different data shards take their
+    # peers' checkpointed light logits as the hint target. 1 = off.
+    codistill_replicas: int = 1
+    codistill_every_steps: int = 100  # save own checkpoint and reload peers this often
 
 
 @dataclass(frozen=True)
@@ -97,7 +101,16 @@ class TrainConfig:
     shuffle_buffer_rows: int = 65536
     bad_rows: str = "error"  # error | skip
     checkpoint_every_steps: int = 1000  # fault-tolerance backups (BackupAndRestore)
-    strategy: str = "auto"  # auto | default | mirrored | multi_worker (see distribute.py)
+    strategy: str = "auto"  # auto | default | mirrored | multi_worker | parameter_server
+    # Model selection on what ships: the weights of the epoch with the best validation
+    # `selection_metric` (a light-net metric by default) are kept, checkpointed and exported.
+    selection_metric: str = "light_auc"  # light_auc | light_bce | booster_auc | booster_bce
+    restore_best: bool = True
+    early_stopping_patience: int = 0  # epochs without improvement before stopping; 0 = never
+    # Multiply both optimizers' learning rates by this factor after `lr_plateau_patience`
+    # epochs without improvement of `selection_metric`; 1.0 = off.
+    lr_plateau_factor: float = 1.0
+    lr_plateau_patience: int = 1
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,7 @@ import yaml
 from rocketctr import distribute
 from rocketctr.config import Config, ConfigError, save_config
 from rocketctr.data import BadRowReport, make_dataset
+from rocketctr.distill.codistill import CodistillReplica, for_replica
 from rocketctr.metrics import format_table, tower_metrics
 from rocketctr.model import CoTrainModel, build_model
 from rocketctr.schema import Schema, load_schema
@@ -45,6 +46,7 @@ class TrainResult:
     initial_epoch: int  # > 0 when the run resumed from a checkpoint
     bad_rows: str
     is_chief: bool = True  # only the chief writes metrics and exports
+    selected_epoch: int | None = None  # the epoch whose weights were kept (model selection)
 
 
 def _flatten(data: dict, prefix: str = "") -> dict:
@@ -94,6 +96,56 @@ class _EpochCheckpoint(tf_keras.callbacks.Callback):
         self.manager.save(checkpoint_number=int(self.model.global_step.numpy()))
 
 
+SELECTION_METRICS = ("light_auc", "light_bce", "booster_auc", "booster_bce")
+
+
+def selection_monitor(config: Config) -> tuple[str, str]:
+    """The validation metric that selects the shipped epoch, and "max" or "min".
+
+    A light-net metric falls back to the booster's in booster_only runs (and vice versa).
+    """
+    metric = config.train.selection_metric
+    if metric not in SELECTION_METRICS:
+        raise ConfigError(
+            f"train.selection_metric must be one of {list(SELECTION_METRICS)}. Received: {metric!r}"
+        )
+    tower, kind = metric.split("_")
+    mode = config.distill.mode
+    if (tower == "light" and mode == "booster_only") or (
+        tower == "booster" and mode == "light_only"
+    ):
+        tower = "booster" if tower == "light" else "light"
+    return f"val_{tower}_{kind}", "max" if kind == "auc" else "min"
+
+
+class _LearningRatePlateau(tf_keras.callbacks.Callback):
+    """Scales both optimizers' learning rates when the selection metric stops improving.
+
+    Keras' ReduceLROnPlateau only knows `model.optimizer`; the embedding tables have their own.
+    """
+
+    def __init__(self, monitor: str, mode: str, factor: float, patience: int):
+        super().__init__()
+        self.monitor, self.factor, self.patience = monitor, factor, patience
+        self.sign = 1.0 if mode == "max" else -1.0
+        self.best, self.wait = -float("inf"), 0
+
+    def on_epoch_end(self, epoch, logs=None) -> None:
+        value = (logs or {}).get(self.monitor)
+        if value is None:
+            return
+        if self.sign * value > self.best:
+            self.best, self.wait = self.sign * value, 0
+            return
+        self.wait += 1
+        if self.wait >= self.patience:
+            self.wait = 0
+            for optimizer in (self.model.dense_optimizer, self.model.embedding_optimizer):
+                optimizer.learning_rate = float(optimizer.learning_rate) * self.factor
+            print(f"\n{self.monitor} has not improved for {self.patience} epoch(s): learning "
+                  f"rates x{self.factor}")  # fmt: skip
+
+
 def restore_latest_valid(
     checkpoint: tf.train.Checkpoint, manager: tf.train.CheckpointManager
 ) -> str | None:
@@ -119,6 +171,49 @@ def restore_latest_valid(
             "failed to restore. Move the directory away to start over."
         ) from error
     return None
+
+
+def _record_selection(selection, history, manager, epoch, num_epochs) -> int | None:
+    """Checkpoints the selected weights (restored by EarlyStopping) as the run's last word.
+
+    Returns:
+        The 1-based selected epoch, or None when selection is off or nothing was validated.
+    """
+    if selection.best_weights is None:
+        return None
+    best, last = selection.best_epoch + 1, history.epoch[-1] + 1
+    print(f"Selected epoch {best} of {last} by {selection.monitor} = {selection.best:.4f}")
+    if selection.stopped_epoch:
+        epoch.assign(num_epochs)  # stopped early: the run is finished, a rerun must not go on
+    if best != last or selection.stopped_epoch:
+        manager.save(checkpoint_number=int(selection.model.global_step.numpy()))
+    return best
+
+
+def _fit_inputs(
+    strategy: tf.distribute.Strategy, train_ds, eval_ds, make_train_ds, t
+) -> tuple[dict, str | None]:
+    """model.fit's data arguments, and BackupAndRestore's save_freq if it must differ.
+
+    Under ParameterServerStrategy the chief only coordinates: each worker builds its own
+    pipeline through a DatasetCreator and keeps every N-th batch (N workers); an epoch needs a
+    fixed `steps_per_epoch`; Keras skips batch-level backups, so they happen at epoch ends;
+    validation runs on the chief after fit (`evaluate_towers`).
+    """
+    if not distribute.is_parameter_server(strategy):
+        return {"x": train_ds, "validation_data": eval_ds}, None
+    if t.steps_per_epoch is None or t.bad_rows != "error":
+        raise ConfigError(
+            "train.strategy parameter_server needs train.steps_per_epoch (workers stream "
+            "without end) and train.bad_rows 'error' (skip counters live on the chief). "
+            f"Received: steps_per_epoch={t.steps_per_epoch}, bad_rows={t.bad_rows!r}"
+        )
+
+    def dataset_fn(context: tf.distribute.InputContext) -> tf.data.Dataset:
+        return make_train_ds().shard(context.num_input_pipelines, context.input_pipeline_id)
+
+    creator = tf_keras.utils.experimental.DatasetCreator(dataset_fn)
+    return {"x": creator, "validation_data": None}, "epoch"
 
 
 def evaluate_towers(
@@ -151,6 +246,7 @@ def train(
     model_dir: str | Path,
     *,
     verbose: int | str = "auto",
+    replica: CodistillReplica | None = None,
 ) -> TrainResult:
     """Trains (or resumes) a run and evaluates both towers on the eval data.
 
@@ -160,6 +256,7 @@ def train(
         eval_patterns: file globs of evaluation data.
         model_dir: where config, checkpoints, TensorBoard logs and metrics go.
         verbose: Keras verbosity (progress bars with "auto").
+        replica: this process's place among codistilling replicas (see distill/codistill.py).
 
     Returns:
         The trained model and the booster/light metrics on the eval data.
@@ -173,11 +270,15 @@ def train(
         prepare_model_dir(config, model_dir)
     tf_keras.utils.set_random_seed(t.seed)
     train_report, eval_report = BadRowReport(), BadRowReport()
-    train_ds = make_dataset(
-        schema, train_patterns, t.batch_size, bad_rows=t.bad_rows, shuffle=True,
-        shuffle_buffer_rows=t.shuffle_buffer_rows, seed=t.seed,
-        num_epochs=None if t.steps_per_epoch else 1, report=train_report,
-    )  # fmt: skip
+
+    def train_dataset(report: BadRowReport | None = None) -> tf.data.Dataset:
+        return make_dataset(
+            schema, train_patterns, t.batch_size, bad_rows=t.bad_rows, shuffle=True,
+            shuffle_buffer_rows=t.shuffle_buffer_rows, seed=t.seed,
+            num_epochs=None if t.steps_per_epoch else 1, report=report,
+        )  # fmt: skip
+
+    train_ds = train_dataset(train_report)
     eval_ds = make_dataset(
         schema, eval_patterns, t.batch_size, bad_rows=t.bad_rows, report=eval_report
     )
@@ -202,27 +303,45 @@ def train(
         log.info("Resumed from %s (epoch %d)", restored, int(epoch.numpy()))
         print(f"Resuming from {restored} after {int(epoch.numpy())} epoch(s).")
     initial_epoch = int(epoch.numpy())
+    train_ds, codistill_callbacks = for_replica(config, schema, replica, train_ds)
+    fit_data, backup_freq = _fit_inputs(strategy, train_ds, eval_ds, train_dataset, t)
 
+    monitor, monitor_mode = selection_monitor(config)
+    selection = tf_keras.callbacks.EarlyStopping(
+        monitor,
+        mode=monitor_mode,
+        patience=t.early_stopping_patience or t.num_epochs,
+        restore_best_weights=t.restore_best,
+    )
+    callbacks = [selection]
+    if t.lr_plateau_factor != 1.0:
+        callbacks.append(
+            _LearningRatePlateau(monitor, monitor_mode, t.lr_plateau_factor, t.lr_plateau_patience)
+        )
+    selected_epoch = None
     if initial_epoch < t.num_epochs:
-        model.fit(
-            train_ds,
+        history = model.fit(
+            **fit_data,
             epochs=t.num_epochs,
             initial_epoch=initial_epoch,
             steps_per_epoch=t.steps_per_epoch,
-            validation_data=eval_ds,
             callbacks=[
                 # Restores a run killed mid-epoch from its last backup, then deletes the backup.
                 tf_keras.callbacks.BackupAndRestore(
-                    str(model_dir / BACKUP_DIR), save_freq=t.checkpoint_every_steps or "epoch"
+                    str(model_dir / BACKUP_DIR),
+                    save_freq=backup_freq or t.checkpoint_every_steps or "epoch",
                 ),
                 _EpochCheckpoint(manager, epoch),
                 tf_keras.callbacks.TensorBoard(
                     log_dir=distribute.worker_dir(str(model_dir / "logs"), strategy),
                     update_freq=100,
                 ),
+                *callbacks,
+                *codistill_callbacks,
             ],
             verbose=verbose,
         )
+        selected_epoch = _record_selection(selection, history, manager, epoch, t.num_epochs)
     else:
         print(f"All {t.num_epochs} epoch(s) already trained in {model_dir}; evaluating.")
 
@@ -230,7 +349,7 @@ def train(
     bad_rows = "train: " + train_report.summary() + "\neval: " + eval_report.summary()
     if chief:
         (model_dir / METRICS_FILE).write_text(json.dumps(metrics, indent=2, sort_keys=True))
-    return TrainResult(model, schema, metrics, initial_epoch, bad_rows, chief)
+    return TrainResult(model, schema, metrics, initial_epoch, bad_rows, chief, selected_epoch)
 
 
 def export_trained(
