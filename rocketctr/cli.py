@@ -3,6 +3,12 @@
 rocketctr train --config <preset|yaml> --train <glob> --eval <glob> --model_dir <dir>
 rocketctr train --model_dir runs/demo          # built-in synthetic Criteo-shaped data
 rocketctr export --model_dir <dir> --export_dir <base>
+
+Parameter-server clusters (TF_CONFIG with a "ps" job): every task runs the same
+`rocketctr train ...` command; on "worker" and "ps" tasks it starts that task's
+tf.distribute.Server and blocks until killed, the "chief" task coordinates the training.
+Codistillation: N processes with --replica_index=0..N-1 --shared_dir=<dir shared by all>
+--set=distill.codistill_replicas=N, each with its own --model_dir.
 """
 
 from __future__ import annotations
@@ -27,8 +33,15 @@ flags.DEFINE_enum("bad_rows", None, ["error", "skip"], "Malformed rows: fail or 
 flags.DEFINE_enum(
     "strategy",
     None,
-    ["auto", "default", "mirrored", "multi_worker"],
-    "tf.distribute strategy (overrides train.strategy); auto reads TF_CONFIG and the devices.",
+    ["auto", "default", "mirrored", "multi_worker", "parameter_server"],
+    "tf.distribute strategy (overrides train.strategy); auto reads TF_CONFIG and the devices. "
+    "With parameter_server, `train` on a worker or ps task serves that task and blocks.",
+)
+flags.DEFINE_integer(
+    "replica_index", None, "Codistillation: this replica's index in [0, codistill_replicas)."
+)
+flags.DEFINE_string(
+    "shared_dir", None, "Codistillation: directory all replicas share (replica-<i>/ each)."
 )
 flags.DEFINE_multi_string("set", [], "Config override key=value, e.g. train.batch_size=512.")
 flags.DEFINE_string(
@@ -58,10 +71,19 @@ def resolve_config():
 def train_main(argv) -> int:
     import tensorflow as tf
 
-    from rocketctr import train
+    from rocketctr import distribute, train
     from rocketctr.data import synthetic
+    from rocketctr.distill.codistill import CodistillReplica
 
     config = resolve_config()
+    task = distribute.cluster_task()
+    if task is not None:
+        print(f"Serving {task[0]} task {task[1]} of the parameter-server cluster until killed.")
+        distribute.serve_cluster_task()
+        return 0
+    replica = None
+    if FLAGS.replica_index is not None or FLAGS.shared_dir:
+        replica = CodistillReplica(FLAGS.replica_index or 0, FLAGS.shared_dir or "")
     model_dir = Path(FLAGS.model_dir)
     train_files, eval_files = FLAGS.train, FLAGS.eval
     if bool(train_files) != bool(eval_files):
@@ -79,7 +101,7 @@ def train_main(argv) -> int:
         train_files, eval_files = [str(paths[0])], [str(paths[1])]
         print(f"No --train/--eval: using synthetic Criteo-shaped data {paths[0]}, {paths[1]}")
     try:
-        result = train.train(config, train_files, eval_files, model_dir)
+        result = train.train(config, train_files, eval_files, model_dir, replica=replica)
     except tf.errors.InvalidArgumentError as e:
         # Bad-row errors from the input pipeline surface here; show the message, not a trace.
         print(f"rocketctr: error: {e.message}", file=sys.stderr)

@@ -13,7 +13,10 @@ import tensorflow as tf
 
 from rocketctr.config import ConfigError
 
-STRATEGIES = ("auto", "default", "mirrored", "multi_worker")
+STRATEGIES = ("auto", "default", "mirrored", "multi_worker", "parameter_server")
+# Variables smaller than this stay whole on one parameter server; larger ones (the embedding
+# table) are split into up to one shard per parameter server.
+MIN_SHARD_BYTES = 256 << 10
 
 
 def _tf_config() -> dict:
@@ -29,19 +32,16 @@ def _tf_config() -> dict:
 def resolve_strategy_name(name: str) -> str:
     """Maps "auto" to a concrete strategy from TF_CONFIG and the visible devices.
 
-    auto: several workers in TF_CONFIG -> multi_worker; a "ps" job -> refused (parameter
-    servers are not supported yet); several GPUs -> mirrored; otherwise default.
+    auto: a "ps" job in TF_CONFIG -> parameter_server; several workers -> multi_worker;
+    several GPUs -> mirrored; otherwise default.
     """
     if name not in STRATEGIES:
         raise ConfigError(f"strategy must be one of {list(STRATEGIES)}. Received: {name!r}")
     cluster = _tf_config().get("cluster", {})
-    if "ps" in cluster:
-        raise ConfigError(
-            "TF_CONFIG has a 'ps' job: ParameterServerStrategy is not supported yet. "
-            f"Supported strategies: {list(STRATEGIES)}"
-        )
     if name != "auto":
         return name
+    if "ps" in cluster:
+        return "parameter_server"
     workers = len(cluster.get("worker", [])) + len(cluster.get("chief", []))
     if workers > 1:
         return "multi_worker"
@@ -53,11 +53,70 @@ def resolve_strategy_name(name: str) -> str:
 def make_strategy(name: str) -> tf.distribute.Strategy:
     """Builds the strategy named by `train.strategy` (see `resolve_strategy_name`)."""
     resolved = resolve_strategy_name(name)
+    if resolved == "parameter_server":
+        return _parameter_server_strategy()
     if resolved == "multi_worker":
         return tf.distribute.MultiWorkerMirroredStrategy()
     if resolved == "mirrored":
         return tf.distribute.MirroredStrategy()
     return tf.distribute.get_strategy()
+
+
+def _parameter_server_strategy() -> tf.distribute.ParameterServerStrategy:
+    """ParameterServerStrategy from TF_CONFIG; large variables are sharded over the ps tasks.
+
+    Only the coordinator ("chief" task) builds it; worker and ps tasks run `serve_cluster_task`.
+    """
+    resolver = tf.distribute.cluster_resolver.TFConfigClusterResolver()
+    cluster = resolver.cluster_spec().as_dict()
+    num_ps = len(cluster.get("ps", []))
+    if not num_ps or not cluster.get("worker") or resolver.task_type != "chief":
+        raise ConfigError(
+            "strategy parameter_server needs TF_CONFIG with 'chief', 'worker' and 'ps' jobs, "
+            "run on the chief (the coordinator). Received: jobs "
+            f"{sorted(cluster)}, task {resolver.task_type!r}"
+        )
+    # A worker or ps task that restarts is waited for instead of failing the step at once.
+    os.environ.setdefault("GRPC_FAIL_FAST", "use_caller")
+    partitioner = tf.distribute.experimental.partitioners.MinSizePartitioner(
+        min_shard_bytes=MIN_SHARD_BYTES, max_shards=num_ps
+    )
+    return tf.distribute.ParameterServerStrategy(resolver, variable_partitioner=partitioner)
+
+
+def is_parameter_server(strategy: tf.distribute.Strategy) -> bool:
+    return isinstance(strategy, tf.distribute.ParameterServerStrategy)
+
+
+def cluster_task() -> tuple[str, int] | None:
+    """(type, index) of this process when it is a worker or ps task of a ps cluster, else None.
+
+    Those tasks only serve the coordinator's ops: see `serve_cluster_task`.
+    """
+    config = _tf_config()
+    task = config.get("task", {})
+    if "ps" not in config.get("cluster", {}) or task.get("type") not in ("worker", "ps"):
+        return None
+    return task["type"], int(task.get("index", 0))
+
+
+def serve_cluster_task() -> None:
+    """Runs this worker or ps task's tf.distribute.Server until the process is killed."""
+    resolver = tf.distribute.cluster_resolver.TFConfigClusterResolver()
+    workers = len(resolver.cluster_spec().as_dict().get("worker", []))
+    config = tf.compat.v1.ConfigProto()
+    # With fewer inter-op threads than workers + 1 the cluster can hang (TF b/172296720).
+    config.inter_op_parallelism_threads = max(config.inter_op_parallelism_threads, workers + 1)
+    os.environ.setdefault("GRPC_FAIL_FAST", "use_caller")
+    server = tf.distribute.Server(
+        resolver.cluster_spec(),
+        job_name=resolver.task_type,
+        task_index=resolver.task_id,
+        protocol=resolver.rpc_layer or "grpc",
+        config=config,
+        start=True,
+    )
+    server.join()
 
 
 def is_chief(strategy: tf.distribute.Strategy) -> bool:

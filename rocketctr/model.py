@@ -135,6 +135,9 @@ class CoTrainModel(tf_keras.Model):
             else None
         )
         self.hint = distill.build_hint(d)
+        # features -> (teacher logits [B], hint weight scale): replaces the booster as the
+        # hint target when set (codistillation, see distill/codistill.py).
+        self.teacher_fn = None
 
         self.dense_optimizer = build_optimizer(config.train.dense_optimizer)
         self.embedding_optimizer = build_optimizer(config.train.embedding_optimizer)
@@ -197,14 +200,20 @@ class CoTrainModel(tf_keras.Model):
             booster_bce = tf.nn.sigmoid_cross_entropy_with_logits(labels, out["booster_logits"])
         weight = tf.constant(0.0)
         light_weight = tf.constant(1.0)
-        if self.has_light and self.has_booster:
-            target = out["booster_logits"]
-            if self.rocket_config.distill.gradient_block:
-                # The one place the gradient block lives: booster-only weights learn from
-                # labels alone, whatever the hint.
-                target = tf.stop_gradient(target)
-            hint = self.hint.per_example(target, out["light_logits"])
+        if self.has_light and (self.has_booster or self.teacher_fn is not None):
             weight = distill.hint_weight(self.global_step, self.rocket_config.distill)
+            if self.teacher_fn is not None:
+                # Codistillation: peers' stale light logits from frozen copies (no gradient
+                # path by construction); `ready` is 0 until a peer has saved a checkpoint.
+                target, ready = self.teacher_fn(features)
+                weight = weight * ready
+            else:
+                target = out["booster_logits"]
+                if self.rocket_config.distill.gradient_block:
+                    # The one place the gradient block lives: booster-only weights learn from
+                    # labels alone, whatever the hint.
+                    target = tf.stop_gradient(target)
+            hint = self.hint.per_example(target, out["light_logits"])
             # 1, or 1 − λ with hint_form "convex" (PFD): the light net's label weight.
             light_weight = distill.light_label_weight(weight, self.rocket_config.distill)
         losses = {

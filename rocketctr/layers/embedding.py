@@ -32,4 +32,6 @@ class Embedding(tf_keras.layers.Layer):
 
     def call(self, ids: tf.Tensor) -> tf.Tensor:
         """Maps ids [B, F] to embeddings [B, F, embedding_dim]."""
-        return tf.gather(self.table, ids)
+        # embedding_lookup also reads a ShardedVariable (the table split over parameter
+        # servers); on a plain variable it is the same gather with an IndexedSlices gradient.
+        return tf.nn.embedding_lookup(self.table, ids)

@@ -4,7 +4,7 @@ Logical devices must be configured before TensorFlow initialises them, hence a s
 Prints {"one": [...], "two": [...]} as JSON.
 """
 
-import json
+import json  # noqa: I001  (rocketctr first: it sets TF_USE_LEGACY_KERAS)
 
 import rocketctr  # noqa: F401
 import tensorflow as tf
