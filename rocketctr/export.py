@@ -21,6 +21,12 @@ Signatures (every tensor has the batch dimension first, shape [None]):
         list type (TFX CsvExampleGen writes integer columns as int64_list) are declared
         with `example_dtypes` at export and converted like the TFRecord reader does.
     Both return `probabilities` (sigmoid) and `logits`, shape [None].
+    A two-tower light net (tower `two_tower`, PFD+MD) also has
+    score: the same as serving_default (all light columns -> probabilities, logits).
+    user_embedding: the user-side raw columns (user and context features) -> `embedding`
+        u [None, k].
+    item_embedding: the item raw columns -> `embedding` v [None, k].
+    score's logits are ⟨u, v⟩ + bias; the bias is recorded in rocketctr.json ("two_tower").
 """
 
 from __future__ import annotations
@@ -43,8 +49,10 @@ from tensorflow_serving.apis import model_pb2, predict_pb2, prediction_log_pb2
 import rocketctr
 from rocketctr.config import load_config
 from rocketctr.flops import flops_per_example
+from rocketctr.layers.features import FeatureProcessor
 from rocketctr.model import CoTrainModel, build_model, variable_role
 from rocketctr.schema import load_schema
+from rocketctr.towers.two_tower import TwoTowerTower
 
 log = logging.getLogger("rocketctr")
 
@@ -52,6 +60,10 @@ SERVING_SIGNATURE = "serving_default"
 EXAMPLES_SIGNATURE = "predict_examples"
 EXAMPLES_INPUT = "examples"
 OUTPUTS = ("probabilities", "logits")
+SCORE_SIGNATURE = "score"
+USER_SIGNATURE = "user_embedding"
+ITEM_SIGNATURE = "item_embedding"
+EMBEDDING_OUTPUT = "embedding"
 ASSETS_EXTRA = "assets.extra"
 WARMUP_FILE = "tf_serving_warmup_requests"
 METADATA_FILE = "rocketctr.json"
@@ -87,6 +99,9 @@ class _TowerModule(tf.Module):
         tower_variables: the tower's (and its feature processor's) variables.
         input_dtypes: {serving column: tf.string | tf.float32}, in signature order.
         example_dtypes: {serving column: how predict_examples parses it from a tf.Example}.
+        vector_fns: two-tower only: {signature name: (raw features -> vectors [B, k],
+            {column: dtype})} for `user_embedding` and `item_embedding`; `score` is then
+            added as an alias of serving_default.
     """
 
     def __init__(
@@ -96,6 +111,7 @@ class _TowerModule(tf.Module):
         tower_variables: Sequence[tf.Variable],
         input_dtypes: Mapping[str, tf.DType],
         example_dtypes: Mapping[str, tf.DType],
+        vector_fns: Mapping[str, tuple[Callable, Mapping[str, tf.DType]]] | None = None,
     ) -> None:
         super().__init__(name="rocketctr_export")
         self.embedding_variables = list(embedding_variables)
@@ -115,9 +131,26 @@ class _TowerModule(tf.Module):
             predict_examples,
             input_signature=[tf.TensorSpec([None], tf.string, name=EXAMPLES_INPUT)],
         )
+        self.vector_signatures = {}
+        for name, (fn, dtypes) in (vector_fns or {}).items():
+            side_specs = {c: tf.TensorSpec([None], dt, name=c) for c, dt in dtypes.items()}
+            self.vector_signatures[name] = tf.function(
+                _vector_outputs(fn), input_signature=[side_specs]
+            )
 
     def signatures(self) -> dict:
-        return {SERVING_SIGNATURE: self.serve, EXAMPLES_SIGNATURE: self.predict_examples}
+        signatures = {SERVING_SIGNATURE: self.serve, EXAMPLES_SIGNATURE: self.predict_examples}
+        if self.vector_signatures:
+            signatures[SCORE_SIGNATURE] = self.serve
+            signatures.update(self.vector_signatures)
+        return signatures
+
+
+def _vector_outputs(fn: Callable[[dict[str, tf.Tensor]], tf.Tensor]) -> Callable:
+    def outputs(features):
+        return {EMBEDDING_OUTPUT: fn(features)}
+
+    return outputs
 
 
 def parse_examples(
@@ -209,6 +242,38 @@ def _resolve_example_dtypes(
     return {c: overrides.get(c, dt) for c, dt in input_dtypes.items()}
 
 
+def is_two_tower(model: CoTrainModel) -> bool:
+    return isinstance(model.light, TwoTowerTower)
+
+
+def two_tower_vector_fns(
+    model: CoTrainModel,
+) -> dict[str, tuple[Callable[[dict[str, tf.Tensor]], tf.Tensor], dict[str, tf.DType]]]:
+    """{user_embedding | item_embedding: (raw side columns -> [B, k], {column: dtype})}.
+
+    Each side gets a `FeatureProcessor` over its own features: the same ops and embedding
+    rows as the light processor, so ⟨user, item⟩ + bias equals the light logits.
+    """
+    schema, table = model.schema, model.light_embedding or model.embedding
+    fns = {}
+    for name, features, vector in (
+        (USER_SIGNATURE, schema.user_side_features(), model.light.user_vector),
+        (ITEM_SIGNATURE, list(schema.item_features), model.light.item_vector),
+    ):
+        processor = FeatureProcessor(schema, features, name=name.replace("embedding", "features"))
+
+        def fn(raw, processor=processor, vector=vector):
+            ids, dense = processor(raw)
+            return vector(table(ids), dense, training=False)
+
+        dtypes = {
+            c: tf.string if schema.is_string_column(c) else tf.float32
+            for c in processor.input_columns
+        }
+        fns[name] = (fn, dtypes)
+    return fns
+
+
 def _light_parts(model: CoTrainModel):
     table = model.light_embedding or model.embedding
     tower_vars = list(model.light_processor.variables) + list(model.light.variables)
@@ -235,7 +300,10 @@ def _build_module(
     logits_fn, table_vars, tower_vars, dtypes = (
         _light_parts(model) if tower == "light" else _booster_parts(model)
     )
-    return _TowerModule(logits_fn, table_vars, tower_vars, dtypes, example_dtypes or dtypes)
+    vector_fns = two_tower_vector_fns(model) if tower == "light" and is_two_tower(model) else None
+    return _TowerModule(
+        logits_fn, table_vars, tower_vars, dtypes, example_dtypes or dtypes, vector_fns
+    )
 
 
 def _export_tower(model: CoTrainModel, export_dir: str | Path, tower: str = "booster") -> Path:
@@ -532,15 +600,29 @@ def verify_export(
 
     input_dtypes = serving_input_dtypes(model)
     forbidden = _forbidden_columns(model.schema)
-    wanted_inputs = {SERVING_SIGNATURE: set(input_dtypes), EXAMPLES_SIGNATURE: {EXAMPLES_INPUT}}
-    for name, wanted in wanted_inputs.items():
-        if name not in loaded.signatures:
-            raise ExportError(f"Signature {name!r} is missing; found {sorted(loaded.signatures)}")
-        inputs = loaded.signatures[name].structured_input_signature[1]
+    for name, signature in loaded.signatures.items():
+        inputs = signature.structured_input_signature[1]
         if set(inputs) & forbidden:
             raise ExportError(
                 f"Signature {name!r} takes privileged inputs {sorted(set(inputs) & forbidden)}"
             )
+    wanted_inputs = {SERVING_SIGNATURE: set(input_dtypes), EXAMPLES_SIGNATURE: {EXAMPLES_INPUT}}
+    wanted_outputs = {n: {k: (tf.float32, [None]) for k in OUTPUTS} for n in wanted_inputs}
+    vector_fns = two_tower_vector_fns(model) if is_two_tower(model) else {}
+    if vector_fns:
+        wanted_inputs[SCORE_SIGNATURE] = set(input_dtypes)
+        wanted_outputs[SCORE_SIGNATURE] = wanted_outputs[SERVING_SIGNATURE]
+        k = model.light.config.output_dim
+        for name, (_, dtypes) in vector_fns.items():
+            wanted_inputs[name] = set(dtypes)
+            wanted_outputs[name] = {EMBEDDING_OUTPUT: (tf.float32, [None, k])}
+    if set(loaded.signatures) != set(wanted_inputs):
+        raise ExportError(
+            f"The export has signatures {sorted(loaded.signatures)}; expected "
+            f"{sorted(wanted_inputs)}"
+        )
+    for name, wanted in wanted_inputs.items():
+        inputs = loaded.signatures[name].structured_input_signature[1]
         if set(inputs) != wanted:
             raise ExportError(
                 f"Signature {name!r} takes {sorted(inputs)}; expected {sorted(wanted)}"
@@ -552,11 +634,9 @@ def verify_export(
                     f"Signature {name!r} input {key!r} is {spec}; expected {dtype.name} [None]"
                 )
         outputs = loaded.signatures[name].structured_outputs
-        if {k: (s.dtype, s.shape.as_list()) for k, s in outputs.items()} != {
-            k: (tf.float32, [None]) for k in OUTPUTS
-        }:
+        if {k: (s.dtype, s.shape.as_list()) for k, s in outputs.items()} != wanted_outputs[name]:
             raise ExportError(
-                f"Signature {name!r} returns {outputs}; expected float32 [None] {OUTPUTS}"
+                f"Signature {name!r} returns {outputs}; expected {wanted_outputs[name]}"
             )
     parsed = parsed_example_keys(path)
     if parsed & forbidden or parsed != set(input_dtypes):
@@ -572,6 +652,20 @@ def verify_export(
     examples = serialize_examples(rows, example_dtypes or input_dtypes)
     scored = loaded.signatures[EXAMPLES_SIGNATURE](examples=tf.constant(examples))
     diffs[EXAMPLES_SIGNATURE] = np.abs(scored["probabilities"].numpy() - expected_probs)
+    for name, (fn, dtypes) in vector_fns.items():
+        side = {c: features[c] for c in dtypes}
+        served_vectors = loaded.signatures[name](**side)[EMBEDDING_OUTPUT].numpy()
+        expected_vectors = fn(side).numpy()
+        if served_vectors.shape != expected_vectors.shape:
+            raise ExportError(
+                f"{name} returns shape {served_vectors.shape}; the in-memory light net "
+                f"{expected_vectors.shape}."
+            )
+        # Vectors are compared like probabilities: within PARITY_ATOL, row by row.
+        diffs[name] = np.abs(served_vectors - expected_vectors).max(axis=1)
+    if vector_fns:
+        served = loaded.signatures[SCORE_SIGNATURE](**features)
+        diffs[SCORE_SIGNATURE] = np.abs(served["probabilities"].numpy() - expected_probs)
     for name, diff in diffs.items():
         if diff.shape != expected_probs.shape or not np.all(diff <= PARITY_ATOL):
             worst = int(np.nanargmax(diff)) if diff.size else -1
@@ -770,7 +864,7 @@ def _export_info(model, version, metadata, example_dtypes, report) -> dict[str, 
     schema = model.schema
     input_dtypes = serving_input_dtypes(model)
     example_spec = {c: dt.name for c, dt in example_dtypes.items()}
-    return {
+    info = {
         "format_version": 1,
         "rocketctr_version": rocketctr.__version__,
         "tensorflow_version": tf.__version__,
@@ -806,6 +900,22 @@ def _export_info(model, version, metadata, example_dtypes, report) -> dict[str, 
         },
         "verification": report,
     }
+    if is_two_tower(model):
+        k = model.light.config.output_dim
+        for name, (_, dtypes) in two_tower_vector_fns(model).items():
+            info["signatures"][name] = {
+                "inputs": {c: dt.name for c, dt in dtypes.items()},
+                "outputs": {EMBEDDING_OUTPUT: f"float32 [None, {k}]"},
+            }
+        info["signatures"][SCORE_SIGNATURE] = dict(info["signatures"][SERVING_SIGNATURE])
+        info["two_tower"] = {
+            "output_dim": k,
+            "bias": float(model.light.bias.numpy()),
+            "logits": "sum(user_embedding * item_embedding) + bias",
+            "user_columns": list(two_tower_vector_fns(model)[USER_SIGNATURE][1]),
+            "item_columns": list(two_tower_vector_fns(model)[ITEM_SIGNATURE][1]),
+        }
+    return info
 
 
 def _json_default(value: Any) -> Any:

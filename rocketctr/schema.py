@@ -81,6 +81,10 @@ class Schema:
         label: label column; values > 0 are positives (libfm uses 1/-1).
         user_id: optional raw column grouping rows by user, for GAUC.
         privileged: names of features the booster sees and the light net never does.
+        user_features: features describing the user (two-tower light nets; PFD+MD).
+        item_features: features describing the item. With a two-tower light net the item
+            tower reads these, the user tower every other non-privileged feature (user
+            and context features: whatever the request knows).
     """
 
     name: str
@@ -93,6 +97,8 @@ class Schema:
     delimiter: str = ","
     user_id: str | None = None
     privileged: tuple[str, ...] = ()
+    user_features: tuple[str, ...] = ()
+    item_features: tuple[str, ...] = ()
     source: str = ""
 
     @property
@@ -118,6 +124,13 @@ class Schema:
             if f.name not in self.privileged and f.column not in light_cols:
                 light_cols.append(f.column)
         return [c for c in self.input_columns if c in light_cols]
+
+    def user_side_features(self) -> list[str]:
+        """Non-privileged features that are not item features: user and context ones."""
+        return [
+            n for n in self.feature_names
+            if n not in self.privileged and n not in self.item_features
+        ]  # fmt: skip
 
     def is_string_column(self, column: str) -> bool:
         """Categorical sources and the user id are strings; dense columns are floats."""
@@ -151,7 +164,7 @@ def load_schema(name_or_path: str) -> Schema:
 
 _SCHEMA_KEYS = {
     "name", "format", "columns", "label", "dense", "categorical", "header", "delimiter",
-    "user_id", "privileged", "description",
+    "user_id", "privileged", "user_features", "item_features", "description",
 }  # fmt: skip
 _DENSE_KEYS = {"name", "transform", "clip_max"}
 _CATEGORICAL_KEYS = {"name", "hash_buckets", "num_ids", "id_offset", "source", "derive"}
@@ -253,6 +266,28 @@ def parse_schema(data: Any, source: str = "<dict>") -> Schema:
             fail("privileged", f"names a feature the schema does not define. Received: {p!r}")
     if privileged and all(f.name in privileged for f in categorical):
         fail("privileged", "the light net needs at least one non-privileged categorical feature")
+    user_features = data.get("user_features") or []
+    item_features = data.get("item_features") or []
+    for key, side in (("user_features", user_features), ("item_features", item_features)):
+        if not isinstance(side, list) or not all(isinstance(n, str) for n in side):
+            fail(key, f"must be a list of feature names. Received: {side!r}")
+        for n in side:
+            if n not in names:
+                fail(key, f"names a feature the schema does not define. Received: {n!r}")
+            if n in privileged:
+                fail(key, f"names a privileged feature; the light net never sees it: {n!r}")
+    both = sorted(set(user_features) & set(item_features))
+    if both:
+        fail("item_features", f"must be disjoint from user_features. Both list: {both}")
+    if user_features and not item_features:
+        fail("item_features", "must be non-empty when user_features is declared")
+    categorical_names = {f.name for f in categorical}
+    if item_features and not set(item_features) & categorical_names:
+        fail("item_features", f"needs a categorical feature (an item id). Received: "
+             f"{item_features!r}")  # fmt: skip
+    user_side = categorical_names - set(item_features) - set(privileged)
+    if item_features and not user_side:
+        fail("item_features", "leaves no non-privileged categorical feature for the user side")
 
     delimiter = data.get("delimiter", {"tsv": "\t", "libfm": " "}.get(fmt, ","))
     return Schema(
@@ -266,5 +301,7 @@ def parse_schema(data: Any, source: str = "<dict>") -> Schema:
         delimiter=delimiter,
         user_id=user_id,
         privileged=tuple(privileged),
+        user_features=tuple(user_features),
+        item_features=tuple(item_features),
         source=source,
     )

@@ -102,3 +102,133 @@ def ensure_synthetic_criteo(
     if not evaluation.exists():
         write_criteo_tsv(generate(num_eval_rows, seed=2 * seed + 1), evaluation)
     return train, evaluation
+
+
+# ----------------------------------------------------------------------------- PFD flavour
+# Impressions with user, context and item fields plus one privileged signal (dwell time, known
+# only after the impression), in the layout of data_schemas/synthetic_pfd.yaml.
+PFD_COLUMNS = (
+    "label", "dwell_time", "user_id", "user_age", "user_gender", "hour", "device",
+    "item_id", "item_category", "item_brand", "item_price",
+)  # fmt: skip
+PFD_NUM_USERS = 10000
+PFD_NUM_ITEMS = 2000
+PFD_NUM_CATEGORIES = 40
+PFD_NUM_BRANDS = 300
+PFD_AFFINITY_DIM = 4
+# task: (base logit, scale of the latent intent z that dwell time reveals)
+PFD_TASKS = {"ctr": (-0.8, 1.0), "cvr": (-2.0, 1.5)}
+
+
+def _pfd_world(world_seed: int) -> dict[str, np.ndarray]:
+    """The hidden user/item attributes and effects of one PFD world."""
+    world = np.random.default_rng(world_seed)
+    k = PFD_AFFINITY_DIM
+    return {
+        "user_age": world.integers(0, 7, PFD_NUM_USERS),
+        "user_gender": world.integers(0, 3, PFD_NUM_USERS),
+        "user_bias": world.normal(0.0, 0.8, PFD_NUM_USERS),
+        "user_taste": world.normal(0.0, 1.0, (PFD_NUM_USERS, k)),
+        "item_category": _zipf_ids(world, PFD_NUM_CATEGORIES, PFD_NUM_ITEMS),
+        "item_brand": _zipf_ids(world, PFD_NUM_BRANDS, PFD_NUM_ITEMS),
+        "item_price": np.round(world.lognormal(3.0, 1.0, PFD_NUM_ITEMS), 2),
+        "item_bias": world.normal(0.0, 0.8, PFD_NUM_ITEMS),
+        "item_style": world.normal(0.0, 1.0, (PFD_NUM_ITEMS, k)),
+        "age_category": world.normal(0.0, 0.5, (7, PFD_NUM_CATEGORIES)),
+        "hour_category": world.normal(0.0, 0.3, (24, PFD_NUM_CATEGORIES)),
+        "device_bias": world.normal(0.0, 0.2, 4),
+    }
+
+
+def _item_columns(w: dict[str, np.ndarray], item: np.ndarray) -> dict[str, object]:
+    return {
+        "item_id": [f"i{i}" for i in item],
+        "item_category": [f"c{c}" for c in w["item_category"][item]],
+        "item_brand": [f"b{b}" for b in w["item_brand"][item]],
+        "item_price": w["item_price"][item],
+    }
+
+
+def generate_pfd(
+    num_rows: int, seed: int = 0, world_seed: int = 4321, task: str = "ctr"
+) -> pd.DataFrame:
+    """Generates rows for Privileged Features Distillation experiments.
+
+    The label logit is f(x) + s·z: f(x) holds user and item biases, a user×item affinity
+    ⟨a_user, b_item⟩ (what a two-tower net can represent), an age×category and an
+    hour×category cross; z ~ N(0, 1) is the user's latent intent in this impression. No
+    servable feature carries z, so labels are noisy given x. The privileged `dwell_time`
+    (seconds) is log-normal with log-mean 0.5 + 0.5·(f(x) + s·z): how long a user looks
+    reflects how much they like the item right now. A booster that reads it predicts the
+    click probability almost at once, and its soft targets σ(f + s·z) are a far less noisy
+    signal about f than the 0/1 labels: what PFD hands to the light net.
+
+    Args:
+        num_rows: rows to draw.
+        seed: seed of the row draw (different for train and eval).
+        world_seed: seed of the hidden model; equal for train and eval.
+        task: "ctr" (label = click, dwell time in the viewport) or "cvr" (rows are clicks,
+            label = conversion, dwell time on the landing page; rarer positives, a stronger
+            post-click signal).
+
+    Returns:
+        A DataFrame with `PFD_COLUMNS`: integer label, float dwell_time and item_price,
+        categorical values as strings.
+    """
+    if task not in PFD_TASKS:
+        raise ValueError(f"task must be one of {sorted(PFD_TASKS)}. Received: {task!r}")
+    base, intent_scale = PFD_TASKS[task]
+    w = _pfd_world(world_seed)
+    rng = np.random.default_rng(seed)
+    user = _zipf_ids(rng, PFD_NUM_USERS, num_rows)
+    item = _zipf_ids(rng, PFD_NUM_ITEMS, num_rows)
+    hour = rng.integers(0, 24, num_rows)
+    device = rng.integers(0, 4, num_rows)
+    age, category = w["user_age"][user], w["item_category"][item]
+    f = (
+        base + w["user_bias"][user] + w["item_bias"][item] - 0.15 * np.log(w["item_price"][item])
+        + w["device_bias"][device]
+        + np.sum(w["user_taste"][user] * w["item_style"][item], axis=1) / np.sqrt(PFD_AFFINITY_DIM)
+        + w["age_category"][age, category] + w["hour_category"][hour, category]
+    )  # fmt: skip
+    intent = rng.normal(0.0, 1.0, num_rows)
+    logit = f + intent_scale * intent
+    labels = (rng.random(num_rows) < 1.0 / (1.0 + np.exp(-logit))).astype(np.int64)
+    dwell = np.round(np.exp(0.5 + 0.5 * logit + rng.normal(0.0, 0.3, num_rows)), 2)
+    return pd.DataFrame(
+        {
+            "label": labels,
+            "dwell_time": dwell,
+            "user_id": [f"u{u}" for u in user],
+            "user_age": age.astype(str),
+            "user_gender": w["user_gender"][user].astype(str),
+            "hour": hour.astype(str),
+            "device": device.astype(str),
+            **_item_columns(w, item),
+        },
+        columns=list(PFD_COLUMNS),
+    )
+
+
+def pfd_item_catalogue(world_seed: int = 4321) -> pd.DataFrame:
+    """Every item of a PFD world once, with the item columns `generate_pfd` writes."""
+    return pd.DataFrame(_item_columns(_pfd_world(world_seed), np.arange(PFD_NUM_ITEMS)))
+
+
+def ensure_synthetic_pfd(
+    directory: Path, num_train_rows: int, num_eval_rows: int, seed: int = 0, task: str = "ctr"
+) -> tuple[Path, Path]:
+    """Writes (or reuses) CSV train/eval files of `generate_pfd`; returns their paths."""
+    directory = Path(directory)
+    paths = []
+    for split, rows, row_seed in (
+        ("train", num_train_rows, 2 * seed), ("eval", num_eval_rows, 2 * seed + 1)
+    ):  # fmt: skip
+        path = directory / f"pfd_{task}_{split}_{rows}_s{seed}.csv"
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_suffix(".csv.tmp")
+            generate_pfd(rows, seed=row_seed, task=task).to_csv(tmp, index=False)
+            tmp.rename(path)
+        paths.append(path)
+    return paths[0], paths[1]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import tensorflow as tf
 
 from rocketctr.config import ConfigError, DistillConfig
+from rocketctr.distill.pfd import validate_hint_form
 
 
 def validate_schedule(config: DistillConfig) -> None:
@@ -17,6 +18,7 @@ def validate_schedule(config: DistillConfig) -> None:
         )
     if config.ramp not in ("linear", "step"):
         raise ConfigError(f"ramp must be 'linear' or 'step'. Received: {config.ramp!r}")
+    validate_hint_form(config)
 
 
 def hint_weight(step: tf.Tensor, config: DistillConfig) -> tf.Tensor:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from dataclasses import dataclass
 
 import tensorflow as tf
 import tf_keras
@@ -12,11 +13,37 @@ from rocketctr.config import ConfigError, TowerConfig
 _REGISTRY: dict[str, type[Tower]] = {}
 
 
+@dataclass(frozen=True)
+class TowerInputs:
+    """What a tower receives, by name: its embedding fields and dense columns, in order.
+
+    Attributes:
+        categorical: feature names of the F fields of `embeddings` [B, F, d].
+        dense: feature names of the D columns of `dense` [B, D].
+        item_features: the schema's item-side features (two_tower splits on them).
+    """
+
+    categorical: tuple[str, ...] = ()
+    dense: tuple[str, ...] = ()
+    item_features: tuple[str, ...] = ()
+
+    @classmethod
+    def of(cls, processor, schema) -> TowerInputs:
+        """The inputs a `FeatureProcessor` delivers, with the schema's item features."""
+        return cls(
+            categorical=tuple(f.name for f in processor.categorical),
+            dense=tuple(f.name for f in processor.dense),
+            item_features=tuple(schema.item_features),
+        )
+
+
 class Tower(tf_keras.layers.Layer):
     """Base class. Subclasses set `uses` (the TowerConfig fields they read) and register.
 
     Args:
         config: the tower's config.
+        inputs: the names of the fields and dense columns it receives (towers that treat
+            fields differently, like two_tower, need them).
     """
 
     uses: frozenset[str] = frozenset()
@@ -26,9 +53,10 @@ class Tower(tf_keras.layers.Layer):
         if name is not None:
             _REGISTRY[name] = cls
 
-    def __init__(self, config: TowerConfig, **kwargs) -> None:
+    def __init__(self, config: TowerConfig, inputs: TowerInputs | None = None, **kwargs) -> None:
         super().__init__(**kwargs)
         self.config = config
+        self.inputs = inputs
 
     def call(
         self, embeddings: tf.Tensor, dense: tf.Tensor, training: bool | None = None
@@ -46,7 +74,7 @@ def tower_names() -> list[str]:
     return sorted(_REGISTRY)
 
 
-def build_tower(config: TowerConfig, name: str) -> Tower:
+def build_tower(config: TowerConfig, name: str, inputs: TowerInputs | None = None) -> Tower:
     """Builds a registered tower; refuses config fields the tower would silently ignore."""
     if config.name not in _REGISTRY:
         raise ConfigError(f"Unknown tower {config.name!r}. Known towers: {tower_names()}")
@@ -63,4 +91,4 @@ def build_tower(config: TowerConfig, name: str) -> Tower:
         raise ConfigError(
             f"Tower {config.name!r} does not use {ignored}; it uses {sorted(cls.uses)}."
         )
-    return cls(config, name=name)
+    return cls(config, inputs=inputs, name=name)
