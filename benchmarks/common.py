@@ -56,7 +56,10 @@ def reference_config(
             "train": {
                 "batch_size": batch_size,
                 "jit_compile": jit_compile,
-                "embedding_optimizer": {"name": embedding_optimizer, "learning_rate": learning_rate},
+                "embedding_optimizer": {
+                    "name": embedding_optimizer,
+                    "learning_rate": learning_rate,
+                },
             },
         }
     )
@@ -86,7 +89,9 @@ def matmul_peaks(size: int = 2048, reps: int = 10) -> dict[str, float]:
     for name, dtype in (("fp32", tf.float32), ("bf16", tf.bfloat16)):
         a = tf.random.normal([size, size], dtype=tf.float32)
         a, b = tf.cast(a, dtype), tf.cast(tf.transpose(a), dtype)
-        matmul = tf.function(lambda x, y: tf.reduce_sum(tf.cast(tf.matmul(x, y)[0, :1], tf.float32)))
+        matmul = tf.function(
+            lambda x, y: tf.reduce_sum(tf.cast(tf.matmul(x, y)[0, :1], tf.float32))
+        )
         matmul(a, b).numpy()  # warm-up
         best = float("inf")
         for _ in range(reps):

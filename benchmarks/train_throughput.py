@@ -264,8 +264,16 @@ def main(argv: list[str] | None = None) -> int:
             "",
             common.markdown_table(
                 [
-                    "mode", "emb opt", "XLA", "examples/s", "fwd MFLOP/ex", "train GFLOP/s",
-                    "util fp32", "util bf16", "booster AUC", "light AUC",
+                    "mode",
+                    "emb opt",
+                    "XLA",
+                    "examples/s",
+                    "fwd MFLOP/ex",
+                    "train GFLOP/s",
+                    "util fp32",
+                    "util bf16",
+                    "booster AUC",
+                    "light AUC",
                 ],
                 rows,
             ),  # fmt: skip

@@ -1,0 +1,233 @@
+"""rocketctr booster_only vs DeepCTR's DCN: same data, batch, embedding dim, depth, MLP.
+
+    /work/venv/bin/python benchmarks/deepctr_compare.py \
+        --deepctr_python /work/venv-deepctr/bin/python
+
+DeepCTR is never a dependency of this project. It runs in a separate virtualenv, created once:
+
+    python3 -m venv /work/venv-deepctr
+    /work/venv-deepctr/bin/pip install deepctr==0.9.4 tensorflow==2.21.0 tf-keras==2.21.0 \
+        pandas scikit-learn
+
+This script (in the project venv) writes/reuses the synthetic Criteo-shaped TSV files of
+`train_throughput.py`, starts itself with `--worker` under the DeepCTR venv's Python
+(TF_USE_LEGACY_KERAS=1; DeepCTR's update check at import is disabled by making its
+`requests.get` fail before import, so no network call), and then times the two side by
+side: round-robin, a few steps of rocketctr, then a few steps of DeepCTR (the worker runs
+the steps on command over a pipe and reports its own wall time), median per round. Both
+then evaluate exact AUC on the same held-out rows.
+
+Same configuration: batch 4096, embedding_dim 16, 3 full-rank cross layers
+(`cross_parameterization="matrix"`, the Cross of DCN-v2 that rocketctr's `dcn` uses)
+in parallel with an MLP 1024-512-256, no dropout/BN, all L2 regularisers 0. Differences
+that remain, by design of each library: DeepCTR adds its linear logit (one weight per id),
+uses one Adam (lr 1e-3) for everything, per-field tables sized to the ids seen, and ids
+encoded in pandas before training (not timed); rocketctr hashes raw strings in-graph on
+every step (timed), one shared hashed table with Adagrad (lr 0.05), Adam for dense layers.
+Both sides step with Keras' own `make_train_function()` on in-memory batches.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+NUM_DENSE, NUM_CATEGORICAL = 13, 26
+COLUMNS = (
+    ["label"] + [f"I{i}" for i in range(1, 14)] + [f"C{i}" for i in range(1, 27)]
+)  # fmt: skip
+
+
+# ------------------------------------------------------------------ DeepCTR side (worker)
+def worker(train_path: str, eval_path: str, batch_size: int) -> None:
+    """Runs in the DeepCTR venv: reads commands from stdin, answers one JSON line each."""
+    os.environ["TF_USE_LEGACY_KERAS"] = "1"
+    import numpy as np
+    import pandas as pd
+    import requests
+
+    def no_network(*args, **kwargs):
+        raise ConnectionError("network disabled by deepctr_compare.py")
+
+    requests.get = no_network  # DeepCTR's import-time version check
+    import tensorflow as tf
+    from deepctr.feature_column import DenseFeat, SparseFeat
+    from deepctr.models import DCN
+
+    train = pd.read_csv(train_path, sep="\t", header=None, names=COLUMNS)
+    evaluation = pd.read_csv(eval_path, sep="\t", header=None, names=COLUMNS)
+    both = pd.concat([train, evaluation], ignore_index=True)
+    dense = [f"I{i}" for i in range(1, NUM_DENSE + 1)]
+    sparse = [f"C{i}" for i in range(1, NUM_CATEGORICAL + 1)]
+    for c in dense:  # the same transform as rocketctr's log1p of clipped counts
+        both[c] = np.log1p(np.clip(both[c].fillna(0).to_numpy(np.float32), 0, None))
+    vocab = {}
+    for c in sparse:
+        codes, uniques = pd.factorize(both[c].fillna(""))
+        both[c] = codes + 1
+        vocab[c] = len(uniques) + 1
+    columns = [SparseFeat(c, vocabulary_size=vocab[c], embedding_dim=16) for c in sparse] + [
+        DenseFeat(c, 1) for c in dense
+    ]
+    model = DCN(
+        columns, columns, cross_num=3, cross_parameterization="matrix",
+        dnn_hidden_units=(1024, 512, 256), l2_reg_linear=0.0, l2_reg_embedding=0.0,
+        l2_reg_cross=0.0, l2_reg_dnn=0.0, dnn_dropout=0.0, dnn_use_bn=False, task="binary",
+    )  # fmt: skip
+    model.compile("adam", "binary_crossentropy")
+    names = sparse + dense
+
+    def inputs(frame):
+        return {c: frame[c].to_numpy() for c in names}, frame["label"].to_numpy(np.float32)
+
+    n_train = len(train)
+    x, y = inputs(both.iloc[:n_train])
+    dataset = (
+        tf.data.Dataset.from_tensor_slices((x, y))
+        .batch(batch_size, drop_remainder=True)
+        .cache()
+        .repeat()
+        .prefetch(2)
+    )
+    train_function = model.make_train_function()
+    iterator = iter(dataset)
+    print(json.dumps({"ready": True, "tensorflow": tf.__version__}), flush=True)
+    for line in sys.stdin:
+        command = line.split()
+        if command[0] == "train":
+            start = time.perf_counter()
+            for _ in range(int(command[1])):
+                logs = train_function(iterator)
+            float(logs["loss"])
+            print(json.dumps({"seconds": time.perf_counter() - start}), flush=True)
+        elif command[0] == "eval":
+            ex, ey = inputs(both.iloc[n_train:])
+            probs = model.predict(ex, batch_size=batch_size, verbose=0).reshape(-1)
+            ranks = pd.Series(probs.astype(np.float64)).rank().to_numpy()
+            pos = ey > 0
+            n_pos, n_neg = int(pos.sum()), int((~pos).sum())
+            auc = (ranks[pos].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg)
+            print(json.dumps({"auc": float(auc)}), flush=True)
+        else:
+            return
+
+
+# ------------------------------------------------------------------ rocketctr side (driver)
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--deepctr_python", default="/work/venv-deepctr/bin/python")
+    parser.add_argument("--steps", type=int, default=16, help="Timed steps per library.")
+    parser.add_argument("--rounds", type=int, default=4)
+    parser.add_argument("--warmup_steps", type=int, default=3)
+    parser.add_argument("--batch_size", type=int, default=4096)
+    parser.add_argument("--train_rows", type=int, default=32 * 4096)
+    parser.add_argument("--eval_rows", type=int, default=8 * 4096)
+    parser.add_argument("--data_dir", default=str(Path(tempfile.gettempdir()) / "rocketctr_bench"))
+    parser.add_argument("--worker", nargs=2, metavar=("TRAIN", "EVAL"), help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.worker:
+        worker(*args.worker, args.batch_size)
+        return 0
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    import common  # imports rocketctr before TensorFlow
+
+    from rocketctr.data import make_dataset
+    from rocketctr.model import build_model
+    from rocketctr.schema import load_schema
+    from rocketctr.train import evaluate_towers
+
+    schema = load_schema("criteo")
+    train_path, eval_path = common.synthetic_files(
+        Path(args.data_dir), args.train_rows, args.eval_rows
+    )
+    env = {**os.environ, "TF_USE_LEGACY_KERAS": "1", "PYTHONNOUSERSITE": "1"}
+    env.pop("PYTHONPATH", None)
+    proc = subprocess.Popen(
+        [args.deepctr_python, __file__, "--batch_size", str(args.batch_size),
+         "--worker", str(train_path), str(eval_path)],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env,
+    )  # fmt: skip
+
+    def ask(command: str) -> dict:
+        proc.stdin.write(command + "\n")
+        proc.stdin.flush()
+        return _read_json(proc)
+
+    deepctr_info = _read_json(proc)
+    model = build_model(common.reference_config("booster_only", batch_size=args.batch_size), schema)
+    train_function = model.make_train_function()
+    iterator = iter(common.cached_batches(schema, train_path, args.batch_size))
+
+    def rocket(steps: int) -> float:
+        start = time.perf_counter()
+        for _ in range(steps):
+            logs = train_function(iterator)
+        float(logs["loss"])
+        return time.perf_counter() - start
+
+    rocket(args.warmup_steps)
+    ask(f"train {args.warmup_steps}")
+    per_round = max(1, args.steps // args.rounds)
+    times = {"rocketctr": [], "deepctr": []}
+    for _ in range(args.rounds):
+        times["rocketctr"].append(rocket(per_round) / per_round)
+        times["deepctr"].append(ask(f"train {per_round}")["seconds"] / per_round)
+    deepctr_auc = ask("eval")["auc"]
+    proc.stdin.write("quit\n")
+    proc.stdin.close()
+    proc.wait(timeout=60)
+    eval_ds = make_dataset(schema, str(eval_path), args.batch_size)
+    rocket_auc = evaluate_towers(model, eval_ds, None)["booster"]["auc"]
+
+    rate = {k: args.batch_size / sorted(v)[len(v) // 2] for k, v in times.items()}
+    ratio = rate["rocketctr"] / rate["deepctr"]
+    steps_done = args.warmup_steps + args.rounds * per_round
+    machine = common.machine_description()
+    text = "\n".join(
+        [
+            "# rocketctr booster_only vs DeepCTR DCN (same data and shape)",
+            "",
+            f"Synthetic Criteo-shaped rows, batch {args.batch_size}, emb 16, 3 full-rank "
+            f"crosses ∥ MLP 1024-512-256, L2 off. {args.steps} timed steps each in "
+            f"{args.rounds} interleaved rounds; AUC on {args.eval_rows:,} held-out rows after "
+            f"{steps_done} steps. Machine: nproc {machine['nproc']}, {machine['cpu']}; "
+            f"TF {machine['tensorflow']} (DeepCTR venv TF {deepctr_info.get('tensorflow')}).",
+            "",
+            common.markdown_table(
+                ["library", "examples/s", "AUC"],
+                [
+                    ["rocketctr booster_only", f"{rate['rocketctr']:,.0f}", f"{rocket_auc:.4f}"],
+                    ["DeepCTR 0.9.4 DCN", f"{rate['deepctr']:,.0f}", f"{deepctr_auc:.4f}"],
+                ],
+            ),
+            "",
+            f"rocketctr / DeepCTR examples/s = {ratio:.2f}x "
+            f"(target ≥ {common.TARGETS['vs_deepctr']}x)",
+            "",
+        ]
+    )
+    print(text)
+    payload = {"args": vars(args), "machine": machine, "examples_per_s": rate}
+    payload.update({"ratio": ratio, "auc": {"rocketctr": rocket_auc, "deepctr": deepctr_auc}})
+    print("Written to", *common.write_results("deepctr_compare", payload, text))
+    return 0
+
+
+def _read_json(proc: subprocess.Popen) -> dict:
+    while True:
+        line = proc.stdout.readline()
+        if not line:
+            raise RuntimeError(f"The DeepCTR worker exited (code {proc.poll()}).")
+        if line.startswith("{"):
+            return json.loads(line)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

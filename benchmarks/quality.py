@@ -1,0 +1,256 @@
+"""Quality over seeds: light alone, distilled light (logit_mse, kd) and booster; gap closed.
+
+    # Frappe (BARS split), preset "frappe"
+    /work/venv/bin/python benchmarks/quality.py --schema frappe --seeds 3 --epochs 10 \
+        --train /work/shared/data/frappe/frappe.train.reconstructed.libfm \
+        --eval /work/shared/data/frappe/frappe.validation.libfm
+    # Criteo sample: first 8,000 rows train, the rest eval (split into temp files)
+    /work/venv/bin/python benchmarks/quality.py --schema criteo --split_rows 8000 \
+        --train /work/shared/data/criteo/criteo_kaggle_train_head9999.txt
+    # Avazu sample: first 7,200 rows train (the header is kept in both parts)
+    /work/venv/bin/python benchmarks/quality.py --schema avazu --split_rows 7200 \
+        --train /work/shared/data/avazu/avazu_train_head8999.csv
+
+Every run goes through `rocketctr.train.train()` (its own temporary model dir; the config
+is the preset plus `Config.replace` overrides), so the baselines are trained exactly like
+the product trains. Per seed, four runs: `light_only` ("light"), `co_train` with the
+`logit_mse` hint and with the `kd` hint ("distilled"), and `booster_only` ("booster").
+Metrics are the exact AUC / logloss (/ GAUC with a user column) of `evaluate_towers` on the
+eval files, with the weights `train()` keeps (last epoch, or the best validation epoch when
+the config's `train.restore_best` is on; the table says which), reported as mean ± sample
+std over seeds. Gap closed = (AUC distilled light − AUC light alone) / (AUC booster − AUC light
+alone), from the seed means (and per seed, mean ± std).
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import common  # noqa: E402  (benchmarks/common.py; imports rocketctr before TensorFlow)
+
+# isort: split
+from rocketctr.config import Config, load_config, parse_override
+from rocketctr.schema import load_schema
+from rocketctr.train import train
+
+# name -> (config overrides, tower whose metrics count)
+VARIANTS = {
+    "light": ({"distill.mode": "light_only"}, "light"),
+    "distilled_logit_mse": ({"distill.mode": "co_train", "distill.hint": "logit_mse"}, "light"),
+    "distilled_kd": ({"distill.mode": "co_train", "distill.hint": "kd"}, "light"),
+    "booster": ({"distill.mode": "booster_only"}, "booster"),
+}
+METRICS = ("auc", "logloss", "gauc")
+
+
+def gap_closed(light_auc: float, distilled_auc: float, booster_auc: float) -> float:
+    """(distilled − light) / (booster − light); NaN when the booster is no better than light."""
+    gap = booster_auc - light_auc
+    if gap <= 0:
+        return float("nan")
+    return (distilled_auc - light_auc) / gap
+
+
+def split_file(path: str, num_train_rows: int, directory: Path, header: bool) -> tuple[str, str]:
+    """Writes the first `num_train_rows` data rows and the rest to two files in `directory`.
+
+    With `header`, the first line is a header and is written at the top of both parts.
+    """
+    lines = Path(path).read_text().splitlines(keepends=True)
+    head, body = (lines[:1], lines[1:]) if header else ([], lines)
+    if not 0 < num_train_rows < len(body):
+        raise ValueError(f"--split_rows must be in (0, {len(body)}). Received: {num_train_rows}")
+    name = Path(path).name
+    train_path, eval_path = directory / f"train_{name}", directory / f"eval_{name}"
+    train_path.write_text("".join(head + body[:num_train_rows]))
+    eval_path.write_text("".join(head + body[num_train_rows:]))
+    return str(train_path), str(eval_path)
+
+
+def _mean_std(values: list[float]) -> tuple[float, float]:
+    values = [v for v in values if v == v]  # drop NaN
+    if not values:
+        return float("nan"), float("nan")
+    return statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else 0.0
+
+
+def run_quality(
+    config: Config,
+    train_files: Sequence[str],
+    eval_files: Sequence[str],
+    seeds: Sequence[int],
+    work_dir: Path,
+    variants: dict = VARIANTS,
+    verbose: int = 0,
+) -> dict:
+    """Trains every variant for every seed with `rocketctr.train.train`; aggregates metrics.
+
+    Args:
+        config: the base config (mode and hint are overridden per variant, seed per run).
+        train_files: training file globs.
+        eval_files: evaluation file globs.
+        seeds: one run per variant per seed.
+        work_dir: parent of the per-run model dirs.
+        variants: name -> (overrides, tower scored); see `VARIANTS`.
+        verbose: Keras verbosity.
+
+    Returns:
+        {"runs": [per-run records], "summary": {variant: {metric: [mean, std]}},
+         "gap_closed": {variant: {"of_means": x, "per_seed": [mean, std]}}}.
+    """
+    runs = []
+    for seed in seeds:
+        for name, (overrides, tower) in variants.items():
+            run_config = config.replace({**overrides, "train.seed": seed})
+            start = time.perf_counter()
+            result = train(
+                run_config, train_files, eval_files, work_dir / f"{name}_s{seed}", verbose=verbose
+            )
+            record = {
+                "variant": name,
+                "seed": seed,
+                "seconds": time.perf_counter() - start,
+                **{m: result.metrics[tower].get(m, float("nan")) for m in METRICS},
+            }
+            if "booster" in result.metrics and tower != "booster":
+                record["cotrained_booster_auc"] = result.metrics["booster"]["auc"]
+            runs.append(record)
+            print(
+                f"{name} seed {seed}: AUC {record['auc']:.4f}, {record['seconds']:.0f} s",
+                flush=True,
+            )
+    return summarize(runs, list(variants))
+
+
+def summarize(runs: list[dict], variant_names: list[str]) -> dict:
+    """Mean ± std per variant and metric, and gap closed of each distilled variant."""
+    summary = {}
+    for name in variant_names:
+        mine = [r for r in runs if r["variant"] == name]
+        summary[name] = {m: _mean_std([r[m] for r in mine]) for m in METRICS}
+        summary[name]["seconds"] = _mean_std([r["seconds"] for r in mine])
+        if any("cotrained_booster_auc" in r for r in mine):
+            summary[name]["cotrained_booster_auc"] = _mean_std(
+                [r["cotrained_booster_auc"] for r in mine]
+            )
+    gaps = {}
+    if "light" in summary and "booster" in summary:
+        by_seed = {(r["variant"], r["seed"]): r["auc"] for r in runs}
+        seeds = sorted({r["seed"] for r in runs})
+        for name in variant_names:
+            if not name.startswith("distilled"):
+                continue
+            per_seed = [
+                gap_closed(by_seed[("light", s)], by_seed[(name, s)], by_seed[("booster", s)])
+                for s in seeds
+            ]
+            gaps[name] = {
+                "of_means": gap_closed(
+                    summary["light"]["auc"][0],
+                    summary[name]["auc"][0],
+                    summary["booster"]["auc"][0],
+                ),
+                "per_seed": _mean_std(per_seed),
+            }
+    return {"runs": runs, "summary": summary, "gap_closed": gaps}
+
+
+def markdown(result: dict, title: str) -> str:
+    def pm(pair) -> str:
+        mean, std = pair
+        return "–" if mean != mean else f"{mean:.4f} ± {std:.4f}"
+
+    rows = []
+    for name, values in result["summary"].items():
+        gap = result["gap_closed"].get(name)
+        rows.append(
+            [
+                name, pm(values["auc"]), pm(values["logloss"]), pm(values["gauc"]),
+                f"{gap['of_means']:.0%}" if gap else "–",
+                f"{gap['per_seed'][0]:.0%} ± {gap['per_seed'][1]:.0%}" if gap else "–",
+                pm(values["cotrained_booster_auc"]) if "cotrained_booster_auc" in values else "–",
+                f"{values['seconds'][0]:.0f}",
+            ]
+        )  # fmt: skip
+    headers = [
+        "variant", "AUC", "logloss", "GAUC", "gap closed (of means)", "gap closed (per seed)",
+        "co-trained booster AUC", "s / run",
+    ]  # fmt: skip
+    return f"{title}\n\n{common.markdown_table(headers, rows)}\n"
+
+
+def _selection(config: Config) -> str:
+    """Which epoch's weights were scored: train() may restore the best validation epoch."""
+    t = config.to_dict()["train"]
+    if not t.get("restore_best"):
+        return "Weights of the last epoch"
+    return (
+        f"Weights of the best epoch by {t.get('selection_metric')} on the eval files "
+        "(train.restore_best; selected and reported on the same rows, so optimistic for "
+        f"every variant alike), early_stopping_patience {t.get('early_stopping_patience')}"
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--train", required=True, help="Comma-separated training file globs.")
+    parser.add_argument("--eval", default=None, help="Comma-separated eval file globs.")
+    parser.add_argument("--split_rows", type=int, default=None, help="Split --train: N rows.")
+    parser.add_argument("--schema", required=True, help="Schema name (data_schemas/).")
+    parser.add_argument("--config", default=None, help="Preset or YAML; default: --schema.")
+    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--epochs", type=int, default=None, help="Overrides train.num_epochs.")
+    parser.add_argument("--set", action="append", default=[], help="key=value override.")
+    parser.add_argument("--out", default=None, help="Results stem; default quality_<schema>.")
+    args = parser.parse_args(argv)
+    if (args.eval is None) == (args.split_rows is None):
+        parser.error("pass exactly one of --eval and --split_rows")
+
+    overrides = dict(parse_override(s) for s in args.set)
+    overrides["schema"] = args.schema
+    if args.epochs is not None:
+        overrides["train.num_epochs"] = args.epochs
+    config = load_config(args.config or args.schema).replace(overrides)
+    with tempfile.TemporaryDirectory(prefix="rocketctr_quality_") as tmp:
+        tmp = Path(tmp)
+        if args.split_rows is not None:
+            header = load_schema(config.schema).header
+            train_files, eval_files = split_file(args.train, args.split_rows, tmp, header)
+            train_files, eval_files = [train_files], [eval_files]
+        else:
+            train_files, eval_files = args.train.split(","), args.eval.split(",")
+        result = run_quality(config, train_files, eval_files, range(args.seeds), tmp / "runs")
+
+    t = config.train
+    title = "\n".join(
+        [
+            f"# Quality: {args.schema}",
+            "",
+            f"Config {args.config or args.schema!r} + overrides {overrides}; "
+            f"{args.seeds} seeds, {t.num_epochs} epochs, batch {t.batch_size}, hint_weight "
+            f"{config.distill.hint_weight}, kd temperature {config.distill.temperature}. "
+            f"Train {train_files if args.split_rows is None else args.train} "
+            f"{'' if args.split_rows is None else f'(first {args.split_rows} rows; rest eval)'}"
+            f"; eval {eval_files if args.split_rows is None else '(the rest)'}. "
+            f"{_selection(config)}; mean ± std over seeds.",
+            f"Targets (issue): booster AUC ≥ {common.TARGETS['frappe_booster_auc']} on Frappe; "
+            f"distilled light closes ≥ {common.TARGETS['frappe_gap_closed']:.0%} of the gap.",
+        ]
+    )
+    text = markdown(result, title)
+    print(text)
+    payload = {"args": vars(args), "config": config.to_dict(), **result}
+    paths = common.write_results(args.out or f"quality_{args.schema}", payload, text)
+    print("Written to", *paths)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

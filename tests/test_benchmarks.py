@@ -1,0 +1,91 @@
+"""benchmarks/quality.py: gap-closed arithmetic, aggregation, and its core on tiny data."""
+
+import importlib.util
+import math
+import sys
+from pathlib import Path
+
+import pytest
+
+from rocketctr.config import Config
+from rocketctr.data.synthetic import generate, write_criteo_tsv
+
+BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+
+
+def _load_quality():
+    sys.path.insert(0, str(BENCHMARKS))
+    spec = importlib.util.spec_from_file_location("quality", BENCHMARKS / "quality.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+quality = _load_quality()
+
+
+def test_gap_closed_on_hand_made_numbers():
+    assert quality.gap_closed(0.70, 0.73, 0.80) == pytest.approx(0.3)
+    assert quality.gap_closed(0.70, 0.80, 0.80) == pytest.approx(1.0)
+    assert quality.gap_closed(0.70, 0.69, 0.80) == pytest.approx(-0.1)
+    assert math.isnan(quality.gap_closed(0.80, 0.81, 0.80))  # no gap to close
+
+
+def test_summarize_means_stds_and_gaps():
+    aucs = {  # seed 0: gap .10, closed .02 -> 20 %; seed 1: gap .20, closed .10 -> 50 %
+        ("light", 0): 0.70, ("distilled_kd", 0): 0.72, ("booster", 0): 0.80,
+        ("light", 1): 0.60, ("distilled_kd", 1): 0.70, ("booster", 1): 0.80,
+    }  # fmt: skip
+    runs = [
+        {"variant": v, "seed": s, "auc": a, "logloss": 0.5, "gauc": float("nan"), "seconds": 1.0}
+        for (v, s), a in aucs.items()
+    ]
+    result = quality.summarize(runs, ["light", "distilled_kd", "booster"])
+    mean, std = result["summary"]["light"]["auc"]
+    assert mean == pytest.approx(0.65)
+    assert std == pytest.approx(math.sqrt(2 * 0.05**2))  # sample std of (0.70, 0.60)
+    gap = result["gap_closed"]["distilled_kd"]
+    # of means: (0.71 - 0.65) / (0.80 - 0.65) = 0.4
+    assert gap["of_means"] == pytest.approx(0.4)
+    assert gap["per_seed"][0] == pytest.approx(0.35)
+    assert gap["per_seed"][1] == pytest.approx(math.sqrt(2 * 0.15**2))
+    assert math.isnan(result["summary"]["light"]["gauc"][0])
+
+
+def test_run_quality_trains_every_variant_for_every_seed(tmp_path):
+    train_file = write_criteo_tsv(generate(256, seed=0), tmp_path / "train.tsv")
+    eval_file = write_criteo_tsv(generate(128, seed=1), tmp_path / "eval.tsv")
+    config = Config.from_dict(
+        {
+            "model": {
+                "embedding_dim": 4,
+                "booster": {"name": "dcn", "hidden_units": [8], "num_cross_layers": 1},
+                "light": {"name": "mlp", "hidden_units": [4]},
+            },
+            "train": {"batch_size": 64, "num_epochs": 1, "steps_per_epoch": 3},
+        }
+    )
+    # Three of the four variants keep the test short (each run builds and traces a model).
+    variants = {k: quality.VARIANTS[k] for k in ("light", "distilled_kd", "booster")}
+    result = quality.run_quality(
+        config,
+        [str(train_file)],
+        [str(eval_file)],
+        seeds=[0, 1],
+        work_dir=tmp_path / "runs",
+        variants=variants,
+    )
+    assert sorted((r["variant"], r["seed"]) for r in result["runs"]) == sorted(
+        (v, s) for v in variants for s in (0, 1)
+    )
+    for run in result["runs"]:
+        assert 0.0 <= run["auc"] <= 1.0 and run["logloss"] > 0
+        assert ("cotrained_booster_auc" in run) == run["variant"].startswith("distilled")
+    light = [r["auc"] for r in result["runs"] if r["variant"] == "light"]
+    assert result["summary"]["light"]["auc"][0] == pytest.approx(sum(light) / 2)
+    assert set(result["gap_closed"]) == {"distilled_kd"}
+    summary = result["summary"]
+    expected = quality.gap_closed(
+        summary["light"]["auc"][0], summary["distilled_kd"]["auc"][0], summary["booster"]["auc"][0]
+    )
+    assert result["gap_closed"]["distilled_kd"]["of_means"] == pytest.approx(expected, nan_ok=True)
