@@ -50,6 +50,9 @@ class ModelConfig:
     light: TowerConfig = field(default_factory=lambda: TowerConfig(name="mlp", hidden_units=(32,)))
     # Ablation: give the light net its own embedding tables instead of sharing the booster's.
     separate_light_embeddings: bool = False
+    # L2 on the embedding rows a batch looks up (per example, summed over fields). A dense
+    # L2 over the whole table would touch every row each step and kill sparse updates.
+    embedding_l2: float = 0.0
 
 
 @dataclass(frozen=True)

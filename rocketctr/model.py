@@ -135,6 +135,7 @@ class CoTrainModel(tf_keras.Model):
             else None
         )
         self.hint = distill.build_hint(d)
+        self._xla_calls = {}  # tower name -> XLA-compiled call, with train.jit_compile
         # features -> (teacher logits [B], hint weight scale): replaces the booster as the
         # hint target when set (codistillation, see distill/codistill.py).
         self.teacher_fn = None
@@ -155,19 +156,47 @@ class CoTrainModel(tf_keras.Model):
         """Returns {"booster_logits": [B], "light_logits": [B]} for the towers present."""
         ids, dense = self.processor(features)
         out = {}
+        if training:
+            self._add_embedding_l2(ids)
         if self.has_booster:
-            out["booster_logits"] = self.booster(self.embedding(ids), dense, training=training)
+            out["booster_logits"] = self._xla(self.booster)(
+                self.embedding(ids), dense, training=training
+            )
         if self.has_light:
             if len(self._light_cat_idx) < ids.shape[1]:
                 ids = tf.gather(ids, self._light_cat_idx, axis=1)
             if len(self._light_dense_idx) < dense.shape[1]:
                 dense = tf.gather(dense, self._light_dense_idx, axis=1)
-            out["light_logits"] = self._light_from_ids(ids, dense, training)
+            out["light_logits"] = self._light_from_ids(ids, dense, training, self._xla(self.light))
         return out
 
-    def _light_from_ids(self, ids, dense, training) -> tf.Tensor:
+    def _add_embedding_l2(self, ids: tf.Tensor) -> None:
+        """Adds model.embedding_l2 · Σ_fields ||row||², averaged over the global batch."""
+        l2 = self.rocket_config.model.embedding_l2
+        if not l2:
+            return
+        tables = [self.embedding] + ([self.light_embedding] if self.light_embedding else [])
+        per_example = tf.add_n(
+            [tf.reduce_sum(tf.square(table(ids)), axis=[1, 2]) for table in tables]
+        )
+        global_batch = tf.shape(ids)[0] * tf.distribute.get_strategy().num_replicas_in_sync
+        self.add_loss(tf.nn.compute_average_loss(l2 * per_example, global_batch_size=global_batch))
+
+    def _xla(self, tower):
+        """The tower itself, or (train.jit_compile) an XLA-compiled call of it.
+
+        Only the towers are compiled: hashing and parsing of raw strings stay outside, since
+        XLA has no string type. Exports never use this, so servers need no XLA.
+        """
+        if not self.rocket_config.train.jit_compile:
+            return tower
+        if tower.name not in self._xla_calls:
+            self._xla_calls[tower.name] = tf.function(tower.__call__, jit_compile=True)
+        return self._xla_calls[tower.name]
+
+    def _light_from_ids(self, ids, dense, training, light=None) -> tf.Tensor:
         table = self.light_embedding or self.embedding
-        return self.light(table(ids), dense, training=training)
+        return (light or self.light)(table(ids), dense, training=training)
 
     def light_logits(self, features: dict[str, tf.Tensor]) -> tf.Tensor:
         """Light scores from the light net's own (serving) inputs only; inference mode."""
@@ -287,7 +316,9 @@ class CoTrainModel(tf_keras.Model):
 def build_model(config: Config, schema: Schema) -> CoTrainModel:
     """Builds and compiles the model; its variables exist when this returns."""
     model = CoTrainModel(config, schema, name="rocketctr")
-    model.compile(optimizer=model.dense_optimizer, jit_compile=config.train.jit_compile)
+    # Never XLA for the whole step: it receives raw strings. train.jit_compile compiles the
+    # towers only (see CoTrainModel._xla).
+    model.compile(optimizer=model.dense_optimizer, jit_compile=False)
     example = {
         c: tf.constant([""] if schema.is_string_column(c) else [0.0]) for c in schema.input_columns
     }

@@ -154,3 +154,32 @@ def test_every_tower_trains_one_step(booster, light):
         for b, v in zip(before, model.trainable_variables, strict=True)
     ]
     assert all(changed)
+
+
+def test_jit_compile_trains_on_raw_string_features_and_matches_eager():
+    eager = build_model(_config(), SCHEMA)
+    xla = build_model(_config().replace({"train.jit_compile": True}), SCHEMA)
+    xla.set_weights(eager.get_weights())
+    features, labels = random_features(SCHEMA, 16), random_labels(16)
+    for model in (eager, xla):
+        model.fit(tf.data.Dataset.from_tensors((features, labels)), verbose=0)
+    out_eager, out_xla = eager(features), xla(features)
+    for key in ("booster_logits", "light_logits"):
+        np.testing.assert_allclose(out_xla[key].numpy(), out_eager[key].numpy(), atol=1e-4)
+
+
+def test_embedding_l2_touches_only_the_rows_in_the_batch():
+    config = _config().replace({"model.embedding_l2": 0.5})
+    model = build_model(config, SCHEMA)
+    features = random_features(SCHEMA, 8)
+    ids, _ = model.processor(features)
+    table = model.embedding.table
+    with tf.GradientTape() as tape:
+        model(features, training=True)
+        l2 = tf.add_n(model.losses)
+    rows = tf.gather(table, ids)  # [B, F, d]
+    expected = 0.5 * tf.reduce_mean(tf.reduce_sum(tf.square(rows), axis=[1, 2]))
+    np.testing.assert_allclose(l2.numpy(), expected.numpy(), rtol=1e-5)
+    grad = tape.gradient(l2, table)
+    assert isinstance(grad, tf.IndexedSlices)  # sparse: untouched rows get no update
+    assert set(np.unique(grad.indices.numpy())) == set(np.unique(ids.numpy()))
