@@ -53,7 +53,11 @@ flags.DEFINE_bool("export", True, "train: export the light net for TF Serving at
 flags.DEFINE_integer("synthetic_train_rows", 300_000, "Rows of built-in synthetic train data.")
 flags.DEFINE_integer("synthetic_eval_rows", 50_000, "Rows of built-in synthetic eval data.")
 
-COMMANDS = ("train", "export")
+flags.DEFINE_list("catalogue", [], "item_vectors: item rows (CSV/TSV with header, Parquet).")
+flags.DEFINE_string("output", None, "item_vectors: Parquet file of item id -> vector.")
+flags.DEFINE_string("id_column", None, "item_vectors: the item id column (default: inferred).")
+
+COMMANDS = ("train", "export", "item_vectors")
 
 
 def resolve_config():
@@ -89,17 +93,15 @@ def train_main(argv) -> int:
     if bool(train_files) != bool(eval_files):
         raise app.UsageError("Give both --train and --eval, or neither (synthetic data).")
     if not train_files:
-        if config.schema != "criteo":
-            raise app.UsageError(
-                f"Built-in synthetic data is Criteo-shaped; config schema is {config.schema!r}."
-                " Pass --train and --eval."
-            )
-        paths = synthetic.ensure_synthetic_criteo(
-            model_dir / "synthetic", FLAGS.synthetic_train_rows, FLAGS.synthetic_eval_rows,
-            seed=config.train.seed,
-        )  # fmt: skip
+        try:
+            paths = synthetic.ensure_synthetic(
+                config.schema, model_dir / "synthetic", FLAGS.synthetic_train_rows,
+                FLAGS.synthetic_eval_rows, seed=config.train.seed,
+            )  # fmt: skip
+        except ValueError as e:
+            raise app.UsageError(str(e)) from None
         train_files, eval_files = [str(paths[0])], [str(paths[1])]
-        print(f"No --train/--eval: using synthetic Criteo-shaped data {paths[0]}, {paths[1]}")
+        print(f"No --train/--eval: using built-in synthetic data {paths[0]}, {paths[1]}")
     try:
         result = train.train(config, train_files, eval_files, model_dir, replica=replica)
     except tf.errors.InvalidArgumentError as e:
@@ -123,6 +125,20 @@ def export_base() -> Path:
     return Path(FLAGS.export_dir) if FLAGS.export_dir else Path(FLAGS.model_dir) / "export"
 
 
+def item_vectors_main(argv) -> int:
+    from rocketctr import catalogue
+
+    if not (FLAGS.export_dir and FLAGS.catalogue and FLAGS.output):
+        raise app.UsageError("item_vectors needs --export_dir, --catalogue and --output.")
+    counts = catalogue.write_item_vectors(
+        FLAGS.export_dir, FLAGS.catalogue, None, FLAGS.output, id_column=FLAGS.id_column
+    )
+    print(f"Wrote {counts['items_written']:,} item vectors of dimension {counts['dimension']} "
+          f"to {FLAGS.output} ({counts['rows_read']:,} rows read, "
+          f"{counts['duplicate_ids_skipped']:,} duplicate ids skipped)")  # fmt: skip
+    return 0
+
+
 def export_main(argv) -> int:
     from rocketctr import export
 
@@ -137,13 +153,15 @@ def main(argv) -> int:
         raise app.UsageError(
             f"Usage: rocketctr {{{','.join(COMMANDS)}}} [flags]. Received: {command!r}"
         )
+    from rocketctr.catalogue import CatalogueError
     from rocketctr.config import ConfigError
     from rocketctr.export import ExportError
     from rocketctr.schema import SchemaError
 
+    commands = {"train": train_main, "export": export_main, "item_vectors": item_vectors_main}
     try:
-        return {"train": train_main, "export": export_main}[command](argv[2:])
-    except (ConfigError, SchemaError, ExportError, FileNotFoundError) as e:
+        return commands[command](argv[2:])
+    except (ConfigError, SchemaError, ExportError, CatalogueError, FileNotFoundError) as e:
         print(f"rocketctr: error: {e}", file=sys.stderr)
         return 2
 

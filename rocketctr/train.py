@@ -64,7 +64,12 @@ def prepare_model_dir(config: Config, model_dir: Path) -> None:
     model_dir.mkdir(parents=True, exist_ok=True)
     path = model_dir / CONFIG_FILE
     if path.exists():
-        saved = _flatten(yaml.safe_load(path.read_text()) or {})
+        saved_data = yaml.safe_load(path.read_text()) or {}
+        try:  # fields added since that run take their defaults, which is what it used
+            saved_data = Config.from_dict(saved_data).to_dict()
+        except ConfigError:
+            pass  # a field was removed since: compare the raw keys, which names it
+        saved = _flatten(saved_data)
         wanted = _flatten(config.to_dict())
         diff = sorted(
             k

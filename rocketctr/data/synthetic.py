@@ -232,3 +232,20 @@ def ensure_synthetic_pfd(
             tmp.rename(path)
         paths.append(path)
     return paths[0], paths[1]
+
+
+def ensure_synthetic(
+    schema_name: str, directory: Path, num_train_rows: int, num_eval_rows: int, seed: int = 0
+) -> tuple[Path, Path]:
+    """Built-in data for a schema that has a generator: "criteo" or "synthetic_pfd".
+
+    Raises:
+        ValueError: naming the schemas that have built-in data.
+    """
+    writers = {"criteo": ensure_synthetic_criteo, "synthetic_pfd": ensure_synthetic_pfd}
+    if schema_name not in writers:
+        raise ValueError(
+            f"No built-in synthetic data for schema {schema_name!r} (only {sorted(writers)}). "
+            "Pass --train and --eval."
+        )
+    return writers[schema_name](Path(directory), num_train_rows, num_eval_rows, seed=seed)

@@ -62,11 +62,25 @@ def _run_pair(tmp_path: Path, name: str, data, hint_weight: float) -> list[Path]
     model_dirs = [tmp_path / name / f"replica-{i}" for i in range(2)]
     procs = [
         subprocess.Popen(
-            [sys.executable, "-m", "rocketctr.cli", "train", f"--train={data[0]}",
-             f"--eval={data[1]}", f"--model_dir={model_dirs[i]}", *TINY, f"--set=train.seed={i}",
-             f"--set=distill.hint_weight={hint_weight}", f"--replica_index={i}",
-             f"--shared_dir={shared}"],
-            env=_env(), cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            [
+                sys.executable,
+                "-m",
+                "rocketctr.cli",
+                "train",
+                f"--train={data[0]}",
+                f"--eval={data[1]}",
+                f"--model_dir={model_dirs[i]}",
+                *TINY,
+                f"--set=train.seed={i}",
+                f"--set=distill.hint_weight={hint_weight}",
+                f"--replica_index={i}",
+                f"--shared_dir={shared}",
+            ],
+            env=_env(),
+            cwd=tmp_path,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
         )  # fmt: skip
         for i in range(2)
     ]

@@ -49,10 +49,16 @@ def _train_cmd(data, model_dir, *extra):
     ("tf_config", "requested", "expected"),
     [
         ({}, "auto", "default"),
-        ({"cluster": {"worker": ["a:1", "b:2"]}, "task": {"type": "worker", "index": 0}},
-         "auto", "multi_worker"),  # fmt: skip
-        ({"cluster": {"worker": ["a:1"]}, "task": {"type": "worker", "index": 0}},
-         "auto", "default"),  # fmt: skip
+        (
+            {"cluster": {"worker": ["a:1", "b:2"]}, "task": {"type": "worker", "index": 0}},
+            "auto",
+            "multi_worker",
+        ),  # fmt: skip
+        (
+            {"cluster": {"worker": ["a:1"]}, "task": {"type": "worker", "index": 0}},
+            "auto",
+            "default",
+        ),  # fmt: skip
         ({}, "mirrored", "mirrored"),
     ],
 )
@@ -105,8 +111,12 @@ def test_multi_worker_two_processes_end_with_identical_weights(tmp_path, data):
         )
         procs.append(
             subprocess.Popen(
-                cmd, env=_env(TF_CONFIG=json.dumps(tf_config)), cwd=tmp_path,
-                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                cmd,
+                env=_env(TF_CONFIG=json.dumps(tf_config)),
+                cwd=tmp_path,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
             )  # fmt: skip
         )
     outputs = [p.communicate(timeout=240) for p in procs]

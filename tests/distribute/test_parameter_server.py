@@ -80,7 +80,10 @@ def test_co_training_on_a_local_cluster_shards_the_embedding_table(tmp_path):
         subprocess.Popen(
             [sys.executable, "-m", "rocketctr.cli", "train"],
             env=_env({"cluster": cluster, "task": {"type": job, "index": index}}),
-            cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+            cwd=tmp_path,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
         )  # fmt: skip
         for job, index in [("worker", 0), ("worker", 1), ("ps", 0), ("ps", 1)]
     ]
