@@ -6,6 +6,7 @@ of starting over; a model dir whose saved config differs from the requested one 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 from collections.abc import Sequence
@@ -65,10 +66,10 @@ def prepare_model_dir(config: Config, model_dir: Path) -> None:
     path = model_dir / CONFIG_FILE
     if path.exists():
         saved_data = yaml.safe_load(path.read_text()) or {}
-        try:  # fields added since that run take their defaults, which is what it used
+        # Fields added since that run take their defaults, which is what it used. If a field
+        # was removed since, compare the raw keys, which names it.
+        with contextlib.suppress(ConfigError):
             saved_data = Config.from_dict(saved_data).to_dict()
-        except ConfigError:
-            pass  # a field was removed since: compare the raw keys, which names it
         saved = _flatten(saved_data)
         wanted = _flatten(config.to_dict())
         diff = sorted(
