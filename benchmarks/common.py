@@ -115,6 +115,7 @@ def machine_description() -> dict[str, str]:
     return {
         "nproc": str(nproc),
         "cpu": cpu_model,
+        "gpus": str(len(tf.config.list_physical_devices("GPU"))),
         "python": platform.python_version(),
         "tensorflow": tf.__version__,
     }

@@ -18,8 +18,6 @@ Weights do not change the cost of these towers, so fresh weights time the same g
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import statistics
 import sys
 import tempfile
@@ -27,6 +25,9 @@ import time
 from pathlib import Path
 
 import rocketctr  # noqa: F401  (selects Keras 2 before TensorFlow loads)
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import machine_description  # noqa: E402  (benchmarks/common.py)
 
 # isort: split
 import numpy as np
@@ -38,26 +39,6 @@ from rocketctr.model import build_model
 from rocketctr.schema import load_schema
 
 RESULTS = Path(__file__).resolve().parent / "results" / "serving_latency.md"
-
-
-def machine_description() -> dict[str, str]:
-    """nproc (CPUs this process may use), CPU model, and the software versions timed."""
-    cpu_model = "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu_model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        cpu_model = platform.processor() or "unknown"
-    nproc = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return {
-        "nproc": str(nproc),
-        "cpu": cpu_model,
-        "gpus": str(len(tf.config.list_physical_devices("GPU"))),
-        "python": platform.python_version(),
-        "tensorflow": tf.__version__,
-    }
 
 
 def raw_rows(input_dtypes: dict[str, tf.DType], num_rows: int, seed: int = 0) -> dict:

@@ -25,10 +25,9 @@ shared table left out of both optimizers (no gradient is computed for them). Its
 the booster forward, the light forward and backward. Two-stage total time for N steps of
 each stage = t(booster_only) + t(kd_stage); Rocket co-training does both in N co_train steps.
 
-XLA (`--jit_compile on`): the product's `train.jit_compile` compiles the whole train step
-and fails here (raw string features reach the step; XLA has no strings), so XLA variants
-use `XlaTowersModel` below: the towers' forward/backward are XLA clusters, hashing, the
-embedding gather and the optimizer updates are not.
+XLA (`--jit_compile on`) is the product's `train.jit_compile`: the towers' forward/backward
+are XLA clusters; hashing, the embedding gather and the optimizer updates are not (XLA has
+no strings, and the gather must stay outside to keep sparse table gradients).
 
 FLOPs per example come from `rocketctr.flops` (forward); training ≈ 3× forward (forward +
 two backward products), except the frozen booster in `kd_stage` (1×). Utilisation is the
@@ -53,7 +52,7 @@ import tf_keras
 from rocketctr import flops
 from rocketctr.config import Config
 from rocketctr.data import make_dataset
-from rocketctr.model import CoTrainModel
+from rocketctr.model import CoTrainModel, build_model
 from rocketctr.schema import load_schema
 from rocketctr.train import evaluate_towers
 
@@ -68,55 +67,6 @@ class FrozenBoosterModel(CoTrainModel):
 
     def dense_variables(self) -> list[tf.Variable]:
         return list(self.light.trainable_variables)
-
-
-class XlaTowersModel(CoTrainModel):
-    """XLA on the towers only: hashing (string ops) and the embedding gather stay outside.
-
-    `train.jit_compile: true` compiles the whole Keras train step, which fails on this
-    schema: the step receives raw strings (hashing is in the model) and XLA has no string
-    type. Here the towers' forward and backward are XLA clusters; the gather stays outside
-    so the table gradient remains an IndexedSlices (sparse optimizer updates).
-    """
-
-    def _jit(self, tower, training):
-        cache = self.__dict__.setdefault("_jit_cache", {})
-        key = (tower.name, bool(training))
-        if key not in cache:
-            cache[key] = tf.function(lambda e, d: tower(e, d, training=training), jit_compile=True)
-        return cache[key]
-
-    def call(self, features, training=None):
-        ids, dense = self.processor(features)
-        out = {}
-        if self.has_booster:
-            out["booster_logits"] = self._jit(self.booster, training)(self.embedding(ids), dense)
-        if self.has_light:
-            if len(self._light_cat_idx) < ids.shape[1]:
-                ids = tf.gather(ids, self._light_cat_idx, axis=1)
-            if len(self._light_dense_idx) < dense.shape[1]:
-                dense = tf.gather(dense, self._light_dense_idx, axis=1)
-            table = self.light_embedding or self.embedding
-            out["light_logits"] = self._jit(self.light, training)(table(ids), dense)
-        return out
-
-
-class XlaFrozenBoosterModel(XlaTowersModel, FrozenBoosterModel):
-    pass
-
-
-def _build(config: Config, schema, model_class=CoTrainModel) -> CoTrainModel:
-    """`rocketctr.model.build_model` for any CoTrainModel subclass; XLA via XlaTowersModel."""
-    if config.train.jit_compile:
-        model_class = XlaFrozenBoosterModel if model_class is FrozenBoosterModel else XlaTowersModel
-    model = model_class(config, schema, name="rocketctr")
-    model.compile(optimizer=model.dense_optimizer, jit_compile=False)
-    example = {
-        c: tf.constant([""] if schema.is_string_column(c) else [0.0]) for c in schema.input_columns
-    }
-    model(example)
-    model.build_optimizers()
-    return model
 
 
 def _variant_config(mode: str, optimizer: str, jit: bool, batch_size: int) -> Config:
@@ -192,14 +142,14 @@ def main(argv: list[str] | None = None) -> int:
                 tf_keras.utils.set_random_seed(0)
                 config = _variant_config(mode, optimizer, jit, args.batch_size)
                 if mode == "kd_stage":
-                    model = _build(config, schema, FrozenBoosterModel)
+                    model = build_model(config, schema, FrozenBoosterModel)
                     # The teacher is the booster_only model of the same lever (weights do
                     # not change the cost of a step; quality is measured in quality.py).
                     teacher = variants[("booster_only", optimizer, jit)]
                     model.booster.set_weights(teacher.booster.get_weights())
                     model.embedding.set_weights(teacher.embedding.get_weights())
                 else:
-                    model = _build(config, schema)
+                    model = build_model(config, schema)
                 variants[key] = model
                 runners[key] = _runner(model, train_ds)
                 print(f"warming up {key}", flush=True)

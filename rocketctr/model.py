@@ -313,9 +313,11 @@ class CoTrainModel(tf_keras.Model):
         return trackers + [self._aucs[t] for t in towers_present]
 
 
-def build_model(config: Config, schema: Schema) -> CoTrainModel:
+def build_model(
+    config: Config, schema: Schema, model_class: type[CoTrainModel] = CoTrainModel
+) -> CoTrainModel:
     """Builds and compiles the model; its variables exist when this returns."""
-    model = CoTrainModel(config, schema, name="rocketctr")
+    model = model_class(config, schema, name="rocketctr")
     # Never XLA for the whole step: it receives raw strings. train.jit_compile compiles the
     # towers only (see CoTrainModel._xla).
     model.compile(optimizer=model.dense_optimizer, jit_compile=False)
