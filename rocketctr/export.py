@@ -174,40 +174,32 @@ def parse_examples(
     Returns:
         {column: [B]} with the serving dtypes.
     """
-    spec = {}
-    for column, dtype in example_dtypes.items():
-        if dtype != input_dtypes[column]:
-            # A default value of the stored type cannot mean "missing" after conversion
-            # (0 would hash as "0"); parse ragged, so absent and present can be told apart.
-            spec[column] = tf.io.RaggedFeature(dtype)
-        elif dtype == tf.string:
-            spec[column] = tf.io.FixedLenFeature([], tf.string, default_value="")
-        else:
-            spec[column] = tf.io.FixedLenFeature([], tf.float32, default_value=math.nan)
+    # Ragged for every column: a feature may be absent, or present with an empty value list
+    # (CsvExampleGen writes empty CSV fields that way); both mean "missing", as in training.
+    spec = {column: tf.io.RaggedFeature(dtype) for column, dtype in example_dtypes.items()}
     parsed = tf.io.parse_example(examples, spec)
     features = {}
     for column, serving_dtype in input_dtypes.items():
         value = parsed[column]
         stored = example_dtypes[column]
-        if stored != serving_dtype:
-            lengths = value.row_lengths()
-            # FixedLenFeature refuses a second value; refuse it here too, never drop it.
-            check = tf.debugging.assert_less_equal(
-                lengths, tf.constant(1, lengths.dtype),
-                message=f"tf.Example feature {column!r} has more than one value",
-            )  # fmt: skip
-            default = "" if stored == tf.string else tf.zeros([], stored)
-            with tf.control_dependencies([check]):
-                first = value.to_tensor(default_value=default, shape=[None, 1])[:, 0]
-            present = lengths > 0
-            if serving_dtype == tf.string:
-                text = tf.strings.as_string(first, shortest=stored == tf.float32)
-                value = tf.where(present, text, "")
-            elif stored == tf.string:  # bad text fails the request (StringToNumber error)
-                text = tf.where(present & (first != ""), first, "nan")
-                value = tf.strings.to_number(text, tf.float32)
-            else:
-                value = tf.where(present, tf.cast(first, tf.float32), math.nan)
+        lengths = value.row_lengths()
+        # FixedLenFeature would refuse a second value; refuse it here too, never drop it.
+        check = tf.debugging.assert_less_equal(
+            lengths, tf.constant(1, lengths.dtype),
+            message=f"tf.Example feature {column!r} has more than one value",
+        )  # fmt: skip
+        default = "" if stored == tf.string else tf.zeros([], stored)
+        with tf.control_dependencies([check]):
+            first = value.to_tensor(default_value=default, shape=[None, 1])[:, 0]
+        present = lengths > 0
+        if serving_dtype == tf.string:
+            if stored != tf.string:
+                first = tf.strings.as_string(first, shortest=stored == tf.float32)
+            value = tf.where(present, first, "")
+        elif stored == tf.string:  # bad text fails the request (StringToNumber error)
+            value = tf.strings.to_number(tf.where(present & (first != ""), first, "nan"))
+        else:
+            value = tf.where(present, tf.cast(first, tf.float32), math.nan)
         features[column] = value
     return features
 

@@ -501,3 +501,20 @@ def test_serving_compose_and_train_dockerfile_match_the_repo():
     ]
     assert "rocketctr" in copied and "setup.py" in copied
     assert all((REPO / source).exists() for source in copied), copied
+
+
+def test_predict_examples_reads_present_but_empty_features_as_missing(exported):
+    # CsvExampleGen writes an empty CSV field as a feature with an empty value list.
+    _, path, _ = exported
+    rows = _rows_with_missing(1, seed=5)
+    row = {c: v[0] for c, v in rows.items()}
+    row["C1"], row["I1"] = "", np.nan
+    written = tf.train.Example.FromString(_example(row))
+    written.features.feature["C1"].bytes_list.SetInParent()
+    written.features.feature["I1"].float_list.SetInParent()
+    assert len(written.features.feature["C1"].bytes_list.value) == 0
+    loaded = tf.saved_model.load(str(path))
+    empty = loaded.signatures["predict_examples"](
+        examples=tf.constant([written.SerializeToString(), _example(row)])
+    )["probabilities"].numpy()
+    assert empty[0] == empty[1]  # empty list == absent feature
