@@ -197,14 +197,17 @@ def parse_schema(data: Any, source: str = "<dict>") -> Schema:
     if label not in columns:
         fail("label", f"must be one of the columns. Received: {label!r}")
 
+    def check_entry(key: str, item: Any, known: set[str]) -> None:
+        if not isinstance(item, dict) or "name" not in item:
+            fail(key, f"must be a mapping with a 'name'. Received: {item!r}")
+        extra = sorted(set(item) - known)
+        if extra:
+            fail(f"{key}.{extra[0]}", f"unknown key. Known keys: {sorted(known)}")
+
     dense = []
     for i, item in enumerate(data.get("dense") or []):
         key = f"dense[{i}]"
-        if not isinstance(item, dict) or "name" not in item:
-            fail(key, f"must be a mapping with a 'name'. Received: {item!r}")
-        extra = sorted(set(item) - _DENSE_KEYS)
-        if extra:
-            fail(f"{key}.{extra[0]}", f"unknown key. Known keys: {sorted(_DENSE_KEYS)}")
+        check_entry(key, item, _DENSE_KEYS)
         if item["name"] not in columns:
             fail(f"{key}.name", f"is not one of the columns. Received: {item['name']!r}")
         transform = item.get("transform", "none")
@@ -216,11 +219,7 @@ def parse_schema(data: Any, source: str = "<dict>") -> Schema:
     categorical = []
     for i, item in enumerate(data.get("categorical") or []):
         key = f"categorical[{i}]"
-        if not isinstance(item, dict) or "name" not in item:
-            fail(key, f"must be a mapping with a 'name'. Received: {item!r}")
-        extra = sorted(set(item) - _CATEGORICAL_KEYS)
-        if extra:
-            fail(f"{key}.{extra[0]}", f"unknown key. Known keys: {sorted(_CATEGORICAL_KEYS)}")
+        check_entry(key, item, _CATEGORICAL_KEYS)
         feature = CategoricalFeature(
             name=item["name"],
             hash_buckets=item.get("hash_buckets"),
