@@ -100,6 +100,8 @@ class TrainConfig:
         default_factory=lambda: OptimizerConfig(name="adam", learning_rate=0.001)
     )
     jit_compile: bool = False
+    # bf16 compute in the towers (mixed_bfloat16); variables, embeddings and losses stay fp32.
+    mixed_precision: bool = False
     seed: int = 0
     shuffle_buffer_rows: int = 65536
     bad_rows: str = "error"  # error | skip

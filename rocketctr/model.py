@@ -8,6 +8,8 @@ baselines are trained exactly like the co-trained nets.
 
 from __future__ import annotations
 
+import contextlib
+
 import tensorflow as tf
 import tf_keras
 
@@ -81,6 +83,24 @@ def build_optimizer(config: OptimizerConfig) -> tf_keras.optimizers.Optimizer:
     return _OPTIMIZERS[config.name](learning_rate=config.learning_rate)
 
 
+@contextlib.contextmanager
+def _tower_precision(mixed: bool):
+    """Builds towers under the `mixed_bfloat16` policy when asked (train.mixed_precision).
+
+    Keras sublayers take the global policy at construction, so it is set around the towers
+    only and restored: embeddings, losses and every variable stay float32.
+    """
+    if not mixed:
+        yield
+        return
+    previous = tf_keras.mixed_precision.global_policy()
+    tf_keras.mixed_precision.set_global_policy("mixed_bfloat16")
+    try:
+        yield
+    finally:
+        tf_keras.mixed_precision.set_global_policy(previous)
+
+
 class CoTrainModel(tf_keras.Model):
     """Booster and light towers on shared embedding tables.
 
@@ -120,20 +140,23 @@ class CoTrainModel(tf_keras.Model):
         self.light_embedding = None
         if config.model.separate_light_embeddings and self.has_light:
             self.light_embedding = Embedding(rows, dim, name="light_embedding")
-        self.booster = (
-            towers.build_tower(
-                config.model.booster, "booster", towers.TowerInputs.of(self.processor, schema)
+        with _tower_precision(config.train.mixed_precision):
+            self.booster = (
+                towers.build_tower(
+                    config.model.booster, "booster", towers.TowerInputs.of(self.processor, schema)
+                )
+                if self.has_booster
+                else None
             )
-            if self.has_booster
-            else None
-        )
-        self.light = (
-            towers.build_tower(
-                config.model.light, "light", towers.TowerInputs.of(self.light_processor, schema)
+            self.light = (
+                towers.build_tower(
+                    config.model.light,
+                    "light",
+                    towers.TowerInputs.of(self.light_processor, schema),
+                )
+                if self.has_light
+                else None
             )
-            if self.has_light
-            else None
-        )
         self.hint = distill.build_hint(d)
         self._xla_calls = {}  # tower name -> XLA-compiled call, with train.jit_compile
         # features -> (teacher logits [B], hint weight scale): replaces the booster as the
@@ -159,8 +182,8 @@ class CoTrainModel(tf_keras.Model):
         if training:
             self._add_embedding_l2(ids)
         if self.has_booster:
-            out["booster_logits"] = self._xla(self.booster)(
-                self.embedding(ids), dense, training=training
+            out["booster_logits"] = tf.cast(
+                self._xla(self.booster)(self.embedding(ids), dense, training=training), tf.float32
             )
         if self.has_light:
             if len(self._light_cat_idx) < ids.shape[1]:
@@ -196,7 +219,8 @@ class CoTrainModel(tf_keras.Model):
 
     def _light_from_ids(self, ids, dense, training, light=None) -> tf.Tensor:
         table = self.light_embedding or self.embedding
-        return (light or self.light)(table(ids), dense, training=training)
+        logits = (light or self.light)(table(ids), dense, training=training)
+        return tf.cast(logits, tf.float32)  # bf16 towers (train.mixed_precision) too
 
     def light_logits(self, features: dict[str, tf.Tensor]) -> tf.Tensor:
         """Light scores from the light net's own (serving) inputs only; inference mode."""

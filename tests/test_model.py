@@ -183,3 +183,34 @@ def test_embedding_l2_touches_only_the_rows_in_the_batch():
     grad = tape.gradient(l2, table)
     assert isinstance(grad, tf.IndexedSlices)  # sparse: untouched rows get no update
     assert set(np.unique(grad.indices.numpy())) == set(np.unique(ids.numpy()))
+
+
+@pytest.mark.parametrize("light", [{"name": "mlp", "hidden_units": [4]}, {"name": "fm"}])
+@pytest.mark.parametrize(
+    "booster",
+    [
+        {"name": "dcn", "hidden_units": [8], "num_cross_layers": 2},
+        {"name": "xdeepfm", "hidden_units": [8], "cin_layer_sizes": [4]},
+    ],
+)
+def test_mixed_precision_towers_compute_in_bf16_and_stay_close_to_fp32(booster, light):
+    base = Config.from_dict({"model": {"embedding_dim": 4, "booster": booster, "light": light}})
+    fp32 = build_model(base, SCHEMA)
+    bf16 = build_model(base.replace({"train.mixed_precision": True}), SCHEMA)
+    assert tf_keras_policy_name() == "float32"  # the global policy is restored
+    assert bf16.booster.compute_dtype == "bfloat16" and bf16.light.compute_dtype == "bfloat16"
+    assert all(v.dtype == tf.float32 for v in bf16.trainable_variables)
+    bf16.set_weights(fp32.get_weights())
+    features, labels = random_features(SCHEMA, 32), random_labels(32)
+    out32, out16 = fp32(features), bf16(features)
+    for key in ("booster_logits", "light_logits"):
+        assert out16[key].dtype == tf.float32
+        np.testing.assert_allclose(out16[key].numpy(), out32[key].numpy(), atol=0.05)
+    logs = bf16.train_step((features, labels))
+    assert np.isfinite(float(logs["loss"]))
+
+
+def tf_keras_policy_name():
+    import tf_keras
+
+    return tf_keras.mixed_precision.global_policy().name

@@ -67,7 +67,8 @@ class Tower(tf_keras.layers.Layer):
 def flat_inputs(embeddings: tf.Tensor, dense: tf.Tensor) -> tf.Tensor:
     """Concatenates flattened embeddings [B, F*d] and dense values [B, D]."""
     flat = tf.reshape(embeddings, [-1, embeddings.shape[1] * embeddings.shape[2]])
-    return tf.concat([flat, dense], axis=1)
+    # Under mixed precision Keras casts only a layer's first input to its compute dtype.
+    return tf.concat([flat, tf.cast(dense, flat.dtype)], axis=1)
 
 
 def tower_names() -> list[str]:
