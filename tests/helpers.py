@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 
 import numpy as np
@@ -24,3 +25,14 @@ def random_features(schema, num_rows: int, seed: int = 0) -> dict[str, tf.Tensor
 
 def random_labels(num_rows: int, seed: int = 0) -> tf.Tensor:
     return tf.constant((np.random.default_rng(seed).random(num_rows) < 0.4).astype(np.float32))
+
+
+def free_ports(num_ports: int) -> list[int]:
+    """Ports free on 127.0.0.1 right now (held open together, so they are distinct)."""
+    sockets = [socket.socket() for _ in range(num_ports)]
+    for s in sockets:
+        s.bind(("127.0.0.1", 0))
+    ports = [s.getsockname()[1] for s in sockets]
+    for s in sockets:
+        s.close()
+    return ports

@@ -3,7 +3,6 @@
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -16,6 +15,7 @@ import tensorflow as tf
 from rocketctr.config import ConfigError
 from rocketctr.data import synthetic
 from rocketctr.distribute import resolve_strategy_name
+from tests.helpers import free_ports
 
 REPO = Path(__file__).resolve().parents[2]
 TINY = [
@@ -84,16 +84,6 @@ def test_mirrored_over_two_cpus_matches_one_device():
     np.testing.assert_allclose(losses["two"], losses["one"], rtol=1e-5)
 
 
-def _free_ports(n):
-    sockets = [socket.socket() for _ in range(n)]
-    for s in sockets:
-        s.bind(("127.0.0.1", 0))
-    ports = [s.getsockname()[1] for s in sockets]
-    for s in sockets:
-        s.close()
-    return ports
-
-
 def _weights(checkpoint_dir):
     reader = tf.train.load_checkpoint(str(checkpoint_dir))
     names = [n for n in reader.get_variable_to_shape_map() if n.startswith("model/")]
@@ -101,7 +91,7 @@ def _weights(checkpoint_dir):
 
 
 def test_multi_worker_two_processes_end_with_identical_weights(tmp_path, data):
-    workers = [f"127.0.0.1:{p}" for p in _free_ports(2)]
+    workers = [f"127.0.0.1:{p}" for p in free_ports(2)]
     model_dir = tmp_path / "run"
     procs = []
     for index in range(2):

@@ -3,7 +3,6 @@
 import json
 import math
 import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -16,18 +15,9 @@ import tf_keras
 from rocketctr import distribute, train
 from rocketctr.config import Config, ConfigError
 from rocketctr.data import synthetic
+from tests.helpers import free_ports
 
 REPO = Path(__file__).resolve().parents[2]
-
-
-def _free_ports(n):
-    sockets = [socket.socket() for _ in range(n)]
-    for s in sockets:
-        s.bind(("127.0.0.1", 0))
-    ports = [s.getsockname()[1] for s in sockets]
-    for s in sockets:
-        s.close()
-    return ports
 
 
 def _env(tf_config):
@@ -73,7 +63,7 @@ def _weights(checkpoint_path):
 
 def test_co_training_on_a_local_cluster_shards_the_embedding_table(tmp_path):
     data = synthetic.ensure_synthetic_criteo(tmp_path / "data", 3000, 500)
-    addresses = [f"127.0.0.1:{p}" for p in _free_ports(5)]
+    addresses = [f"127.0.0.1:{p}" for p in free_ports(5)]
     cluster = {"chief": addresses[:1], "worker": addresses[1:3], "ps": addresses[3:]}
     # Workers and parameter servers run the CLI's `train`, which serves the task and blocks.
     servers = [
