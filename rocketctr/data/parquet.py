@@ -26,7 +26,7 @@ from rocketctr.data.checks import (
     labels_from_numbers,
     parse_number,
 )
-from rocketctr.data.reader import Reader, output_columns
+from rocketctr.data.reader import Reader
 from rocketctr.schema import Schema
 
 
@@ -62,8 +62,6 @@ class ParquetReader(Reader):
 
     def __init__(self, schema: Schema, paths: Sequence[str], rows_per_chunk: int):
         super().__init__(schema, paths, rows_per_chunk)
-        self._columns = output_columns(schema)
-        self._read_columns = [schema.label] + [c for c in self._columns if c != schema.label]
         # Numeric columns travel as float32; a numeric column that the first file stores as
         # text travels as strings and is checked in-graph.
         with open_parquet(self.paths[0]) as parquet_file:
@@ -71,12 +69,12 @@ class ParquetReader(Reader):
         self._check_columns(first, self.paths[0])
         self._as_float = {
             column: _is_numeric(first.field(column).type)
-            for column in self._read_columns
+            for column in self.read_columns
             if column == schema.label or not schema.is_string_column(column)
         }
         specs = {
             column: tf.TensorSpec([None], tf.float32 if self._as_float.get(column) else tf.string)
-            for column in self._read_columns
+            for column in self.read_columns
         }
         self._signature = (
             tf.TensorSpec([], tf.int64),  # file index
@@ -85,14 +83,14 @@ class ParquetReader(Reader):
         )
 
     def _check_columns(self, arrow_schema: pa.Schema, path: str) -> None:
-        missing = [c for c in self._read_columns if c not in arrow_schema.names]
+        missing = [c for c in self.read_columns if c not in arrow_schema.names]
         if missing:
             raise BadRowError(
                 f"{path}: missing column(s) {missing} required by schema "
                 f"{self.schema.source or self.schema.name!r}. Columns in the file: "
                 f"{arrow_schema.names}"
             )
-        for column in self._read_columns:
+        for column in self.read_columns:
             arrow_type = arrow_schema.field(column).type
             numeric_column = column == self.schema.label or not self.schema.is_string_column(column)
             if numeric_column and not (_is_numeric(arrow_type) or _is_text(arrow_type)):
@@ -117,9 +115,9 @@ class ParquetReader(Reader):
             self._check_columns(parquet_file.schema_arrow, path)
             first_row = 1
             for batch in parquet_file.iter_batches(
-                batch_size=self.rows_per_chunk, columns=self._read_columns
+                batch_size=self.rows_per_chunk, columns=self.read_columns
             ):
-                columns = {c: self._to_numpy(batch.column(c), c, path) for c in self._read_columns}
+                columns = {c: self._to_numpy(batch.column(c), c, path) for c in self.read_columns}
                 yield file_index, first_row, columns
                 first_row += batch.num_rows
 
@@ -143,7 +141,7 @@ class ParquetReader(Reader):
         label = self.schema.label
         row_numbers = first_row + tf.range(tf.size(columns[label], out_type=tf.int64))
         checks, features = {}, {}
-        for column in self._read_columns:
+        for column in self.read_columns:
             index = self.column_index[column]
             values = columns[column]
             if column != label and self.schema.is_string_column(column):
@@ -161,7 +159,7 @@ class ParquetReader(Reader):
             file_index=file_index,
             starts_file=tf.equal(first_row, 1),
             row_numbers=row_numbers,
-            features={c: features[c] for c in self._columns},
+            features={c: features[c] for c in self.output_columns},
             labels=labels_from_numbers(label_numbers),
             checks=[checks[i] for i in sorted(checks)],
         )

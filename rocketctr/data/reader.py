@@ -55,6 +55,17 @@ class Reader(abc.ABC):
         self.rows_per_chunk = rows_per_chunk
         self.paths_tensor = tf.constant(self.paths)
         self.column_index = {column: i for i, column in enumerate(schema.columns)}
+        # Feature columns the dataset yields, and what is read: the label first, then those.
+        self.output_columns = output_columns(schema)
+        self.read_columns = [schema.label] + [c for c in self.output_columns if c != schema.label]
+
+    def _enumerated_chunks(self, records: tf.data.Dataset, file_index: tf.Tensor):
+        """(file_index, chunk_index, chunk) of `rows_per_chunk` lines or records of one file."""
+        return (
+            records.batch(self.rows_per_chunk)
+            .enumerate()
+            .map(lambda chunk_index, chunk: (file_index, chunk_index, chunk))
+        )
 
     @abc.abstractmethod
     def file_chunks(self, file_index: tf.Tensor) -> tf.data.Dataset:

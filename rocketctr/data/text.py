@@ -27,7 +27,7 @@ from rocketctr.data.checks import (
     parse_number,
     show,
 )
-from rocketctr.data.reader import Reader, compression_type, output_columns
+from rocketctr.data.reader import Reader, compression_type
 from rocketctr.schema import Schema
 
 _BYTE_ORDER_MARK = "\ufeff"
@@ -44,11 +44,7 @@ class _LineReader(Reader):
         lines = tf.data.TextLineDataset(
             self.paths_tensor[file_index], compression_type=self._compression[file_index]
         )
-        return (
-            lines.batch(self.rows_per_chunk)
-            .enumerate()
-            .map(lambda chunk_index, chunk: (file_index, chunk_index, chunk))
-        )
+        return self._enumerated_chunks(lines, file_index)
 
     def parse(self, file_index: tf.Tensor, chunk_index: tf.Tensor, lines: tf.Tensor) -> ParsedChunk:
         row_numbers = chunk_index * self.rows_per_chunk + tf.range(
@@ -79,7 +75,7 @@ class _LineReader(Reader):
 
         checks = [RowCheck(tf.not_equal(counts, width), describe_count)]
         features, column_checks = {}, {}
-        for column in output_columns(self.schema):
+        for column in self.output_columns:
             index = self.column_index[column]
             features[column], check = self.read_column(table[:, index], column, index)
             if check is not None:

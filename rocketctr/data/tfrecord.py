@@ -21,7 +21,7 @@ from rocketctr.data.checks import (
     labels_from_numbers,
     parse_number,
 )
-from rocketctr.data.reader import Reader, compression_type, output_columns
+from rocketctr.data.reader import Reader, compression_type
 from rocketctr.schema import Schema
 
 _KIND_DTYPES = {"bytes_list": tf.string, "int64_list": tf.int64, "float_list": tf.float32}
@@ -36,8 +36,6 @@ class TFRecordReader(Reader):
 
     def __init__(self, schema: Schema, paths: Sequence[str], rows_per_chunk: int):
         super().__init__(schema, paths, rows_per_chunk)
-        self._columns = output_columns(schema)
-        self._read_columns = [schema.label] + [c for c in self._columns if c != schema.label]
         self._compression_types = [compression_type(p, sniff=True) for p in self.paths]
         self._compression = tf.constant(self._compression_types)
         self.dtypes = self._infer_dtypes()
@@ -51,15 +49,15 @@ class TFRecordReader(Reader):
             for record in records.take(_MAX_RECORDS_TO_INFER_KINDS - seen):
                 seen += 1
                 feature = tf.train.Example.FromString(record.numpy()).features.feature
-                for column in self._read_columns:
+                for column in self.read_columns:
                     if column not in kinds and column in feature:
                         kinds[column] = feature[column].WhichOneof("kind")
-                if len(kinds) == len(self._read_columns):
+                if len(kinds) == len(self.read_columns):
                     break
-            if len(kinds) == len(self._read_columns) or seen >= _MAX_RECORDS_TO_INFER_KINDS:
+            if len(kinds) == len(self.read_columns) or seen >= _MAX_RECORDS_TO_INFER_KINDS:
                 break
         dtypes = {}
-        for column in self._read_columns:
+        for column in self.read_columns:
             if column in kinds and kinds[column] in _KIND_DTYPES:
                 dtypes[column] = _KIND_DTYPES[kinds[column]]
             else:  # never seen: read it as the schema describes it; absent means missing
@@ -71,11 +69,7 @@ class TFRecordReader(Reader):
         records = tf.data.TFRecordDataset(
             self.paths_tensor[file_index], compression_type=self._compression[file_index]
         )
-        return (
-            records.batch(self.rows_per_chunk)
-            .enumerate()
-            .map(lambda chunk_index, chunk: (file_index, chunk_index, chunk))
-        )
+        return self._enumerated_chunks(records, file_index)
 
     def parse(
         self, file_index: tf.Tensor, chunk_index: tf.Tensor, serialized: tf.Tensor
@@ -83,11 +77,11 @@ class TFRecordReader(Reader):
         num_rows = tf.size(serialized, out_type=tf.int64)
         row_numbers = chunk_index * self.rows_per_chunk + tf.range(num_rows) + 1
         parsed = tf.io.parse_example(
-            serialized, {c: tf.io.RaggedFeature(self.dtypes[c]) for c in self._read_columns}
+            serialized, {c: tf.io.RaggedFeature(self.dtypes[c]) for c in self.read_columns}
         )
         checks: list[tuple[int, RowCheck]] = []  # (column index, check)
         features = {}
-        for column in self._read_columns:
+        for column in self.read_columns:
             index = self.column_index[column]
             ragged = parsed[column]
             counts = ragged.row_lengths()
@@ -116,7 +110,7 @@ class TFRecordReader(Reader):
             file_index=file_index,
             starts_file=tf.equal(chunk_index, 0),
             row_numbers=row_numbers,
-            features={c: features[c] for c in self._columns},
+            features={c: features[c] for c in self.output_columns},
             labels=labels_from_numbers(label_numbers),
             checks=[check for _, check in checks],
         )
