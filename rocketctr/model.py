@@ -218,8 +218,15 @@ class CoTrainModel(tf_keras.Model):
         return self._xla_calls[tower.name]
 
     def _light_from_ids(self, ids, dense, training, light=None) -> tf.Tensor:
-        table = self.light_embedding or self.embedding
-        logits = (light or self.light)(table(ids), dense, training=training)
+        if self.light_embedding is not None:
+            embeddings = self.light_embedding(ids)
+        else:
+            embeddings = self.embedding(ids)
+            if self.has_booster and not self.rocket_config.model.light_updates_shared_embeddings:
+                # The light net reads the booster's rows without moving them: the shared
+                # tables, like every booster-only weight, then learn from BCE(y, booster) only.
+                embeddings = tf.stop_gradient(embeddings)
+        logits = (light or self.light)(embeddings, dense, training=training)
         return tf.cast(logits, tf.float32)  # bf16 towers (train.mixed_precision) too
 
     def light_logits(self, features: dict[str, tf.Tensor]) -> tf.Tensor:

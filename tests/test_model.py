@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 import tensorflow as tf
+import tf_keras
 
 from rocketctr.config import Config, ConfigError
 from rocketctr.model import build_model, variable_role
@@ -93,6 +94,42 @@ def test_separate_light_embeddings_are_not_shared():
     by_role = {n.split(":")[0]: g for n, g in grads.items() if "embedding" in n}
     assert _is_nonzero(by_role["light_embedding"])
     assert not _is_nonzero(by_role["shared_embedding"])  # blocked: only booster uses it
+
+
+def test_light_can_read_the_shared_tables_without_training_them():
+    config = _config().replace({"model.light_updates_shared_embeddings": False})
+    model = build_model(config, SCHEMA)
+    features, labels = random_features(SCHEMA, 16), random_labels(16)
+    with tf.GradientTape() as tape:
+        losses = model.compute_losses(features, labels, training=True)
+        light_loss = losses["light_bce"] + losses["hint_weight"] * losses["hint"]
+    table = model.embedding.trainable_variables[0]
+    light_vars = model.light.trainable_variables
+    grads = tape.gradient(light_loss, [table, *light_vars])
+    assert not _is_nonzero(grads[0])
+    assert all(_is_nonzero(g) for g in grads[1:])
+
+
+def test_light_not_updating_shared_tables_leaves_the_booster_as_trained_alone():
+    """Same seed, same batches: the co-trained booster equals the booster trained alone."""
+    features, labels = random_features(SCHEMA, 64), random_labels(64)
+    boosters = []
+    for mode in ("booster_only", "co_train"):
+        tf_keras.utils.set_random_seed(3)
+        config = _config(mode=mode).replace({"model.light_updates_shared_embeddings": False})
+        model = build_model(config, SCHEMA)
+        for _ in range(3):
+            model.train_on_batch(features, labels)
+        boosters.append(model(features, training=False)["booster_logits"].numpy())
+    assert np.abs(boosters[0]).max() > 0
+    np.testing.assert_allclose(boosters[1], boosters[0], rtol=0, atol=1e-6)
+    # With the light net training the shared tables (the default), the booster differs.
+    tf_keras.utils.set_random_seed(3)
+    model = build_model(_config(), SCHEMA)
+    for _ in range(3):
+        model.train_on_batch(features, labels)
+    moved = model(features, training=False)["booster_logits"].numpy()
+    assert np.abs(moved - boosters[0]).max() > 1e-4
 
 
 def test_light_serving_path_equals_training_path():
@@ -211,6 +248,4 @@ def test_mixed_precision_towers_compute_in_bf16_and_stay_close_to_fp32(booster, 
 
 
 def tf_keras_policy_name():
-    import tf_keras
-
     return tf_keras.mixed_precision.global_policy().name
