@@ -36,16 +36,58 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import common  # noqa: E402  (benchmarks/common.py; imports rocketctr before TensorFlow)
 
 # isort: split
+from rocketctr import flops
 from rocketctr.config import Config, load_config, parse_override
 from rocketctr.schema import load_schema
 from rocketctr.train import train
 
-# name -> (config overrides, tower whose metrics count)
+# name -> (config overrides, tower whose metrics count, light-alone baseline of the gap).
+# "distilled" is the config as given; the other distilled variants each change one thing.
 VARIANTS = {
-    "light": ({"distill.mode": "light_only"}, "light"),
-    "distilled_logit_mse": ({"distill.mode": "co_train", "distill.hint": "logit_mse"}, "light"),
-    "distilled_kd": ({"distill.mode": "co_train", "distill.hint": "kd"}, "light"),
-    "booster": ({"distill.mode": "booster_only"}, "booster"),
+    "light": ({"distill.mode": "light_only"}, "light", None),
+    "distilled": ({"distill.mode": "co_train"}, "light", "light"),
+    "distilled_logit_mse": (
+        {"distill.mode": "co_train", "distill.hint": "logit_mse", "distill.hint_weight": 0.03},
+        "light",
+        "light",
+    ),
+    "distilled_kd": ({"distill.mode": "co_train", "distill.hint": "kd"}, "light", "light"),
+    "distilled_no_gradient_block": (
+        {"distill.mode": "co_train", "distill.gradient_block": False},
+        "light",
+        "light",
+    ),
+    "distilled_light_updates_shared": (
+        {"distill.mode": "co_train", "model.light_updates_shared_embeddings": True},
+        "light",
+        "light",
+    ),
+    "distilled_separate_embeddings": (
+        {"distill.mode": "co_train", "model.separate_light_embeddings": True},
+        "light",
+        "light",
+    ),
+    "distilled_warmup": (
+        {"distill.mode": "co_train", "distill.warmup_steps": 1000, "distill.ramp_steps": 1000},
+        "light",
+        "light",
+    ),
+    "booster": ({"distill.mode": "booster_only"}, "booster", None),
+    # The other served sizes: logistic regression and FM on the same embeddings.
+    **{
+        f"{prefix}_{net}": (
+            {"distill.mode": mode, "model.light": {"name": net}},
+            "light",
+            None if prefix == "light" else f"light_{net}",
+        )
+        for net in ("lr", "fm")
+        for prefix, mode in (("light", "light_only"), ("distilled", "co_train"))
+    },
+}
+VARIANT_SETS = {
+    "default": ("light", "distilled", "booster"),
+    "hints": ("light", "distilled_logit_mse", "distilled_kd", "booster"),
+    "ablation": tuple(VARIANTS),
 }
 METRICS = ("auc", "logloss", "gauc")
 
@@ -87,7 +129,7 @@ def run_quality(
     eval_files: Sequence[str],
     seeds: Sequence[int],
     work_dir: Path,
-    variants: dict = VARIANTS,
+    variants: dict | None = None,
     verbose: int = 0,
 ) -> dict:
     """Trains every variant for every seed with `rocketctr.train.train`; aggregates metrics.
@@ -98,16 +140,17 @@ def run_quality(
         eval_files: evaluation file globs.
         seeds: one run per variant per seed.
         work_dir: parent of the per-run model dirs.
-        variants: name -> (overrides, tower scored); see `VARIANTS`.
+        variants: name -> (overrides, tower scored, light-alone baseline); see `VARIANTS`.
         verbose: Keras verbosity.
 
     Returns:
         {"runs": [per-run records], "summary": {variant: {metric: [mean, std]}},
          "gap_closed": {variant: {"of_means": x, "per_seed": [mean, std]}}}.
     """
+    variants = variants or {k: VARIANTS[k] for k in VARIANT_SETS["default"]}
     runs = []
     for seed in seeds:
-        for name, (overrides, tower) in variants.items():
+        for name, (overrides, tower, _) in variants.items():
             run_config = config.replace({**overrides, "train.seed": seed})
             start = time.perf_counter()
             result = train(
@@ -121,44 +164,61 @@ def run_quality(
             }
             if "booster" in result.metrics and tower != "booster":
                 record["cotrained_booster_auc"] = result.metrics["booster"]["auc"]
+            model = result.model
+            record["serving_mflops"] = (
+                flops.flops_per_example(getattr(model, tower), *_field_shape(model, tower)) / 1e6
+            )
             runs.append(record)
             print(
                 f"{name} seed {seed}: AUC {record['auc']:.4f}, {record['seconds']:.0f} s",
                 flush=True,
             )
-    return summarize(runs, list(variants))
+    return summarize(runs, {name: baseline for name, (_, _, baseline) in variants.items()})
 
 
-def summarize(runs: list[dict], variant_names: list[str]) -> dict:
-    """Mean ± std per variant and metric, and gap closed of each distilled variant."""
+def _field_shape(model, tower: str) -> tuple[int, int]:
+    """(categorical fields, embedding dim) the tower reads, for `flops.flops_per_example`."""
+    processor = model.light_processor if tower == "light" else model.processor
+    return len(processor.categorical), model.rocket_config.model.embedding_dim
+
+
+def summarize(runs: list[dict], baselines: dict[str, str | None]) -> dict:
+    """Mean ± std per variant and metric; gap closed and lift of each variant with a baseline.
+
+    Args:
+        runs: per-run records (variant, seed, metrics).
+        baselines: variant name -> the light-alone variant it is compared to, or None.
+
+    Returns:
+        {"runs", "summary": {variant: {metric: [mean, std]}}, "gap_closed": {variant:
+        {"of_means", "per_seed": [mean, std], "lift": AUC mean difference to the baseline,
+        "lift_in_std": lift / pooled std of the two}}}.
+    """
     summary = {}
-    for name in variant_names:
+    for name in baselines:
         mine = [r for r in runs if r["variant"] == name]
         summary[name] = {m: _mean_std([r[m] for r in mine]) for m in METRICS}
-        summary[name]["seconds"] = _mean_std([r["seconds"] for r in mine])
-        if any("cotrained_booster_auc" in r for r in mine):
-            summary[name]["cotrained_booster_auc"] = _mean_std(
-                [r["cotrained_booster_auc"] for r in mine]
-            )
+        for extra in ("seconds", "cotrained_booster_auc", "serving_mflops"):
+            if any(extra in r for r in mine):
+                summary[name][extra] = _mean_std([r[extra] for r in mine])
     gaps = {}
-    if "light" in summary and "booster" in summary:
-        by_seed = {(r["variant"], r["seed"]): r["auc"] for r in runs}
-        seeds = sorted({r["seed"] for r in runs})
-        for name in variant_names:
-            if not name.startswith("distilled"):
-                continue
-            per_seed = [
-                gap_closed(by_seed[("light", s)], by_seed[(name, s)], by_seed[("booster", s)])
-                for s in seeds
-            ]
-            gaps[name] = {
-                "of_means": gap_closed(
-                    summary["light"]["auc"][0],
-                    summary[name]["auc"][0],
-                    summary["booster"]["auc"][0],
-                ),
-                "per_seed": _mean_std(per_seed),
-            }
+    by_seed = {(r["variant"], r["seed"]): r["auc"] for r in runs}
+    seeds = sorted({r["seed"] for r in runs})
+    for name, base in baselines.items():
+        if base not in summary or "booster" not in summary:
+            continue
+        per_seed = [
+            gap_closed(by_seed[(base, s)], by_seed[(name, s)], by_seed[("booster", s)])
+            for s in seeds
+        ]
+        (mean, std), (base_mean, base_std) = summary[name]["auc"], summary[base]["auc"]
+        pooled = ((std**2 + base_std**2) / 2) ** 0.5
+        gaps[name] = {
+            "of_means": gap_closed(base_mean, mean, summary["booster"]["auc"][0]),
+            "per_seed": _mean_std(per_seed),
+            "lift": mean - base_mean,
+            "lift_in_std": (mean - base_mean) / pooled if pooled > 0 else float("nan"),
+        }
     return {"runs": runs, "summary": summary, "gap_closed": gaps}
 
 
@@ -167,21 +227,27 @@ def markdown(result: dict, title: str) -> str:
         mean, std = pair
         return "–" if mean != mean else f"{mean:.4f} ± {std:.4f}"
 
+    booster_mflops = result["summary"].get("booster", {}).get("serving_mflops", [float("nan")])[0]
     rows = []
     for name, values in result["summary"].items():
         gap = result["gap_closed"].get(name)
+        mflops = values.get("serving_mflops", [float("nan")])[0]
         rows.append(
             [
                 name, pm(values["auc"]), pm(values["logloss"]), pm(values["gauc"]),
+                f"{gap['lift']:+.4f} ({gap['lift_in_std']:.1f} std)" if gap else "–",
                 f"{gap['of_means']:.0%}" if gap else "–",
                 f"{gap['per_seed'][0]:.0%} ± {gap['per_seed'][1]:.0%}" if gap else "–",
                 pm(values["cotrained_booster_auc"]) if "cotrained_booster_auc" in values else "–",
+                "–" if mflops != mflops else f"{mflops:.4f}",
+                "–" if booster_mflops != booster_mflops else f"1/{booster_mflops / mflops:.0f}",
                 f"{values['seconds'][0]:.0f}",
             ]
         )  # fmt: skip
     headers = [
-        "variant", "AUC", "logloss", "GAUC", "gap closed (of means)", "gap closed (per seed)",
-        "co-trained booster AUC", "s / run",
+        "variant", "AUC", "logloss", "GAUC", "AUC lift vs alone (pooled std)",
+        "gap closed (of means)", "gap closed (per seed)", "co-trained booster AUC",
+        "serving MFLOP/ex", "FLOPs vs booster", "s / run",
     ]  # fmt: skip
     return f"{title}\n\n{common.markdown_table(headers, rows)}\n"
 
@@ -209,7 +275,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--epochs", type=int, default=None, help="Overrides train.num_epochs.")
     parser.add_argument("--set", action="append", default=[], help="key=value override.")
     parser.add_argument("--out", default=None, help="Results stem; default quality_<schema>.")
+    parser.add_argument(
+        "--variants",
+        default="default",
+        help=f"A set ({', '.join(VARIANT_SETS)}) or comma-separated names of {list(VARIANTS)}.",
+    )
     args = parser.parse_args(argv)
+    names = VARIANT_SETS.get(args.variants) or args.variants.split(",")
+    unknown = [n for n in names if n not in VARIANTS]
+    if unknown:
+        parser.error(f"unknown variants {unknown}; known: {list(VARIANTS)}")
     if (args.eval is None) == (args.split_rows is None):
         parser.error("pass exactly one of --eval and --split_rows")
 
@@ -226,7 +301,10 @@ def main(argv: list[str] | None = None) -> int:
             train_files, eval_files = [train_files], [eval_files]
         else:
             train_files, eval_files = args.train.split(","), args.eval.split(",")
-        result = run_quality(config, train_files, eval_files, range(args.seeds), tmp / "runs")
+        variants = {n: VARIANTS[n] for n in names}
+        result = run_quality(
+            config, train_files, eval_files, range(args.seeds), tmp / "runs", variants
+        )
 
     t = config.train
     title = "\n".join(

@@ -103,6 +103,9 @@ class TrainConfig:
     dense_optimizer: OptimizerConfig = field(
         default_factory=lambda: OptimizerConfig(name="adam", learning_rate=0.001)
     )
+    # The light tower's own dense layers, if set (else dense_optimizer): a small served net
+    # often wants a larger learning rate than the deep booster.
+    light_optimizer: OptimizerConfig | None = None
     jit_compile: bool = False
     # bf16 compute in the towers (mixed_bfloat16); variables, embeddings and losses stay fp32.
     mixed_precision: bool = False
@@ -116,7 +119,7 @@ class TrainConfig:
     selection_metric: str = "light_auc"  # light_auc | light_bce | booster_auc | booster_bce
     restore_best: bool = True
     early_stopping_patience: int = 0  # epochs without improvement before stopping; 0 = never
-    # Multiply both optimizers' learning rates by this factor after `lr_plateau_patience`
+    # Multiply every optimizer's learning rate by this factor after `lr_plateau_patience`
     # epochs without improvement of `selection_metric`; 1.0 = off.
     lr_plateau_factor: float = 1.0
     lr_plateau_patience: int = 1

@@ -564,10 +564,7 @@ def verify_export(
         for v in list(table.variables) + list(model.light_processor.variables)
         + list(model.light.variables)
     }  # fmt: skip
-    optimizer_names = {
-        v.name for opt in (model.dense_optimizer, model.embedding_optimizer)
-        for v in opt.variables()
-    }  # fmt: skip
+    optimizer_names = {v.name for opt in model.all_optimizers for v in opt.variables()}
     loaded = tf.saved_model.load(str(path))
     descendants = tf.train.TrackableView(loaded).descendants()
     variables = list({id(t): t for t in descendants if isinstance(t, tf.Variable)}.values())

@@ -165,6 +165,11 @@ class CoTrainModel(tf_keras.Model):
 
         self.dense_optimizer = build_optimizer(config.train.dense_optimizer)
         self.embedding_optimizer = build_optimizer(config.train.embedding_optimizer)
+        self.light_optimizer = (
+            build_optimizer(config.train.light_optimizer)
+            if config.train.light_optimizer and self.has_light
+            else None
+        )
         self._trackers = {
             name: tf_keras.metrics.Mean(name=name)
             for name in ("loss", "light_bce", "booster_bce", "hint", "hint_weight")
@@ -237,7 +242,8 @@ class CoTrainModel(tf_keras.Model):
     # ----------------------------------------------------------------------------- losses
     @property
     def global_step(self) -> tf.Variable:
-        return self.dense_optimizer.iterations
+        # Every mode has an embedding table, so this optimizer steps on every batch.
+        return self.embedding_optimizer.iterations
 
     def compute_losses(self, features, labels, training: bool) -> dict[str, tf.Tensor]:
         """Per-batch losses, each averaged with the global batch size (tf.distribute-safe).
@@ -290,26 +296,47 @@ class CoTrainModel(tf_keras.Model):
         layers = [self.embedding] + ([self.light_embedding] if self.light_embedding else [])
         return [v for layer in layers for v in layer.trainable_variables]
 
+    def light_variables(self) -> list[tf.Variable]:
+        """The light tower's weights when it has its own optimizer (train.light_optimizer)."""
+        return list(self.light.trainable_variables) if self.light_optimizer else []
+
     def dense_variables(self) -> list[tf.Variable]:
-        embedding_ids = {id(v) for v in self.embedding_variables()}
-        return [v for v in self.trainable_variables if id(v) not in embedding_ids]
+        other_ids = {id(v) for v in self.embedding_variables() + self.light_variables()}
+        return [v for v in self.trainable_variables if id(v) not in other_ids]
+
+    def optimizer_groups(self) -> list[tuple[tf_keras.optimizers.Optimizer, list[tf.Variable]]]:
+        """(optimizer, variables) for each group of variables that has any."""
+        groups = [
+            (self.embedding_optimizer, self.embedding_variables()),
+            (self.dense_optimizer, self.dense_variables()),
+            (self.light_optimizer, self.light_variables()),
+        ]
+        return [(optimizer, variables) for optimizer, variables in groups if variables]
+
+    @property
+    def all_optimizers(self) -> list[tf_keras.optimizers.Optimizer]:
+        return [self.embedding_optimizer, self.dense_optimizer] + (
+            [self.light_optimizer] if self.light_optimizer else []
+        )
 
     def build_optimizers(self) -> None:
         """Creates optimizer slots up front, so a checkpoint restores them immediately."""
-        self.embedding_optimizer.build(self.embedding_variables())
-        self.dense_optimizer.build(self.dense_variables())
+        for optimizer, variables in self.optimizer_groups():
+            optimizer.build(variables)
 
     def train_step(self, data):
         features, labels = data[0], data[1]
-        embedding_vars = self.embedding_variables()
-        dense_vars = self.dense_variables()
+        groups = self.optimizer_groups()
+        variables = [v for _, group in groups for v in group]
         with tf.GradientTape() as tape:
             losses = self.compute_losses(features, labels, training=True)
             loss = losses["loss"] + tf.add_n(self.losses) if self.losses else losses["loss"]
-        grads = tape.gradient(loss, embedding_vars + dense_vars)
-        n = len(embedding_vars)
-        self.embedding_optimizer.apply_gradients(zip(grads[:n], embedding_vars, strict=True))
-        self.dense_optimizer.apply_gradients(zip(grads[n:], dense_vars, strict=True))
+        grads = tape.gradient(loss, variables)
+        start = 0
+        for optimizer, group in groups:
+            end = start + len(group)
+            optimizer.apply_gradients(zip(grads[start:end], group, strict=True))
+            start = end
         return self._update_metrics(labels, losses)
 
     def test_step(self, data):

@@ -125,7 +125,7 @@ def selection_monitor(config: Config) -> tuple[str, str]:
 
 
 class _LearningRatePlateau(tf_keras.callbacks.Callback):
-    """Scales both optimizers' learning rates when the selection metric stops improving.
+    """Scales every optimizer's learning rate when the selection metric stops improving.
 
     Keras' ReduceLROnPlateau only knows `model.optimizer`; the embedding tables have their own.
     """
@@ -146,7 +146,7 @@ class _LearningRatePlateau(tf_keras.callbacks.Callback):
         self.wait += 1
         if self.wait >= self.patience:
             self.wait = 0
-            for optimizer in (self.model.dense_optimizer, self.model.embedding_optimizer):
+            for optimizer in self.model.all_optimizers:
                 optimizer.learning_rate = float(optimizer.learning_rate) * self.factor
             print(f"\n{self.monitor} has not improved for {self.patience} epoch(s): learning "
                   f"rates x{self.factor}")  # fmt: skip

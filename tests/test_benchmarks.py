@@ -40,7 +40,7 @@ def test_summarize_means_stds_and_gaps():
         {"variant": v, "seed": s, "auc": a, "logloss": 0.5, "gauc": float("nan"), "seconds": 1.0}
         for (v, s), a in aucs.items()
     ]
-    result = quality.summarize(runs, ["light", "distilled_kd", "booster"])
+    result = quality.summarize(runs, {"light": None, "distilled_kd": "light", "booster": None})
     mean, std = result["summary"]["light"]["auc"]
     assert mean == pytest.approx(0.65)
     assert std == pytest.approx(math.sqrt(2 * 0.05**2))  # sample std of (0.70, 0.60)
@@ -49,6 +49,9 @@ def test_summarize_means_stds_and_gaps():
     assert gap["of_means"] == pytest.approx(0.4)
     assert gap["per_seed"][0] == pytest.approx(0.35)
     assert gap["per_seed"][1] == pytest.approx(math.sqrt(2 * 0.15**2))
+    # lift .71 − .65; stds: distilled sqrt(2)·.01, light sqrt(2)·.05; pooled = their RMS
+    assert gap["lift"] == pytest.approx(0.06)
+    assert gap["lift_in_std"] == pytest.approx(0.06 / math.sqrt((0.02**2 + 0.1**2) / 4))
     assert math.isnan(result["summary"]["light"]["gauc"][0])
 
 
@@ -85,6 +88,8 @@ def test_run_quality_trains_every_variant_for_every_seed(tmp_path):
     assert result["summary"]["light"]["auc"][0] == pytest.approx(sum(light) / 2)
     assert set(result["gap_closed"]) == {"distilled_kd"}
     summary = result["summary"]
+    # Serving cost from the layer shapes: the light MLP-4 is far cheaper than the DCN.
+    assert 0 < summary["light"]["serving_mflops"][0] < summary["booster"]["serving_mflops"][0]
     expected = quality.gap_closed(
         summary["light"]["auc"][0], summary["distilled_kd"]["auc"][0], summary["booster"]["auc"][0]
     )

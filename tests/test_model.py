@@ -132,6 +132,30 @@ def test_light_not_updating_shared_tables_leaves_the_booster_as_trained_alone():
     assert np.abs(moved - boosters[0]).max() > 1e-4
 
 
+@pytest.mark.parametrize("mode", ["co_train", "light_only"])
+def test_light_optimizer_trains_the_light_tower_only(mode):
+    config = _config(mode=mode).replace(
+        {
+            "train.dense_optimizer": {"name": "sgd", "learning_rate": 1e-9},
+            "train.light_optimizer": {"name": "sgd", "learning_rate": 0.5},
+        }
+    )
+    model = build_model(config, SCHEMA)
+    light_ids = {id(v) for v in model.light.trainable_variables}
+    assert light_ids == {id(v) for v in model.light_variables()}
+    assert not light_ids & {id(v) for v in model.dense_variables()}
+    before = {v.name: v.numpy().copy() for v in model.trainable_variables}
+    model.train_on_batch(random_features(SCHEMA, 32), random_labels(32))
+    change = {}
+    for v in model.trainable_variables:
+        role = variable_role(v.name)
+        delta = float(np.abs(v.numpy() - before[v.name]).max())
+        change[role] = max(change.get(role, 0.0), delta)
+    assert change["light"] > 1e-3  # SGD at 0.5
+    assert change.get("booster", 0.0) < 1e-6  # SGD at 1e-9
+    assert int(model.light_optimizer.iterations) == 1 == int(model.global_step)
+
+
 def test_light_serving_path_equals_training_path():
     model = build_model(_config(), SCHEMA)
     features = random_features(SCHEMA, 32)

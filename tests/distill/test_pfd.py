@@ -72,7 +72,7 @@ def test_warmup_distill_term_gives_exactly_zero_gradient(hint_form, hint):
 @pytest.mark.parametrize("hint", ["logit_mse", "kd"])
 def test_after_warmup_distill_term_reaches_light_and_shared_but_never_booster(hint):
     model = build_model(_config("criteo", hint=hint, temperature=2.0), CRITEO)
-    model.dense_optimizer.iterations.assign(5)  # the first step after warm-up
+    model.global_step.assign(5)  # the first step after warm-up
     losses, grads = _gradients(model, CRITEO, _distill_term)
     assert float(losses["hint_weight"]) == 0.5
     by_role = {}
