@@ -25,6 +25,7 @@ alone), from the seed means (and per seed, mean ± std).
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
 import sys
 import tempfile
@@ -252,7 +253,7 @@ def markdown(result: dict, title: str) -> str:
     return f"{title}\n\n{common.markdown_table(headers, rows)}\n"
 
 
-def _selection(config: Config) -> str:
+def describe_selection(config: Config) -> str:
     """Which epoch's weights were scored: train() may restore the best validation epoch."""
     t = config.to_dict()["train"]
     if not t.get("restore_best"):
@@ -276,6 +277,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--set", action="append", default=[], help="key=value override.")
     parser.add_argument("--out", default=None, help="Results stem; default quality_<schema>.")
     parser.add_argument(
+        "--baseline_set",
+        action="append",
+        default=[],
+        help="key=value override for the light-alone variants only (their own tuned settings).",
+    )
+    parser.add_argument("--first_seed", type=int, default=0, help="Seeds first_seed, ... .")
+    parser.add_argument(
+        "--merge",
+        default=None,
+        help="Comma-separated results stems of runs split by seed (--first_seed): "
+        "one table over all their runs, written to --out; nothing is trained.",
+    )
+    parser.add_argument(
         "--variants",
         default="default",
         help=f"A set ({', '.join(VARIANT_SETS)}) or comma-separated names of {list(VARIANTS)}.",
@@ -287,6 +301,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unknown variants {unknown}; known: {list(VARIANTS)}")
     if (args.eval is None) == (args.split_rows is None):
         parser.error("pass exactly one of --eval and --split_rows")
+    if args.merge:
+        return _merge(args)
 
     overrides = dict(parse_override(s) for s in args.set)
     overrides["schema"] = args.schema
@@ -301,33 +317,68 @@ def main(argv: list[str] | None = None) -> int:
             train_files, eval_files = [train_files], [eval_files]
         else:
             train_files, eval_files = args.train.split(","), args.eval.split(",")
-        variants = {n: VARIANTS[n] for n in names}
-        result = run_quality(
-            config, train_files, eval_files, range(args.seeds), tmp / "runs", variants
-        )
+        baseline = dict(parse_override(s) for s in args.baseline_set)
+        variants = {
+            n: ({**VARIANTS[n][0], **baseline}, *VARIANTS[n][1:])
+            if VARIANTS[n][0].get("distill.mode") == "light_only"
+            else VARIANTS[n]
+            for n in names
+        }
+        seeds = range(args.first_seed, args.first_seed + args.seeds)
+        result = run_quality(config, train_files, eval_files, seeds, tmp / "runs", variants)
+    overrides["light alone"] = baseline
+    title = _title(args, config, overrides, train_files, eval_files, args.seeds)
+    text = markdown(result, title)
+    print(text)
+    payload = {"args": vars(args), "config": config.to_dict(), "overrides": overrides, **result}
+    paths = common.write_results(args.out or f"quality_{args.schema}", payload, text)
+    print("Written to", *paths)
+    return 0
 
+
+def _merge(args) -> int:
+    """One table over the runs of several results files (the same config, other seeds)."""
+    payloads = [
+        json.loads((common.RESULTS_DIR / f"{stem}.json").read_text())
+        for stem in args.merge.split(",")
+    ]
+    configs = {json.dumps(p["config"], sort_keys=True) for p in payloads}
+    if len(configs) != 1:
+        raise SystemExit("--merge: the results files were made with different configs")
+    runs = [r for p in payloads for r in p["runs"]]
+    names = list(dict.fromkeys(r["variant"] for r in runs))
+    result = summarize(runs, {n: VARIANTS[n][2] for n in names})
+    first = payloads[0]
+    config = Config.from_dict(first["config"])
+    num_seeds = len({r["seed"] for r in runs})
+    train_files = first["args"]["train"].split(",")
+    eval_files = (first["args"]["eval"] or "").split(",")
+    title = _title(args, config, first["overrides"], train_files, eval_files, num_seeds)
+    text = markdown(result, title)
+    print(text)
+    payload = {"args": vars(args), "config": first["config"], "merged": args.merge, **result}
+    paths = common.write_results(args.out or f"quality_{args.schema}", payload, text)
+    print("Written to", *paths)
+    return 0
+
+
+def _title(args, config: Config, overrides: dict, train_files, eval_files, num_seeds: int) -> str:
     t = config.train
-    title = "\n".join(
+    return "\n".join(
         [
             f"# Quality: {args.schema}",
             "",
             f"Config {args.config or args.schema!r} + overrides {overrides}; "
-            f"{args.seeds} seeds, {t.num_epochs} epochs, batch {t.batch_size}, hint_weight "
+            f"{num_seeds} seeds, {t.num_epochs} epochs, batch {t.batch_size}, hint_weight "
             f"{config.distill.hint_weight}, kd temperature {config.distill.temperature}. "
             f"Train {train_files if args.split_rows is None else args.train} "
             f"{'' if args.split_rows is None else f'(first {args.split_rows} rows; rest eval)'}"
             f"; eval {eval_files if args.split_rows is None else '(the rest)'}. "
-            f"{_selection(config)}; mean ± std over seeds.",
+            f"{describe_selection(config)}; mean ± std over seeds.",
             f"Targets (issue): booster AUC ≥ {common.TARGETS['frappe_booster_auc']} on Frappe; "
             f"distilled light closes ≥ {common.TARGETS['frappe_gap_closed']:.0%} of the gap.",
         ]
     )
-    text = markdown(result, title)
-    print(text)
-    payload = {"args": vars(args), "config": config.to_dict(), **result}
-    paths = common.write_results(args.out or f"quality_{args.schema}", payload, text)
-    print("Written to", *paths)
-    return 0
 
 
 if __name__ == "__main__":

@@ -24,6 +24,21 @@ def _load_quality():
 quality = _load_quality()
 
 
+def test_search_grid_points_are_the_product_or_a_seeded_sample():
+    sys.path.insert(0, str(BENCHMARKS))
+    spec = importlib.util.spec_from_file_location("search", BENCHMARKS / "search.py")
+    search = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(search)
+    grid = ["distill.hint_weight=0.3,1", "distill.hint=kd,logit_mse,kd"]
+    points = search.grid_points(grid, None, 0)
+    assert len(points) == 6
+    assert points[0] == {"distill.hint_weight": 0.3, "distill.hint": "kd"}
+    assert isinstance(points[-1]["distill.hint_weight"], int)  # YAML: "1" is an int
+    sample = search.grid_points(grid, 4, seed=1)
+    assert len(sample) == 4 and all(p in points for p in sample)
+    assert sample == search.grid_points(grid, 4, seed=1)
+
+
 def test_gap_closed_on_hand_made_numbers():
     assert quality.gap_closed(0.70, 0.73, 0.80) == pytest.approx(0.3)
     assert quality.gap_closed(0.70, 0.80, 0.80) == pytest.approx(1.0)
