@@ -32,7 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import common  # noqa: E402  (benchmarks/common.py; imports rocketctr before TensorFlow)
 
 from rocketctr import train  # noqa: E402
-from rocketctr.config import Config, TowerConfig, load_config  # noqa: E402
+from rocketctr.config import Config, TowerConfig, load_config, parse_override  # noqa: E402
 from rocketctr.data.synthetic import ensure_synthetic_pfd  # noqa: E402
 
 EXPERIMENTS = {
@@ -68,6 +68,7 @@ def run_config(preset: str, mode: str, seed: int, args) -> Config:
     ):  # fmt: skip
         if value is not None:
             overrides[key] = value
+    overrides.update(parse_override(text) for text in args.set)
     return load_config(preset).replace(overrides)
 
 
@@ -145,6 +146,7 @@ def main() -> None:
     parser.add_argument("--num_epochs", type=int, default=None, help="default: the preset's")
     parser.add_argument("--hint_weight", type=float, default=None, help="default: the preset's")
     parser.add_argument("--warmup_steps", type=int, default=None, help="default: the preset's")
+    parser.add_argument("--set", action="append", default=[], help="key=value for every run.")
     parser.add_argument("--data_seed", type=int, default=0, help="one data draw for all seeds")
     parser.add_argument("--task", default="ctr", choices=["ctr", "cvr"])
     parser.add_argument("--experiments", default="pfd,pfd_md")

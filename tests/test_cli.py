@@ -66,9 +66,9 @@ def test_train_on_synthetic_data_then_resume(tmp_path):
     assert (model_dir / "export" / "2" / "saved_model.pb").exists()
 
     # A different model config on the same dir is refused, naming the key.
-    refused = _run(*args, "--set=distill.hint=kd", check=False)
+    refused = _run(*args, "--set=distill.hint=logit_mse", check=False)
     assert refused.returncode == 2
-    assert "distill.hint: 'logit_mse' -> 'kd'" in refused.stderr
+    assert "distill.hint: 'kd' -> 'logit_mse'" in refused.stderr
 
 
 def test_unknown_override_is_refused_with_its_name(tmp_path):
