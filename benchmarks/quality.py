@@ -88,7 +88,8 @@ VARIANTS = {
 VARIANT_SETS = {
     "default": ("light", "distilled", "booster"),
     "hints": ("light", "distilled_logit_mse", "distilled_kd", "booster"),
-    "ablation": tuple(VARIANTS),
+    # Every variant but distilled_kd, which is "distilled" itself under the default hint.
+    "ablation": tuple(n for n in VARIANTS if n != "distilled_kd"),
 }
 METRICS = ("auc", "logloss", "gauc")
 
@@ -346,7 +347,8 @@ def _merge(args) -> int:
     if len(configs) != 1:
         raise SystemExit("--merge: the results files were made with different configs")
     runs = [r for p in payloads for r in p["runs"]]
-    names = list(dict.fromkeys(r["variant"] for r in runs))
+    chosen = VARIANT_SETS.get(args.variants) or args.variants.split(",")
+    names = [n for n in dict.fromkeys(r["variant"] for r in runs) if n in chosen]
     result = summarize(runs, {n: VARIANTS[n][2] for n in names})
     first = payloads[0]
     config = Config.from_dict(first["config"])
