@@ -329,9 +329,14 @@ def main(argv: list[str] | None = None) -> int:
         result = run_quality(config, train_files, eval_files, seeds, tmp / "runs", variants)
     overrides["light alone"] = baseline
     title = _title(args, config, overrides, train_files, eval_files, args.seeds)
+    return _publish(args, result, title, config=config.to_dict(), overrides=overrides)
+
+
+def _publish(args, result: dict, title: str, **payload) -> int:
+    """Prints the table and writes it, with the runs, to results/<--out>.{md,json}."""
     text = markdown(result, title)
     print(text)
-    payload = {"args": vars(args), "config": config.to_dict(), "overrides": overrides, **result}
+    payload = {"args": vars(args), **payload, **result}
     paths = common.write_results(args.out or f"quality_{args.schema}", payload, text)
     print("Written to", *paths)
     return 0
@@ -343,9 +348,10 @@ def _merge(args) -> int:
         json.loads((common.RESULTS_DIR / f"{stem}.json").read_text())
         for stem in args.merge.split(",")
     ]
-    configs = {json.dumps(p["config"], sort_keys=True) for p in payloads}
+    # The overrides include the light-alone runs' own settings (--baseline_set).
+    configs = {json.dumps([p["config"], p["overrides"]], sort_keys=True) for p in payloads}
     if len(configs) != 1:
-        raise SystemExit("--merge: the results files were made with different configs")
+        raise SystemExit("--merge: the results files were made with different settings")
     runs = [r for p in payloads for r in p["runs"]]
     chosen = VARIANT_SETS.get(args.variants) or args.variants.split(",")
     names = [n for n in dict.fromkeys(r["variant"] for r in runs) if n in chosen]
@@ -356,12 +362,9 @@ def _merge(args) -> int:
     train_files = first["args"]["train"].split(",")
     eval_files = (first["args"]["eval"] or "").split(",")
     title = _title(args, config, first["overrides"], train_files, eval_files, num_seeds)
-    text = markdown(result, title)
-    print(text)
-    payload = {"args": vars(args), "config": first["config"], "merged": args.merge, **result}
-    paths = common.write_results(args.out or f"quality_{args.schema}", payload, text)
-    print("Written to", *paths)
-    return 0
+    return _publish(
+        args, result, title, config=first["config"], overrides=first["overrides"], merged=args.merge
+    )
 
 
 def _title(args, config: Config, overrides: dict, train_files, eval_files, num_seeds: int) -> str:
