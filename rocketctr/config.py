@@ -50,10 +50,12 @@ class ModelConfig:
     light: TowerConfig = field(default_factory=lambda: TowerConfig(name="mlp", hidden_units=(32,)))
     # Ablation: give the light net its own embedding tables instead of sharing the booster's.
     separate_light_embeddings: bool = False
-    # With a booster, whether the light net's losses (label and hint) also train the shared
-    # tables (Rocket Launching) or the light net reads the booster's tables as they are, so
-    # the booster trains exactly as it would alone. See the README's quality section.
-    light_updates_shared_embeddings: bool = True
+    # With a booster, how much of the light net's gradient (label and hint losses) reaches
+    # the shared tables: 1 = all of it (Rocket Launching); 0 = none, the light net reads the
+    # booster's rows as they are and the booster trains exactly as it would alone; in
+    # between, the light net's pull on the shared rows is scaled down (forward pass
+    # unchanged). See the README's quality section.
+    light_embedding_gradient_scale: float = 1.0
     # L2 on the embedding rows a batch looks up (per example, summed over fields). A dense
     # L2 over the whole table would touch every row each step and kill sparse updates.
     embedding_l2: float = 0.0

@@ -31,6 +31,20 @@ def variable_role(name: str) -> str:
     return "other"
 
 
+def scale_gradient(x: tf.Tensor, scale: float) -> tf.Tensor:
+    """x in the forward pass; scale × the incoming gradient in the backward pass.
+
+    0 is a plain stop_gradient (no zero-valued updates reach the variables: a stateful
+    optimizer such as Adam would still move its moments on a zero gradient); 1 is x itself.
+    """
+    if scale == 1.0:
+        return x
+    if scale == 0.0:
+        return tf.stop_gradient(x)
+    frozen = tf.stop_gradient(x)
+    return frozen + scale * (x - frozen)  # x - frozen is exactly 0 in the forward pass
+
+
 class LazyAdam(tf_keras.optimizers.Adam):
     """Adam that, for an `IndexedSlices` gradient, updates only the rows it touches.
 
@@ -132,6 +146,11 @@ class CoTrainModel(tf_keras.Model):
         self._light_cat_idx = [all_cat.index(f.name) for f in self.light_processor.categorical]
         self._light_dense_idx = [all_dense.index(f.name) for f in self.light_processor.dense]
 
+        scale = config.model.light_embedding_gradient_scale
+        if not 0.0 <= scale <= 1.0:
+            raise ConfigError(
+                f"model.light_embedding_gradient_scale must be in [0, 1]. Received: {scale}"
+            )
         dim = config.model.embedding_dim
         if dim < 1:
             raise ConfigError(f"embedding_dim must be >= 1. Received: {dim}")
@@ -227,10 +246,10 @@ class CoTrainModel(tf_keras.Model):
             embeddings = self.light_embedding(ids)
         else:
             embeddings = self.embedding(ids)
-            if self.has_booster and not self.rocket_config.model.light_updates_shared_embeddings:
-                # The light net reads the booster's rows without moving them: the shared
-                # tables, like every booster-only weight, then learn from BCE(y, booster) only.
-                embeddings = tf.stop_gradient(embeddings)
+            if self.has_booster:
+                embeddings = scale_gradient(
+                    embeddings, self.rocket_config.model.light_embedding_gradient_scale
+                )
         logits = (light or self.light)(embeddings, dense, training=training)
         return tf.cast(logits, tf.float32)  # bf16 towers (train.mixed_precision) too
 

@@ -10,7 +10,7 @@ import contextlib
 import json
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -30,6 +30,7 @@ log = logging.getLogger("rocketctr")
 
 CONFIG_FILE = "config.yaml"
 METRICS_FILE = "metrics.json"
+HISTORY_FILE = "history.json"  # per-epoch training and validation metrics of both towers
 CHECKPOINT_DIR = "checkpoints"
 BACKUP_DIR = "backup"
 # Fields that may change between runs on one model dir: they do not change what the
@@ -48,6 +49,7 @@ class TrainResult:
     bad_rows: str
     is_chief: bool = True  # only the chief writes metrics and exports
     selected_epoch: int | None = None  # the epoch whose weights were kept (model selection)
+    history: list[dict] = field(default_factory=list)  # HISTORY_FILE's records, all epochs
 
 
 def _flatten(data: dict, prefix: str = "") -> dict:
@@ -100,6 +102,32 @@ class _EpochCheckpoint(tf_keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None) -> None:
         self.epoch.assign(epoch + 1)
         self.manager.save(checkpoint_number=int(self.model.global_step.numpy()))
+
+
+class _EpochLog(tf_keras.callbacks.Callback):
+    """Appends each epoch's logs ({"epoch": 1-based, metric: value}) to a JSON file.
+
+    Written at every epoch end, so a killed run keeps its curve; a resumed run continues it.
+    """
+
+    def __init__(self, path: Path | None, records: list[dict]):
+        super().__init__()
+        self.path, self.records = path, records
+
+    def on_epoch_end(self, epoch, logs=None) -> None:
+        record = {"epoch": epoch + 1, **{k: float(v) for k, v in (logs or {}).items()}}
+        self.records[:] = [r for r in self.records if r["epoch"] <= epoch] + [record]
+        if self.path is not None:
+            self.path.write_text(json.dumps(self.records, indent=1))
+
+
+def best_epoch(history: list[dict], monitor: str, mode: str = "max") -> dict | None:
+    """The record of `history` with the best `monitor` value, or None if it was never logged."""
+    logged = [r for r in history if monitor in r]
+    if not logged:
+        return None
+    pick = max if mode == "max" else min
+    return pick(logged, key=lambda r: r[monitor])
 
 
 SELECTION_METRICS = ("light_auc", "light_bce", "booster_auc", "booster_bce")
@@ -182,13 +210,21 @@ def restore_latest_valid(
 def _record_selection(selection, history, manager, epoch, num_epochs) -> int | None:
     """Checkpoints the selected weights (restored by EarlyStopping) as the run's last word.
 
+    Args:
+        history: the run's per-epoch records (`_EpochLog`), for the other tower's best epoch.
+
     Returns:
         The 1-based selected epoch, or None when selection is off or nothing was validated.
     """
     if selection.best_weights is None:
         return None
-    best, last = selection.best_epoch + 1, history.epoch[-1] + 1
-    print(f"Selected epoch {best} of {last} by {selection.monitor} = {selection.best:.4f}")
+    best, last = selection.best_epoch + 1, history[-1]["epoch"]
+    message = f"Selected epoch {best} of {last} by {selection.monitor} = {selection.best:.4f}"
+    for other in ("val_booster_auc", "val_light_auc"):
+        record = best_epoch(history, other) if other != selection.monitor else None
+        if record is not None:
+            message += f" ({other}: best {record[other]:.4f} at epoch {record['epoch']})"
+    print(message)
     if selection.stopped_epoch:
         epoch.assign(num_epochs)  # stopped early: the run is finished, a rerun must not go on
     if best != last or selection.stopped_epoch:
@@ -309,6 +345,9 @@ def train(
         log.info("Resumed from %s (epoch %d)", restored, int(epoch.numpy()))
         print(f"Resuming from {restored} after {int(epoch.numpy())} epoch(s).")
     initial_epoch = int(epoch.numpy())
+    history_path = model_dir / HISTORY_FILE
+    history = json.loads(history_path.read_text()) if history_path.exists() else []
+    history = [r for r in history if r["epoch"] <= initial_epoch]  # epochs of the checkpoint
     train_ds, codistill_callbacks = for_replica(config, schema, replica, train_ds)
     fit_data, backup_freq = _fit_inputs(strategy, train_ds, eval_ds, train_dataset, t)
 
@@ -326,7 +365,7 @@ def train(
         )
     selected_epoch = None
     if initial_epoch < t.num_epochs:
-        history = model.fit(
+        model.fit(
             **fit_data,
             epochs=t.num_epochs,
             initial_epoch=initial_epoch,
@@ -338,6 +377,7 @@ def train(
                     save_freq=backup_freq or t.checkpoint_every_steps or "epoch",
                 ),
                 _EpochCheckpoint(manager, epoch),
+                _EpochLog(history_path if chief else None, history),
                 tf_keras.callbacks.TensorBoard(
                     log_dir=distribute.worker_dir(str(model_dir / "logs"), strategy),
                     update_freq=100,
@@ -355,7 +395,9 @@ def train(
     bad_rows = "train: " + train_report.summary() + "\neval: " + eval_report.summary()
     if chief:
         (model_dir / METRICS_FILE).write_text(json.dumps(metrics, indent=2, sort_keys=True))
-    return TrainResult(model, schema, metrics, initial_epoch, bad_rows, chief, selected_epoch)
+    return TrainResult(
+        model, schema, metrics, initial_epoch, bad_rows, chief, selected_epoch, history
+    )
 
 
 def export_trained(

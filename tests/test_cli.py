@@ -51,6 +51,10 @@ def test_train_on_synthetic_data_then_resume(tmp_path):
     assert (model_dir / "config.yaml").exists()
     assert list((model_dir / "logs").rglob("events.out.tfevents*"))
     assert (model_dir / "export" / "1" / "saved_model.pb").exists()
+    history = json.loads((model_dir / "history.json").read_text())
+    assert [r["epoch"] for r in history] == [1, 2]
+    assert all(0.5 < r[f"val_{t}_auc"] < 1.0 for r in history for t in ("booster", "light"))
+    assert re.search(r"\(val_booster_auc: best 0\.\d{4} at epoch [12]\)", first.stdout)
 
     # Same command again: resumes, trains nothing, reports the same model.
     second = _run(*args)
@@ -64,6 +68,8 @@ def test_train_on_synthetic_data_then_resume(tmp_path):
     assert "after 2 epoch(s)" in third.stdout
     assert "Epoch 3/3" in third.stdout and "Epoch 1/3" not in third.stdout
     assert (model_dir / "export" / "2" / "saved_model.pb").exists()
+    resumed = json.loads((model_dir / "history.json").read_text())
+    assert resumed[:2] == history and [r["epoch"] for r in resumed] == [1, 2, 3]
 
     # A different model config on the same dir is refused, naming the key.
     refused = _run(*args, "--set=distill.hint=logit_mse", check=False)

@@ -97,7 +97,7 @@ def test_separate_light_embeddings_are_not_shared():
 
 
 def test_light_can_read_the_shared_tables_without_training_them():
-    config = _config().replace({"model.light_updates_shared_embeddings": False})
+    config = _config().replace({"model.light_embedding_gradient_scale": 0.0})
     model = build_model(config, SCHEMA)
     features, labels = random_features(SCHEMA, 16), random_labels(16)
     with tf.GradientTape() as tape:
@@ -110,13 +110,35 @@ def test_light_can_read_the_shared_tables_without_training_them():
     assert all(_is_nonzero(g) for g in grads[1:])
 
 
+def _light_table_gradient(scale: float, features, labels) -> tuple[np.ndarray, np.ndarray]:
+    """(light logits, dense gradient of the light losses w.r.t. the shared table)."""
+    tf_keras.utils.set_random_seed(5)
+    model = build_model(_config().replace({"model.light_embedding_gradient_scale": scale}), SCHEMA)
+    with tf.GradientTape() as tape:
+        losses = model.compute_losses(features, labels, training=True)
+        light_loss = losses["light_bce"] + losses["hint_weight"] * losses["hint"]
+    grad = tape.gradient(light_loss, model.embedding.trainable_variables[0])
+    return losses["light_logits"].numpy(), tf.convert_to_tensor(grad).numpy()
+
+
+def test_light_embedding_gradient_scale_scales_the_pull_on_shared_rows_only():
+    features, labels = random_features(SCHEMA, 16), random_labels(16)
+    full_logits, full = _light_table_gradient(1.0, features, labels)
+    part_logits, part = _light_table_gradient(0.3, features, labels)
+    np.testing.assert_array_equal(part_logits, full_logits)  # forward pass untouched
+    assert np.abs(full).max() > 1e-6
+    np.testing.assert_allclose(part, 0.3 * full, rtol=1e-5, atol=1e-9)
+    with pytest.raises(ConfigError, match="light_embedding_gradient_scale must be in"):
+        build_model(_config().replace({"model.light_embedding_gradient_scale": 1.5}), SCHEMA)
+
+
 def test_light_not_updating_shared_tables_leaves_the_booster_as_trained_alone():
     """Same seed, same batches: the co-trained booster equals the booster trained alone."""
     features, labels = random_features(SCHEMA, 64), random_labels(64)
     boosters = []
     for mode in ("booster_only", "co_train"):
         tf_keras.utils.set_random_seed(3)
-        config = _config(mode=mode).replace({"model.light_updates_shared_embeddings": False})
+        config = _config(mode=mode).replace({"model.light_embedding_gradient_scale": 0.0})
         model = build_model(config, SCHEMA)
         for _ in range(3):
             model.train_on_batch(features, labels)

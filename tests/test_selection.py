@@ -8,7 +8,12 @@ import tf_keras
 from rocketctr.config import Config, ConfigError
 from rocketctr.model import build_model
 from rocketctr.schema import load_schema
-from rocketctr.train import _LearningRatePlateau, _record_selection, selection_monitor
+from rocketctr.train import (
+    _LearningRatePlateau,
+    _record_selection,
+    best_epoch,
+    selection_monitor,
+)
 
 TINY = {
     "embedding_dim": 4,
@@ -47,12 +52,20 @@ def test_learning_rates_of_both_optimizers_decay_after_patience():
     np.testing.assert_allclose(lrs, expected, rtol=1e-6)
 
 
-class _History:
-    def __init__(self, epochs):
-        self.epoch = list(range(epochs))
+HISTORY = [
+    {"epoch": e, "val_light_auc": light, "val_booster_auc": booster}
+    for e, light, booster in [(1, 0.70, 0.75), (2, 0.72, 0.74), (3, 0.71, 0.73), (4, 0.70, 0.72)]
+]
 
 
-def test_selected_weights_are_checkpointed_and_early_stop_finishes_the_run(tmp_path):
+def test_best_epoch_of_either_tower():
+    assert best_epoch(HISTORY, "val_light_auc")["epoch"] == 2
+    assert best_epoch(HISTORY, "val_booster_auc")["epoch"] == 1
+    assert best_epoch(HISTORY, "val_booster_auc", mode="min")["epoch"] == 4
+    assert best_epoch(HISTORY, "val_light_bce") is None
+
+
+def test_selected_weights_are_checkpointed_and_early_stop_finishes_the_run(tmp_path, capsys):
     model = build_model(Config.from_dict({"model": TINY}), load_schema("criteo"))
     epoch = tf.Variable(3, dtype=tf.int64)
     manager = tf.train.CheckpointManager(
@@ -64,9 +77,10 @@ def test_selected_weights_are_checkpointed_and_early_stop_finishes_the_run(tmp_p
     stopper.set_model(model)
     stopper.best_weights, stopper.best_epoch, stopper.best = model.get_weights(), 1, 0.7
     stopper.stopped_epoch = 3
-    assert _record_selection(stopper, _History(4), manager, epoch, num_epochs=10) == 2
+    assert _record_selection(stopper, HISTORY, manager, epoch, num_epochs=10) == 2
+    assert "(val_booster_auc: best 0.7500 at epoch 1)" in capsys.readouterr().out
     assert int(epoch.numpy()) == 10  # a rerun of the same command must not train on
     assert manager.latest_checkpoint is not None
 
     off = tf_keras.callbacks.EarlyStopping("val_light_auc", restore_best_weights=False)
-    assert _record_selection(off, _History(4), manager, epoch, num_epochs=10) is None
+    assert _record_selection(off, HISTORY, manager, epoch, num_epochs=10) is None
