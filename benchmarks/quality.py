@@ -40,7 +40,7 @@ import common  # noqa: E402  (benchmarks/common.py; imports rocketctr before Ten
 from rocketctr import flops
 from rocketctr.config import Config, load_config, parse_override
 from rocketctr.schema import load_schema
-from rocketctr.train import best_epoch, train
+from rocketctr.train import best_epoch, selection_monitor, train
 
 # name -> (config overrides, tower whose metrics count, light-alone baseline of the gap).
 # "distilled" is the config as given; the other distilled variants each change one thing.
@@ -60,6 +60,11 @@ VARIANTS = {
     ),
     "distilled_light_updates_shared": (
         {"distill.mode": "co_train", "model.light_embedding_gradient_scale": 1.0},
+        "light",
+        "light",
+    ),
+    "distilled_light_gradient_0.1": (
+        {"distill.mode": "co_train", "model.light_embedding_gradient_scale": 0.1},
         "light",
         "light",
     ),
@@ -266,13 +271,13 @@ def markdown(result: dict, title: str) -> str:
 
 def describe_selection(config: Config) -> str:
     """Which epoch's weights were scored: train() may restore the best validation epoch."""
-    t = config.to_dict()["train"]
-    if not t.get("restore_best"):
+    if not config.train.restore_best:
         return "Weights of the last epoch"
+    monitor = selection_monitor(config)[0].removeprefix("val_")
     return (
-        f"Weights of the best epoch by {t.get('selection_metric')} on the eval files "
+        f"Weights of the best epoch by {monitor} on the eval files "
         "(train.restore_best; selected and reported on the same rows, so optimistic for "
-        f"every variant alike), early_stopping_patience {t.get('early_stopping_patience')}"
+        f"every variant alike), early_stopping_patience {config.train.early_stopping_patience}"
     )
 
 

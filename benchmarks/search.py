@@ -87,9 +87,10 @@ def main(argv: list[str] | None = None) -> int:
             name,
             f"{summary[name]['auc'][0]:.4f} ± {summary[name]['auc'][1]:.4f}",
             f"{summary[name]['logloss'][0]:.4f}",
-            f"{summary[name]['cotrained_booster_auc'][0]:.4f}"
-            if "cotrained_booster_auc" in summary[name]
-            else "–",
+            *(
+                f"{summary[name][extra][0]:.4f}" if extra in summary[name] else "–"
+                for extra in ("cotrained_booster_auc", "booster_best_epoch_auc")
+            ),
             f"{summary[name]['seconds'][0]:.0f}",
         ]
         for name in ranked
@@ -104,7 +105,14 @@ def main(argv: list[str] | None = None) -> int:
             f"Validation files: {args.eval}.",
             "",
             common.markdown_table(
-                ["overrides", f"{tower} AUC", "logloss", "co-trained booster AUC", "s / run"],
+                [
+                    "overrides",
+                    f"{tower} AUC",
+                    "logloss",
+                    "co-trained booster AUC",
+                    "booster AUC, its best epoch",
+                    "s / run",
+                ],  # fmt: skip
                 rows,
             ),
             "",
