@@ -79,6 +79,13 @@ VARIANTS = {
         "light",
     ),
     "booster": ({"distill.mode": "booster_only"}, "booster", None),
+    # Two-stage KD: the light net alone, taught by the frozen booster of this seed's
+    # "booster" run (trained first; TEACHER is replaced by that run's dir).
+    "two_stage": (
+        {"distill.mode": "light_only", "distill.teacher_dir": "TEACHER"},
+        "light",
+        "light",
+    ),
     # The other served sizes: logistic regression and FM on the same embeddings.
     **{
         f"{prefix}_{net}": (
@@ -155,9 +162,17 @@ def run_quality(
          "gap_closed": {variant: {"of_means": x, "per_seed": [mean, std]}}}.
     """
     variants = variants or {k: VARIANTS[k] for k in VARIANT_SETS["default"]}
+    taught = [n for n, (o, _, _) in variants.items() if o.get("distill.teacher_dir") == "TEACHER"]
+    if taught and "booster" not in variants:
+        raise ValueError(f"{taught} need the 'booster' variant: its runs are their teachers.")
+    # Teachers train before their students.
+    order = [n for n in variants if n not in taught] + taught
     runs = []
     for seed in seeds:
-        for name, (overrides, tower, _) in variants.items():
+        for name in order:
+            overrides, tower, _ = variants[name]
+            if name in taught:
+                overrides = {**overrides, "distill.teacher_dir": str(work_dir / f"booster_s{seed}")}
             run_config = config.replace({**overrides, "train.seed": seed})
             start = time.perf_counter()
             result = train(
@@ -175,6 +190,13 @@ def run_quality(
             best = best_epoch(result.history, "val_booster_auc")
             if best is not None:
                 record["booster_best_epoch_auc"] = best["val_booster_auc"]
+            # Time to quality: cumulative training seconds and validation AUC per epoch.
+            record["train_seconds"] = sum(r["seconds"] for r in result.history)
+            elapsed = 0.0
+            record["curve"] = []
+            for r in result.history:
+                elapsed += r["seconds"]
+                record["curve"].append([elapsed, r.get(f"val_{tower}_auc", float("nan"))])
             model = result.model
             record["serving_mflops"] = (
                 flops.flops_per_example(getattr(model, tower), *_field_shape(model, tower)) / 1e6
@@ -234,7 +256,46 @@ def summarize(runs: list[dict], baselines: dict[str, str | None]) -> dict:
             "lift": mean - base_mean,
             "lift_in_std": (mean - base_mean) / pooled if pooled > 0 else float("nan"),
         }
-    return {"runs": runs, "summary": summary, "gap_closed": gaps}
+    result = {"runs": runs, "summary": summary, "gap_closed": gaps}
+    speed = time_to_quality(runs)
+    if speed:
+        result["time_to_quality"] = speed
+    return result
+
+
+def time_to_quality(runs: list[dict], co: str = "distilled", staged: str = "two_stage") -> dict:
+    """Co-training vs two-stage KD: wall time until the light net reaches the same AUC.
+
+    Per seed, the target is the lower of the two light nets' best per-epoch validation AUC
+    (so both reach it). Co-training time = its epochs until the target; two-stage time = the
+    teacher's whole "booster" run + the student's epochs until the target. Also the ratio of
+    whole runs. Runs of one process timed one after another (see the README's caveat).
+
+    Returns:
+        {"seeds", "target_auc", "ratio_to_target", "ratio_full_runs"} (mean, std pairs), or
+        {} without co-trained, two-stage and booster runs with per-epoch curves for a seed.
+    """
+    by = {(r["variant"], r["seed"]): r for r in runs if "curve" in r}
+    seeds = sorted(s for v, s in by if v == staged and (co, s) in by and ("booster", s) in by)
+    if not seeds:
+        return {}
+    targets, to_target, full = [], [], []
+    for seed in seeds:
+        c, t, b = by[(co, seed)], by[(staged, seed)], by[("booster", seed)]
+        target = min(max(auc for _, auc in c["curve"]), max(auc for _, auc in t["curve"]))
+
+        def seconds_to(curve, target=target):
+            return next(sec for sec, auc in curve if auc >= target)
+
+        targets.append(target)
+        to_target.append(seconds_to(c["curve"]) / (b["train_seconds"] + seconds_to(t["curve"])))
+        full.append(c["train_seconds"] / (b["train_seconds"] + t["train_seconds"]))
+    return {
+        "seeds": seeds,
+        "target_auc": _mean_std(targets),
+        "ratio_to_target": _mean_std(to_target),
+        "ratio_full_runs": _mean_std(full),
+    }
 
 
 def markdown(result: dict, title: str) -> str:
@@ -266,7 +327,19 @@ def markdown(result: dict, title: str) -> str:
         "booster AUC, its best epoch",
         "serving MFLOP/ex", "FLOPs vs booster", "s / run",
     ]  # fmt: skip
-    return f"{title}\n\n{common.markdown_table(headers, rows)}\n"
+    text = f"{title}\n\n{common.markdown_table(headers, rows)}\n"
+    speed = result.get("time_to_quality")
+    if speed:
+        target = common.TARGETS["co_train_vs_two_stage_time"]
+        text += (
+            f"\nTime to quality, co-training / two-stage KD (seeds {speed['seeds']}): "
+            f"{speed['ratio_to_target'][0]:.2f} ± {speed['ratio_to_target'][1]:.2f} until both "
+            f"light nets reach validation AUC {speed['target_auc'][0]:.4f} (per-epoch Keras AUC; "
+            f"two-stage includes its booster run); whole runs "
+            f"{speed['ratio_full_runs'][0]:.2f} ± {speed['ratio_full_runs'][1]:.2f}. "
+            f"Target ≤ {target}.\n"
+        )
+    return text
 
 
 def describe_selection(config: Config) -> str:

@@ -86,6 +86,9 @@ class DistillConfig:
     # peers' checkpointed light logits as the hint target. 1 = off.
     codistill_replicas: int = 1
     codistill_every_steps: int = 100  # save own checkpoint and reload peers this often
+    # Two-stage KD (distill/teacher.py): the model dir of a finished run whose booster,
+    # frozen, is the hint target of this light_only run. None = off.
+    teacher_dir: str | None = None
 
 
 @dataclass(frozen=True)

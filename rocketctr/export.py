@@ -50,8 +50,8 @@ import rocketctr
 from rocketctr.config import load_config
 from rocketctr.flops import flops_per_example
 from rocketctr.layers.features import FeatureProcessor
-from rocketctr.model import CoTrainModel, build_model, variable_role
-from rocketctr.schema import load_schema
+from rocketctr.model import CoTrainModel, variable_role
+from rocketctr.rundir import CONFIG_FILE, METRICS_FILE, restore_run
 from rocketctr.towers.two_tower import TwoTowerTower
 
 log = logging.getLogger("rocketctr")
@@ -74,11 +74,6 @@ PARITY_ROWS = 1000  # at most this many example rows are scored twice at export
 _SYNTHETIC_PARITY_ROWS = 256
 _LIGHT_ROLES = ("shared_embedding", "light_embedding", "light")
 _EXAMPLE_DTYPES = (tf.string, tf.float32, tf.int64)
-
-# Model-dir layout written by rocketctr.train (not imported: train.py pulls in the readers).
-_CONFIG_FILE = "config.yaml"
-_CHECKPOINT_DIR = "checkpoints"
-_METRICS_FILE = "metrics.json"
 
 
 class ExportError(RuntimeError):
@@ -424,26 +419,14 @@ def restore_model(model_dir: str | Path) -> tuple[CoTrainModel, dict[str, Any]]:
         ExportError: `model_dir` has no config.yaml or no checkpoint.
     """
     model_dir = Path(model_dir)
-    config_path = model_dir / _CONFIG_FILE
-    if not config_path.exists():
-        raise ExportError(f"{model_dir} is not a training run: {config_path} does not exist.")
-    config = load_config(str(config_path))
-    checkpoint_dir = model_dir / _CHECKPOINT_DIR
-    latest = tf.train.latest_checkpoint(str(checkpoint_dir))
-    if latest is None:
-        raise ExportError(f"No checkpoint in {checkpoint_dir}; train before exporting.")
-    model = build_model(config, load_schema(config.schema))
-    epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="completed_epochs")
-    status = tf.train.Checkpoint(model=model, epoch=epoch).restore(latest)
-    # Every model variable must come from the checkpoint: never export initial weights.
-    status.assert_existing_objects_matched()
+    model, _, latest, epochs = restore_run(model_dir, error=ExportError)
     info: dict[str, Any] = {
         "checkpoint": latest,
         "global_step": int(model.global_step.numpy()),
-        "completed_epochs": int(epoch.numpy()),
+        "completed_epochs": epochs,
         "model_dir": str(model_dir.resolve()),
     }
-    metrics_path = model_dir / _METRICS_FILE
+    metrics_path = model_dir / METRICS_FILE
     if metrics_path.exists():
         info["metrics"] = json.loads(metrics_path.read_text())
     return model, info
@@ -476,7 +459,7 @@ def export_from_model_dir(
         ExportError: no config or checkpoint in `model_dir`, the run has no light net
             (distill.mode booster_only), or `export_light` refused the export.
     """
-    config_path = Path(model_dir) / _CONFIG_FILE
+    config_path = Path(model_dir) / CONFIG_FILE
     if config_path.exists() and load_config(str(config_path)).distill.mode == "booster_only":
         raise ExportError(
             f"{model_dir} was trained with distill.mode 'booster_only': it has no light net, "

@@ -260,6 +260,11 @@ class CoTrainModel(tf_keras.Model):
 
     # ----------------------------------------------------------------------------- losses
     @property
+    def distills(self) -> bool:
+        """Whether the light net has a hint target: the booster, peers or a teacher."""
+        return self.has_light and (self.has_booster or self.teacher_fn is not None)
+
+    @property
     def global_step(self) -> tf.Variable:
         # Every mode has an embedding table, so this optimizer steps on every batch.
         return self.embedding_optimizer.iterations
@@ -285,7 +290,7 @@ class CoTrainModel(tf_keras.Model):
             booster_bce = tf.nn.sigmoid_cross_entropy_with_logits(labels, out["booster_logits"])
         weight = tf.constant(0.0)
         light_weight = tf.constant(1.0)
-        if self.has_light and (self.has_booster or self.teacher_fn is not None):
+        if self.distills:
             weight = distill.hint_weight(self.global_step, self.rocket_config.distill)
             if self.teacher_fn is not None:
                 # Codistillation: peers' stale light logits from frozen copies (no gradient
@@ -385,7 +390,7 @@ class CoTrainModel(tf_keras.Model):
     def metrics(self) -> list:
         towers_present = [t for t in ("light", "booster") if getattr(self, f"has_{t}")]
         trackers = [self._trackers["loss"]] + [self._trackers[f"{t}_bce"] for t in towers_present]
-        if len(towers_present) == 2:
+        if self.distills:
             trackers += [self._trackers["hint"], self._trackers["hint_weight"]]
         return trackers + [self._aucs[t] for t in towers_present]
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,17 +23,14 @@ from rocketctr import distribute
 from rocketctr.config import Config, ConfigError, save_config
 from rocketctr.data import BadRowReport, make_dataset
 from rocketctr.distill.codistill import CodistillReplica, for_replica
+from rocketctr.distill.teacher import load_teacher
 from rocketctr.metrics import format_table, tower_metrics
 from rocketctr.model import CoTrainModel, build_model
+from rocketctr.rundir import BACKUP_DIR, CHECKPOINT_DIR, CONFIG_FILE, HISTORY_FILE, METRICS_FILE
 from rocketctr.schema import Schema, load_schema
 
 log = logging.getLogger("rocketctr")
 
-CONFIG_FILE = "config.yaml"
-METRICS_FILE = "metrics.json"
-HISTORY_FILE = "history.json"  # per-epoch training and validation metrics of both towers
-CHECKPOINT_DIR = "checkpoints"
-BACKUP_DIR = "backup"
 # Fields that may change between runs on one model dir: they do not change what the
 # checkpoint means (e.g. raise num_epochs to train longer).
 RESUMABLE_KEYS = frozenset(
@@ -105,7 +103,8 @@ class _EpochCheckpoint(tf_keras.callbacks.Callback):
 
 
 class _EpochLog(tf_keras.callbacks.Callback):
-    """Appends each epoch's logs ({"epoch": 1-based, metric: value}) to a JSON file.
+    """Appends each epoch's logs ({"epoch": 1-based, "seconds": wall time of the epoch with
+    its validation, metric: value}) to a JSON file.
 
     Written at every epoch end, so a killed run keeps its curve; a resumed run continues it.
     """
@@ -113,9 +112,14 @@ class _EpochLog(tf_keras.callbacks.Callback):
     def __init__(self, path: Path | None, records: list[dict]):
         super().__init__()
         self.path, self.records = path, records
+        self.start = time.perf_counter()
+
+    def on_epoch_begin(self, epoch, logs=None) -> None:
+        self.start = time.perf_counter()
 
     def on_epoch_end(self, epoch, logs=None) -> None:
-        record = {"epoch": epoch + 1, **{k: float(v) for k, v in (logs or {}).items()}}
+        record = {"epoch": epoch + 1, "seconds": time.perf_counter() - self.start}
+        record.update({k: float(v) for k, v in (logs or {}).items()})
         self.records[:] = [r for r in self.records if r["epoch"] <= epoch] + [record]
         if self.path is not None:
             self.path.write_text(json.dumps(self.records, indent=1))
@@ -335,6 +339,7 @@ def train(
 
     with strategy.scope():
         model = build_model(config, schema)
+        model.teacher_fn = load_teacher(config)  # two-stage KD: a finished run's booster
         epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="completed_epochs")
     checkpoint = tf.train.Checkpoint(model=model, epoch=epoch)
     manager = tf.train.CheckpointManager(

@@ -70,6 +70,22 @@ def test_summarize_means_stds_and_gaps():
     assert math.isnan(result["summary"]["light"]["gauc"][0])
 
 
+def test_time_to_quality_on_hand_made_curves():
+    def run(variant, curve, seed=0):
+        return {"variant": variant, "seed": seed, "curve": curve, "train_seconds": curve[-1][0]}
+
+    runs = [
+        run("distilled", [[10, 0.70], [20, 0.78], [30, 0.80]]),  # reaches 0.78 at 20 s
+        run("two_stage", [[4, 0.75], [8, 0.78], [12, 0.77]]),  # best 0.78 at 8 s
+        run("booster", [[10, 0.8], [22, 0.81]]),
+    ]
+    speed = quality.time_to_quality(runs)
+    assert speed["target_auc"][0] == pytest.approx(0.78)
+    assert speed["ratio_to_target"][0] == pytest.approx(20 / (22 + 8))
+    assert speed["ratio_full_runs"][0] == pytest.approx(30 / (22 + 12))
+    assert quality.time_to_quality(runs[:2]) == {}  # no teacher run
+
+
 def test_run_quality_trains_every_variant_for_every_seed(tmp_path):
     train_file = write_criteo_tsv(generate(256, seed=0), tmp_path / "train.tsv")
     eval_file = write_criteo_tsv(generate(128, seed=1), tmp_path / "eval.tsv")
@@ -83,8 +99,9 @@ def test_run_quality_trains_every_variant_for_every_seed(tmp_path):
             "train": {"batch_size": 64, "num_epochs": 1, "steps_per_epoch": 3},
         }
     )
-    # Three of the four variants keep the test short (each run builds and traces a model).
-    variants = {k: quality.VARIANTS[k] for k in ("light", "distilled_kd", "booster")}
+    # A few variants keep the test short (each run builds and traces a model); two_stage
+    # first: its teacher, the booster run of the same seed, must still train before it.
+    variants = {k: quality.VARIANTS[k] for k in ("two_stage", "light", "distilled", "booster")}
     result = quality.run_quality(
         config,
         [str(train_file)],
@@ -93,19 +110,22 @@ def test_run_quality_trains_every_variant_for_every_seed(tmp_path):
         work_dir=tmp_path / "runs",
         variants=variants,
     )
-    assert sorted((r["variant"], r["seed"]) for r in result["runs"]) == sorted(
-        (v, s) for v in variants for s in (0, 1)
-    )
+    order = [(r["variant"], r["seed"]) for r in result["runs"]]
+    assert sorted(order) == sorted((v, s) for v in variants for s in (0, 1))
+    assert order.index(("booster", 1)) < order.index(("two_stage", 1))
+    assert set(result["time_to_quality"]["seeds"]) == {0, 1}
+    assert result["time_to_quality"]["ratio_full_runs"][0] > 0
     for run in result["runs"]:
         assert 0.0 <= run["auc"] <= 1.0 and run["logloss"] > 0
-        assert ("cotrained_booster_auc" in run) == run["variant"].startswith("distilled")
+        assert ("cotrained_booster_auc" in run) == (run["variant"] == "distilled")
+        assert len(run["curve"]) == 1 and run["train_seconds"] > 0
     light = [r["auc"] for r in result["runs"] if r["variant"] == "light"]
     assert result["summary"]["light"]["auc"][0] == pytest.approx(sum(light) / 2)
-    assert set(result["gap_closed"]) == {"distilled_kd"}
+    assert set(result["gap_closed"]) == {"distilled", "two_stage"}
     summary = result["summary"]
     # Serving cost from the layer shapes: the light MLP-4 is far cheaper than the DCN.
     assert 0 < summary["light"]["serving_mflops"][0] < summary["booster"]["serving_mflops"][0]
     expected = quality.gap_closed(
-        summary["light"]["auc"][0], summary["distilled_kd"]["auc"][0], summary["booster"]["auc"][0]
+        summary["light"]["auc"][0], summary["distilled"]["auc"][0], summary["booster"]["auc"][0]
     )
-    assert result["gap_closed"]["distilled_kd"]["of_means"] == pytest.approx(expected, nan_ok=True)
+    assert result["gap_closed"]["distilled"]["of_means"] == pytest.approx(expected, nan_ok=True)

@@ -54,6 +54,7 @@ def test_train_on_synthetic_data_then_resume(tmp_path):
     history = json.loads((model_dir / "history.json").read_text())
     assert [r["epoch"] for r in history] == [1, 2]
     assert all(0.5 < r[f"val_{t}_auc"] < 1.0 for r in history for t in ("booster", "light"))
+    assert all(0 < r["seconds"] < 600 for r in history)
     assert re.search(r"\(val_booster_auc: best 0\.\d{4} at epoch [12]\)", first.stdout)
 
     # Same command again: resumes, trains nothing, reports the same model.

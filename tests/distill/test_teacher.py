@@ -1,0 +1,66 @@
+"""Two-stage KD: a finished run's booster, frozen, is the hint target of a light_only run."""
+
+import numpy as np
+import pytest
+
+from rocketctr.config import Config, ConfigError
+from rocketctr.data import synthetic
+from rocketctr.distill.teacher import load_teacher
+from rocketctr.rundir import restore_run
+from rocketctr.schema import load_schema
+from rocketctr.train import train
+from tests.helpers import random_features
+
+TINY = {
+    "model": {
+        "embedding_dim": 4,
+        "booster": {"name": "dcn", "hidden_units": [16], "num_cross_layers": 1},
+        "light": {"name": "mlp", "hidden_units": [4]},
+    },
+    "train": {"batch_size": 256, "num_epochs": 1},
+}
+
+
+def _config(**distill) -> Config:
+    return Config.from_dict({**TINY, "distill": distill})
+
+
+@pytest.fixture(scope="module")
+def teacher_run(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("teacher")
+    data = synthetic.ensure_synthetic_criteo(tmp / "data", 4000, 500)
+    run = tmp / "booster"
+    train(_config(mode="booster_only"), [str(data[0])], [str(data[1])], run, verbose=0)
+    return data, run
+
+
+def test_student_learns_from_the_frozen_booster_and_leaves_it_untouched(teacher_run, tmp_path):
+    data, run = teacher_run
+    config = _config(mode="light_only", teacher_dir=str(run))
+    teacher_fn = load_teacher(config)
+    features = random_features(load_schema("criteo"), 8)
+    expected = restore_run(run)[0](features, training=False)["booster_logits"].numpy()
+    logits, scale = teacher_fn(features)
+    np.testing.assert_allclose(logits.numpy(), expected, rtol=1e-6, atol=1e-6)
+    assert float(scale) == 1.0
+
+    result = train(config, [str(data[0])], [str(data[1])], tmp_path / "student", verbose=0)
+    assert set(result.metrics) == {"light"} and 0.5 < result.metrics["light"]["auc"] < 1.0
+    assert all(r["hint"] > 0 and r["hint_weight"] == 1.0 for r in result.history)
+    student_vars = {v.name for v in result.model.variables}
+    assert not any(name.startswith("booster/") for name in student_vars)
+    # The teacher's weights were read, not trained: its run restores to the same logits.
+    again = restore_run(run)[0](features, training=False)["booster_logits"]
+    np.testing.assert_array_equal(again.numpy(), expected)
+
+
+def test_teacher_dir_is_refused_unless_it_can_teach(teacher_run, tmp_path):
+    _, run = teacher_run
+    with pytest.raises(ConfigError, match="distill.mode must be 'light_only'"):
+        load_teacher(_config(mode="co_train", teacher_dir=str(run)))
+    with pytest.raises(ConfigError, match="is not a training run"):
+        load_teacher(_config(mode="light_only", teacher_dir=str(tmp_path)))
+    other_schema = _config(mode="light_only", teacher_dir=str(run)).replace({"schema": "avazu"})
+    with pytest.raises(ConfigError, match="was trained on schema 'criteo'"):
+        load_teacher(other_schema)
+    assert load_teacher(_config(mode="light_only")) is None
