@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import os
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -121,8 +122,10 @@ class _EpochLog(tf_keras.callbacks.Callback):
         record = {"epoch": epoch + 1, "seconds": time.perf_counter() - self.start}
         record.update({k: float(v) for k, v in (logs or {}).items()})
         self.records[:] = [r for r in self.records if r["epoch"] <= epoch] + [record]
-        if self.path is not None:
-            self.path.write_text(json.dumps(self.records, indent=1))
+        if self.path is not None:  # atomically: a run killed mid-write keeps the old file
+            partial = self.path.with_suffix(".partial")
+            partial.write_text(json.dumps(self.records, indent=1))
+            os.replace(partial, self.path)
 
 
 def best_epoch(history: list[dict], monitor: str, mode: str = "max") -> dict | None:
