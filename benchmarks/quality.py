@@ -430,21 +430,36 @@ def _publish(args, result: dict, title: str, **payload) -> int:
     return 0
 
 
+def _has_light_alone(payload: dict) -> bool:
+    return any(
+        VARIANTS[r["variant"]][0].get("distill.mode") == "light_only"
+        for r in payload["runs"]
+        if r["variant"] in VARIANTS
+    )
+
+
+def _settings(payload: dict) -> str:
+    """What merged files must share: the config and overrides, including the light-alone
+    runs' own settings (--baseline_set) when the file has light-alone runs."""
+    overrides = dict(payload["overrides"])
+    if not _has_light_alone(payload):
+        overrides.pop("light alone", None)
+    return json.dumps([payload["config"], overrides], sort_keys=True)
+
+
 def _merge(args) -> int:
     """One table over the runs of several results files (the same config, other seeds)."""
     payloads = [
         json.loads((common.RESULTS_DIR / f"{stem}.json").read_text())
         for stem in args.merge.split(",")
     ]
-    # The overrides include the light-alone runs' own settings (--baseline_set).
-    configs = {json.dumps([p["config"], p["overrides"]], sort_keys=True) for p in payloads}
-    if len(configs) != 1:
+    if len({_settings(p) for p in payloads}) != 1:
         raise SystemExit("--merge: the results files were made with different settings")
     runs = [r for p in payloads for r in p["runs"]]
     chosen = VARIANT_SETS.get(args.variants) or args.variants.split(",")
     names = [n for n in dict.fromkeys(r["variant"] for r in runs) if n in chosen]
     result = summarize(runs, {n: VARIANTS[n][2] for n in names})
-    first = payloads[0]
+    first = next((p for p in payloads if _has_light_alone(p)), payloads[0])
     config = Config.from_dict(first["config"])
     num_seeds = len({r["seed"] for r in runs})
     train_files = first["args"]["train"].split(",")

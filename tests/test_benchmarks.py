@@ -129,3 +129,18 @@ def test_run_quality_trains_every_variant_for_every_seed(tmp_path):
         summary["light"]["auc"][0], summary["distilled"]["auc"][0], summary["booster"]["auc"][0]
     )
     assert result["gap_closed"]["distilled"]["of_means"] == pytest.approx(expected, nan_ok=True)
+
+
+def test_merge_compares_light_alone_settings_only_where_light_alone_ran():
+    def payload(variants, baseline):
+        return {
+            "config": {"schema": "frappe"},
+            "overrides": {"light alone": baseline, "model.embedding_l2": 0.01},
+            "runs": [{"variant": v} for v in variants],
+        }
+
+    tuned = {"train.light_optimizer": {"name": "adam", "learning_rate": 0.1}}
+    with_light = payload(["light", "distilled"], tuned)
+    booster_only = payload(["booster"], {})
+    assert quality._settings(booster_only) == quality._settings(with_light)
+    assert quality._settings(payload(["light"], {})) != quality._settings(with_light)
