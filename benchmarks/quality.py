@@ -438,13 +438,22 @@ def _has_light_alone(payload: dict) -> bool:
     )
 
 
-def _settings(payload: dict) -> str:
-    """What merged files must share: the config and overrides, including the light-alone
-    runs' own settings (--baseline_set) when the file has light-alone runs."""
-    overrides = dict(payload["overrides"])
-    if not _has_light_alone(payload):
-        overrides.pop("light alone", None)
-    return json.dumps([payload["config"], overrides], sort_keys=True)
+def mergeable(payloads: list[dict]) -> bool:
+    """Whether results files share the config and overrides, and the light-alone runs' own
+    settings (--baseline_set) among the files that have light-alone runs."""
+    shared = {
+        json.dumps(
+            [p["config"], {k: v for k, v in p["overrides"].items() if k != "light alone"}],
+            sort_keys=True,
+        )
+        for p in payloads
+    }
+    baselines = {
+        json.dumps(p["overrides"].get("light alone"), sort_keys=True)
+        for p in payloads
+        if _has_light_alone(p)
+    }
+    return len(shared) == 1 and len(baselines) <= 1
 
 
 def _merge(args) -> int:
@@ -453,7 +462,7 @@ def _merge(args) -> int:
         json.loads((common.RESULTS_DIR / f"{stem}.json").read_text())
         for stem in args.merge.split(",")
     ]
-    if len({_settings(p) for p in payloads}) != 1:
+    if not mergeable(payloads):
         raise SystemExit("--merge: the results files were made with different settings")
     runs = [r for p in payloads for r in p["runs"]]
     chosen = VARIANT_SETS.get(args.variants) or args.variants.split(",")

@@ -142,5 +142,8 @@ def test_merge_compares_light_alone_settings_only_where_light_alone_ran():
     tuned = {"train.light_optimizer": {"name": "adam", "learning_rate": 0.1}}
     with_light = payload(["light", "distilled"], tuned)
     booster_only = payload(["booster"], {})
-    assert quality._settings(booster_only) == quality._settings(with_light)
-    assert quality._settings(payload(["light"], {})) != quality._settings(with_light)
+    assert quality.mergeable([booster_only, with_light])
+    assert not quality.mergeable([payload(["light"], {}), with_light])
+    other = payload(["booster"], {})
+    other["overrides"]["model.embedding_l2"] = 0.0
+    assert not quality.mergeable([other, with_light])
