@@ -25,6 +25,7 @@ alone), from the seed means (and per seed, mean ± std).
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import statistics
 import sys
@@ -191,12 +192,12 @@ def run_quality(
             if best is not None:
                 record["booster_best_epoch_auc"] = best["val_booster_auc"]
             # Time to quality: cumulative training seconds and validation AUC per epoch.
-            record["train_seconds"] = sum(r["seconds"] for r in result.history)
-            elapsed = 0.0
-            record["curve"] = []
-            for r in result.history:
-                elapsed += r["seconds"]
-                record["curve"].append([elapsed, r.get(f"val_{tower}_auc", float("nan"))])
+            elapsed = list(itertools.accumulate(r["seconds"] for r in result.history))
+            record["train_seconds"] = elapsed[-1] if elapsed else 0.0
+            record["curve"] = [
+                [t, r.get(f"val_{tower}_auc", float("nan"))]
+                for t, r in zip(elapsed, result.history, strict=True)
+            ]
             model = result.model
             record["serving_mflops"] = (
                 flops.flops_per_example(getattr(model, tower), *_field_shape(model, tower)) / 1e6
