@@ -8,6 +8,7 @@ default.
 from __future__ import annotations
 
 import dataclasses
+import os
 import types
 import typing
 from dataclasses import dataclass, field
@@ -257,4 +258,7 @@ def parse_override(text: str) -> tuple[str, Any]:
 
 
 def save_config(config: Config, path: Path) -> None:
-    path.write_text(yaml.safe_dump(config.to_dict(), sort_keys=False))
+    """Writes `config` as YAML, atomically: a process killed mid-write leaves the old file."""
+    partial = path.with_name(path.name + ".partial")
+    partial.write_text(yaml.safe_dump(config.to_dict(), sort_keys=False))
+    os.replace(partial, path)

@@ -348,6 +348,17 @@ class CoTrainModel(tf_keras.Model):
         for optimizer, variables in self.optimizer_groups():
             optimizer.build(variables)
 
+    # Batches of the first epoch of the next `fit` that were trained before it: a run
+    # resumed from a mid-epoch backup sets it (rocketctr/resume.py).
+    resume_epoch_step = 0
+
+    def _maybe_load_initial_counters_from_ckpt(self, steps_per_epoch, initial_epoch):
+        # tf_keras' hook for resuming mid-epoch (its BackupAndRestore uses it): Keras then
+        # numbers the first epoch's batches from here and ends the epoch at the same batch
+        # count as an uninterrupted run.
+        step, self.resume_epoch_step = self.resume_epoch_step, 0
+        return initial_epoch, step
+
     def train_step(self, data):
         features, labels = data[0], data[1]
         groups = self.optimizer_groups()

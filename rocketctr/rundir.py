@@ -1,16 +1,27 @@
 """The layout of a training run's model dir, and restoring a model from it.
 
-Kept apart from `rocketctr.train` (which pulls in the data readers) so that export and the
-two-stage teacher can read a run without it.
+Kept apart from `rocketctr.train` (which pulls in the data readers) so that export,
+evaluation and the two-stage teacher can read a run without it.
+
+Restoring never trusts one file: checkpoints are listed from the files on disk (a damaged
+`checkpoint` index must not hide intact checkpoints, or a run would restart from step 0
+over them), and a checkpoint that does not read back whole is reported in one line and the
+next older one is used.
 """
 
 from __future__ import annotations
 
+import json
+import os
+import re
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import tensorflow as tf
+import yaml
 
-from rocketctr.config import Config, load_config
+from rocketctr.config import Config, ConfigError
 from rocketctr.model import CoTrainModel, build_model
 from rocketctr.schema import load_schema
 
@@ -18,33 +29,177 @@ CONFIG_FILE = "config.yaml"
 METRICS_FILE = "metrics.json"
 HISTORY_FILE = "history.json"  # per-epoch training and validation metrics of both towers
 CHECKPOINT_DIR = "checkpoints"
-BACKUP_DIR = "backup"
+BACKUP_DIR = "backup"  # mid-epoch backups; removed when a run ends normally
+
+_CHECKPOINT_NUMBER = re.compile(r"-(\d+)$")
+
+
+class RunFileError(ValueError):
+    """A file of a model dir that is missing, empty or unreadable; the message names it."""
+
+
+class RunPosition:
+    """How far a run has trained; saved with every checkpoint and backup.
+
+    Attributes:
+        epoch: epochs completed.
+        epoch_step: batches of epoch `epoch` (0-based: the one in progress) already
+            trained; 0 in end-of-epoch checkpoints.
+        batches_per_epoch: batches in one epoch, 0 until known (one-pass epochs learn it
+            when the first epoch ends).
+    """
+
+    def __init__(self) -> None:
+        def counter(name: str) -> tf.Variable:
+            return tf.Variable(0, dtype=tf.int64, trainable=False, name=name)
+
+        self.epoch = counter("completed_epochs")
+        self.epoch_step = counter("epoch_step")
+        self.batches_per_epoch = counter("batches_per_epoch")
+
+    def checkpoint(self, model: tf.Module) -> tf.train.Checkpoint:
+        return tf.train.Checkpoint(
+            model=model,
+            epoch=self.epoch,
+            epoch_step=self.epoch_step,
+            batches_per_epoch=self.batches_per_epoch,
+        )
+
+    def describe(self) -> str:
+        epoch, step = int(self.epoch.numpy()), int(self.epoch_step.numpy())
+        if step == 0:
+            return f"after {epoch} epoch(s)"
+        return f"at batch {step:,} of epoch {epoch + 1}"
+
+
+def checkpoint_paths(directory: str | Path) -> list[str]:
+    """The checkpoint prefixes (`.../ckpt-N`) in `directory`, oldest first by N.
+
+    Listed from the `*.index` files on disk, whatever the `checkpoint` index file says.
+    """
+    prefixes = []
+    for index_file in tf.io.gfile.glob(os.path.join(str(directory), "*.index")):
+        prefix = index_file[: -len(".index")]
+        match = _CHECKPOINT_NUMBER.search(prefix)
+        if match:
+            prefixes.append((int(match.group(1)), prefix))
+    return [prefix for _, prefix in sorted(prefixes)]
+
+
+def repair_index(directory: str | Path) -> None:
+    """Rewrites the `checkpoint` index file from the files on disk if it disagrees with them.
+
+    `tf.train.CheckpointManager` reads only the index; with a damaged one it would start
+    from nothing and, saving, overwrite the index that named the intact checkpoints.
+    """
+    paths = checkpoint_paths(directory)
+    if not paths:
+        return
+    index = os.path.join(str(directory), "checkpoint")
+    try:
+        state = tf.train.get_checkpoint_state(str(directory))
+    except Exception:  # noqa: BLE001  (an unreadable index is what this repairs)
+        state = None
+    listed = [os.path.basename(p) for p in state.all_model_checkpoint_paths] if state else []
+    if [os.path.basename(p) for p in paths] == listed:
+        return
+    if tf.io.gfile.exists(index):
+        print(
+            f"WARNING: {index} does not list the checkpoints on disk (damaged?); rebuilt it "
+            f"from {len(paths)} checkpoint file(s), newest {os.path.basename(paths[-1])}."
+        )
+    tf.compat.v1.train.update_checkpoint_state(
+        str(directory), paths[-1], all_model_checkpoint_paths=paths
+    )
+
+
+def restore_newest(checkpoint: tf.train.Checkpoint, paths: Sequence[str]) -> str | None:
+    """Restores the newest of `paths` that reads back whole; says in one line which it skipped.
+
+    Args:
+        checkpoint: the objects to restore; every one of them must be in the checkpoint.
+        paths: checkpoint prefixes, oldest first.
+
+    Returns:
+        The restored path, or None when `paths` is empty.
+
+    Raises:
+        RunFileError: no path reads back, naming each with its error.
+    """
+    failures = []
+    for path in reversed(paths):
+        try:
+            checkpoint.restore(path).assert_existing_objects_matched()
+            return path
+        except Exception as e:  # noqa: BLE001  (any read failure: try the previous one)
+            reason = str(e).strip().splitlines()[0][:160] if str(e).strip() else ""
+            failures.append(f"{path} ({type(e).__name__}: {reason})")
+            print(f"WARNING: checkpoint {path} is damaged or partial ({type(e).__name__}); "
+                  "trying the previous one.")  # fmt: skip
+    if failures:
+        raise RunFileError(
+            "No checkpoint reads back whole: " + "; ".join(failures) + ". Move the model dir "
+            "away to start over."
+        )
+    return None
+
+
+def read_run_file(path: Path, kind: str = "auto") -> Any:
+    """Parses a YAML or JSON file of a model dir; a damaged one is a RunFileError naming it.
+
+    Args:
+        path: the file, which must exist.
+        kind: "yaml", "json", or "auto" (by suffix).
+    """
+    kind = kind if kind != "auto" else ("json" if path.suffix == ".json" else "yaml")
+    text = path.read_text(encoding="utf-8", errors="replace")
+    try:
+        data = json.loads(text) if kind == "json" else yaml.safe_load(text)
+    except (ValueError, yaml.YAMLError) as e:
+        first_line = str(e).strip().splitlines()[0]
+        raise RunFileError(f"{path} is not valid {kind.upper()} ({first_line}).") from e
+    expected = list if path.name == HISTORY_FILE else dict
+    if not isinstance(data, expected):
+        what = "empty" if data is None else f"a {type(data).__name__}, not a {expected.__name__}"
+        raise RunFileError(f"{path} is {what}: the file is damaged.")
+    return data
+
+
+def load_run_config(model_dir: Path) -> Config:
+    """The config a run was trained with, from its config.yaml."""
+    path = model_dir / CONFIG_FILE
+    if not path.exists():
+        raise RunFileError(f"{model_dir} is not a training run: {path} does not exist.")
+    data = read_run_file(path)
+    try:
+        return Config.from_dict(data)
+    except ConfigError as e:
+        raise RunFileError(f"{path} does not hold a rocketctr config: {e}") from e
 
 
 def restore_run(
     model_dir: str | Path, error: type[Exception] = ValueError
 ) -> tuple[CoTrainModel, Config, str, int]:
-    """Builds a run's model from its config and restores its latest checkpoint, all of it.
+    """Builds a run's model from its config and restores its newest readable checkpoint.
 
     Args:
         model_dir: a `rocketctr train` model dir.
-        error: the exception raised when the dir holds no config or no checkpoint.
+        error: the exception raised when the dir holds no usable config or checkpoint.
 
     Returns:
         (model, config, checkpoint path, completed epochs).
     """
     model_dir = Path(model_dir)
-    config_path = model_dir / CONFIG_FILE
-    if not config_path.exists():
-        raise error(f"{model_dir} is not a training run: {config_path} does not exist.")
-    config = load_config(str(config_path))
-    checkpoint_dir = model_dir / CHECKPOINT_DIR
-    latest = tf.train.latest_checkpoint(str(checkpoint_dir))
-    if latest is None:
-        raise error(f"No checkpoint in {checkpoint_dir}; the run has not trained yet.")
-    model = build_model(config, load_schema(config.schema))
-    epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="completed_epochs")
-    status = tf.train.Checkpoint(model=model, epoch=epoch).restore(latest)
-    # Every model variable must come from the checkpoint: never use initial weights.
-    status.assert_existing_objects_matched()
-    return model, config, latest, int(epoch.numpy())
+    try:
+        config = load_run_config(model_dir)
+        checkpoint_dir = model_dir / CHECKPOINT_DIR
+        paths = checkpoint_paths(checkpoint_dir)
+        if not paths:
+            raise RunFileError(f"No checkpoint in {checkpoint_dir}; the run has not trained yet.")
+        model = build_model(config, load_schema(config.schema))
+        position = RunPosition()
+        # Every model variable must come from the checkpoint: never use initial weights.
+        path = restore_newest(position.checkpoint(model), paths)
+    except RunFileError as e:
+        raise error(str(e)) from e
+    return model, config, path, int(position.epoch.numpy())

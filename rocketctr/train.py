@@ -18,7 +18,6 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 import tf_keras
-import yaml
 
 from rocketctr import distribute
 from rocketctr.config import Config, ConfigError, save_config
@@ -27,7 +26,17 @@ from rocketctr.distill.codistill import CodistillReplica, for_replica
 from rocketctr.distill.teacher import load_teacher
 from rocketctr.metrics import format_table, tower_metrics
 from rocketctr.model import CoTrainModel, build_model
-from rocketctr.rundir import BACKUP_DIR, CHECKPOINT_DIR, CONFIG_FILE, HISTORY_FILE, METRICS_FILE
+from rocketctr.resume import DataPosition, RunSaver, restore_for_training, skip_trained
+from rocketctr.rundir import (
+    BACKUP_DIR,
+    CHECKPOINT_DIR,
+    CONFIG_FILE,
+    HISTORY_FILE,
+    METRICS_FILE,
+    RunFileError,
+    RunPosition,
+    read_run_file,
+)
 from rocketctr.schema import Schema, load_schema
 
 log = logging.getLogger("rocketctr")
@@ -66,7 +75,13 @@ def prepare_model_dir(config: Config, model_dir: Path) -> None:
     model_dir.mkdir(parents=True, exist_ok=True)
     path = model_dir / CONFIG_FILE
     if path.exists():
-        saved_data = yaml.safe_load(path.read_text()) or {}
+        try:
+            saved_data = read_run_file(path)
+        except RunFileError as e:
+            raise ConfigError(
+                f"{e} It records the config this run was trained with: restore it, or delete "
+                "it to resume with the config given now (the checkpoints must match it)."
+            ) from None
         # Fields added since that run take their defaults, which is what it used. If a field
         # was removed since, compare the raw keys, which names it.
         with contextlib.suppress(ConfigError):
@@ -85,22 +100,6 @@ def prepare_model_dir(config: Config, model_dir: Path) -> None:
                 "--model_dir, or the same config to resume."
             )
     save_config(config, path)
-
-
-class _EpochCheckpoint(tf_keras.callbacks.Callback):
-    """Saves at each epoch end, recording completed epochs (resume and export read these).
-
-    Mid-epoch fault tolerance is BackupAndRestore's job; these checkpoints outlive the run.
-    """
-
-    def __init__(self, manager: tf.train.CheckpointManager, epoch: tf.Variable):
-        super().__init__()
-        self.manager = manager
-        self.epoch = epoch
-
-    def on_epoch_end(self, epoch, logs=None) -> None:
-        self.epoch.assign(epoch + 1)
-        self.manager.save(checkpoint_number=int(self.model.global_step.numpy()))
 
 
 class _EpochLog(tf_keras.callbacks.Callback):
@@ -187,34 +186,7 @@ class _LearningRatePlateau(tf_keras.callbacks.Callback):
                   f"rates x{self.factor}")  # fmt: skip
 
 
-def restore_latest_valid(
-    checkpoint: tf.train.Checkpoint, manager: tf.train.CheckpointManager
-) -> str | None:
-    """Restores the newest checkpoint that reads back whole; warns about each one skipped.
-
-    Returns:
-        The restored checkpoint path, or None when there is none (a fresh run).
-    """
-    error = None
-    for path in reversed(manager.checkpoints):
-        try:
-            checkpoint.restore(path).assert_existing_objects_matched()
-            return path
-        except Exception as e:  # noqa: BLE001  (any read failure: try the previous one)
-            error = e
-            message = f"Checkpoint {path} is corrupt or partial ({type(e).__name__}); "
-            message += "trying the previous one."
-            log.warning(message)
-            print(f"WARNING: {message}")
-    if manager.checkpoints:
-        raise RuntimeError(
-            f"No readable checkpoint in {manager.directory}: all of {manager.checkpoints} "
-            "failed to restore. Move the directory away to start over."
-        ) from error
-    return None
-
-
-def _record_selection(selection, history, manager, epoch, num_epochs) -> int | None:
+def _record_selection(selection, history, manager, position, num_epochs) -> int | None:
     """Checkpoints the selected weights (restored by EarlyStopping) as the run's last word.
 
     Args:
@@ -233,7 +205,7 @@ def _record_selection(selection, history, manager, epoch, num_epochs) -> int | N
             message += f" ({other}: best {record[other]:.4f} at epoch {record['epoch']})"
     print(message)
     if selection.stopped_epoch:
-        epoch.assign(num_epochs)  # stopped early: the run is finished, a rerun must not go on
+        position.epoch.assign(num_epochs)  # stopped early: finished, a rerun must not go on
     if best != last or selection.stopped_epoch:
         manager.save(checkpoint_number=int(selection.model.global_step.numpy()))
     return best
@@ -241,16 +213,16 @@ def _record_selection(selection, history, manager, epoch, num_epochs) -> int | N
 
 def _fit_inputs(
     strategy: tf.distribute.Strategy, train_ds, eval_ds, make_train_ds, t
-) -> tuple[dict, str | None]:
-    """model.fit's data arguments, and BackupAndRestore's save_freq if it must differ.
+) -> tuple[dict, bool]:
+    """model.fit's data arguments, and whether mid-epoch backups can be taken.
 
     Under ParameterServerStrategy the chief only coordinates: each worker builds its own
     pipeline through a DatasetCreator and keeps every N-th batch (N workers); an epoch needs a
-    fixed `steps_per_epoch`; Keras skips batch-level backups, so they happen at epoch ends;
-    validation runs on the chief after fit (`evaluate_towers`).
+    fixed `steps_per_epoch`; workers run steps asynchronously, so state is saved at epoch
+    ends only; validation runs on the chief after fit (`evaluate_towers`).
     """
     if not distribute.is_parameter_server(strategy):
-        return {"x": train_ds, "validation_data": eval_ds}, None
+        return {"x": train_ds, "validation_data": eval_ds}, True
     if t.steps_per_epoch is None or t.bad_rows != "error":
         raise ConfigError(
             "train.strategy parameter_server needs train.steps_per_epoch (workers stream "
@@ -262,7 +234,20 @@ def _fit_inputs(
         return make_train_ds().shard(context.num_input_pipelines, context.input_pipeline_id)
 
     creator = tf_keras.utils.experimental.DatasetCreator(dataset_fn)
-    return {"x": creator, "validation_data": None}, "epoch"
+    return {"x": creator, "validation_data": None}, False
+
+
+def _read_history(path: Path) -> list[dict]:
+    """The run's per-epoch records; a damaged file is set aside with a one-line warning."""
+    if not path.exists():
+        return []
+    try:
+        return read_run_file(path)
+    except RunFileError as e:
+        aside = path.with_name(path.name + ".damaged")
+        os.replace(path, aside)
+        print(f"WARNING: {e} Moved it to {aside}; the per-epoch history restarts here.")
+        return []
 
 
 def evaluate_towers(
@@ -320,14 +305,21 @@ def train(
     tf_keras.utils.set_random_seed(t.seed)
     train_report, eval_report = BadRowReport(), BadRowReport()
 
-    def train_dataset(report: BadRowReport | None = None) -> tf.data.Dataset:
+    one_pass = t.steps_per_epoch is None
+    data_position = DataPosition()
+
+    def train_dataset(
+        report: BadRowReport | None = None, first_pass: tf.Variable | None = None
+    ) -> tf.data.Dataset:
         return make_dataset(
             schema, train_patterns, t.batch_size, bad_rows=t.bad_rows, shuffle=True,
             shuffle_buffer_rows=t.shuffle_buffer_rows, seed=t.seed,
-            num_epochs=None if t.steps_per_epoch else 1, report=report,
+            num_epochs=1 if one_pass else None, first_pass=first_pass, report=report,
         )  # fmt: skip
 
-    train_ds = train_dataset(train_report)
+    train_ds = train_dataset(train_report, data_position.first_pass)
+    train_ds, codistill_callbacks = for_replica(config, schema, replica, train_ds)
+    train_ds = skip_trained(train_ds, data_position.skip)
     eval_ds = make_dataset(
         schema, eval_patterns, t.batch_size, bad_rows=t.bad_rows, report=eval_report
     )
@@ -343,21 +335,29 @@ def train(
     with strategy.scope():
         model = build_model(config, schema)
         model.teacher_fn = load_teacher(config)  # two-stage KD: a finished run's booster
-        epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="completed_epochs")
-    checkpoint = tf.train.Checkpoint(model=model, epoch=epoch)
-    manager = tf.train.CheckpointManager(
-        checkpoint, distribute.worker_dir(str(model_dir / CHECKPOINT_DIR), strategy), max_to_keep=3
-    )
-    restored = restore_latest_valid(checkpoint, manager)
-    if restored:
-        log.info("Resumed from %s (epoch %d)", restored, int(epoch.numpy()))
-        print(f"Resuming from {restored} after {int(epoch.numpy())} epoch(s).")
-    initial_epoch = int(epoch.numpy())
+        position = RunPosition()
+    checkpoint = position.checkpoint(model)
+    checkpoint_dir = distribute.worker_dir(str(model_dir / CHECKPOINT_DIR), strategy)
+    backup_dir = distribute.worker_dir(str(model_dir / BACKUP_DIR), strategy)
+    try:
+        restore_for_training(checkpoint, position, checkpoint_dir, backup_dir)
+    except RunFileError as e:
+        raise ConfigError(str(e)) from None
+    if t.steps_per_epoch:
+        position.batches_per_epoch.assign(t.steps_per_epoch)
+    data_position.move_to(position, one_pass)
+    initial_epoch = int(position.epoch.numpy())
+    model.resume_epoch_step = int(position.epoch_step.numpy())
+    manager = tf.train.CheckpointManager(checkpoint, checkpoint_dir, max_to_keep=3)
     history_path = model_dir / HISTORY_FILE
-    history = json.loads(history_path.read_text()) if history_path.exists() else []
+    history = _read_history(history_path) if chief else []
     history = [r for r in history if r["epoch"] <= initial_epoch]  # epochs of the checkpoint
-    train_ds, codistill_callbacks = for_replica(config, schema, replica, train_ds)
-    fit_data, backup_freq = _fit_inputs(strategy, train_ds, eval_ds, train_dataset, t)
+    fit_data, mid_epoch_backups = _fit_inputs(strategy, train_ds, eval_ds, train_dataset, t)
+    saver = RunSaver(
+        position, data_position, checkpoint, manager,
+        backup_dir if mid_epoch_backups and t.checkpoint_every_steps > 0 else None,
+        t.checkpoint_every_steps, one_pass,
+    )  # fmt: skip
 
     monitor, monitor_mode = selection_monitor(config)
     selection = tf_keras.callbacks.EarlyStopping(
@@ -379,12 +379,7 @@ def train(
             initial_epoch=initial_epoch,
             steps_per_epoch=t.steps_per_epoch,
             callbacks=[
-                # Restores a run killed mid-epoch from its last backup, then deletes the backup.
-                tf_keras.callbacks.BackupAndRestore(
-                    str(model_dir / BACKUP_DIR),
-                    save_freq=backup_freq or t.checkpoint_every_steps or "epoch",
-                ),
-                _EpochCheckpoint(manager, epoch),
+                saver,
                 _EpochLog(history_path if chief else None, history),
                 tf_keras.callbacks.TensorBoard(
                     log_dir=distribute.worker_dir(str(model_dir / "logs"), strategy),
@@ -395,7 +390,7 @@ def train(
             ],
             verbose=verbose,
         )
-        selected_epoch = _record_selection(selection, history, manager, epoch, t.num_epochs)
+        selected_epoch = _record_selection(selection, history, manager, position, t.num_epochs)
     else:
         print(f"All {t.num_epochs} epoch(s) already trained in {model_dir}; evaluating.")
 

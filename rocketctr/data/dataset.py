@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import tensorflow as tf
+from tensorflow.python.ops.resource_variable_ops import ResourceVariable
 
 from rocketctr.data.bad_row_report import BadRowReport
 from rocketctr.data.checks import BAD_ROW_POLICIES, finish_chunk
@@ -59,6 +60,7 @@ def make_dataset(
     shuffle_buffer_rows: int = 65536,
     seed: int = 0,
     num_epochs: int | None = 1,
+    first_pass: int | tf.Variable | None = None,
     report: BadRowReport | None = None,
 ) -> tf.data.Dataset:
     """Streams `(features, labels)` batches from files in `schema.format`.
@@ -78,12 +80,18 @@ def make_dataset(
             Malformed: wrong column count, a label that is not a number, or a dense value
             that is neither a number nor empty.
         shuffle: shuffle the file order and the rows (through a buffer of
-            `shuffle_buffer_rows` rows), anew on every iteration; the sequence of orders is
-            a function of `seed`. Without shuffle the order is fixed: up to
-            `MAX_FILES_IN_FLIGHT` files are read round-robin, `ROWS_PER_CHUNK` rows at a time.
+            `shuffle_buffer_rows` rows), anew for every pass over the files: the order of
+            pass p is a function of `(seed, p)` alone. Without shuffle the order is fixed:
+            up to `MAX_FILES_IN_FLIGHT` files are read round-robin, `ROWS_PER_CHUNK` rows at
+            a time.
         shuffle_buffer_rows: rows in the shuffle buffer.
         seed: seed of the file and row shuffles.
         num_epochs: passes over the files; None repeats forever.
+        first_pass: the index p of the first pass of an iteration (later passes count up
+            from it). A variable is read each time an iteration starts: a resumed training
+            run sets it to the epoch it resumes, and replays that epoch's order exactly.
+            None (default): each iteration continues where the previous one ended, 0, 1,
+            2, ..., so that every iteration (Keras starts one per epoch) gets a new order.
         report: per-file counts of rows read and skipped; see `BadRowReport.summary`.
 
     Returns:
@@ -126,50 +134,75 @@ def make_dataset(
     reader = READERS[schema.format](schema, paths, ROWS_PER_CHUNK)
     counters = report.track(paths, reader.unit) if report is not None else None
 
-    files = tf.data.Dataset.range(len(paths))
-    if shuffle:
-        files = files.shuffle(len(paths), seed=seed, reshuffle_each_iteration=True)
-    if num_epochs != 1:
-        files = files.repeat(num_epochs)
-    chunks = files.interleave(
-        reader.file_chunks,
-        cycle_length=min(len(paths), MAX_FILES_IN_FLIGHT),
-        num_parallel_calls=tf.data.AUTOTUNE,
-        deterministic=True,
-    )
-
     def parse_and_check(*chunk: tf.Tensor) -> tuple[dict[str, tf.Tensor], tf.Tensor]:
         return finish_chunk(
             reader.parse(*chunk), bad_rows=bad_rows, paths=reader.paths_tensor, counters=counters
         )
 
-    rows = chunks.map(parse_and_check, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-    if shuffle:
-        rows = _shuffle_rows(rows, shuffle_buffer_rows, seed)
+    def pass_rows(pass_index: tf.Tensor) -> tf.data.Dataset:
+        files = tf.data.Dataset.range(len(paths))
+        if shuffle:
+            keys = tf.random.stateless_uniform([len(paths)], seed=_pass_seed(seed, pass_index))
+            files = tf.data.Dataset.from_tensor_slices(tf.cast(tf.argsort(keys), tf.int64))
+        chunks = files.interleave(
+            reader.file_chunks,
+            cycle_length=min(len(paths), MAX_FILES_IN_FLIGHT),
+            num_parallel_calls=tf.data.AUTOTUNE,
+            deterministic=True,
+        )
+        rows = chunks.map(parse_and_check, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+        if shuffle:
+            rows = _shuffle_rows(rows, shuffle_buffer_rows, _pass_seed(seed, pass_index))
+        return rows
+
+    rows = _passes(first_pass, num_epochs).flat_map(pass_rows)
     # Chunks are ragged after skipping (and at file ends); rebatch makes every batch
     # full-sized except the last, in one copy.
     return rows.rebatch(batch_size).prefetch(tf.data.AUTOTUNE)
 
 
-def _shuffle_rows(rows: tf.data.Dataset, buffer_rows: int, seed: int) -> tf.data.Dataset:
-    """Shuffles rows through a buffer of `buffer_rows` rows, deterministically given `seed`.
+def _passes(first_pass: int | tf.Variable | None, num_epochs: int | None) -> tf.data.Dataset:
+    """The pass indices of one iteration, [p, p + num_epochs), p read when it starts."""
+    if first_pass is None:
+        with tf.init_scope():  # host-side bookkeeping, like the bad-row counters
+            next_pass = ResourceVariable(0, dtype=tf.int64, trainable=False, name="next_pass")
+        count = tf.int64.max if num_epochs is None else num_epochs
+
+        def start(_):
+            first = next_pass.read_value()
+            with tf.control_dependencies([first]):
+                next_pass.assign_add(count)
+            return first
+    else:
+
+        def start(_):
+            return tf.cast(tf.convert_to_tensor(first_pass), tf.int64)
+
+    def indices(first: tf.Tensor) -> tf.data.Dataset:
+        stop = tf.int64.max if num_epochs is None else first + num_epochs
+        return tf.data.Dataset.range(first, stop)
+
+    return tf.data.Dataset.from_tensors(tf.constant(0, tf.int64)).map(start).flat_map(indices)
+
+
+def _pass_seed(seed: int, pass_index: tf.Tensor) -> tf.Tensor:
+    """The stateless seed [2] of one pass's shuffles."""
+    return tf.stack([tf.constant(seed, tf.int64), tf.cast(pass_index, tf.int64)])
+
+
+def _shuffle_rows(rows: tf.data.Dataset, buffer_rows: int, pass_seed: tf.Tensor) -> tf.data.Dataset:
+    """Shuffles rows through a buffer of `buffer_rows` rows, deterministically given `pass_seed`.
 
     The buffer is filled with the next `buffer_rows` rows and emitted in a uniformly random
     order (a block shuffle). `unbatch().shuffle(buffer_rows).batch()` would slide the
     buffer row by row instead, but pays tf.data's per-element cost for every row of every
     column, over ten times slower than parsing on Criteo-width rows.
     """
-    # One seed per block, drawn anew for each iteration over the dataset (Keras starts one
-    # per epoch), like `shuffle(reshuffle_each_iteration=True)`; the same for equal seeds.
-    block_seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True)
 
-    def permute(block: tuple, block_seed: tf.Tensor) -> tuple:
+    def permute(block_index: tf.Tensor, block: tuple) -> tuple:
         features, labels = block
-        keys = tf.random.stateless_uniform(
-            tf.shape(labels), seed=tf.stack([tf.constant(seed, tf.int64), block_seed])
-        )
-        order = tf.argsort(keys)
+        block_seed = tf.random.experimental.stateless_fold_in(pass_seed, block_index)
+        order = tf.argsort(tf.random.stateless_uniform(tf.shape(labels), seed=block_seed))
         return {c: tf.gather(v, order) for c, v in features.items()}, tf.gather(labels, order)
 
-    blocks = tf.data.Dataset.zip((rows.rebatch(buffer_rows), block_seeds))
-    return blocks.map(permute, num_parallel_calls=tf.data.AUTOTUNE)
+    return rows.rebatch(buffer_rows).enumerate().map(permute, num_parallel_calls=tf.data.AUTOTUNE)

@@ -1,0 +1,185 @@
+"""Saving a run as it trains, and resuming a killed run exactly where it was saved.
+
+A run saves its whole state (model, optimizer slots, `RunPosition`) at every epoch end
+(`checkpoints/`, three kept, read by export and evaluation) and every
+`train.checkpoint_every_steps` global steps within an epoch (`backup/`, two kept, removed
+when the run ends normally). Running the same command again restores the newest state
+that reads back whole, backup or epoch checkpoint, and continues from it:
+
+- The training stream replays the resumed epoch's order (the shuffle of pass p is a
+  function of `(seed, p)` alone, see `make_dataset`) and skips the batches already
+  trained: they are read and parsed again, not trained. With a fixed `steps_per_epoch`
+  the stream is one sequence over all epochs, so every batch trained before is skipped.
+- Keras counts the resumed epoch's batches on from the backup's, so every epoch ends with
+  as many batches as an uninterrupted run's, and the global step continues from the backup.
+
+So a kill costs the steps since the last backup and the time to re-read the data trained
+so far in the epoch; no batch is lost or trained twice.
+"""
+
+from __future__ import annotations
+
+import os
+
+import tensorflow as tf
+import tf_keras
+from tensorflow.python.ops.resource_variable_ops import ResourceVariable
+
+from rocketctr.rundir import RunPosition, checkpoint_paths, repair_index, restore_newest
+
+BACKUPS_KEPT = 2  # a damaged newest backup falls back to the one before
+
+
+class DataPosition:
+    """Where the next iteration over the training data starts; read when one starts.
+
+    Attributes:
+        first_pass: the pass (epoch) whose shuffle order the iteration starts with.
+        skip: batches at the iteration's start that were trained before (resume only).
+    """
+
+    def __init__(self) -> None:
+        # Host-side like the bad-row counters: never mirrored by a tf.distribute scope.
+        with tf.init_scope():
+            self.first_pass = ResourceVariable(0, dtype=tf.int64, trainable=False)
+            self.skip = ResourceVariable(0, dtype=tf.int64, trainable=False)
+
+    def move_to(self, position: RunPosition, one_pass: bool) -> None:
+        """Positions the stream at `position`: its epoch, after its trained batches."""
+        epoch, step = int(position.epoch.numpy()), int(position.epoch_step.numpy())
+        if one_pass:  # Keras starts one iteration per epoch
+            self.first_pass.assign(epoch)
+            self.skip.assign(step)
+        else:  # one iteration over all epochs
+            self.first_pass.assign(0)
+            self.skip.assign(epoch * int(position.batches_per_epoch.numpy()) + step)
+
+
+def skip_trained(dataset: tf.data.Dataset, skip: tf.Variable) -> tf.data.Dataset:
+    """`dataset` without its first `skip` batches, `skip` read each time an iteration starts."""
+    return tf.data.Dataset.from_tensors(tf.constant(0, tf.int64)).flat_map(
+        lambda _: dataset.skip(skip.read_value())
+    )
+
+
+def restore_for_training(
+    checkpoint: tf.train.Checkpoint, position: RunPosition, checkpoint_dir: str, backup_dir: str
+) -> str | None:
+    """Restores the newest readable state of a run, from its backups or epoch checkpoints.
+
+    A damaged `checkpoint` index file is rebuilt from the files on disk first, so intact
+    checkpoints are never overwritten by a run that believes it starts afresh.
+
+    Returns:
+        The restored path, or None for a fresh run.
+    """
+    for directory in (checkpoint_dir, backup_dir):
+        repair_index(directory)
+    # By global step; at a tie the epoch checkpoint wins (its epoch is complete).
+    candidates = sorted(
+        [(_step(p), 1, p) for p in checkpoint_paths(checkpoint_dir)]
+        + [(_step(p), 0, p) for p in checkpoint_paths(backup_dir)]
+    )
+    path = restore_newest(checkpoint, [p for _, _, p in candidates])
+    if path is not None:
+        kind = "backup" if path.startswith(backup_dir.rstrip("/") + "/") else "checkpoint"
+        print(f"Resuming from {kind} {path} ({position.describe()}, global step {_step(path):,}).")
+    return path
+
+
+def _step(path: str) -> int:
+    return int(path.rsplit("-", 1)[1])
+
+
+class RunSaver(tf_keras.callbacks.Callback):
+    """Saves a backup every `every_steps` global steps and a checkpoint at each epoch end.
+
+    No backup is kept at an epoch's last batch: resumed, that epoch would have no batch
+    left, which Keras cannot run. With one-pass epochs the last batch is known only when
+    the data runs out, so a backup taken there is removed as the epoch ends (validation
+    and the epoch checkpoint follow); the previous backup or checkpoint then resumes.
+
+    Args:
+        position: the run's position, saved with the model.
+        data: the training stream's position, moved to the next epoch at each epoch end.
+        checkpoint: what a checkpoint or backup saves (model and `position`).
+        checkpoints: the epoch checkpoints' manager.
+        backup_dir: where backups go, or None for none (ParameterServerStrategy: Keras runs
+            steps asynchronously there, so the state between epochs is not one step's).
+        every_steps: backup cadence in global steps.
+        one_pass: epochs are one pass over the data, not a fixed `steps_per_epoch`.
+    """
+
+    def __init__(
+        self,
+        position: RunPosition,
+        data: DataPosition,
+        checkpoint: tf.train.Checkpoint,
+        checkpoints: tf.train.CheckpointManager,
+        backup_dir: str | None,
+        every_steps: int,
+        one_pass: bool,
+    ) -> None:
+        super().__init__()
+        self.position, self.data, self.checkpoint = position, data, checkpoint
+        self.checkpoints, self.backup_dir = checkpoints, backup_dir
+        self.every_steps, self.one_pass = every_steps, one_pass
+        self.backups = self._backup_manager()
+        self.step = self.batches = self.epoch_length = 0
+        self.last_backup: tuple[int, str] | None = None  # (batches of its epoch, path)
+
+    def _backup_manager(self) -> tf.train.CheckpointManager | None:
+        if self.backup_dir is None:
+            return None
+        return tf.train.CheckpointManager(self.checkpoint, self.backup_dir, BACKUPS_KEPT)
+
+    def on_train_begin(self, logs=None) -> None:
+        self.step = int(self.model.global_step.numpy())
+        self.epoch_length = int(self.position.batches_per_epoch.numpy())
+
+    def on_epoch_begin(self, epoch, logs=None) -> None:
+        self.batches, self.last_backup = int(self.position.epoch_step.numpy()), None
+
+    def on_train_batch_end(self, batch, logs=None) -> None:
+        self.step += 1
+        self.batches = batch + 1  # Keras numbers a resumed epoch's batches on from the backup
+        due = self.backups is not None and self.step % self.every_steps == 0
+        if due and (self.epoch_length == 0 or self.batches < self.epoch_length):
+            self.position.epoch_step.assign(self.batches)
+            path = self.backups.save(checkpoint_number=self.step)
+            self.last_backup = (self.batches, path)
+
+    def on_test_begin(self, logs=None) -> None:
+        self._drop_backup_at_epoch_end()  # validation runs after the epoch's last batch
+
+    def on_epoch_end(self, epoch, logs=None) -> None:
+        self._drop_backup_at_epoch_end()
+        self.epoch_length = self.batches
+        self.position.epoch.assign(epoch + 1)
+        self.position.epoch_step.assign(0)
+        self.position.batches_per_epoch.assign(self.batches)
+        self.checkpoints.save(checkpoint_number=int(self.model.global_step.numpy()))
+        self.data.move_to(self.position, self.one_pass)
+
+    def on_train_end(self, logs=None) -> None:
+        # Reached only when fit returns normally (an exception skips it): the epoch
+        # checkpoints now hold everything, and a stale backup must not resume a later run.
+        if self.backup_dir is not None and tf.io.gfile.exists(self.backup_dir):
+            tf.io.gfile.rmtree(self.backup_dir)
+
+    def _drop_backup_at_epoch_end(self) -> None:
+        if self.last_backup is None or self.last_backup[0] != self.batches:
+            return
+        path = self.last_backup[1]
+        for name in tf.io.gfile.glob(path + ".*"):
+            tf.io.gfile.remove(name)
+        remaining = checkpoint_paths(self.backup_dir)
+        index = os.path.join(self.backup_dir, "checkpoint")
+        if remaining:
+            tf.compat.v1.train.update_checkpoint_state(
+                self.backup_dir, remaining[-1], all_model_checkpoint_paths=remaining
+            )
+        elif tf.io.gfile.exists(index):
+            tf.io.gfile.remove(index)
+        self.backups = self._backup_manager()  # re-read: the manager would list it still
+        self.last_backup = None
