@@ -2,6 +2,7 @@
 
 rocketctr train --config <preset|yaml> --train <glob> --eval <glob> --model_dir <dir>
 rocketctr train --model_dir runs/demo          # built-in synthetic Criteo-shaped data
+rocketctr evaluate --model_dir <dir> --eval <glob>    # score the newest readable checkpoint
 rocketctr export --model_dir <dir> --export_dir <base>
 
 Parameter-server clusters (TF_CONFIG with a "ps" job): every task runs the same
@@ -57,7 +58,7 @@ flags.DEFINE_list("catalogue", [], "item_vectors: item rows (CSV/TSV with header
 flags.DEFINE_string("output", None, "item_vectors: Parquet file of item id -> vector.")
 flags.DEFINE_string("id_column", None, "item_vectors: the item id column (default: inferred).")
 
-COMMANDS = ("train", "export", "item_vectors")
+COMMANDS = ("train", "evaluate", "export", "item_vectors")
 
 
 def resolve_config():
@@ -139,6 +140,24 @@ def item_vectors_main(argv) -> int:
     return 0
 
 
+def evaluate_main(argv) -> int:
+    import tensorflow as tf
+
+    from rocketctr import train
+    from rocketctr.metrics import format_table
+
+    if not FLAGS.eval:
+        raise app.UsageError("evaluate needs --model_dir and --eval (the rows to score).")
+    try:
+        metrics, path, bad_rows = train.evaluate_run(FLAGS.model_dir, FLAGS.eval, FLAGS.bad_rows)
+    except tf.errors.InvalidArgumentError as e:
+        print(f"rocketctr: error: {e.message}", file=sys.stderr)
+        return 1
+    print(f"Scored {path}")
+    print(format_table(metrics) + "\neval: " + bad_rows)
+    return 0
+
+
 def export_main(argv) -> int:
     from rocketctr import export
 
@@ -158,7 +177,12 @@ def main(argv) -> int:
     from rocketctr.export import ExportError
     from rocketctr.schema import SchemaError
 
-    commands = {"train": train_main, "export": export_main, "item_vectors": item_vectors_main}
+    commands = {
+        "train": train_main,
+        "evaluate": evaluate_main,
+        "export": export_main,
+        "item_vectors": item_vectors_main,
+    }
     try:
         return commands[command](argv[2:])
     except (ConfigError, SchemaError, ExportError, CatalogueError, FileNotFoundError) as e:

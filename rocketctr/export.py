@@ -47,11 +47,16 @@ from tensorflow.core.protobuf import saved_model_pb2
 from tensorflow_serving.apis import model_pb2, predict_pb2, prediction_log_pb2
 
 import rocketctr
-from rocketctr.config import load_config
 from rocketctr.flops import flops_per_example
 from rocketctr.layers.features import FeatureProcessor
 from rocketctr.model import CoTrainModel, variable_role
-from rocketctr.rundir import CONFIG_FILE, METRICS_FILE, restore_run
+from rocketctr.rundir import (
+    METRICS_FILE,
+    RunFileError,
+    load_run_config,
+    read_run_file,
+    restore_run,
+)
 from rocketctr.towers.two_tower import TwoTowerTower
 
 log = logging.getLogger("rocketctr")
@@ -428,7 +433,10 @@ def restore_model(model_dir: str | Path) -> tuple[CoTrainModel, dict[str, Any]]:
     }
     metrics_path = model_dir / METRICS_FILE
     if metrics_path.exists():
-        info["metrics"] = json.loads(metrics_path.read_text())
+        try:
+            info["metrics"] = read_run_file(metrics_path)
+        except RunFileError as e:  # informational only: the export does not depend on it
+            print(f"WARNING: {e} The export's metadata will have no metrics.")
     return model, info
 
 
@@ -459,8 +467,11 @@ def export_from_model_dir(
         ExportError: no config or checkpoint in `model_dir`, the run has no light net
             (distill.mode booster_only), or `export_light` refused the export.
     """
-    config_path = Path(model_dir) / CONFIG_FILE
-    if config_path.exists() and load_config(str(config_path)).distill.mode == "booster_only":
+    try:
+        config = load_run_config(Path(model_dir))
+    except RunFileError as e:
+        raise ExportError(str(e)) from None
+    if config.distill.mode == "booster_only":
         raise ExportError(
             f"{model_dir} was trained with distill.mode 'booster_only': it has no light net, "
             "and the booster is never exported."

@@ -368,10 +368,13 @@ class CoTrainModel(tf_keras.Model):
             loss = losses["loss"] + tf.add_n(self.losses) if self.losses else losses["loss"]
         grads = tape.gradient(loss, variables)
         start = 0
-        for optimizer, group in groups:
-            end = start + len(group)
-            optimizer.apply_gradients(zip(grads[start:end], group, strict=True))
-            start = end
+        # The optimizers' step counters do not depend on the batch: without this, the call
+        # that finds a one-pass epoch's data exhausted would still count a step.
+        with tf.control_dependencies([loss]):
+            for optimizer, group in groups:
+                end = start + len(group)
+                optimizer.apply_gradients(zip(grads[start:end], group, strict=True))
+                start = end
         return self._update_metrics(labels, losses)
 
     def test_step(self, data):

@@ -19,13 +19,17 @@ so far in the epoch; no batch is lost or trained twice.
 
 from __future__ import annotations
 
-import os
-
 import tensorflow as tf
 import tf_keras
 from tensorflow.python.ops.resource_variable_ops import ResourceVariable
 
-from rocketctr.rundir import RunPosition, checkpoint_paths, repair_index, restore_newest
+from rocketctr.rundir import (
+    RunPosition,
+    checkpoint_paths,
+    drop_checkpoint,
+    repair_index,
+    restore_newest,
+)
 
 BACKUPS_KEPT = 2  # a damaged newest backup falls back to the one before
 
@@ -170,16 +174,6 @@ class RunSaver(tf_keras.callbacks.Callback):
     def _drop_backup_at_epoch_end(self) -> None:
         if self.last_backup is None or self.last_backup[0] != self.batches:
             return
-        path = self.last_backup[1]
-        for name in tf.io.gfile.glob(path + ".*"):
-            tf.io.gfile.remove(name)
-        remaining = checkpoint_paths(self.backup_dir)
-        index = os.path.join(self.backup_dir, "checkpoint")
-        if remaining:
-            tf.compat.v1.train.update_checkpoint_state(
-                self.backup_dir, remaining[-1], all_model_checkpoint_paths=remaining
-            )
-        elif tf.io.gfile.exists(index):
-            tf.io.gfile.remove(index)
+        drop_checkpoint(self.last_backup[1])
         self.backups = self._backup_manager()  # re-read: the manager would list it still
         self.last_backup = None

@@ -7,6 +7,7 @@ of starting over; a model dir whose saved config differs from the requested one 
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import logging
 import os
@@ -35,6 +36,7 @@ from rocketctr.rundir import (
     METRICS_FILE,
     RunFileError,
     RunPosition,
+    drop_checkpoint,
     read_run_file,
 )
 from rocketctr.schema import Schema, load_schema
@@ -339,15 +341,21 @@ def train(
     checkpoint = position.checkpoint(model)
     checkpoint_dir = distribute.worker_dir(str(model_dir / CHECKPOINT_DIR), strategy)
     backup_dir = distribute.worker_dir(str(model_dir / BACKUP_DIR), strategy)
-    try:
-        restore_for_training(checkpoint, position, checkpoint_dir, backup_dir)
-    except RunFileError as e:
-        raise ConfigError(str(e)) from None
-    if t.steps_per_epoch:
-        position.batches_per_epoch.assign(t.steps_per_epoch)
-    data_position.move_to(position, one_pass)
+
+    def restore() -> str | None:
+        """Restores the newest readable state and positions the data stream after it."""
+        try:
+            path = restore_for_training(checkpoint, position, checkpoint_dir, backup_dir)
+        except RunFileError as e:
+            raise ConfigError(str(e)) from None
+        if t.steps_per_epoch:
+            position.batches_per_epoch.assign(t.steps_per_epoch)
+        data_position.move_to(position, one_pass)
+        model.resume_epoch_step = int(position.epoch_step.numpy())
+        return path
+
+    restored = restore()
     initial_epoch = int(position.epoch.numpy())
-    model.resume_epoch_step = int(position.epoch_step.numpy())
     manager = tf.train.CheckpointManager(checkpoint, checkpoint_dir, max_to_keep=3)
     history_path = model_dir / HISTORY_FILE
     history = _read_history(history_path) if chief else []
@@ -373,10 +381,10 @@ def train(
         )
     selected_epoch = None
     if initial_epoch < t.num_epochs:
-        model.fit(
+        fit = functools.partial(
+            model.fit,
             **fit_data,
             epochs=t.num_epochs,
-            initial_epoch=initial_epoch,
             steps_per_epoch=t.steps_per_epoch,
             callbacks=[
                 saver,
@@ -390,6 +398,20 @@ def train(
             ],
             verbose=verbose,
         )
+        resumed_mid_epoch = int(position.epoch_step.numpy()) > 0
+        try:
+            fit(initial_epoch=initial_epoch)
+        except ValueError as e:
+            # Keras cannot run an epoch with no batch left. A one-pass run resumed from a
+            # backup at its first epoch's last batch meets one if it was killed before that
+            # backup was dropped (see RunSaver): drop it, and go on from the previous state.
+            if not (resumed_mid_epoch and "Empty logs" in str(e)):
+                raise
+            print(f"WARNING: backup {restored} was taken at the last batch of its epoch, "
+                  "which cannot be resumed; removed it.")  # fmt: skip
+            drop_checkpoint(restored)
+            restored = restore()
+            fit(initial_epoch=int(position.epoch.numpy()))
         selected_epoch = _record_selection(selection, history, manager, position, t.num_epochs)
     else:
         print(f"All {t.num_epochs} epoch(s) already trained in {model_dir}; evaluating.")
@@ -401,6 +423,31 @@ def train(
     return TrainResult(
         model, schema, metrics, initial_epoch, bad_rows, chief, selected_epoch, history
     )
+
+
+def evaluate_run(
+    model_dir: str | Path, eval_patterns: Sequence[str], bad_rows: str | None = None
+) -> tuple[dict[str, dict[str, float]], str, str]:
+    """Scores a run's newest readable checkpoint on eval data (`rocketctr evaluate`).
+
+    Args:
+        model_dir: a `rocketctr train` model dir.
+        eval_patterns: file globs of evaluation data, in the run's schema.
+        bad_rows: the bad-row policy; None takes the run's.
+
+    Returns:
+        (metrics per tower, the checkpoint scored, the bad-row summary).
+    """
+    from rocketctr.rundir import restore_run
+
+    model, config, path, _ = restore_run(model_dir, error=ConfigError)
+    report = BadRowReport()
+    dataset = make_dataset(
+        model.schema, eval_patterns, config.train.batch_size,
+        bad_rows=bad_rows or config.train.bad_rows, report=report,
+    )  # fmt: skip
+    metrics = evaluate_towers(model, dataset, model.schema.user_id)
+    return metrics, path, report.summary()
 
 
 def export_trained(

@@ -2,10 +2,8 @@
 
 import json
 import os
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -119,53 +117,3 @@ def test_multi_worker_two_processes_end_with_identical_weights(tmp_path, data):
         np.testing.assert_array_equal(chief[name], other[name], err_msg=name)
     # Only the chief reports metrics.
     assert (model_dir / "metrics.json").exists()
-
-
-def _checkpoint_steps(model_dir):
-    state = tf.train.get_checkpoint_state(str(model_dir / "checkpoints"))
-    return [int(p.rsplit("-", 1)[1]) for p in state.all_model_checkpoint_paths]
-
-
-def test_sigkill_mid_epoch_then_restart_finishes_at_the_requested_step(tmp_path, data):
-    model_dir = tmp_path / "run"
-    cmd = _train_cmd(data, model_dir, "--set=train.steps_per_epoch=400",
-                     "--set=train.checkpoint_every_steps=20",
-                     "--set=train.num_epochs=1")  # fmt: skip
-    proc = subprocess.Popen(cmd, env=_env(), cwd=tmp_path, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE, text=True)  # fmt: skip
-    backup = model_dir / "backup"
-    deadline = time.time() + 180
-    while time.time() < deadline and not list(backup.rglob("*.index")):
-        assert proc.poll() is None, proc.stderr.read()[-3000:]
-        time.sleep(0.05)
-    time.sleep(1.0)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-    assert list(backup.rglob("*.index")), "no backup was written before the kill"
-    assert not (model_dir / "checkpoints").exists() or not _checkpoint_steps(model_dir)
-
-    resumed = subprocess.run(cmd, env=_env(), cwd=tmp_path, capture_output=True, text=True,
-                             timeout=300)  # fmt: skip
-    assert resumed.returncode == 0, resumed.stderr[-3000:]
-    # The restored step counter continues from the backup: a run that redid the epoch from
-    # the start would end at a global step above 400.
-    assert _checkpoint_steps(model_dir) == [400]
-    assert not list(backup.rglob("*.index"))  # the backup is removed after a finished run
-
-
-def test_corrupt_latest_checkpoint_falls_back_to_the_previous_one(tmp_path, data):
-    model_dir = tmp_path / "run"
-    base = _train_cmd(data, model_dir, "--set=train.steps_per_epoch=5")
-    first = subprocess.run([*base, "--set=train.num_epochs=2"], env=_env(), cwd=tmp_path,
-                           capture_output=True, text=True, timeout=300)  # fmt: skip
-    assert first.returncode == 0, first.stderr[-3000:]
-    assert _checkpoint_steps(model_dir) == [5, 10]
-    for data_file in (model_dir / "checkpoints").glob("ckpt-10.data-*"):
-        data_file.write_bytes(data_file.read_bytes()[:100])  # truncated, as after a crash
-
-    second = subprocess.run([*base, "--set=train.num_epochs=3"], env=_env(), cwd=tmp_path,
-                            capture_output=True, text=True, timeout=300)  # fmt: skip
-    assert second.returncode == 0, second.stderr[-3000:]
-    assert "ckpt-10 is corrupt or partial" in second.stdout
-    assert "after 1 epoch(s)" in second.stdout
-    assert _checkpoint_steps(model_dir)[-1] == 15

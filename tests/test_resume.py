@@ -1,0 +1,321 @@
+"""Fault tolerance as users meet it: SIGKILL mid-epoch, run the same command again.
+
+Every kill test compares the resumed run with an uninterrupted one of the same config: the
+data order of an epoch is a function of (seed, epoch) and the batches trained before the
+backup are skipped, so the resumed run must end with the same metrics (to float rounding)
+and the same global step, neither lost nor repeated steps.
+"""
+
+import json
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from rocketctr.data import synthetic
+from rocketctr.resume import DataPosition, skip_trained
+from rocketctr.rundir import checkpoint_paths
+from tests.distribute.test_distribute import TINY, _env
+
+TOLERANCE = 1e-6  # metrics of a resumed run vs an uninterrupted one (float rounding only)
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    directory = tmp_path_factory.mktemp("synthetic")
+    return synthetic.ensure_synthetic_criteo(directory, 6000, 1000)
+
+
+def _cmd(data, model_dir, *extra):
+    """One-pass epochs (the default), 188 batches of 32 each, a backup every 10 steps."""
+    return [sys.executable, "-m", "rocketctr.cli", "train", f"--train={data[0]}",
+            f"--eval={data[1]}", f"--model_dir={model_dir}", *TINY, "--set=train.batch_size=32",
+            "--set=train.checkpoint_every_steps=10", "--set=train.num_epochs=2",
+            *extra]  # fmt: skip
+
+
+def _run(cmd, cwd):
+    proc = subprocess.run(cmd, env=_env(), cwd=cwd, capture_output=True, text=True, timeout=400)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
+    return proc.stdout
+
+
+def _steps(directory):
+    return [int(p.rsplit("-", 1)[1]) for p in checkpoint_paths(directory)]
+
+
+def _newest_state(model_dir):
+    """(kind, global step) of what a rerun should resume from: the newest saved state."""
+    states = [(s, 1, "checkpoint") for s in _steps(model_dir / "checkpoints")]
+    states += [(s, 0, "backup") for s in _steps(model_dir / "backup")]
+    step, _, kind = max(states)
+    return kind, step
+
+
+def _kill_after_backup(cmd, cwd, model_dir, min_step, delay_seconds=None) -> str:
+    """Runs `cmd`, SIGKILLs it after a backup of step >= min_step exists.
+
+    Args:
+        delay_seconds: how long after the backup; None: a random time up to 0.2 s.
+
+    Returns:
+        What the killed process printed.
+    """
+    log_path = cwd / f"killed-after-{min_step}.log"
+    with open(log_path, "w") as log:
+        proc = subprocess.Popen(cmd, env=_env(), cwd=cwd, stdout=log, stderr=subprocess.STDOUT)
+        deadline = time.time() + 300
+        while max(_steps(model_dir / "backup"), default=0) < min_step:
+            assert proc.poll() is None, log_path.read_text()[-3000:]
+            assert time.time() < deadline, "no backup in time"
+            time.sleep(0.01)
+        time.sleep(random.uniform(0.0, 0.2) if delay_seconds is None else delay_seconds)
+        assert proc.poll() is None, "the run ended before the kill"
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    assert not (model_dir / "metrics.json").exists()
+    return log_path.read_text()
+
+
+def _assert_resumed(out, kind, step, damaged=None):
+    """`out` says the run resumed from the `kind` of global step `step` (not 0, not later)."""
+    lines = [line for line in out.splitlines() if line.startswith("Resuming from")]
+    assert len(lines) == 1, out[-3000:]
+    assert lines[0].startswith(f"Resuming from {kind} ") and f"global step {step:,})" in lines[0]
+    if damaged:
+        assert f"checkpoint {damaged} is damaged or partial" in out
+
+
+def _metrics(model_dir):
+    return json.loads((model_dir / "metrics.json").read_text())
+
+
+def _assert_same_metrics(resumed, uninterrupted):
+    for tower in ("booster", "light"):
+        for name in ("auc", "logloss"):
+            assert abs(resumed[tower][name] - uninterrupted[tower][name]) <= TOLERANCE, (
+                tower, name, resumed, uninterrupted)  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory, data):
+    """The reference: the same one-pass command, never killed."""
+    cwd = tmp_path_factory.mktemp("uninterrupted")
+    _run(_cmd(data, cwd / "run"), cwd)
+    return cwd / "run"
+
+
+def test_data_stream_replays_an_epoch_from_its_pass_index_and_skips_trained_batches(data):
+    from rocketctr.data import make_dataset
+    from rocketctr.schema import load_schema
+
+    schema = load_schema("criteo")
+
+    def first_column(dataset):
+        return [b[0]["C1"].numpy().tolist() for b in dataset]
+
+    auto = make_dataset(schema, str(data[0]), 500, shuffle=True, seed=3)
+    epoch0, epoch1 = first_column(auto), first_column(auto)
+    assert epoch0 != epoch1  # a new order each iteration
+    position = DataPosition()
+    stream = make_dataset(
+        schema, str(data[0]), 500, shuffle=True, seed=3, first_pass=position.first_pass
+    )
+    positioned = skip_trained(stream, position.skip)
+    position.first_pass.assign(1)
+    assert first_column(positioned) == epoch1  # epoch 1's order, in a fresh pipeline
+    position.skip.assign(5)
+    assert first_column(positioned) == epoch1[5:]
+    position.first_pass.assign(0)
+    position.skip.assign(0)
+    assert first_column(positioned) == epoch0
+
+
+def test_one_pass_run_killed_at_three_points_resumes_to_the_uninterrupted_result(
+    tmp_path, data, uninterrupted
+):
+    """Kills in epoch 1 (its length still unknown), near its end and in epoch 2; before the
+    second rerun the newest backup is truncated too, so that rerun falls back one backup."""
+    model_dir = tmp_path / "run"
+    cmd = _cmd(data, model_dir)
+    expected = None
+    for kill_point, damage in ((40, False), (170, True), (260, False)):
+        out = _kill_after_backup(cmd, tmp_path, model_dir, kill_point)
+        if expected:
+            _assert_resumed(out, *expected)
+        if damage:
+            newest = checkpoint_paths(model_dir / "backup")[-1]
+            for data_file in tf.io.gfile.glob(newest + ".data-*"):
+                with open(data_file, "r+b") as f:
+                    f.truncate(100)
+            expected = ("backup", _steps(model_dir / "backup")[-2], newest)
+        else:
+            expected = (*_newest_state(model_dir), None)
+    _assert_resumed(_run(cmd, tmp_path), *expected)
+
+    # 188 batches an epoch: the global step counts trained batches, none lost or repeated.
+    assert _steps(uninterrupted / "checkpoints") == [188, 376]
+    assert _steps(model_dir / "checkpoints")[-2:] == [188, 376]
+    assert not (model_dir / "backup").exists()
+    _assert_same_metrics(_metrics(model_dir), _metrics(uninterrupted))
+
+
+@pytest.mark.parametrize("delay_seconds", [0.0, 1.5])
+def test_a_backup_at_an_epochs_last_batch_is_never_resumed_from(
+    tmp_path, data, uninterrupted, delay_seconds
+):
+    """188 batches, a backup every 47: the one at batch 188 cannot be resumed (no batch
+    left). It is dropped when validation starts; killed before that (delay 0, most of the
+    time) the rerun drops it itself. Either way the run resumes from batch 141 and ends
+    with the uninterrupted run's weights after epoch 1."""
+    big_eval = synthetic.ensure_synthetic_criteo(tmp_path / "eval", 1000, 150_000)[1]
+    model_dir = tmp_path / "run"
+    cmd = [*_cmd(data, model_dir, f"--eval={big_eval}", "--set=train.checkpoint_every_steps=47",
+                 "--set=train.num_epochs=1")]  # fmt: skip
+    _kill_after_backup(cmd, tmp_path, model_dir, 188, delay_seconds)
+    assert not _steps(model_dir / "checkpoints")  # killed before the epoch checkpoint
+    if delay_seconds:  # validation of 150k rows is under way
+        assert _steps(model_dir / "backup") == [141]  # the two kept, less the one at 188
+    out = _run(cmd, tmp_path)
+    resumed_from = [line for line in out.splitlines() if line.startswith("Resuming from")]
+    assert resumed_from[-1].startswith(f"Resuming from backup {model_dir}/backup/ckpt-141 ")
+    if len(resumed_from) == 2:  # the kill came before the backup was dropped
+        assert "ckpt-188 was taken at the last batch of its epoch" in out
+    resumed = tf.train.load_checkpoint(str(model_dir / "checkpoints" / "ckpt-188"))
+    reference = tf.train.load_checkpoint(str(uninterrupted / "checkpoints" / "ckpt-188"))
+    names = [
+        n
+        for n in reference.get_variable_to_shape_map()
+        if n.startswith("model/") and "_aucs" not in n and "_trackers" not in n  # not metrics
+    ]
+    assert len(names) > 10
+    for name in names:
+        np.testing.assert_allclose(
+            resumed.get_tensor(name), reference.get_tensor(name), rtol=0, atol=1e-6, err_msg=name
+        )
+
+
+def test_fixed_steps_per_epoch_run_killed_mid_epoch_resumes_to_the_uninterrupted_result(
+    tmp_path, data
+):
+    extra = ("--set=train.steps_per_epoch=150",)
+    reference = tmp_path / "reference"
+    _run(_cmd(data, reference, *extra), tmp_path)
+    model_dir = tmp_path / "run"
+    cmd = _cmd(data, model_dir, *extra)
+    expected = None
+    for kill_point in (60, 210):  # epoch 1, then epoch 2 (the stream spans both)
+        out = _kill_after_backup(cmd, tmp_path, model_dir, kill_point)
+        if expected:
+            _assert_resumed(out, *expected)
+        expected = _newest_state(model_dir)
+    _assert_resumed(_run(cmd, tmp_path), *expected)
+    assert _steps(model_dir / "checkpoints") == _steps(reference / "checkpoints") == [150, 300]
+    _assert_same_metrics(_metrics(model_dir), _metrics(reference))
+
+
+def test_codistillation_replica_killed_mid_epoch_resumes_to_the_uninterrupted_result(
+    tmp_path, data
+):
+    """Replica 0 of 2 alone (no peer checkpoint yet, so its hint weight stays 0): it trains
+    on every 2nd batch, 94 an epoch; the skip counts its own batches."""
+
+    def cmd(model_dir):
+        return _cmd(data, model_dir, "--set=distill.codistill_replicas=2",
+                    "--replica_index=0", f"--shared_dir={model_dir}-shared")  # fmt: skip
+
+    _run(cmd(tmp_path / "reference"), tmp_path)
+    model_dir = tmp_path / "run"
+    _kill_after_backup(cmd(model_dir), tmp_path, model_dir, 120)
+    expected = _newest_state(model_dir)
+    _assert_resumed(_run(cmd(model_dir), tmp_path), *expected)
+    assert _steps(model_dir / "checkpoints") == _steps(tmp_path / "reference" / "checkpoints")
+    assert _steps(model_dir / "checkpoints") == [94, 188]
+    _assert_same_metrics(_metrics(model_dir), _metrics(tmp_path / "reference"))
+
+
+def test_a_damaged_checkpoint_index_never_restarts_a_run_over_its_checkpoints(tmp_path, data):
+    model_dir = tmp_path / "run"
+    base = _cmd(data, model_dir, "--set=train.steps_per_epoch=5")
+    _run([*base, "--set=train.num_epochs=2"], tmp_path)
+    (model_dir / "checkpoints" / "checkpoint").write_text("garbage\x00 not an index")
+    out = _run([*base, "--set=train.num_epochs=3"], tmp_path)
+    assert "does not list the checkpoints on disk" in out
+    _assert_resumed(out, "checkpoint", 10)
+    assert _steps(model_dir / "checkpoints") == [5, 10, 15]
+    assert tf.train.latest_checkpoint(str(model_dir / "checkpoints")).endswith("ckpt-15")
+
+
+def _cli(*args, cwd):
+    return subprocess.run([sys.executable, "-m", "rocketctr.cli", *args], env=_env(), cwd=cwd,
+                          capture_output=True, text=True, timeout=300)  # fmt: skip
+
+
+def test_export_and_evaluate_fall_back_from_a_damaged_checkpoint_and_fail_cleanly_without_one(
+    tmp_path, data, uninterrupted
+):
+    model_dir = tmp_path / "run"
+    shutil.copytree(uninterrupted, model_dir, ignore=shutil.ignore_patterns("export"))
+    with open(next((model_dir / "checkpoints").glob("ckpt-376.data-*")), "r+b") as f:
+        f.seek(2000)
+        f.write(b"\xff" * 64)  # flipped bytes: the tensor checksums no longer match
+    damaged = f"checkpoint {model_dir}/checkpoints/ckpt-376 is damaged or partial"
+
+    evaluated = _cli("evaluate", f"--model_dir={model_dir}", f"--eval={data[1]}", cwd=tmp_path)
+    assert evaluated.returncode == 0, evaluated.stderr[-3000:]
+    assert evaluated.stdout.count(damaged) == 1
+    assert f"Scored {model_dir}/checkpoints/ckpt-188" in evaluated.stdout
+    assert "light" in evaluated.stdout and "auc" in evaluated.stdout.lower()
+
+    exported = _cli("export", f"--model_dir={model_dir}", f"--export_dir={tmp_path / 'e'}",
+                    cwd=tmp_path)  # fmt: skip
+    assert exported.returncode == 0, exported.stderr[-3000:]
+    assert exported.stdout.count(damaged) == 1
+    metadata = json.loads((tmp_path / "e" / "1" / "assets.extra" / "rocketctr.json").read_text())
+    assert metadata["metadata"]["checkpoint"].endswith("ckpt-188")
+
+    for data_file in (model_dir / "checkpoints").glob("ckpt-188.data-*"):
+        data_file.write_bytes(data_file.read_bytes()[:100])
+    for command in ("evaluate", "export"):
+        failed = _cli(command, f"--model_dir={model_dir}", f"--eval={data[1]}",
+                      f"--export_dir={tmp_path / 'e'}", cwd=tmp_path)  # fmt: skip
+        assert failed.returncode == 2, failed.stderr[-3000:]
+        assert "Traceback" not in failed.stderr
+        errors = [e for e in failed.stderr.splitlines() if e.startswith("rocketctr: error:")]
+        assert len(errors) == 1, failed.stderr[-3000:]
+        error = errors[0]
+        assert error.startswith("rocketctr: error: No checkpoint reads back whole")
+        assert "ckpt-376 (" in error and "ckpt-188 (" in error
+
+
+@pytest.mark.parametrize("content", ["", "{not: [valid", "- a list\n"])
+def test_a_damaged_config_yaml_is_named_not_called_a_different_config(tmp_path, data, content):
+    model_dir = tmp_path / "run"
+    model_dir.mkdir()
+    (model_dir / "config.yaml").write_text(content)
+    proc = subprocess.run(_cmd(data, model_dir), env=_env(), cwd=tmp_path, capture_output=True,
+                          text=True, timeout=300)  # fmt: skip
+    assert proc.returncode == 2
+    error = proc.stderr.strip().splitlines()[-1]
+    assert error.startswith(f"rocketctr: error: {model_dir}/config.yaml is ")
+    assert "different config" not in error
+
+
+def test_damaged_history_and_metrics_files_are_named_and_set_aside(tmp_path, data, uninterrupted):
+    model_dir = tmp_path / "run"
+    shutil.copytree(uninterrupted, model_dir, ignore=shutil.ignore_patterns("export"))
+    (model_dir / "history.json").write_text('[{"epoch": 1, "loss": ')  # cut mid-write
+    (model_dir / "metrics.json").write_text("")
+    out = _run([*_cmd(data, model_dir), "--set=train.num_epochs=3", "--noexport"], tmp_path)
+    assert f"{model_dir}/history.json is not valid JSON" in out
+    assert (model_dir / "history.json.damaged").exists()
+    assert [r["epoch"] for r in json.loads((model_dir / "history.json").read_text())] == [3]
+    exported = _cli("export", f"--model_dir={model_dir}", f"--export_dir={tmp_path / 'e'}",
+                    cwd=tmp_path)  # fmt: skip
+    assert exported.returncode == 0, exported.stderr[-3000:]
