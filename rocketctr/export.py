@@ -48,6 +48,7 @@ from tensorflow_serving.apis import model_pb2, predict_pb2, prediction_log_pb2
 
 import rocketctr
 from rocketctr.config import load_config
+from rocketctr.feature_format import feature_format
 from rocketctr.flops import flops_per_example
 from rocketctr.layers.features import FeatureProcessor
 from rocketctr.model import CoTrainModel, variable_role
@@ -843,6 +844,8 @@ def _export_info(model, version, metadata, example_dtypes, report) -> dict[str, 
         "exported_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "version": version,
         "tower": "light",
+        # How raw values became table rows in training; the graph here applies the same.
+        "feature_format": feature_format(),
         "schema": {
             "name": schema.name,
             "source": schema.source,

@@ -11,6 +11,7 @@ from pathlib import Path
 import tensorflow as tf
 
 from rocketctr.config import Config, load_config
+from rocketctr.feature_format import check_run_format
 from rocketctr.model import CoTrainModel, build_model
 from rocketctr.schema import load_schema
 
@@ -38,6 +39,7 @@ def restore_run(
     if not config_path.exists():
         raise error(f"{model_dir} is not a training run: {config_path} does not exist.")
     config = load_config(str(config_path))
+    check_run_format(model_dir, config.schema, error)  # refuses an old hashing
     checkpoint_dir = model_dir / CHECKPOINT_DIR
     latest = tf.train.latest_checkpoint(str(checkpoint_dir))
     if latest is None:

@@ -22,6 +22,7 @@ from tensorflow_serving.apis import prediction_log_pb2
 
 from rocketctr import export
 from rocketctr.config import Config, save_config
+from rocketctr.feature_format import record_run_format
 from rocketctr.model import build_model, variable_role
 from rocketctr.schema import load_schema
 from tests.helpers import SHARED_DATA, random_features, random_labels
@@ -428,6 +429,7 @@ def test_export_from_model_dir_restores_the_latest_checkpoint(tmp_path):
     model_dir = tmp_path / "run"
     model_dir.mkdir()
     save_config(config, model_dir / "config.yaml")
+    record_run_format(model_dir)  # what `rocketctr train` writes when a run starts
     epoch = tf.Variable(2, dtype=tf.int64)
     manager = tf.train.CheckpointManager(
         tf.train.Checkpoint(model=model, epoch=epoch), str(model_dir / "checkpoints"), 3
