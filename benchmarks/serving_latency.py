@@ -43,7 +43,7 @@ from pathlib import Path
 import rocketctr  # noqa: F401  (selects Keras 2 before TensorFlow loads)
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import machine_description  # noqa: E402  (benchmarks/common.py)
+from common import load_feature_processor, machine_description  # noqa: E402
 
 # isort: split
 import numpy as np
@@ -168,6 +168,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--loop_seconds", type=float, default=0.2, help="Per timed loop.")
     parser.add_argument("--rounds", type=int, default=5, help="Timed loops per measurement.")
     parser.add_argument("--out", default=str(RESULTS), help="Markdown results file.")
+    parser.add_argument(
+        "--baseline_features",
+        default=None,
+        help="A features.py file (e.g. an earlier revision's): its FeatureProcessor's "
+        "features stage is timed too, in the same rounds.",
+    )
     args = parser.parse_args(argv)
     batch_sizes = [int(b) for b in args.batch_sizes.split(",")]
 
@@ -182,6 +188,7 @@ def main(argv: list[str] | None = None) -> int:
         print("The model needs both towers (distill.mode co_train).", file=sys.stderr)
         return 1
     mc = model.rocket_config.model
+    baseline = load_feature_processor(args.baseline_features) if args.baseline_features else None
 
     all_dtypes = {
         c: tf.string if model.schema.is_string_column(c) else tf.float32
@@ -216,6 +223,13 @@ def main(argv: list[str] | None = None) -> int:
                 raw = inputs[t]
                 for stage, (fn, make_args) in stage_fns(model, t).items():
                     stage_loops[(t, stage)] = (graph_loop(fn), make_args(raw))
+                if baseline is not None:
+                    ours = model.light_processor if t == "light" else model.processor
+                    names = [f.name for f in ours.categorical + ours.dense]
+                    stage_loops[(t, "baseline")] = (
+                        graph_loop(baseline(model.schema, names)),
+                        (raw,),
+                    )
             stages[batch] = time_loops(stage_loops, args.loop_seconds, args.rounds)
             print(f"batch {batch}: call {calls[batch]}, loop {loops[batch]}", flush=True)
 
@@ -274,6 +288,20 @@ def main(argv: list[str] | None = None) -> int:
                 f"| {batch} | {t} | {s[0]:.3f} | {s[1]:.3f} | {s[2]:.3f} | {sum(s):.3f} | "
                 f"{whole:.3f} | {whole / s[2]:.1f}x |"
             )
+    if baseline is not None:
+        lines += [
+            "",
+            f"## Features stage: this FeatureProcessor vs `{args.baseline_features}`",
+            "",
+            "Loop mode, the same rounds as the breakdown above.",
+            "",
+            "| batch | tower | baseline features ms | features ms | baseline / this |",
+            "|---:|---|---:|---:|---:|",
+        ]
+        for batch in batch_sizes:
+            for t in TOWERS:
+                old, new = stages[batch][(t, "baseline")], stages[batch][(t, "features")]
+                lines.append(f"| {batch} | {t} | {old:.3f} | {new:.3f} | {old / new:.2f}x |")
     text = "\n".join(lines) + "\n"
     print(text)
     out = Path(args.out)
