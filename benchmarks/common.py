@@ -5,6 +5,7 @@ Not part of the package: the scripts in `benchmarks/` import it by file location
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import platform
@@ -156,3 +157,29 @@ def interleaved_timing(
             run(per_round)
             samples[name].append((time.perf_counter() - start) / per_round)
     return {name: sorted(s)[len(s) // 2] for name, s in samples.items()}
+
+
+def load_feature_processor(path: str | Path) -> type:
+    """The `FeatureProcessor` class of another `rocketctr/layers/features.py` file.
+
+    For timing the current processor against an earlier one side by side in one run, e.g.
+    `git show <rev>:rocketctr/layers/features.py > /tmp/features_old.py`. The file is loaded
+    as a module of its own; it may import the rest of `rocketctr` (this checkout's).
+    """
+    spec = importlib.util.spec_from_file_location("baseline_features", str(path))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.FeatureProcessor
+
+
+def with_feature_processor(model, processor_class: type):
+    """Replaces a built model's feature processors by `processor_class` ones (same features).
+
+    Processors hold no variables, so the model's weights and optimizers are untouched; the
+    next traced step uses the replacement's graph.
+    """
+    schema = model.schema
+    light = [f.name for f in model.light_processor.categorical + model.light_processor.dense]
+    model.processor = processor_class(schema, name="features")
+    model.light_processor = processor_class(schema, light, name="light_features")
+    return model

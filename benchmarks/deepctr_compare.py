@@ -54,6 +54,8 @@ ROCKET_VARIANTS = {
     "rocketctr bf16 mixed precision": ("adagrad", False, True),
     "rocketctr bf16 + lazy_adam + XLA": ("lazy_adam", True, True),
 }
+DEFAULTS = "rocketctr (defaults: Adagrad tables, fp32)"
+BASELINE_VARIANT = "rocketctr defaults, --baseline_features front end"
 
 
 # ------------------------------------------------------------------ DeepCTR side (worker)
@@ -141,6 +143,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--train_rows", type=int, default=32 * 4096)
     parser.add_argument("--eval_rows", type=int, default=8 * 4096)
     parser.add_argument("--data_dir", default=str(Path(tempfile.gettempdir()) / "rocketctr_bench"))
+    parser.add_argument(
+        "--baseline_features",
+        default=None,
+        help="A features.py file (e.g. an earlier revision's): the defaults variant is also "
+        "timed with its FeatureProcessor, in the same rounds.",
+    )
+    parser.add_argument("--out", default="deepctr_compare", help="Results file stem.")
     parser.add_argument("--worker", nargs=2, metavar=("TRAIN", "EVAL"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.worker:
@@ -174,9 +183,15 @@ def main(argv: list[str] | None = None) -> int:
 
     deepctr_info = _read_json(proc)
     models, train_functions = {}, {}
-    for name, (optimizer, jit, mixed) in ROCKET_VARIANTS.items():
+    variants = dict(ROCKET_VARIANTS)
+    if args.baseline_features:
+        variants[BASELINE_VARIANT] = ROCKET_VARIANTS[DEFAULTS]
+    for name, (optimizer, jit, mixed) in variants.items():
         config = common.reference_config("booster_only", optimizer, jit, args.batch_size)
         models[name] = build_model(config.replace({"train.mixed_precision": mixed}), schema)
+        if name == BASELINE_VARIANT:
+            baseline = common.load_feature_processor(args.baseline_features)
+            common.with_feature_processor(models[name], baseline)
         train_functions[name] = models[name].make_train_function()
     iterator = iter(common.cached_batches(schema, train_path, args.batch_size))
 
@@ -227,13 +242,21 @@ def main(argv: list[str] | None = None) -> int:
                 f"(target ≥ {common.TARGETS['vs_deepctr']}x at equal or better AUC)"
                 for name, ratio in ratios.items()
             ],
+            *(
+                [
+                    f"- {DEFAULTS} / the same with --baseline_features: examples/s = "
+                    f"{rate[DEFAULTS] / rate[BASELINE_VARIANT]:.2f}x"
+                ]
+                if BASELINE_VARIANT in rate
+                else []
+            ),
             "",
         ]
     )
     print(text)
     payload = {"args": vars(args), "machine": machine, "examples_per_s": rate}
     payload.update({"ratios": ratios, "auc": aucs})
-    print("Written to", *common.write_results("deepctr_compare", payload, text))
+    print("Written to", *common.write_results(args.out, payload, text))
     return 0
 
 

@@ -4,10 +4,24 @@ Builds a model from a config (or restores a trained run), exports the light net 
 product path (`rocketctr.export.export_light`) and, for this comparison only, the booster
 path with the same signature machinery (`rocketctr.export._export_tower`; the product never
 exports the booster). Both SavedModels are reloaded with `tf.saved_model.load` and their
-`serving_default` is timed in-process at several batch sizes: median wall time per call over
-many repetitions, after a warm-up, the two models alternating call by call so that machine
-noise hits both alike. This measures the model graph plus the Python call overhead of a
-signature, not TF Serving's network and batching layers.
+`serving_default` is timed at several batch sizes in two modes, side by side in one run:
+
+- **call**: one in-process Python call of the signature per request, median wall time over
+  many calls after a warm-up, light and booster alternating call by call so that machine
+  noise hits both alike. This is the signature's graph plus the Python call overhead (about
+  one eager function dispatch and one conversion per input).
+- **loop**: the signature's graph run many times inside one `tf.function` while loop
+  (`parallel_iterations=1`, each iteration's result summed into the loop state, so nothing
+  is skipped or overlapped). This is what a C++ server such as TF Serving pays for the
+  graph itself, without Python; its per-request RPC, tensor decoding and batching layers are
+  not included. Loops of the two towers alternate, median per-iteration time over rounds.
+
+Then a **breakdown** of each tower's scoring path into its three stages, each timed alone
+in the loop mode from precomputed inputs of the previous stage (the in-memory model's
+layers, the very ops the signatures call):
+    features: raw columns -> row ids [B, F] and dense values [B, D] (`FeatureProcessor`)
+    lookup:   row ids -> embeddings [B, F, d] (one gather in the shared table)
+    tower:    embeddings, dense -> logits [B]
 
     python benchmarks/serving_latency.py                      # preset "default", fresh weights
     python benchmarks/serving_latency.py --model_dir runs/demo  # a trained run's checkpoint
@@ -18,16 +32,18 @@ Weights do not change the cost of these towers, so fresh weights time the same g
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import rocketctr  # noqa: F401  (selects Keras 2 before TensorFlow loads)
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import machine_description  # noqa: E402  (benchmarks/common.py)
+from common import load_feature_processor, machine_description  # noqa: E402
 
 # isort: split
 import numpy as np
@@ -39,6 +55,8 @@ from rocketctr.model import build_model
 from rocketctr.schema import load_schema
 
 RESULTS = Path(__file__).resolve().parent / "results" / "serving_latency.md"
+TOWERS = ("light", "booster")
+STAGES = ("features", "lookup", "tower")
 
 
 def raw_rows(input_dtypes: dict[str, tf.DType], num_rows: int, seed: int = 0) -> dict:
@@ -63,22 +81,81 @@ def signature_inputs(signature, rows: dict, batch_size: int) -> dict[str, tf.Ten
     }
 
 
-def time_pair(light, booster, light_inputs, booster_inputs, reps: int, warmup: int):
-    """Median ms per call of each signature, alternating the two call by call."""
+def time_calls(fns: dict[str, Callable], inputs: dict[str, dict], reps: int, warmup: int):
+    """Median ms per in-process call of each signature, alternating them call by call."""
     for _ in range(warmup):
-        light(**light_inputs)
-        booster(**booster_inputs)
-    times = {"light": [], "booster": []}
+        for name, fn in fns.items():
+            fn(**inputs[name])
+    times = {name: [] for name in fns}
     for _ in range(reps):
-        for name, fn, inputs in (
-            ("light", light, light_inputs),
-            ("booster", booster, booster_inputs),
-        ):
+        for name, fn in fns.items():
             start = time.perf_counter()
-            out = fn(**inputs)
+            out = fn(**inputs[name])
             out["probabilities"].numpy()  # the result is on the host, as a server would need
             times[name].append((time.perf_counter() - start) * 1000)
     return {name: statistics.median(t) for name, t in times.items()}
+
+
+def _total(out) -> tf.Tensor:
+    """A scalar that depends on every output tensor, so no part of a graph is pruned."""
+    return tf.add_n(
+        [tf.reduce_sum(tf.cast(t, tf.float32)) for t in tf.nest.flatten(out) if t.dtype.is_numeric]
+    )
+
+
+def graph_loop(fn: Callable) -> Callable:
+    """A tf.function running `fn(*args)` `n` times in one while loop, one after the other."""
+
+    @tf.function
+    def loop(n, args):
+        total = tf.constant(0.0)
+        for _ in tf.range(n):
+            # Sequential iterations: a request's latency, not the throughput of overlapped ones.
+            tf.autograph.experimental.set_loop_options(parallel_iterations=1)
+            total += _total(fn(*args))
+        return total
+
+    return loop
+
+
+def time_loops(loops: dict[str, tuple[Callable, tuple]], target_s: float, rounds: int):
+    """Median ms per loop iteration of each (loop, args), loops alternating round by round.
+
+    Each loop is traced and run once first; its iteration count is then chosen so that one
+    timed loop lasts about `target_s`.
+    """
+    counts = {}
+    for name, (loop, args) in loops.items():
+        loop(tf.constant(2), args).numpy()  # trace and warm up
+        start = time.perf_counter()
+        loop(tf.constant(20), args).numpy()
+        per_iteration = (time.perf_counter() - start) / 20
+        counts[name] = int(min(20_000, max(20, target_s / max(per_iteration, 1e-7))))
+    samples = {name: [] for name in loops}
+    for _ in range(rounds):
+        for name, (loop, args) in loops.items():
+            n = tf.constant(counts[name])
+            start = time.perf_counter()
+            loop(n, args).numpy()
+            samples[name].append((time.perf_counter() - start) * 1000 / counts[name])
+    return {name: statistics.median(s) for name, s in samples.items()}
+
+
+def stage_fns(model, tower: str) -> dict[str, tuple[Callable, Callable]]:
+    """{stage: (fn, inputs from raw features -> that stage's args)} of one tower's path."""
+    if tower == "light":
+        table = model.light_embedding or model.embedding
+        processor, net = model.light_processor, model.light
+    else:
+        processor, table, net = model.processor, model.embedding, model.booster
+    return {
+        "features": (processor, lambda raw: (raw,)),
+        "lookup": (table, lambda raw: (processor(raw)[0],)),
+        "tower": (
+            lambda emb, dense: net(emb, dense, training=False),
+            lambda raw: (table(processor(raw)[0]), processor(raw)[1]),
+        ),
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -88,7 +165,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch_sizes", default="1,100,1000")
     parser.add_argument("--reps", type=int, default=200, help="Timed calls per batch size.")
     parser.add_argument("--warmup", type=int, default=20, help="Untimed calls first.")
+    parser.add_argument("--loop_seconds", type=float, default=0.2, help="Per timed loop.")
+    parser.add_argument("--rounds", type=int, default=5, help="Timed loops per measurement.")
     parser.add_argument("--out", default=str(RESULTS), help="Markdown results file.")
+    parser.add_argument(
+        "--baseline_features",
+        default=None,
+        help="A features.py file (e.g. an earlier revision's): its FeatureProcessor's "
+        "features stage is timed too, in the same rounds.",
+    )
     args = parser.parse_args(argv)
     batch_sizes = [int(b) for b in args.batch_sizes.split(",")]
 
@@ -103,23 +188,50 @@ def main(argv: list[str] | None = None) -> int:
         print("The model needs both towers (distill.mode co_train).", file=sys.stderr)
         return 1
     mc = model.rocket_config.model
+    baseline = load_feature_processor(args.baseline_features) if args.baseline_features else None
 
+    all_dtypes = {
+        c: tf.string if model.schema.is_string_column(c) else tf.float32
+        for c in model.schema.input_columns
+    }
+    rows = raw_rows(all_dtypes, max(batch_sizes))
+    calls, loops, stages = {}, {}, {}
     with tempfile.TemporaryDirectory() as tmp:
         light_dir = export.export_light(model, Path(tmp) / "light")
         booster_dir = export._export_tower(model, Path(tmp) / "booster", tower="booster")
-        light = tf.saved_model.load(str(light_dir)).signatures["serving_default"]
-        booster = tf.saved_model.load(str(booster_dir)).signatures["serving_default"]
-        all_dtypes = {
-            c: tf.string if model.schema.is_string_column(c) else tf.float32
-            for c in model.schema.input_columns
+        loaded = {
+            "light": tf.saved_model.load(str(light_dir)),
+            "booster": tf.saved_model.load(str(booster_dir)),
         }
-        rows = raw_rows(all_dtypes, max(batch_sizes))
-        results = {}
+        signatures = {t: loaded[t].signatures["serving_default"] for t in TOWERS}
         for batch in batch_sizes:
-            results[batch] = time_pair(
-                light, booster, signature_inputs(light, rows, batch),
-                signature_inputs(booster, rows, batch), args.reps, args.warmup,
+            inputs = {t: signature_inputs(signatures[t], rows, batch) for t in TOWERS}
+            calls[batch] = time_calls(signatures, inputs, args.reps, args.warmup)
+
+            def call_signature(features, signature):
+                return signature(**features)
+
+            loops[batch] = time_loops(
+                {
+                    t: (graph_loop(lambda f, s=signatures[t]: call_signature(f, s)), (inputs[t],))
+                    for t in TOWERS
+                },
+                args.loop_seconds, args.rounds,
             )  # fmt: skip
+            stage_loops = {}
+            for t in TOWERS:
+                raw = inputs[t]
+                for stage, (fn, make_args) in stage_fns(model, t).items():
+                    stage_loops[(t, stage)] = (graph_loop(fn), make_args(raw))
+                if baseline is not None:
+                    ours = model.light_processor if t == "light" else model.processor
+                    names = [f.name for f in ours.categorical + ours.dense]
+                    stage_loops[(t, "baseline")] = (
+                        graph_loop(baseline(model.schema, names)),
+                        (raw,),
+                    )
+            stages[batch] = time_loops(stage_loops, args.loop_seconds, args.rounds)
+            print(f"batch {batch}: call {calls[batch]}, loop {loops[batch]}", flush=True)
 
     params = export.parameter_counts(model)
     flops = export.tower_flops(model)
@@ -129,28 +241,79 @@ def main(argv: list[str] | None = None) -> int:
         "",
         f"Model: {source}; schema {model.schema.name}, embedding_dim {mc.embedding_dim}.",
         f"- light: `{mc.light.name}` {list(mc.light.hidden_units)}, "
-        f"{flops['light']:,} FLOPs/example, {params['light']['tower']:,} tower parameters",
+        f"{flops['light']:,} FLOPs/example, {params['light']['tower']:,} tower parameters, "
+        f"{len(model.light_processor.input_columns)} serving inputs",
         f"- booster: `{mc.booster.name}` {list(mc.booster.hidden_units)}, "
         f"{flops['booster']:,} FLOPs/example, {params['booster']['tower']:,} tower parameters",
         f"- shared embedding table: {params['light']['embedding']:,} parameters",
         "",
         f"Machine: nproc {machine['nproc']}, CPU {machine['cpu']}, GPUs {machine['gpus']}, "
         f"Python {machine['python']}, TensorFlow {machine['tensorflow']}.",
-        f"In-process `serving_default` of the reloaded SavedModels; median of {args.reps} "
-        f"calls after {args.warmup} warm-up calls, light and booster alternating.",
         "",
-        "| batch | light ms | booster ms | booster / light |",
-        "|---:|---:|---:|---:|",
+        "## Whole signature: `serving_default` of the reloaded SavedModels",
+        "",
+        f"- call: in-process Python call; median of {args.reps} calls after {args.warmup} "
+        "warm-up calls, light and booster alternating.",
+        "- loop: the signature's graph run inside one `tf.function` while loop "
+        f"(sequential iterations); median ms per iteration over {args.rounds} loops of "
+        f"~{args.loop_seconds} s each, light and booster alternating.",
+        "",
+        "| batch | light call ms | booster call ms | booster / light (call) "
+        "| light loop ms | booster loop ms | booster / light (loop) |",
+        "|---:|---:|---:|---:|---:|---:|---:|",
     ]
-    for batch, r in results.items():
-        ratio = r["booster"] / r["light"]
-        lines.append(f"| {batch} | {r['light']:.3f} | {r['booster']:.3f} | {ratio:.2f}x |")
+    for batch in batch_sizes:
+        c, g = calls[batch], loops[batch]
+        lines.append(
+            f"| {batch} | {c['light']:.3f} | {c['booster']:.3f} | "
+            f"{c['booster'] / c['light']:.2f}x | {g['light']:.3f} | {g['booster']:.3f} | "
+            f"{g['booster'] / g['light']:.2f}x |"
+        )
+    lines += [
+        "",
+        "## Breakdown: each stage alone, loop mode (ms per batch)",
+        "",
+        "Each stage from precomputed outputs of the previous one; `sum` is the three stages "
+        "added, `whole` the signature's loop time above (it also pays the sigmoid and the "
+        "signature's output structure).",
+        "",
+        "| batch | tower | features | lookup | tower | sum | whole | whole / tower |",
+        "|---:|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for batch in batch_sizes:
+        for t in TOWERS:
+            s = [stages[batch][(t, stage)] for stage in STAGES]
+            whole = loops[batch][t]
+            lines.append(
+                f"| {batch} | {t} | {s[0]:.3f} | {s[1]:.3f} | {s[2]:.3f} | {sum(s):.3f} | "
+                f"{whole:.3f} | {whole / s[2]:.1f}x |"
+            )
+    if baseline is not None:
+        lines += [
+            "",
+            f"## Features stage: this FeatureProcessor vs `{args.baseline_features}`",
+            "",
+            "Loop mode, the same rounds as the breakdown above.",
+            "",
+            "| batch | tower | baseline features ms | features ms | baseline / this |",
+            "|---:|---|---:|---:|---:|",
+        ]
+        for batch in batch_sizes:
+            for t in TOWERS:
+                old, new = stages[batch][(t, "baseline")], stages[batch][(t, "features")]
+                lines.append(f"| {batch} | {t} | {old:.3f} | {new:.3f} | {old / new:.2f}x |")
     text = "\n".join(lines) + "\n"
     print(text)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(text)
-    print(f"Written to {out}")
+    payload = {
+        "call_ms": calls,
+        "loop_ms": loops,
+        "stage_ms": {b: {f"{t}/{s}": v for (t, s), v in st.items()} for b, st in stages.items()},
+    }
+    out.with_suffix(".json").write_text(json.dumps(payload, indent=2, sort_keys=True))
+    print(f"Written to {out} and {out.with_suffix('.json')}")
     return 0
 
 

@@ -57,6 +57,7 @@ from rocketctr.schema import load_schema
 from rocketctr.train import evaluate_towers
 
 MODES = ("light_only", "booster_only", "co_train", "kd_stage")
+BASELINE_SUFFIX = " (baseline features)"  # a variant timed with --baseline_features
 
 
 class FrozenBoosterModel(CoTrainModel):
@@ -114,6 +115,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data_dir", default=str(Path(tempfile.gettempdir()) / "rocketctr_bench"))
     parser.add_argument("--matmul_size", type=int, default=2048)
     parser.add_argument("--out", default="train_throughput", help="Results file stem.")
+    parser.add_argument(
+        "--baseline_features",
+        default=None,
+        help="A features.py file (e.g. an earlier revision's): light_only and co_train are "
+        "also timed with its FeatureProcessor, in the same rounds.",
+    )
     args = parser.parse_args(argv)
 
     optimizers = args.embedding_optimizer.split(",")
@@ -134,6 +141,9 @@ def main(argv: list[str] | None = None) -> int:
     peaks_before = common.matmul_peaks(args.matmul_size)
     print(f"matmul peaks (GFLOP/s): {peaks_before}", flush=True)
 
+    baseline = (
+        common.load_feature_processor(args.baseline_features) if args.baseline_features else None
+    )
     variants, runners = {}, {}
     for jit in jits:
         for optimizer in optimizers:
@@ -154,6 +164,14 @@ def main(argv: list[str] | None = None) -> int:
                 runners[key] = _runner(model, train_ds)
                 print(f"warming up {key}", flush=True)
                 runners[key](args.warmup_steps)
+                if baseline is not None and mode in ("light_only", "co_train"):
+                    tf_keras.utils.set_random_seed(0)
+                    model = common.with_feature_processor(build_model(config, schema), baseline)
+                    key = (f"{mode}{BASELINE_SUFFIX}", optimizer, jit)
+                    variants[key] = model
+                    runners[key] = _runner(model, train_ds)
+                    print(f"warming up {key}", flush=True)
+                    runners[key](args.warmup_steps)
     seconds_per_step = common.interleaved_timing(runners, args.steps, args.rounds)
     peaks_after = common.matmul_peaks(args.matmul_size)
     peaks = {k: max(peaks_before[k], peaks_after[k]) for k in peaks_before}
@@ -272,6 +290,19 @@ def _summary(records: list[dict], optimizers: list[str], jits: list[bool]) -> st
                     f"- {tag}: booster_only at {booster['utilisation_fp32']:.0%} of fp32 matmul "
                     f"peak (target ≥ {t['booster_fp32_utilisation']:.0%})"
                 )
+    for mode in ("light_only", "co_train"):
+        for jit in jits:
+            for opt in optimizers:
+                new, old = (
+                    by_key.get((mode, opt, jit)),
+                    by_key.get((mode + BASELINE_SUFFIX, opt, jit)),
+                )
+                if new and old:
+                    lines.append(
+                        f"- {mode}, emb {opt}, XLA {'on' if jit else 'off'}: this FeatureProcessor "
+                        f"/ --baseline_features examples/s = "
+                        f"{new['examples_per_s'] / old['examples_per_s']:.2f}x"
+                    )
     for mode in ("light_only", "co_train", "booster_only"):
         for jit in jits:
             base = by_key.get((mode, "adagrad", jit))

