@@ -58,13 +58,21 @@ class RunPosition:
         self.epoch_step = counter("epoch_step")
         self.batches_per_epoch = counter("batches_per_epoch")
 
-    def checkpoint(self, model: tf.Module) -> tf.train.Checkpoint:
-        return tf.train.Checkpoint(
-            model=model,
-            epoch=self.epoch,
-            epoch_step=self.epoch_step,
-            batches_per_epoch=self.batches_per_epoch,
-        )
+    def checkpoint(self, model: tf.Module, path: str | None = None) -> tf.train.Checkpoint:
+        """What a checkpoint holds; for reading `path`, only the counters it has.
+
+        Checkpoints written before a counter existed leave it at 0, which is what it
+        means for them (an epoch-end state, epoch length unknown).
+        """
+        counters = {"epoch_step": self.epoch_step, "batches_per_epoch": self.batches_per_epoch}
+        if path is not None:
+            saved = tf.train.load_checkpoint(path).get_variable_to_shape_map()
+            counters = {
+                k: v for k, v in counters.items() if f"{k}/.ATTRIBUTES/VARIABLE_VALUE" in saved
+            }
+            for variable in self.epoch_step, self.batches_per_epoch:
+                variable.assign(0)
+        return tf.train.Checkpoint(model=model, epoch=self.epoch, **counters)
 
     def describe(self) -> str:
         epoch, step = int(self.epoch.numpy()), int(self.epoch_step.numpy())
@@ -128,11 +136,12 @@ def drop_checkpoint(path: str) -> None:
         tf.io.gfile.remove(os.path.join(directory, "checkpoint"))
 
 
-def restore_newest(checkpoint: tf.train.Checkpoint, paths: Sequence[str]) -> str | None:
+def restore_newest(model: tf.Module, position: RunPosition, paths: Sequence[str]) -> str | None:
     """Restores the newest of `paths` that reads back whole; says in one line which it skipped.
 
     Args:
-        checkpoint: the objects to restore; every one of them must be in the checkpoint.
+        model: the model to restore; every one of its variables must be in the checkpoint.
+        position: restored with it.
         paths: checkpoint prefixes, oldest first.
 
     Returns:
@@ -144,6 +153,7 @@ def restore_newest(checkpoint: tf.train.Checkpoint, paths: Sequence[str]) -> str
     failures = []
     for path in reversed(paths):
         try:
+            checkpoint = position.checkpoint(model, path)
             # expect_partial: values of the checkpoint no object asks for (the save counter)
             # are fine; every object here must be matched.
             checkpoint.restore(path).expect_partial().assert_existing_objects_matched()
@@ -217,7 +227,7 @@ def restore_run(
         model = build_model(config, load_schema(config.schema))
         position = RunPosition()
         # Every model variable must come from the checkpoint: never use initial weights.
-        path = restore_newest(position.checkpoint(model), paths)
+        path = restore_newest(model, position, paths)
     except RunFileError as e:
         raise error(str(e)) from e
     return model, config, path, int(position.epoch.numpy())

@@ -28,7 +28,13 @@ from rocketctr.distill.teacher import load_teacher
 from rocketctr.feature_format import prepare_run_format
 from rocketctr.metrics import format_table, tower_metrics
 from rocketctr.model import CoTrainModel, build_model
-from rocketctr.resume import DataPosition, RunSaver, restore_for_training, skip_trained
+from rocketctr.resume import (
+    BackupSaver,
+    DataPosition,
+    EpochSaver,
+    restore_for_training,
+    skip_trained,
+)
 from rocketctr.rundir import (
     BACKUP_DIR,
     CHECKPOINT_DIR,
@@ -190,7 +196,7 @@ class _LearningRatePlateau(tf_keras.callbacks.Callback):
                   f"rates x{self.factor}")  # fmt: skip
 
 
-def _record_selection(selection, history, manager, position, num_epochs) -> int | None:
+def _record_selection(selection, history, manager, epoch, num_epochs) -> int | None:
     """Checkpoints the selected weights (restored by EarlyStopping) as the run's last word.
 
     Args:
@@ -209,7 +215,7 @@ def _record_selection(selection, history, manager, position, num_epochs) -> int 
             message += f" ({other}: best {record[other]:.4f} at epoch {record['epoch']})"
     print(message)
     if selection.stopped_epoch:
-        position.epoch.assign(num_epochs)  # stopped early: finished, a rerun must not go on
+        epoch.assign(num_epochs)  # stopped early: the run is finished, a rerun must not go on
     if best != last or selection.stopped_epoch:
         manager.save(checkpoint_number=int(selection.model.global_step.numpy()))
     return best
@@ -347,7 +353,7 @@ def train(
     def restore() -> str | None:
         """Restores the newest readable state and positions the data stream after it."""
         try:
-            path = restore_for_training(checkpoint, position, checkpoint_dir, backup_dir)
+            path = restore_for_training(model, position, checkpoint_dir, backup_dir)
         except RunFileError as e:
             raise ConfigError(str(e)) from None
         if t.steps_per_epoch:
@@ -363,11 +369,13 @@ def train(
     history = _read_history(history_path) if chief else []
     history = [r for r in history if r["epoch"] <= initial_epoch]  # epochs of the checkpoint
     fit_data, mid_epoch_backups = _fit_inputs(strategy, train_ds, eval_ds, train_dataset, t)
-    saver = RunSaver(
-        position, data_position, checkpoint, manager,
-        backup_dir if mid_epoch_backups and t.checkpoint_every_steps > 0 else None,
-        t.checkpoint_every_steps, one_pass,
-    )  # fmt: skip
+    if mid_epoch_backups and t.checkpoint_every_steps > 0:
+        saver = BackupSaver(
+            position, data_position, checkpoint, manager, one_pass, backup_dir,
+            t.checkpoint_every_steps,
+        )  # fmt: skip
+    else:
+        saver = EpochSaver(position, data_position, checkpoint, manager, one_pass)
 
     monitor, monitor_mode = selection_monitor(config)
     selection = tf_keras.callbacks.EarlyStopping(
@@ -406,7 +414,7 @@ def train(
         except ValueError as e:
             # Keras cannot run an epoch with no batch left. A one-pass run resumed from a
             # backup at its first epoch's last batch meets one if it was killed before that
-            # backup was dropped (see RunSaver): drop it, and go on from the previous state.
+            # backup was dropped (see BackupSaver): drop it, and go on from the previous state.
             if not (resumed_mid_epoch and "Empty logs" in str(e)):
                 raise
             print(f"WARNING: backup {restored} was taken at the last batch of its epoch, "
@@ -414,7 +422,9 @@ def train(
             drop_checkpoint(restored)
             restored = restore()
             fit(initial_epoch=int(position.epoch.numpy()))
-        selected_epoch = _record_selection(selection, history, manager, position, t.num_epochs)
+        selected_epoch = _record_selection(
+            selection, history, manager, position.epoch, t.num_epochs
+        )
     else:
         print(f"All {t.num_epochs} epoch(s) already trained in {model_dir}; evaluating.")
 

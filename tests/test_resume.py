@@ -121,15 +121,22 @@ def test_data_stream_replays_an_epoch_from_its_pass_index_and_skips_trained_batc
         return [b[0]["C1"].numpy().tolist() for b in dataset]
 
     auto = make_dataset(schema, str(data[0]), 500, shuffle=True, seed=3)
-    epoch0, epoch1 = first_column(auto), first_column(auto)
-    assert epoch0 != epoch1  # a new order each iteration
+    first, second = first_column(auto), first_column(auto)
+    assert first != second  # without a position, each iteration gets a new order
+    again = make_dataset(schema, str(data[0]), 500, shuffle=True, seed=3)
+    assert [first_column(again), first_column(again)] == [first, second]  # reproducibly
+
     position = DataPosition()
     stream = make_dataset(
         schema, str(data[0]), 500, shuffle=True, seed=3, first_pass=position.first_pass
     )
     positioned = skip_trained(stream, position.skip)
+    epoch0 = first_column(positioned)
     position.first_pass.assign(1)
-    assert first_column(positioned) == epoch1  # epoch 1's order, in a fresh pipeline
+    epoch1 = first_column(positioned)
+    assert epoch1 != epoch0 and sorted(sum(epoch1, [])) == sorted(sum(epoch0, []))
+    fresh = make_dataset(schema, str(data[0]), 500, shuffle=True, seed=3, first_pass=1)
+    assert first_column(fresh) == epoch1  # epoch 1's order, in a fresh pipeline
     position.skip.assign(5)
     assert first_column(positioned) == epoch1[5:]
     position.first_pass.assign(0)

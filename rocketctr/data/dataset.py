@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import tensorflow as tf
-from tensorflow.python.ops.resource_variable_ops import ResourceVariable
 
 from rocketctr.data.bad_row_report import BadRowReport
 from rocketctr.data.checks import BAD_ROW_POLICIES, finish_chunk
@@ -91,8 +90,8 @@ def make_dataset(
         first_pass: the index p of the first pass of an iteration (later passes count up
             from it). A variable is read each time an iteration starts: a resumed training
             run sets it to the epoch it resumes, and replays that epoch's order exactly.
-            None (default): each iteration continues where the previous one ended, 0, 1,
-            2, ..., so that every iteration (Keras starts one per epoch) gets a new order.
+            None (default): every iteration (Keras starts one per epoch) starts at a new
+            pass index drawn from `seed`, so it gets a new order, reproducibly.
         report: per-file counts of rows read and skipped; see `BadRowReport.summary`.
 
     Returns:
@@ -162,7 +161,7 @@ def make_dataset(
     # Only the small stream of (pass, file) pairs is built per iteration (a flat_map around
     # the whole pipeline would cost a third of its throughput); reading and parsing stay
     # one pipeline, files of consecutive passes in flight together.
-    files = _passes(first_pass, num_epochs).flat_map(file_stream)
+    files = _passes(first_pass, num_epochs, seed).flat_map(file_stream)
     chunks = files.interleave(
         pass_chunks,
         cycle_length=min(len(paths), MAX_FILES_IN_FLIGHT),
@@ -177,28 +176,26 @@ def make_dataset(
     return rows.rebatch(batch_size).prefetch(tf.data.AUTOTUNE)
 
 
-def _passes(first_pass: int | tf.Variable | None, num_epochs: int | None) -> tf.data.Dataset:
+def _passes(
+    first_pass: int | tf.Variable | None, num_epochs: int | None, seed: int
+) -> tf.data.Dataset:
     """The pass indices of one iteration, [p, p + num_epochs), p read when it starts."""
     if first_pass is None:
-        with tf.init_scope():  # host-side bookkeeping, like the bad-row counters
-            next_pass = ResourceVariable(0, dtype=tf.int64, trainable=False, name="next_pass")
-        count = tf.int64.max if num_epochs is None else num_epochs
-
-        def start(_):
-            first = next_pass.read_value()
-            with tf.control_dependencies([first]):
-                next_pass.assign_add(count)
-            return first
+        # A new first pass for each iteration, a reproducible sequence given `seed`. (A
+        # seed generator, not a variable: datasets built on parameter-server workers must
+        # not capture variables.)
+        starts = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).take(1)
+        starts = starts.map(lambda x: tf.math.floormod(x, 2**40))
     else:
-
-        def start(_):
-            return tf.cast(tf.convert_to_tensor(first_pass), tf.int64)
+        starts = tf.data.Dataset.from_tensors(tf.constant(0, tf.int64)).map(
+            lambda _: tf.cast(tf.convert_to_tensor(first_pass), tf.int64)
+        )
 
     def indices(first: tf.Tensor) -> tf.data.Dataset:
         stop = tf.int64.max if num_epochs is None else first + num_epochs
         return tf.data.Dataset.range(first, stop)
 
-    return tf.data.Dataset.from_tensors(tf.constant(0, tf.int64)).map(start).flat_map(indices)
+    return starts.flat_map(indices)
 
 
 def _pass_seed(seed: int, pass_index: tf.Tensor) -> tf.Tensor:

@@ -48,11 +48,11 @@ def test_parameter_server_refuses_an_endless_epoch(monkeypatch):
     t = Config.from_dict({"train": {"steps_per_epoch": None}}).train
     with pytest.raises(ConfigError, match="needs train.steps_per_epoch.*steps_per_epoch=None"):
         train._fit_inputs(None, None, None, None, t)
-    fit_data, backup_freq = train._fit_inputs(
+    fit_data, mid_epoch_backups = train._fit_inputs(
         None, None, None, None, Config.from_dict({"train": {"steps_per_epoch": 5}}).train
     )
     assert isinstance(fit_data["x"], tf_keras.utils.experimental.DatasetCreator)
-    assert fit_data["validation_data"] is None and backup_freq == "epoch"
+    assert fit_data["validation_data"] is None and mid_epoch_backups is False
 
 
 def _weights(checkpoint_path):
