@@ -181,9 +181,11 @@ def test_a_backup_at_an_epochs_last_batch_is_never_resumed_from(
     left). It is dropped when validation starts; killed before that (delay 0, most of the
     time) the rerun drops it itself. Either way the run resumes from batch 141 and ends
     with the uninterrupted run's weights after epoch 1."""
-    big_eval = synthetic.ensure_synthetic_criteo(tmp_path / "eval", 1000, 150_000)[1]
+    # A long validation (150k rows) to kill during; the kill at once needs none.
+    eval_rows = 150_000 if delay_seconds else 1000
+    eval_file = synthetic.ensure_synthetic_criteo(tmp_path / "eval", 1000, eval_rows)[1]
     model_dir = tmp_path / "run"
-    cmd = [*_cmd(data, model_dir, f"--eval={big_eval}", "--set=train.checkpoint_every_steps=47",
+    cmd = [*_cmd(data, model_dir, f"--eval={eval_file}", "--set=train.checkpoint_every_steps=47",
                  "--set=train.num_epochs=1")]  # fmt: skip
     _kill_after_backup(cmd, tmp_path, model_dir, 188, delay_seconds)
     assert not _steps(model_dir / "checkpoints")  # killed before the epoch checkpoint
@@ -211,19 +213,19 @@ def test_a_backup_at_an_epochs_last_batch_is_never_resumed_from(
 def test_fixed_steps_per_epoch_run_killed_mid_epoch_resumes_to_the_uninterrupted_result(
     tmp_path, data
 ):
-    extra = ("--set=train.steps_per_epoch=150",)
+    extra = ("--set=train.steps_per_epoch=100",)
     reference = tmp_path / "reference"
     _run(_cmd(data, reference, *extra), tmp_path)
     model_dir = tmp_path / "run"
     cmd = _cmd(data, model_dir, *extra)
     expected = None
-    for kill_point in (60, 210):  # epoch 1, then epoch 2 (the stream spans both)
+    for kill_point in (40, 140):  # epoch 1, then epoch 2 (the stream spans both)
         out = _kill_after_backup(cmd, tmp_path, model_dir, kill_point)
         if expected:
             _assert_resumed(out, *expected)
         expected = _newest_state(model_dir)
     _assert_resumed(_run(cmd, tmp_path), *expected)
-    assert _steps(model_dir / "checkpoints") == _steps(reference / "checkpoints") == [150, 300]
+    assert _steps(model_dir / "checkpoints") == _steps(reference / "checkpoints") == [100, 200]
     _assert_same_metrics(_metrics(model_dir), _metrics(reference))
 
 
