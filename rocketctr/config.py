@@ -120,7 +120,7 @@ class TrainConfig:
     seed: int = 0
     shuffle_buffer_rows: int = 65536
     bad_rows: str = "error"  # error | skip
-    checkpoint_every_steps: int = 1000  # fault-tolerance backups (BackupAndRestore)
+    checkpoint_every_steps: int = 1000  # mid-epoch backups (rocketctr/resume.py); 0 = none
     strategy: str = "auto"  # auto | default | mirrored | multi_worker | parameter_server
     # Model selection on what ships: the weights of the epoch with the best validation
     # `selection_metric` (a light-net metric by default) are kept, checkpointed and exported.
