@@ -6,8 +6,8 @@
 
 The export is a `tf.Module` that holds the light path only: the light feature processor,
 the embedding table the light net reads, and the light tower. Its signatures call
-`CoTrainModel.light_logits` itself, so serving runs the training graph's ops (DESIGN
-invariant 5). Each version is written into a hidden temporary sibling, verified there
+`CoTrainModel.light_logits` itself, so serving runs the training graph's ops
+(docs/invariants.md, 5). Each version is written into a hidden temporary sibling, verified there
 (no booster or optimizer variable, no privileged input, scores equal to the in-memory light
 net), and only then renamed into place: TF Serving polls `<export_base>` and must never see
 a half-written or unverified version.
@@ -527,7 +527,7 @@ def verify_export(
     rows: Mapping[str, np.ndarray],
     example_dtypes: Mapping[str, tf.DType] | None = None,
 ) -> dict[str, Any]:
-    """Reloads an export and checks DESIGN invariants 3 and 4 on it.
+    """Reloads an export and checks guarantees 3 and 4 of docs/invariants.md on it.
 
     Checks: every variable is a light-path variable (no `booster` role, no optimizer slot,
     exactly the light path's names and shapes, same parameter count); the signatures take

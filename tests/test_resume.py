@@ -26,12 +26,6 @@ from tests.distribute.test_distribute import TINY, _env
 TOLERANCE = 1e-6  # metrics of a resumed run vs an uninterrupted one (float rounding only)
 
 
-@pytest.fixture(scope="module")
-def data(tmp_path_factory):
-    directory = tmp_path_factory.mktemp("synthetic")
-    return synthetic.ensure_synthetic_criteo(directory, 6000, 1000)
-
-
 def _cmd(data, model_dir, *extra):
     """One-pass epochs (the default), 188 batches of 32 each, a backup every 10 steps."""
     return [sys.executable, "-m", "rocketctr.cli", "train", f"--train={data[0]}",

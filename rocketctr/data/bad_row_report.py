@@ -1,4 +1,4 @@
-"""Per-file counts of rows read and malformed rows skipped (DESIGN invariant 6).
+"""Per-file counts of rows read and malformed rows skipped (docs/invariants.md, 6).
 
 `make_dataset` updates the counters from inside the tf.data pipeline, so they are current
 whenever the dataset has been (partly) iterated; read them with `rows_read()`, `skipped()`

@@ -1,7 +1,7 @@
 """In-graph feature processing: raw columns -> embedding-table row ids and dense values.
 
 These ops run inside the model, so training, evaluation and every exported signature apply
-exactly the same graph to the same raw values (DESIGN invariant 5). Readers deliver raw
+exactly the same graph to the same raw values (docs/invariants.md, 5). Readers deliver raw
 strings and floats only.
 
 The graph is vectorized: whatever the number of fields, a batch costs a handful of ops.

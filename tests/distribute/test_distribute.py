@@ -11,7 +11,6 @@ import pytest
 import tensorflow as tf
 
 from rocketctr.config import ConfigError
-from rocketctr.data import synthetic
 from rocketctr.distribute import resolve_strategy_name
 from tests.helpers import free_ports
 
@@ -30,12 +29,6 @@ def _env(**extra):
     env.pop("TF_CONFIG", None)
     env.update(extra)
     return env
-
-
-@pytest.fixture(scope="module")
-def data(tmp_path_factory):
-    directory = tmp_path_factory.mktemp("synthetic")
-    return synthetic.ensure_synthetic_criteo(directory, 6000, 1000)
 
 
 def _train_cmd(data, model_dir, *extra):
