@@ -28,6 +28,7 @@ from tensorflow.python.ops.resource_variable_ops import ResourceVariable
 from rocketctr.rundir import (
     RunPosition,
     checkpoint_paths,
+    checkpoint_step,
     drop_checkpoint,
     repair_index,
     restore_newest,
@@ -89,18 +90,15 @@ def restore_for_training(
         repair_index(directory)
     # By global step; at a tie the epoch checkpoint wins (its epoch is complete).
     candidates = sorted(
-        [(_step(p), 1, p) for p in checkpoint_paths(checkpoint_dir)]
-        + [(_step(p), 0, p) for p in checkpoint_paths(backup_dir)]
+        [(checkpoint_step(p), 1, p) for p in checkpoint_paths(checkpoint_dir)]
+        + [(checkpoint_step(p), 0, p) for p in checkpoint_paths(backup_dir)]
     )
     path = restore_newest(model, position, [p for _, _, p in candidates])
     if path is not None:
         kind = "backup" if path.startswith(backup_dir.rstrip("/") + "/") else "checkpoint"
-        print(f"Resuming from {kind} {path} ({position.describe()}, global step {_step(path):,}).")
+        step = checkpoint_step(path)
+        print(f"Resuming from {kind} {path} ({position.describe()}, global step {step:,}).")
     return path
-
-
-def _step(path: str) -> int:
-    return int(path.rsplit("-", 1)[1])
 
 
 class EpochSaver(tf_keras.callbacks.Callback):

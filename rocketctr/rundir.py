@@ -81,6 +81,12 @@ class RunPosition:
         return f"at batch {step:,} of epoch {epoch + 1}"
 
 
+def checkpoint_step(path: str) -> int | None:
+    """The N of a checkpoint prefix `.../ckpt-N` (the global step it was saved at)."""
+    match = _CHECKPOINT_NUMBER.search(path)
+    return int(match.group(1)) if match else None
+
+
 def checkpoint_paths(directory: str | Path) -> list[str]:
     """The checkpoint prefixes (`.../ckpt-N`) in `directory`, oldest first by N.
 
@@ -89,9 +95,9 @@ def checkpoint_paths(directory: str | Path) -> list[str]:
     prefixes = []
     for index_file in tf.io.gfile.glob(os.path.join(str(directory), "*.index")):
         prefix = index_file[: -len(".index")]
-        match = _CHECKPOINT_NUMBER.search(prefix)
-        if match:
-            prefixes.append((int(match.group(1)), prefix))
+        step = checkpoint_step(prefix)
+        if step is not None:
+            prefixes.append((step, prefix))
     return [prefix for _, prefix in sorted(prefixes)]
 
 
