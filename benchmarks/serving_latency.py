@@ -1,8 +1,8 @@
 """Serving latency of the exported light net against the booster it was distilled from.
 
 Builds a model from a config (or restores a trained run), exports the light net with the
-product path (`rocketctr.export.export_light`) and, for this comparison only, the booster
-path with the same signature machinery (`rocketctr.export._export_tower`; the product never
+product path (`rocketctr.serving.export_light`) and, for this comparison only, the booster
+path with the same signature machinery (`rocketctr.serving.export_tower`; the product never
 exports the booster). Both SavedModels are reloaded with `tf.saved_model.load` and their
 `serving_default` is timed at several batch sizes in two modes, side by side in one run:
 
@@ -49,7 +49,7 @@ from common import load_feature_processor, machine_description  # noqa: E402
 import numpy as np
 import tensorflow as tf
 
-from rocketctr import export
+from rocketctr import serving
 from rocketctr.config import load_config
 from rocketctr.model import build_model
 from rocketctr.schema import load_schema
@@ -178,7 +178,7 @@ def main(argv: list[str] | None = None) -> int:
     batch_sizes = [int(b) for b in args.batch_sizes.split(",")]
 
     if args.model_dir:
-        model, _ = export.restore_model(args.model_dir)
+        model, _ = serving.restore_model(args.model_dir)
         source = f"checkpoint of {args.model_dir}"
     else:
         config = load_config(args.config)
@@ -197,8 +197,8 @@ def main(argv: list[str] | None = None) -> int:
     rows = raw_rows(all_dtypes, max(batch_sizes))
     calls, loops, stages = {}, {}, {}
     with tempfile.TemporaryDirectory() as tmp:
-        light_dir = export.export_light(model, Path(tmp) / "light")
-        booster_dir = export._export_tower(model, Path(tmp) / "booster", tower="booster")
+        light_dir = serving.export_light(model, Path(tmp) / "light")
+        booster_dir = serving.export_tower(model, Path(tmp) / "booster", tower="booster")
         loaded = {
             "light": tf.saved_model.load(str(light_dir)),
             "booster": tf.saved_model.load(str(booster_dir)),
@@ -233,8 +233,8 @@ def main(argv: list[str] | None = None) -> int:
             stages[batch] = time_loops(stage_loops, args.loop_seconds, args.rounds)
             print(f"batch {batch}: call {calls[batch]}, loop {loops[batch]}", flush=True)
 
-    params = export.parameter_counts(model)
-    flops = export.tower_flops(model)
+    params = serving.parameter_counts(model)
+    flops = serving.tower_flops(model)
     machine = machine_description()
     lines = [
         "# Serving latency: light vs booster",

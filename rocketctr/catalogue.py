@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import glob
 import json
-import math
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -27,10 +26,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import tensorflow as tf
 
+from rocketctr.data.raw_values import raw_values
 from rocketctr.schema import Schema, load_schema
+from rocketctr.towers.two_tower import ITEM_SIGNATURE
 
-ITEM_SIGNATURE = "item_embedding"
-EMBEDDING_OUTPUT = "embedding"
+EMBEDDING_OUTPUT = "embedding"  # the output of a tower's vector signature
 VECTOR_COLUMN = "vector"
 _TEXT_SUFFIXES = {".csv": ",", ".tsv": "\t", ".txt": "\t"}
 
@@ -75,21 +75,23 @@ def _read_batches(path: str, columns: list[str], batch_rows: int) -> Iterator[pd
     )  # fmt: skip
 
 
-def _as_string(values: pd.Series) -> np.ndarray:
-    """Text as readers deliver it: integers as decimal strings, missing as ""."""
+def _raw(values: pd.Series, string: bool, path: str, column: str) -> tf.Tensor:
+    """Catalogue values -> raw values as readers deliver them (rocketctr.data.raw_values):
+    integers as decimal text, missing as "" (categorical) or NaN (dense)."""
     array = pa.array(values, from_pandas=True)
-    if not (pa.types.is_string(array.type) or pa.types.is_large_string(array.type)):
-        array = array.cast(pa.string())
-    return np.array(array.fill_null("").to_pylist(), dtype=object)
-
-
-def _as_float(values: pd.Series, path: str, column: str) -> np.ndarray:
-    if values.dtype == object:
-        values = values.replace("", math.nan)
+    present = tf.constant(array.is_valid().to_numpy(zero_copy_only=False))
+    if pa.types.is_string(array.type) or pa.types.is_large_string(array.type):
+        stored = tf.constant(np.array(array.fill_null("").to_pylist(), dtype=object), tf.string)
+    elif pa.types.is_integer(array.type) or pa.types.is_floating(array.type):
+        stored = tf.constant(array.fill_null(0).to_numpy(zero_copy_only=False))
+    else:
+        stored = tf.constant(np.array(array.cast(pa.string()).fill_null("").to_pylist(), object))
     try:
-        return pd.to_numeric(values).to_numpy(np.float32)
-    except (ValueError, TypeError) as e:
-        raise CatalogueError(f"{path}: column {column!r} is dense but holds text: {e}") from None
+        return raw_values(stored, present, string)
+    except tf.errors.InvalidArgumentError as e:
+        raise CatalogueError(
+            f"{path}: column {column!r} is dense but holds text: {e.message.splitlines()[0]}"
+        ) from None
 
 
 def resolve_version_dir(export_dir: str | Path) -> Path:
@@ -159,7 +161,8 @@ def write_item_vectors(
         for path in _files(catalogue):
             for frame in _read_batches(path, columns, batch_rows):
                 counts["rows_read"] += len(frame)
-                ids = _as_string(frame[id_column])
+                raw_ids = _raw(frame[id_column], True, path, id_column).numpy()
+                ids = np.array([v.decode() for v in raw_ids], dtype=object)
                 keep = []
                 for i, item_id in enumerate(ids):
                     if item_id in seen:
@@ -171,10 +174,7 @@ def write_item_vectors(
                     continue
                 frame, ids = frame.iloc[keep], ids[keep]
                 inputs = {
-                    c: tf.constant(_as_string(frame[c]))
-                    if spec.dtype == tf.string
-                    else tf.constant(_as_float(frame[c], path, c))
-                    for c, spec in specs.items()
+                    c: _raw(frame[c], s.dtype == tf.string, path, c) for c, s in specs.items()
                 }
                 vectors = signature(**inputs)[EMBEDDING_OUTPUT].numpy().astype(np.float32)
                 counts["dimension"] = int(vectors.shape[1])

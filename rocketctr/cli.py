@@ -3,7 +3,7 @@
 rocketctr train --config <preset|yaml> --train <glob> --eval <glob> --model_dir <dir>
 rocketctr train --model_dir runs/demo          # built-in synthetic Criteo-shaped data
 rocketctr evaluate --model_dir <dir> --eval <glob>    # score the newest readable checkpoint
-rocketctr export --model_dir <dir> --export_dir <base>
+rocketctr export --model_dir <dir> --export_dir <base> [--set=export.embedding_dtype=int8]
 
 Parameter-server clusters (TF_CONFIG with a "ps" job): every task runs the same
 `rocketctr train ...` command; on "worker" and "ps" tasks it starts that task's
@@ -111,14 +111,14 @@ def train_main(argv) -> int:
         return 1
     print(train.summary(result))
     if FLAGS.export and result.is_chief and config.distill.mode != "booster_only":
-        from rocketctr import export
+        from rocketctr import serving
 
         nothing_trained = result.initial_epoch >= config.train.num_epochs
-        if nothing_trained and export.next_version(export_base()) > 1:
+        if nothing_trained and serving.next_version(export_base()) > 1:
             print(f"Nothing new to export; the latest version is in {export_base()}")
         else:
             path = train.export_trained(result, eval_files, export_base())
-            print(f"Exported the light net to {path}")
+            print(f"Exported the light net to {path}: {_described(path)}")
     return 0
 
 
@@ -159,11 +159,19 @@ def evaluate_main(argv) -> int:
 
 
 def export_main(argv) -> int:
-    from rocketctr import export
+    from rocketctr import serving
+    from rocketctr.config import parse_override
 
-    path = export.export_from_model_dir(FLAGS.model_dir, export_base())
-    print(f"Exported the light net to {path}")
+    overrides = dict(parse_override(s) for s in FLAGS.set)  # export.* keys only
+    path = serving.export_from_model_dir(FLAGS.model_dir, export_base(), overrides=overrides)
+    print(f"Exported the light net to {path}: {_described(path)}")
     return 0
+
+
+def _described(version_dir: Path) -> str:
+    from rocketctr import serving
+
+    return serving.describe_export(serving.read_export_info(version_dir))
 
 
 def main(argv) -> int:
@@ -174,8 +182,8 @@ def main(argv) -> int:
         )
     from rocketctr.catalogue import CatalogueError
     from rocketctr.config import ConfigError
-    from rocketctr.export import ExportError
     from rocketctr.schema import SchemaError
+    from rocketctr.serving.export_error import ExportError
 
     commands = {
         "train": train_main,

@@ -133,12 +133,34 @@ class TrainConfig:
     lr_plateau_patience: int = 1
 
 
+# How the exported light table stores its rows (see rocketctr/serving/light_table.py).
+EMBEDDING_DTYPES = ("float32", "bfloat16", "int8")
+
+
+@dataclass(frozen=True)
+class ExportConfig:
+    """The light SavedModel; nothing here changes training or what a checkpoint means."""
+
+    # float32 | bfloat16 | int8 (one float32 scale per row); dequantized at lookup in the
+    # serving graph. The exporter refuses an export whose AUC moves beyond the dtype's
+    # stated tolerance (rocketctr.serving.quality.AUC_TOLERANCE).
+    embedding_dtype: str = "float32"
+
+    def __post_init__(self) -> None:
+        if self.embedding_dtype not in EMBEDDING_DTYPES:
+            raise ConfigError(
+                f"export.embedding_dtype must be one of {list(EMBEDDING_DTYPES)}. "
+                f"Received: {self.embedding_dtype!r}"
+            )
+
+
 @dataclass(frozen=True)
 class Config:
     schema: str = "criteo"  # a name in data_schemas/ or a path to a schema YAML
     model: ModelConfig = field(default_factory=ModelConfig)
     distill: DistillConfig = field(default_factory=DistillConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
+    export: ExportConfig = field(default_factory=ExportConfig)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Config:

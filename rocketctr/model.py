@@ -253,10 +253,24 @@ class CoTrainModel(tf_keras.Model):
         logits = (light or self.light)(embeddings, dense, training=training)
         return tf.cast(logits, tf.float32)  # bf16 towers (train.mixed_precision) too
 
-    def light_logits(self, features: dict[str, tf.Tensor]) -> tf.Tensor:
-        """Light scores from the light net's own (serving) inputs only; inference mode."""
+    def light_logits(self, features: dict[str, tf.Tensor], lookup=None) -> tf.Tensor:
+        """Light scores from the light net's own (serving) inputs only; inference mode.
+
+        Args:
+            features: raw serving columns, {column: [B]}.
+            lookup: (row ids [B, F], the F feature names) -> embeddings [B, F, d], to read
+                another copy of the light rows (an export's, see rocketctr/serving); by
+                default the training table.
+        """
         ids, dense = self.light_processor(features)
-        return self._light_from_ids(ids, dense, training=False)
+        if lookup is None:
+            return self._light_from_ids(ids, dense, training=False)
+        embeddings = lookup(ids, [f.name for f in self.light_processor.categorical])
+        return tf.cast(self.light(embeddings, dense, training=False), tf.float32)
+
+    def light_table(self) -> Embedding:
+        """The table the light net reads: its own, or the shared one."""
+        return self.light_embedding or self.embedding
 
     # ----------------------------------------------------------------------------- losses
     @property

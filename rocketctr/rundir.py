@@ -29,6 +29,7 @@ from rocketctr.schema import load_schema
 CONFIG_FILE = "config.yaml"
 METRICS_FILE = "metrics.json"
 HISTORY_FILE = "history.json"  # per-epoch training and validation metrics of both towers
+EVAL_DATA_FILE = "eval_data.json"  # the eval file globs of the latest train run on the dir
 CHECKPOINT_DIR = "checkpoints"
 BACKUP_DIR = "backup"  # mid-epoch backups; removed when a run ends normally
 
@@ -196,6 +197,28 @@ def read_run_file(path: Path, kind: str = "auto") -> Any:
         what = "empty" if data is None else f"a {type(data).__name__}, not a {expected.__name__}"
         raise RunFileError(f"{path} is {what}: the file is damaged.")
     return data
+
+
+def record_eval_patterns(model_dir: Path, patterns: Sequence[str]) -> None:
+    """Writes the eval globs a run scores, so that `rocketctr export` checks on the same rows.
+
+    Relative local paths are made absolute; URIs (gs://...) are kept as given.
+    """
+    absolute = [p if "://" in p else os.path.abspath(p) for p in map(str, patterns)]
+    partial = model_dir / (EVAL_DATA_FILE + ".partial")
+    partial.write_text(json.dumps({"eval_patterns": absolute}, indent=2))
+    os.replace(partial, model_dir / EVAL_DATA_FILE)
+
+
+def read_eval_patterns(model_dir: Path) -> list[str]:
+    """The eval globs recorded by the run's last `train`; [] when none were recorded."""
+    path = model_dir / EVAL_DATA_FILE
+    if not path.exists():
+        return []
+    patterns = read_run_file(path).get("eval_patterns")
+    if not isinstance(patterns, list) or not all(isinstance(p, str) for p in patterns):
+        raise RunFileError(f"{path}: 'eval_patterns' must be a list of file globs.")
+    return patterns
 
 
 def load_run_config(model_dir: Path) -> Config:

@@ -26,7 +26,7 @@ What `run_fn` reads (`fn_args`):
     model_run_dir: the rocketctr model dir (config.yaml, checkpoints/, TensorBoard logs/,
         metrics.json). A local (or mounted) path.
     serving_model_dir: receives the light-only SavedModel itself (no version subdirectory,
-        as TFX's Evaluator and Pusher expect): the light export of `export.export_light`
+        as TFX's Evaluator and Pusher expect): the light export of `serving.export_light`
         (verified: light variables only, scores equal to the in-memory light net),
         re-signed: `serving_default` (raw features by name, unchanged) and
         `predict_examples` (serialized tf.Example, each column parsed with the
@@ -51,7 +51,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -83,8 +82,7 @@ def run_fn(fn_args: Any) -> None:
     Args:
         fn_args: `tfx.components.FnArgs` (see the module docstring for the fields read).
     """
-    from rocketctr import export
-    from rocketctr.data import BadRowReport, make_dataset
+    from rocketctr import serving
     from rocketctr.train import summary, train
 
     custom = dict(fn_args.custom_config or {})
@@ -114,16 +112,12 @@ def run_fn(fn_args: Any) -> None:
 
     schema = result.schema
     example_dtypes = training_example_dtypes(schema, fn_args.train_files, tfmd)
-    rows = make_dataset(
-        schema, fn_args.eval_files, export.PARITY_ROWS, bad_rows=config.train.bad_rows,
-        report=BadRowReport(),
-    )  # fmt: skip
-    features, _ = next(iter(rows))
+    features, labels = serving.eval_rows(schema, fn_args.eval_files, config.train.bad_rows)
     metadata = {"metrics": result.metrics, "tfx": {"transform_graph": transform_dir}}
     with tempfile.TemporaryDirectory(prefix="rocketctr-export-") as tmp:
-        version_dir = export.export_light(
-            result.model, tmp, example_features=features, metadata=metadata,
-            example_dtypes=example_dtypes,
+        version_dir = serving.export_light(
+            result.model, tmp, example_features=features, example_labels=labels,
+            metadata=metadata, example_dtypes=example_dtypes,
         )  # fmt: skip
         final = Path(tmp) / "tfx"
         save_for_tfx(version_dir, final, example_dtypes, tft_output, schema.label)
@@ -308,40 +302,25 @@ def preprocessing_fn(inputs: dict, custom_config: dict | None = None) -> dict:
 
 def _first_value(value: Any, default: Any) -> tf.Tensor:
     """[B] dense from a dense [B]/[B, 1], sparse or ragged feature (missing: `default`)."""
-    if isinstance(value, tf.SparseTensor):
-        value = tf.RaggedTensor.from_sparse(value)
-    if isinstance(value, tf.RaggedTensor):
-        return value.to_tensor(default_value=default, shape=[None, 1])[:, 0]
-    return tf.reshape(value, [-1])
+    from rocketctr.data.raw_values import first_values
+
+    first, present = first_values(value)
+    return tf.where(present, first, default)
 
 
 def _as_serving(value: Any, dtype: tf.DType) -> tf.Tensor:
     """A transformed feature -> a light `serving_default` input, converted like the
-    TFRecord reader converts stored values: numbers of a string column become their decimal
-    text ("" when missing), numbers of a float column floats (NaN when missing)."""
-    if isinstance(value, tf.SparseTensor):
-        value = tf.RaggedTensor.from_sparse(value)
-    if isinstance(value, tf.RaggedTensor):
-        present = value.row_lengths() > 0
-        default = "" if value.dtype == tf.string else tf.zeros([], value.dtype)
-        first = value.to_tensor(default_value=default, shape=[None, 1])[:, 0]
-    else:
-        first = tf.reshape(value, [-1])
-        present = tf.ones_like(first, tf.bool)
-    if dtype == tf.string:
-        if first.dtype == tf.string:
-            return first
-        text = tf.strings.as_string(first, shortest=first.dtype == tf.float32)
-        return tf.where(present, text, "")
-    if first.dtype == tf.string:
-        return tf.strings.to_number(tf.where(present & (first != ""), first, "nan"), tf.float32)
-    return tf.where(present, tf.cast(first, tf.float32), math.nan)
+    TFRecord reader converts stored values (rocketctr.data.raw_values)."""
+    from rocketctr.data.raw_values import first_values, raw_values
+
+    first, present = first_values(value)
+    return raw_values(first, present, dtype == tf.string)
 
 
 class _TfxModule(tf.Module):
     """The verified light export, re-signed for TFX's tf.Examples (and optionally Transform).
 
-    `predict_examples` parses with `export.parse_examples`: CsvExampleGen writes an empty
+    `predict_examples` parses with `serving.parse_examples`: CsvExampleGen writes an empty
     CSV field as a feature with an *empty* value list, and no value means missing ("" /
     NaN), exactly as the TFRecord reader reads it at training time. Only the loaded light
     export's variables are tracked, so nothing else can be saved.
@@ -370,13 +349,13 @@ class _TfxModule(tf.Module):
                     raise ValueError(f"The Transform graph does not output light inputs {missing}")
                 return {c: _as_serving(transformed[c], dt) for c, dt in input_dtypes.items()}
         else:
-            from rocketctr import export
+            from rocketctr import serving
 
             parse_dtypes = {c: tf.as_dtype(example_dtypes[c]) for c in input_dtypes}
 
             def light_inputs(examples):
-                # Absent and empty-list features are missing, as in training (export.py).
-                return export.parse_examples(examples, input_dtypes, parse_dtypes)
+                # Absent and empty-list features are missing, as in training.
+                return serving.parse_examples(examples, input_dtypes, parse_dtypes)
 
         def predict(examples):
             return self.light.signatures["serving_default"](**light_inputs(examples))
@@ -404,16 +383,16 @@ def save_for_tfx(
     The light export's `assets.extra/rocketctr.json` comes along; its TF Serving warmup
     requests too, unless Transform changed what `serving_default` takes.
     """
-    from rocketctr import export
+    from rocketctr import serving
 
     module = _TfxModule(Path(light_dir), example_dtypes, tft_output, label)
     signatures = {"serving_default": module.serve, "predict_examples": module.predict_examples}
     tf.saved_model.save(module, str(out_dir), signatures=signatures)
-    extra = Path(light_dir) / export.ASSETS_EXTRA
-    (Path(out_dir) / export.ASSETS_EXTRA).mkdir()
-    for name in [export.METADATA_FILE] + ([export.WARMUP_FILE] if tft_output is None else []):
+    extra = Path(light_dir) / serving.ASSETS_EXTRA
+    (Path(out_dir) / serving.ASSETS_EXTRA).mkdir()
+    for name in [serving.METADATA_FILE] + ([serving.WARMUP_FILE] if tft_output is None else []):
         if (extra / name).exists():
-            tf.io.gfile.copy(str(extra / name), str(Path(out_dir) / export.ASSETS_EXTRA / name))
+            tf.io.gfile.copy(str(extra / name), str(Path(out_dir) / serving.ASSETS_EXTRA / name))
 
 
 def verify_for_tfx(
@@ -426,35 +405,35 @@ def verify_for_tfx(
     way CsvExampleGen writes them (missing values as empty value lists).
 
     Raises:
-        export.ExportError: a check failed.
+        serving.ExportError: a check failed.
     """
-    from rocketctr import export
+    from rocketctr import serving
 
-    input_dtypes = export.serving_input_dtypes(model)
+    input_dtypes = serving.serving_input_dtypes(model)
     rows = {c: features[c].numpy() for c in input_dtypes}
     example_dtypes = {c: tf.as_dtype(example_dtypes.get(c, dt)) for c, dt in input_dtypes.items()}
-    export.verify_export(saved_model_dir, model, rows, example_dtypes)
+    serving.verify_export(saved_model_dir, model, rows, example_dtypes)
     examples = serialize_like_csv_example_gen(rows, example_dtypes)
     loaded = tf.saved_model.load(str(saved_model_dir))
     scored = loaded.signatures["predict_examples"](examples=tf.constant(examples))
     expected = tf.sigmoid(model.light_logits(features)).numpy()
     diff = abs(scored["probabilities"].numpy() - expected)
-    if not (diff <= export.PARITY_ATOL).all():
-        raise export.ExportError(
+    if not (diff <= serving.PARITY_ATOL).all():
+        raise serving.ExportError(
             f"predict_examples on examples with empty value lists differs from the light net: "
-            f"max |dp| = {diff.max()} (tolerance {export.PARITY_ATOL})."
+            f"max |dp| = {diff.max()} (tolerance {serving.PARITY_ATOL})."
         )
 
 
 def serialize_like_csv_example_gen(
     rows: Mapping[str, Any], example_dtypes: Mapping[str, tf.DType]
 ) -> list[bytes]:
-    """Like `export.serialize_examples`, but a missing value is an empty value list."""
-    from rocketctr import export
+    """Like `serving.serialize_examples`, but a missing value is an empty value list."""
+    from rocketctr import serving
 
     kinds = {tf.string: "bytes_list", tf.float32: "float_list", tf.int64: "int64_list"}
     out = []
-    for example in export.serialize_examples(rows, example_dtypes):
+    for example in serving.serialize_examples(rows, example_dtypes):
         proto = tf.train.Example.FromString(example)
         for column, dtype in example_dtypes.items():
             if column in rows and column not in proto.features.feature:

@@ -45,6 +45,7 @@ from rocketctr.rundir import (
     RunPosition,
     drop_checkpoint,
     read_run_file,
+    record_eval_patterns,
 )
 from rocketctr.schema import Schema, load_schema
 
@@ -53,8 +54,11 @@ log = logging.getLogger("rocketctr")
 # Fields that may change between runs on one model dir: they do not change what the
 # checkpoint means (e.g. raise num_epochs to train longer).
 RESUMABLE_KEYS = frozenset(
-    {"train.num_epochs", "train.bad_rows", "train.checkpoint_every_steps", "train.strategy"}
-)
+    {
+        "train.num_epochs", "train.bad_rows", "train.checkpoint_every_steps", "train.strategy",
+        "export.embedding_dtype",
+    }
+)  # fmt: skip
 
 
 @dataclass
@@ -312,6 +316,7 @@ def train(
     chief = distribute.is_chief(strategy)
     if chief:
         prepare_model_dir(config, model_dir)
+        record_eval_patterns(model_dir, eval_patterns)  # `rocketctr export` checks on them
     tf_keras.utils.set_random_seed(t.seed)
     train_report, eval_report = BadRowReport(), BadRowReport()
 
@@ -465,15 +470,16 @@ def evaluate_run(
 def export_trained(
     result: TrainResult, eval_patterns: Sequence[str], export_base: str | Path, num_rows: int = 500
 ) -> Path:
-    """Exports the light net of a finished run; real eval rows feed the parity check and warmup."""
-    from rocketctr import export  # TF Serving protos load only when exporting
+    """Exports the light net of a finished run; real eval rows feed the parity check, the
+    AUC change of a quantized export, and the warmup requests."""
+    from rocketctr import serving  # TF Serving protos load only when exporting
 
     t = result.model.rocket_config.train
-    rows = make_dataset(result.schema, eval_patterns, num_rows, bad_rows=t.bad_rows)
-    features, _ = next(iter(rows))
-    return export.export_light(
-        result.model, export_base, example_features=features, metadata={"metrics": result.metrics}
-    )
+    features, labels = serving.eval_rows(result.schema, eval_patterns, t.bad_rows, num_rows)
+    return serving.export_light(
+        result.model, export_base, example_features=features, example_labels=labels,
+        metadata={"metrics": result.metrics},
+    )  # fmt: skip
 
 
 def summary(result: TrainResult) -> str:

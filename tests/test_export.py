@@ -21,11 +21,12 @@ import tensorflow as tf
 import yaml
 from tensorflow_serving.apis import prediction_log_pb2
 
-from rocketctr import export
+from rocketctr import serving
 from rocketctr.config import Config, save_config
 from rocketctr.feature_format import record_run_format
 from rocketctr.model import build_model, variable_role
 from rocketctr.schema import load_schema
+from rocketctr.serving import verification
 from tests.helpers import SHARED_DATA, random_features, random_labels
 
 SCHEMA = load_schema("criteo")
@@ -100,7 +101,7 @@ def exported(tmp_path_factory):
     model = _trained(_config())
     base = tmp_path_factory.mktemp("export")
     rows = random_features(SCHEMA, 300, seed=7)
-    path = export.export_light(model, base, example_features=rows, metadata={"auc": 0.75})
+    path = serving.export_light(model, base, example_features=rows, metadata={"auc": 0.75})
     return model, path, rows
 
 
@@ -128,7 +129,7 @@ def test_export_holds_exactly_the_light_path(exported):
 
 def test_separate_light_embeddings_export_only_the_light_table(tmp_path):
     model = _trained(_config(separate_light_embeddings=True), steps=1)
-    path = export.export_light(model, tmp_path)
+    path = serving.export_light(model, tmp_path)
     roles = {variable_role(v.name) for v in _loaded_variables(path)}
     assert roles == {"light_embedding", "light"}
 
@@ -136,14 +137,14 @@ def test_separate_light_embeddings_export_only_the_light_table(tmp_path):
 def test_privileged_features_are_not_serving_inputs(tmp_path):
     schema = dataclasses.replace(SCHEMA, privileged=("I1", "C1"))
     model = _trained(_config(), schema=schema, steps=1)
-    path = export.export_light(model, tmp_path, example_features=random_features(schema, 50))
+    path = serving.export_light(model, tmp_path, example_features=random_features(schema, 50))
     loaded = tf.saved_model.load(str(path))
     inputs = set(loaded.signatures["serving_default"].structured_input_signature[1])
     assert "I1" not in inputs and "C1" not in inputs
     assert inputs == set(SCHEMA.input_columns) - {"I1", "C1"}
     assert len(inputs) == 37
-    assert export.parsed_example_keys(path) == inputs
-    info = export.read_export_info(path)
+    assert serving.parsed_example_keys(path) == inputs
+    info = serving.read_export_info(path)
     assert info["schema"]["privileged_not_served"] == ["I1", "C1"]
     assert [c["name"] for c in info["schema"]["serving_columns"]] == schema.serving_columns()
 
@@ -152,16 +153,18 @@ def test_a_light_path_that_reads_a_booster_weight_is_refused(tmp_path, monkeypat
     model = build_model(_config(), SCHEMA)
     light_logits = model.light_logits
     booster_kernel = model.booster.variables[0]
-    monkeypatch.setattr(model, "light_logits", lambda f: light_logits(f) + booster_kernel[0, 0])
-    with pytest.raises(export.ExportError, match="not part of the light path"):
-        export.export_light(model, tmp_path)
+    monkeypatch.setattr(
+        model, "light_logits", lambda f, **kw: light_logits(f, **kw) + booster_kernel[0, 0]
+    )
+    with pytest.raises(serving.ExportError, match="not part of the light path"):
+        serving.export_light(model, tmp_path)
     assert list(tmp_path.iterdir()) == []
 
 
 def test_booster_only_model_is_refused(tmp_path):
     model = build_model(_config().replace({"distill.mode": "booster_only"}), SCHEMA)
-    with pytest.raises(export.ExportError, match="no light net"):
-        export.export_light(model, tmp_path)
+    with pytest.raises(serving.ExportError, match="no light net"):
+        serving.export_light(model, tmp_path)
     assert list(tmp_path.iterdir()) == []
 
 
@@ -208,7 +211,7 @@ def test_parity_on_random_rows(exported):
     )
     assert served["probabilities"].shape == (257,)
     assert np.ptp(served["probabilities"]) > 0  # the rows actually score differently
-    assert export.read_export_info(path)["verification"]["parity_rows"] == 300
+    assert serving.read_export_info(path)["verification"]["parity_rows"] == 300
 
 
 @pytest.mark.skipif(not CRITEO_HEAD.exists(), reason=f"{CRITEO_HEAD} is not present")
@@ -308,7 +311,7 @@ def test_predict_examples_reads_the_declared_feature_kinds(tmp_path):
     kinds = {"I2": "int64", "I3": "int64", "C5": "int64", "C9": "int64", "C7": "float"}
     kinds["I4"] = "bytes"  # a dense column stored as text
     dtypes = {"int64": "int64", "float": "float32", "bytes": "string"}
-    path = export.export_light(
+    path = serving.export_light(
         model, tmp_path, example_features=_rows_with_missing(60, seed=11),
         example_dtypes={"label": "int64", **{c: dtypes[k] for c, k in kinds.items()}},
     )  # fmt: skip
@@ -318,7 +321,7 @@ def test_predict_examples_reads_the_declared_feature_kinds(tmp_path):
     from_examples = loaded.signatures["predict_examples"](examples=tf.constant(examples))
     served = _serve(path, rows)["probabilities"]
     np.testing.assert_allclose(from_examples["probabilities"].numpy(), served, atol=1e-7)
-    parsed_as = export.read_export_info(path)["signatures"]["predict_examples"]
+    parsed_as = serving.read_export_info(path)["signatures"]["predict_examples"]
     parsed_as = parsed_as["example_feature_dtypes"]
     assert (parsed_as["C5"], parsed_as["C7"], parsed_as["I4"]) == ("int64", "float32", "string")
     assert (parsed_as["C6"], parsed_as["I1"]) == ("string", "float32")
@@ -331,8 +334,8 @@ def test_predict_examples_reads_the_declared_feature_kinds(tmp_path):
     ).SerializeToString()
     with pytest.raises(tf.errors.InvalidArgumentError, match="more than one value"):
         loaded.signatures["predict_examples"](examples=tf.constant([two]))
-    with pytest.raises(export.ExportError, match="not in schema"):
-        export.export_light(model, tmp_path, example_dtypes={"I99": "int64"})
+    with pytest.raises(serving.ExportError, match="not in schema"):
+        serving.export_light(model, tmp_path, example_dtypes={"I99": "int64"})
 
 
 # ------------------------------------------------------------------------ versions
@@ -346,26 +349,26 @@ def test_versions_increase_and_a_crash_leaves_nothing(tmp_path, monkeypatch):
 
     monkeypatch.setattr(tf.saved_model, "save", save_then_crash)
     with pytest.raises(OSError, match="disk full"):
-        export.export_light(model, tmp_path)
+        serving.export_light(model, tmp_path)
     assert list(tmp_path.iterdir()) == []
     monkeypatch.undo()
 
-    first = export.export_light(model, tmp_path)
-    second = export.export_light(model, tmp_path)
+    first = serving.export_light(model, tmp_path)
+    second = serving.export_light(model, tmp_path)
     assert (first.name, second.name) == ("1", "2")
     (tmp_path / "10").mkdir()  # versions are numbers, not names: 10 > 9 > 2
     (tmp_path / "9").mkdir()
     (tmp_path / "notes").mkdir()
-    assert export.next_version(tmp_path) == 11
+    assert serving.next_version(tmp_path) == 11
     assert sorted(p.name for p in tmp_path.iterdir()) == ["1", "10", "2", "9", "notes"]
 
 
 def test_failed_verification_leaves_no_version(tmp_path, monkeypatch):
     model = build_model(_config(), SCHEMA)
-    export.export_light(model, tmp_path)
-    monkeypatch.setattr(export, "PARITY_ATOL", -1.0)  # no score can pass
-    with pytest.raises(export.ExportError, match="differs from the in-memory light net"):
-        export.export_light(model, tmp_path, example_features=random_features(SCHEMA, 20))
+    serving.export_light(model, tmp_path)
+    monkeypatch.setattr(verification, "PARITY_ATOL", -1.0)  # no score can pass
+    with pytest.raises(serving.ExportError, match="differs from the in-memory light net"):
+        serving.export_light(model, tmp_path, example_features=random_features(SCHEMA, 20))
     assert sorted(p.name for p in tmp_path.iterdir()) == ["1"]
 
 
@@ -398,14 +401,14 @@ def test_warmup_requests_match_the_signature(exported):
 
 
 def test_no_warmup_without_example_rows(tmp_path):
-    path = export.export_light(build_model(_config(), SCHEMA), tmp_path)
+    path = serving.export_light(build_model(_config(), SCHEMA), tmp_path)
     assert not (path / "assets.extra" / "tf_serving_warmup_requests").exists()
-    assert export.read_export_info(path)["verification"]["parity_rows"] == 256  # synthetic
+    assert serving.read_export_info(path)["verification"]["parity_rows"] == 256  # synthetic
 
 
 def test_export_info_records_config_metrics_parameters_and_flops(exported):
     model, path, _ = exported
-    info = export.read_export_info(path)
+    info = serving.read_export_info(path)
     assert info["config"] == model.rocket_config.to_dict()
     assert info["metadata"] == {"auc": 0.75}
     assert info["schema"]["name"] == "criteo"
@@ -438,13 +441,13 @@ def test_export_from_model_dir_restores_the_latest_checkpoint(tmp_path):
     manager.save(checkpoint_number=3)
     (model_dir / "metrics.json").write_text(json.dumps({"light": {"auc": 0.7}}))
 
-    path = export.export_from_model_dir(model_dir, tmp_path / "serving")
+    path = serving.export_from_model_dir(model_dir, tmp_path / "serving")
     assert path == tmp_path / "serving" / "1"
     features = random_features(SCHEMA, 50, seed=9)
     np.testing.assert_allclose(
         _serve(path, features)["probabilities"], _probs(model, features), rtol=0, atol=1e-5
     )
-    meta = export.read_export_info(path)["metadata"]
+    meta = serving.read_export_info(path)["metadata"]
     assert meta["metrics"] == {"light": {"auc": 0.7}}
     assert (meta["global_step"], meta["completed_epochs"]) == (3, 2)
 
@@ -453,13 +456,13 @@ def test_export_from_model_dir_refuses_missing_checkpoint_and_booster_only(tmp_p
     run = tmp_path / "run"
     run.mkdir()
     save_config(_config(), run / "config.yaml")
-    with pytest.raises(export.ExportError, match="No checkpoint in"):
-        export.export_from_model_dir(run, tmp_path / "serving")
+    with pytest.raises(serving.ExportError, match="No checkpoint in"):
+        serving.export_from_model_dir(run, tmp_path / "serving")
     save_config(_config().replace({"distill.mode": "booster_only"}), run / "config.yaml")
-    with pytest.raises(export.ExportError, match="booster_only"):
-        export.export_from_model_dir(run, tmp_path / "serving")
-    with pytest.raises(export.ExportError, match="not a training run"):
-        export.export_from_model_dir(tmp_path / "nothing", tmp_path / "serving")
+    with pytest.raises(serving.ExportError, match="booster_only"):
+        serving.export_from_model_dir(run, tmp_path / "serving")
+    with pytest.raises(serving.ExportError, match="not a training run"):
+        serving.export_from_model_dir(tmp_path / "nothing", tmp_path / "serving")
     assert not (tmp_path / "serving").exists() or not list((tmp_path / "serving").iterdir())
 
 
@@ -471,7 +474,7 @@ def test_documented_rest_request_matches_the_signature(tmp_path):
     instances = body["instances"]
     default_schema = load_schema(Config().schema)  # the default preset serves criteo
     model = build_model(_config(), default_schema)
-    path = export.export_light(model, tmp_path)
+    path = serving.export_light(model, tmp_path)
     signature = tf.saved_model.load(str(path)).signatures[body["signature_name"]]
     inputs = signature.structured_input_signature[1]
     assert all(set(instance) == set(inputs) for instance in instances)

@@ -10,7 +10,7 @@ import rocketctr  # noqa: F401  (selects Keras 2 before TensorFlow loads)
 import pytest
 import tensorflow as tf
 
-from rocketctr import export, feature_format
+from rocketctr import feature_format, serving
 from rocketctr.config import Config, ConfigError, save_config
 from rocketctr.layers.features import HASHING_VERSION
 from rocketctr.model import build_model
@@ -45,8 +45,8 @@ def test_a_run_from_before_the_record_is_refused_everywhere(tmp_path):
     config = _run_dir(run)  # no feature_format.json: trained with hashing version 1
     assert feature_format.run_hashing_version(run) == 1
     why = "has no feature_format.json, so it was trained with hashing version 1"
-    with pytest.raises(export.ExportError, match=why) as refused:
-        export.export_from_model_dir(run, tmp_path / "serving")
+    with pytest.raises(serving.ExportError, match=why) as refused:
+        serving.export_from_model_dir(run, tmp_path / "serving")
     message = str(refused.value)
     assert f"version {HASHING_VERSION}" in message and "score wrongly" in message
     assert "Retrain it with this version in a new --model_dir" in message
@@ -95,7 +95,7 @@ def test_an_old_run_without_hashed_features_is_still_readable(tmp_path):
 def test_the_export_records_the_hashing_version(tmp_path):
     run = tmp_path / "run"
     _run_dir(run, record=True)
-    path = export.export_from_model_dir(run, tmp_path / "serving")
-    info = export.read_export_info(path)
+    path = serving.export_from_model_dir(run, tmp_path / "serving")
+    info = serving.read_export_info(path)
     assert info["feature_format"]["hashing_version"] == HASHING_VERSION
     assert "to_hash_bucket_fast" in info["feature_format"]["hashing"]

@@ -12,7 +12,7 @@ import pytest
 import tensorflow as tf
 import yaml
 
-from rocketctr import catalogue, export
+from rocketctr import catalogue, serving
 from rocketctr.config import Config, ConfigError
 from rocketctr.data import make_dataset
 from rocketctr.data.synthetic import generate_pfd, pfd_item_catalogue
@@ -55,7 +55,7 @@ def exported(tmp_path_factory):
     model = build_model(_config(), SCHEMA)
     for step in range(2):
         model.train_step((_pfd_rows(64, seed=step), random_labels(64, seed=step)))
-    path = export.export_light(
+    path = serving.export_light(
         model, tmp_path_factory.mktemp("export"), example_features=_pfd_rows(200, seed=9)
     )
     return model, path
@@ -140,8 +140,8 @@ def test_export_has_score_user_and_item_signatures_without_privileged_inputs(exp
     assert inputs["user_embedding"] == {"user_id", "user_age", "user_gender", "hour", "device"}
     assert inputs["item_embedding"] == {"item_id", "item_category", "item_brand", "item_price"}
     assert inputs["score"] == inputs["serving_default"] == set(SCHEMA.serving_columns())
-    assert "dwell_time" not in export.parsed_example_keys(path)
-    info = export.read_export_info(path)
+    assert "dwell_time" not in serving.parsed_example_keys(path)
+    info = serving.read_export_info(path)
     assert info["two_tower"]["output_dim"] == 3
     assert set(info["signatures"]) == set(signatures)
 
@@ -154,7 +154,7 @@ def test_score_equals_dot_product_of_user_and_item_signatures(exported):
     u = signatures["user_embedding"](**{c: rows[c] for c in side["user_embedding"]})["embedding"]
     v = signatures["item_embedding"](**{c: rows[c] for c in side["item_embedding"]})["embedding"]
     score = signatures["score"](**{c: rows[c] for c in side["score"]})
-    bias = export.read_export_info(path)["two_tower"]["bias"]
+    bias = serving.read_export_info(path)["two_tower"]["bias"]
     assert bias == pytest.approx(float(model.light.bias.numpy()))
     logits = np.sum(u.numpy() * v.numpy(), axis=1) + bias
     np.testing.assert_allclose(score["logits"].numpy(), logits, rtol=0, atol=1e-5)
@@ -170,8 +170,8 @@ def test_a_light_net_reading_a_privileged_feature_is_refused(tmp_path, monkeypat
     model = build_model(mlp, unprivileged)
     assert "dwell_time" in model.light_processor.input_columns
     monkeypatch.setattr(model, "schema", SCHEMA)
-    with pytest.raises(export.ExportError, match=r"privileged inputs \['dwell_time'\]"):
-        export.export_light(model, tmp_path, example_features=random_features(SCHEMA, 20))
+    with pytest.raises(serving.ExportError, match=r"privileged inputs \['dwell_time'\]"):
+        serving.export_light(model, tmp_path, example_features=random_features(SCHEMA, 20))
     assert list(tmp_path.iterdir()) == []
 
 
@@ -207,7 +207,7 @@ def test_item_vectors_match_the_item_embedding_signature(exported, tmp_path, fmt
 def test_item_vectors_refuse_a_non_two_tower_export_and_missing_columns(tmp_path):
     model = build_model(_config().replace({"model.light.name": "mlp",
                                            "model.light.output_dim": 16}), SCHEMA)  # fmt: skip
-    path = export.export_light(model, tmp_path / "export")
+    path = serving.export_light(model, tmp_path / "export")
     items = tmp_path / "items.csv"
     pfd_item_catalogue().iloc[:10].to_csv(items, index=False)
     with pytest.raises(catalogue.CatalogueError, match="no 'item_embedding' signature"):

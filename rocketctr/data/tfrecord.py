@@ -21,6 +21,7 @@ from rocketctr.data.checks import (
     labels_from_numbers,
     parse_number,
 )
+from rocketctr.data.raw_values import first_values, raw_values
 from rocketctr.data.reader import Reader, compression_type
 from rocketctr.schema import Schema
 
@@ -84,23 +85,15 @@ class TFRecordReader(Reader):
         for column in self.read_columns:
             index = self.column_index[column]
             ragged = parsed[column]
-            counts = ragged.row_lengths()
-            present = counts > 0
-            checks.append((index, _single_value_check(counts, column, index)))
-            dtype = self.dtypes[column]
-            default = "" if dtype == tf.string else tf.zeros([], dtype)
-            values = ragged.to_tensor(default_value=default, shape=[None, 1])[:, 0]
-            if column != self.schema.label and self.schema.is_string_column(column):
-                if dtype != tf.string:  # int64 ids as their decimal string, missing as ""
-                    text = tf.strings.as_string(values, shortest=dtype == tf.float32)
-                    values = tf.where(present, text, "")
-                features[column] = values
-            elif dtype == tf.string:  # numbers stored as bytes: validate like text
+            checks.append((index, _single_value_check(ragged.row_lengths(), column, index)))
+            values, present = first_values(ragged)
+            string = column != self.schema.label and self.schema.is_string_column(column)
+            if not string and values.dtype == tf.string:  # numbers stored as bytes: validate
                 required = column == self.schema.label
                 features[column], check = parse_number(values, column, index, required=required)
                 checks.append((index, check))
             else:
-                features[column] = tf.where(present, tf.cast(values, tf.float32), float("nan"))
+                features[column] = raw_values(values, present, string)
                 if column == self.schema.label:
                     checks.append((index, _present_check(present, column, index)))
         # Report in column order; within a column the value-count check comes first (stable).

@@ -134,6 +134,7 @@ class FeatureProcessor(tf_keras.layers.Layer):
             total += f.num_rows
         self.num_table_rows = total
         self.categorical = [f for f in schema.categorical if f.name in names]
+        self._string_columns = {c for c in schema.input_columns if schema.is_string_column(c)}
         self.dense = [f for f in schema.dense if f.name in names]
         self._offsets = [offsets[f.name] for f in self.categorical]
 
@@ -165,6 +166,12 @@ class FeatureProcessor(tf_keras.layers.Layer):
             if f.column not in cols:
                 cols.append(f.column)
         return cols
+
+    @property
+    def input_dtypes(self) -> dict[str, tf.DType]:
+        """{raw column: tf.string | tf.float32}, in `input_columns` order."""
+        string = self._string_columns
+        return {c: tf.string if c in string else tf.float32 for c in self.input_columns}
 
     def call(self, features: dict[str, tf.Tensor]) -> tuple[tf.Tensor, tf.Tensor]:
         missing = [c for c in self.input_columns if c not in features]

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import tensorflow as tf
 import tf_keras
@@ -37,6 +39,25 @@ class TowerInputs:
         )
 
 
+# (row ids [B, F], the F feature names) -> embeddings [B, F, d]: the table an export reads.
+Lookup = Callable[[tf.Tensor, Sequence[str]], tf.Tensor]
+
+
+@dataclass(frozen=True)
+class VectorSignature:
+    """An extra serving signature a tower declares: raw columns -> vectors [B, output_dim].
+
+    Attributes:
+        fn: {column: [B]} -> float32 [B, output_dim], inference mode.
+        input_dtypes: {raw column: tf.string | tf.float32}, in signature order.
+        output_dim: the vectors' width.
+    """
+
+    fn: Callable[[dict[str, tf.Tensor]], tf.Tensor]
+    input_dtypes: dict[str, tf.DType]
+    output_dim: int
+
+
 class Tower(tf_keras.layers.Layer):
     """Base class. Subclasses set `uses` (the TowerConfig fields they read) and register.
 
@@ -62,6 +83,24 @@ class Tower(tf_keras.layers.Layer):
         self, embeddings: tf.Tensor, dense: tf.Tensor, training: bool | None = None
     ) -> tf.Tensor:
         raise NotImplementedError
+
+    # Exported as light net, the tower may add signatures beyond the scoring ones (which
+    # every export has); most towers add none.
+    serving_aliases: tuple[str, ...] = ()  # more names for `serving_default`
+
+    def serving_signatures(self, schema: Any, lookup: Lookup) -> dict[str, VectorSignature]:
+        """{signature name: VectorSignature} this tower adds to a light export.
+
+        Args:
+            schema: the dataset schema.
+            lookup: how the export reads embedding rows (see `Lookup`).
+        """
+        del schema, lookup
+        return {}
+
+    def serving_metadata(self) -> dict[str, Any]:
+        """Entries for the export's rocketctr.json (say, how to combine extra outputs)."""
+        return {}
 
 
 def flat_inputs(embeddings: tf.Tensor, dense: tf.Tensor) -> tf.Tensor:

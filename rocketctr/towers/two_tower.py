@@ -12,8 +12,13 @@ import tensorflow as tf
 import tf_keras
 
 from rocketctr.config import ConfigError
+from rocketctr.layers.features import FeatureProcessor
 from rocketctr.layers.mlp import MLP
-from rocketctr.towers.base import Tower, flat_inputs
+from rocketctr.towers.base import Lookup, Tower, VectorSignature, flat_inputs
+
+USER_SIGNATURE = "user_embedding"
+ITEM_SIGNATURE = "item_embedding"
+SCORE_SIGNATURE = "score"  # the same as serving_default: all light columns -> probabilities
 
 
 class TwoTowerTower(Tower, name="two_tower"):
@@ -65,6 +70,38 @@ class TwoTowerTower(Tower, name="two_tower"):
     def item_vector(self, embeddings, dense, training=None) -> tf.Tensor:
         """v [B, k] from the item fields [B, Fi, d] and dense columns [B, Di]."""
         return self.item_out(self.item_mlp(flat_inputs(embeddings, dense), training=training))
+
+    serving_aliases = (SCORE_SIGNATURE,)
+
+    def serving_signatures(self, schema, lookup: Lookup) -> dict[str, VectorSignature]:
+        """`user_embedding` (user and context columns -> u) and `item_embedding` (item
+        columns -> v), each through a `FeatureProcessor` over its side's features: the same
+        ops and rows as the light net's, so ⟨u, v⟩ + bias equals its logits."""
+        signatures = {}
+        for name, features, vector in (
+            (USER_SIGNATURE, schema.user_side_features(), self.user_vector),
+            (ITEM_SIGNATURE, list(schema.item_features), self.item_vector),
+        ):
+            processor = FeatureProcessor(
+                schema, features, name=name.replace("embedding", "features")
+            )
+            fields = [f.name for f in processor.categorical]
+
+            def fn(raw, processor=processor, fields=fields, vector=vector):
+                ids, dense = processor(raw)
+                return vector(lookup(ids, fields), dense, training=False)
+
+            signatures[name] = VectorSignature(fn, processor.input_dtypes, self.config.output_dim)
+        return signatures
+
+    def serving_metadata(self) -> dict:
+        return {
+            "two_tower": {
+                "output_dim": self.config.output_dim,
+                "bias": float(self.bias.numpy()),
+                "logits": f"sum({USER_SIGNATURE} * {ITEM_SIGNATURE}) + bias",
+            }
+        }
 
     def call(self, embeddings, dense, training=None) -> tf.Tensor:
         u = self.user_vector(

@@ -24,7 +24,7 @@ import tensorflow as tf
 import tensorflow_model_analysis as tfma
 from tfx import v1 as tfx
 
-from rocketctr import export
+from rocketctr import serving
 from rocketctr.data import make_dataset
 from rocketctr.data.synthetic import generate
 from rocketctr.model import variable_role
@@ -120,10 +120,10 @@ def test_trainer_model_is_light_only(run):
     checkpoint = tf.train.latest_checkpoint(str(run_dir / "checkpoints"))
     assert any("booster" in key for key, _ in tf.train.list_variables(checkpoint))
     assert set(loaded.signatures) == {"serving_default", "predict_examples"}
-    info = export.read_export_info(serving)
+    info = serving.read_export_info(serving)
     assert info["tower"] == "light"
     assert info["signatures"]["predict_examples"]["example_feature_dtypes"]["I1"] == "int64"
-    assert info["verification"]["max_abs_diff"] <= export.PARITY_ATOL
+    assert info["verification"]["max_abs_diff"] <= serving.PARITY_ATOL
 
 
 def test_evaluator_blessed_and_pusher_pushed(run):
@@ -157,7 +157,7 @@ def test_pushed_model_scores_like_the_light_net_in_training(run, tmp_path):
         for record in records:
             writer.write(record)
     (run_dir,) = _outputs(run, "Trainer", "model_run")
-    model, _ = export.restore_model(run_dir)
+    model, _ = serving.restore_model(run_dir)
     features, _ = next(iter(make_dataset(model.schema, str(subset), PARITY_ROWS)))
     expected = tf.sigmoid(model.light_logits(features)).numpy()
 

@@ -1,0 +1,113 @@
+"""The embedding rows a light export holds: only its own features' rows, optionally quantized.
+
+Training keeps one shared table, every categorical feature owning a contiguous block of
+rows at an offset from its position in the full schema (`FeatureProcessor`). An export
+copies only the blocks of the light net's own features, next to each other in schema
+order, so no row of a privileged (booster-only) feature ships:
+
+    training table   [C1 | C2 (privileged) | C3 ...]      ids = local id + full offset
+    exported table   [C1 | C3 ...]                        ids + (light offset − full offset)
+
+The remap is one add of a per-field vector inside the exported graph; the feature processor
+in front of it is the training one, unchanged.
+
+Storage (`export.embedding_dtype`): float32 as trained; bfloat16 (rounded to nearest);
+int8 with one float32 scale per row (max |value| / 127, values rounded to the nearest
+step). Rows are turned back into float32 at lookup, so the tower sees float32 as in
+training.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import tensorflow as tf
+
+from rocketctr.schema import Schema
+
+ROWS = "light_rows"
+SCALES = "light_row_scales"
+_STORAGE = {"float32": tf.float32, "bfloat16": tf.bfloat16, "int8": tf.int8}
+
+
+def light_rows(schema: Schema, feature_names: Sequence[str]) -> int:
+    """Rows of the exported table: the blocks of the given categorical features."""
+    names = set(feature_names)
+    return sum(f.num_rows for f in schema.categorical if f.name in names)
+
+
+def expected_variables(
+    table_name: str, num_rows: int, dim: int, dtype: str
+) -> dict[str, tuple[tuple[int, ...], tf.DType]]:
+    """{variable name: (shape, dtype)} of a `LightTable` export, without building one."""
+    out = {f"{table_name}/{ROWS}:0": ((num_rows, dim), _STORAGE[dtype])}
+    if dtype == "int8":
+        out[f"{table_name}/{SCALES}:0"] = ((num_rows,), tf.float32)
+    return out
+
+
+def quantize_int8(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """float32 rows [R, d] -> (int8 rows [R, d], float32 scales [R]); row ≈ int8 · scale."""
+    scales = np.abs(values).max(axis=1) / 127.0
+    scales[scales == 0] = 1.0  # an all-zero row stays zero with any scale
+    quantized = np.clip(np.rint(values / scales[:, None]), -127, 127).astype(np.int8)
+    return quantized, scales.astype(np.float32)
+
+
+class LightTable(tf.Module):
+    """The light features' rows of a trained table, as an export stores and reads them.
+
+    Args:
+        table: the training `Embedding` layer the light net reads (shared or its own).
+        schema: the dataset schema (its categorical order defines the full offsets).
+        feature_names: the light net's categorical features.
+        dtype: "float32", "bfloat16" or "int8".
+    """
+
+    def __init__(
+        self, table, schema: Schema, feature_names: Sequence[str], dtype: str = "float32"
+    ) -> None:
+        super().__init__(name="light_table")
+        if dtype not in _STORAGE:
+            raise ValueError(f"dtype must be one of {list(_STORAGE)}. Received: {dtype!r}")
+        self.dtype = dtype
+        names = set(feature_names)
+        full_offset, light_offset, full_rows, num_rows = {}, {}, 0, 0
+        blocks = []
+        for f in schema.categorical:
+            full_offset[f.name] = full_rows
+            if f.name in names:
+                light_offset[f.name] = num_rows
+                blocks.append(np.arange(full_rows, full_rows + f.num_rows))
+                num_rows += f.num_rows
+            full_rows += f.num_rows
+        self.num_rows = num_rows
+        self._shift = {n: light_offset[n] - full_offset[n] for n in light_offset}
+        # embedding_lookup reads a ShardedVariable (parameter servers) as well.
+        values = tf.nn.embedding_lookup(table.table, np.concatenate(blocks)).numpy()
+        self.scales = None
+        if dtype == "int8":
+            values, scales = quantize_int8(values)
+            self.scales = tf.Variable(scales, trainable=False, name=f"{table.name}/{SCALES}")
+        self.rows = tf.Variable(
+            tf.cast(values, _STORAGE[dtype]), trainable=False, name=f"{table.name}/{ROWS}"
+        )
+
+    @property
+    def variables_to_export(self) -> list[tf.Variable]:
+        return [self.rows] + ([self.scales] if self.scales is not None else [])
+
+    def lookup(self, ids: tf.Tensor, feature_names: Sequence[str]) -> tf.Tensor:
+        """Row ids of the training layout [B, F] -> float32 embeddings [B, F, d].
+
+        Args:
+            ids: what a `FeatureProcessor` over `feature_names` returns (full offsets).
+            feature_names: the F fields of `ids`, in order; all light features.
+        """
+        shift = tf.constant(np.asarray([self._shift[n] for n in feature_names], np.int64))
+        ids = ids + shift
+        rows = tf.gather(self.rows, ids)
+        if self.scales is not None:
+            return tf.cast(rows, tf.float32) * tf.gather(self.scales, ids)[..., None]
+        return tf.cast(rows, tf.float32) if self.dtype != "float32" else rows
