@@ -113,7 +113,7 @@ def check_variables(path: Path, loaded: Any, model: CoTrainModel, dtype: str) ->
         raise ExportError(f"The export holds optimizer variables: {in_optimizer}")
     not_light = sorted(n for n in found if variable_role(n) not in _LIGHT_ROLES)
     if not_light or found != expected or len(found) != len(variables):
-        shapes = [(n, found[n], expected[n]) for n in found if found[n] != expected.get(n, found[n])]
+        shapes = [(n, s, expected[n]) for n, s in found.items() if s != expected.get(n, s)]
         raise ExportError(
             "The export's variables are not exactly the light path's "
             f"({rows} light table rows x {dim}, {dtype}). "
