@@ -22,11 +22,13 @@ import yaml
 from tensorflow_serving.apis import prediction_log_pb2
 
 from rocketctr import serving
-from rocketctr.config import Config, save_config
+from rocketctr.config import Config, ConfigError, save_config
+from rocketctr.data import make_dataset
 from rocketctr.feature_format import record_run_format
+from rocketctr.metrics import auc
 from rocketctr.model import build_model, variable_role
 from rocketctr.schema import load_schema
-from rocketctr.serving import verification
+from rocketctr.serving import quality, verification
 from tests.helpers import SHARED_DATA, random_features, random_labels
 
 SCHEMA = load_schema("criteo")
@@ -427,7 +429,7 @@ def test_export_info_records_config_metrics_parameters_and_flops(exported):
 
 
 # ------------------------------------------------------------------------ model dir
-def test_export_from_model_dir_restores_the_latest_checkpoint(tmp_path):
+def test_export_from_model_dir_restores_the_latest_checkpoint(tmp_path, capsys):
     config = _config()
     model = _trained(config, steps=3)
     model_dir = tmp_path / "run"
@@ -443,6 +445,10 @@ def test_export_from_model_dir_restores_the_latest_checkpoint(tmp_path):
 
     path = serving.export_from_model_dir(model_dir, tmp_path / "serving")
     assert path == tmp_path / "serving" / "1"
+    # This run recorded no eval data: synthetic rows, no warmup, and it says so.
+    assert "recorded no eval data: checking the export on synthetic rows" in capsys.readouterr().out
+    assert serving.read_export_info(path)["verification"]["parity_rows"] == 256
+    assert not (path / "assets.extra" / "tf_serving_warmup_requests").exists()
     features = random_features(SCHEMA, 50, seed=9)
     np.testing.assert_allclose(
         _serve(path, features)["probabilities"], _probs(model, features), rtol=0, atol=1e-5
@@ -577,3 +583,173 @@ def test_predict_examples_reads_present_but_empty_features_as_missing(exported):
         examples=tf.constant([written.SerializeToString(), _example(row)])
     )["probabilities"].numpy()
     assert empty[0] == empty[1]  # empty list == absent feature
+
+
+# ------------------------------------------------------------------------ stale temp dirs
+def test_the_next_export_removes_temp_dirs_that_killed_exports_left(tmp_path):
+    finished = subprocess.Popen([sys.executable, "-c", "pass"])
+    finished.wait()  # its pid now names no running process: a killed exporter's
+    stale = tmp_path / f".tmp-3-{finished.pid}"
+    (stale / "variables").mkdir(parents=True)
+    (stale / "variables" / "variables.data-00000-of-00001").write_bytes(b"x" * 1000)
+    live = tmp_path / f".tmp-4-{os.getpid()}"  # a running exporter's: kept
+    live.mkdir()
+    (tmp_path / ".tmp-notes").mkdir()  # not the exporter's name pattern: kept
+    path = serving.export_light(build_model(_config(), SCHEMA), tmp_path)
+    assert path.name == "1"
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["1", live.name, ".tmp-notes"])
+
+
+# ------------------------------------------------------------------------ slim table
+def test_slim_export_holds_exactly_the_light_features_rows(tmp_path):
+    schema = dataclasses.replace(SCHEMA, privileged=("I1", "C1", "C3"))
+    model = _trained(_config(), schema=schema, steps=1)
+    path = serving.export_light(model, tmp_path, example_features=random_features(schema, 40))
+    variables = {v.name: v for v in _loaded_variables(path)}
+    table = variables["shared_embedding/light_rows:0"].numpy()
+    # C1 (2,000 rows) and C3 (100,000 rows) are privileged: 672,675 − 102,000 rows remain.
+    assert table.shape == (570_675, 4)
+    # Light tower: 24 fields x 4 + 12 dense = 108 inputs -> MLP 4 (108*4 + 4) -> 1 (4 + 1).
+    count = sum(int(np.prod(v.shape)) for v in variables.values())
+    assert count == 570_675 * 4 + 108 * 4 + 4 + 4 + 1
+    assert serving.read_export_info(path)["verification"]["parameters"] == count
+    full = model.embedding.table.numpy()
+    c1, c3 = full[0:2000], full[3000:103_000]  # blocks in schema order: C1, C2, C3, ...
+    np.testing.assert_array_equal(table[:1000], full[2000:3000])  # C2 moved to row 0
+    np.testing.assert_array_equal(table[1000:], full[103_000:])
+    exported = {row.tobytes() for row in table}
+    assert not any(row.tobytes() in exported for row in np.concatenate([c1, c3]))
+    info = serving.read_export_info(path)["embedding_table"]
+    assert (info["rows"], info["training_rows"], info["dtype"]) == (570_675, 672_675, "float32")
+    assert "C1" not in info["features"] and "C2" in info["features"]
+
+
+# ------------------------------------------------------------------------ quantized tables
+@pytest.fixture(scope="module")
+def quantized(tmp_path_factory, data):
+    """A model trained 10 steps on synthetic Criteo rows, exported in every dtype on the
+    first 500 eval rows (labelled)."""
+    train_file, eval_file = data
+    model = build_model(_config(), SCHEMA)
+    for features, labels in make_dataset(SCHEMA, [str(train_file)], 256).take(10):
+        model.train_step((features, labels))
+    features, labels = serving.eval_rows(SCHEMA, [str(eval_file)], "error", 500)
+    base = tmp_path_factory.mktemp("quantized")
+    paths = {}
+    for dtype in ("float32", "bfloat16", "int8"):
+        model.rocket_config = _config().replace({"export.embedding_dtype": dtype})
+        paths[dtype] = serving.export_light(
+            model, base / dtype, example_features=features, example_labels=labels
+        )
+    model.rocket_config = _config()
+    return model, paths, features, labels.numpy()
+
+
+def test_quantized_tables_are_smaller_and_record_dtype_size_and_auc_change(quantized):
+    _, paths, _, _ = quantized
+    info = {dtype: serving.read_export_info(path) for dtype, path in paths.items()}
+    variables = {dtype: {v.name: v for v in _loaded_variables(p)} for dtype, p in paths.items()}
+    rows = {d: v["shared_embedding/light_rows:0"] for d, v in variables.items()}
+    assert [rows[d].dtype for d in paths] == [tf.float32, tf.bfloat16, tf.int8]
+    float_rows = rows["float32"].numpy()
+    scales = variables["int8"]["shared_embedding/light_row_scales:0"].numpy()
+    assert scales.shape == (672_675,)
+    np.testing.assert_allclose(scales, np.abs(float_rows).max(axis=1) / 127, rtol=1e-6)
+    # Dequantized rows are within half a step of the trained ones; bfloat16 within 2^-9.
+    dequantized = rows["int8"].numpy().astype(np.float32) * scales[:, None]
+    assert np.all(np.abs(dequantized - float_rows) <= scales[:, None] / 2 + 1e-9)
+    bf16 = tf.cast(rows["bfloat16"], tf.float32).numpy()
+    assert np.all(np.abs(bf16 - float_rows) <= np.abs(float_rows) * 2**-8)
+    # int8: 1 byte per value + a 4-byte scale per row; bfloat16: 2 bytes per value.
+    table_bytes = {"float32": 672_675 * 16, "bfloat16": 672_675 * 8, "int8": 672_675 * 8}
+    for dtype, meta in info.items():
+        assert meta["embedding_table"]["dtype"] == dtype
+        assert meta["verification"]["embedding_dtype"] == dtype
+        assert table_bytes[dtype] < meta["size_bytes"] < table_bytes[dtype] + 600_000, dtype
+        change = meta["verification"]["quality"]
+        assert change["rows"] == 500 and 0.0 < change["auc"] < 1.0
+        assert abs(change["auc_change"]) <= {"float32": 1e-6, "bfloat16": 1e-4, "int8": 1e-3}[dtype]
+        assert change["auc_float32"] == info["float32"]["verification"]["quality"]["auc"]
+
+
+def test_quantized_exports_reload_without_rocketctr_and_score_within_tolerance(quantized, tmp_path):
+    model, paths, features, labels = quantized
+    inputs = {
+        c: np.array([s.decode() for s in v.numpy()]) if v.dtype == tf.string else v.numpy()
+        for c, v in features.items()
+        if c in serving.serving_input_dtypes(model)
+    }
+    np.savez(tmp_path / "inputs.npz", **inputs)
+    script = textwrap.dedent(
+        f"""
+        import sys
+        import numpy as np
+        import tensorflow as tf
+        data = np.load({str(tmp_path / "inputs.npz")!r})
+        out = {{}}
+        for dtype, path in { ({d: str(p) for d, p in paths.items()})!r}.items():
+            signature = tf.saved_model.load(path).signatures["serving_default"]
+            scores = signature(**{{k: tf.constant(data[k]) for k in data.files}})
+            out[dtype] = scores["probabilities"].numpy()
+        assert "rocketctr" not in sys.modules, "rocketctr was imported"
+        np.savez({str(tmp_path / "out.npz")!r}, **out)
+        """
+    )
+    env = {k: v for k, v in os.environ.items() if k != "TF_USE_LEGACY_KERAS"}
+    subprocess.run(
+        [sys.executable, "-c", script], cwd=tmp_path, env=env, check=True, timeout=180,
+        capture_output=True,
+    )  # fmt: skip
+    out = np.load(tmp_path / "out.npz")
+    np.testing.assert_allclose(out["float32"], _probs(model, features), rtol=0, atol=1e-5)
+    base = auc(labels, out["float32"])
+    assert 0.5 < base < 1.0
+    for dtype, tolerance in (("bfloat16", 1e-4), ("int8", 1e-3)):
+        assert quality.AUC_TOLERANCE[dtype] == tolerance
+        assert abs(auc(labels, out[dtype]) - base) <= tolerance, dtype
+        diff = np.abs(out[dtype] - out["float32"])
+        assert 0 < diff.max() < 1e-3, dtype  # quantized, yet close
+
+
+def _signature_defs(path: Path) -> str:
+    cli = Path(sys.executable).parent / "saved_model_cli"
+    result = subprocess.run(
+        [str(cli), "show", "--all", "--dir", str(path)],
+        capture_output=True, text=True, timeout=120, check=True,
+    )  # fmt: skip
+    # The signature defs; the op list after them differs (int8 adds Cast and Mul).
+    start = result.stdout.index("signature_def[")
+    return result.stdout[start : result.stdout.index("The MetaGraph with tag set", start)]
+
+
+def test_saved_model_cli_lists_the_same_signatures_for_every_dtype(quantized):
+    _, paths, _, _ = quantized
+    listed = {dtype: _signature_defs(path) for dtype, path in paths.items()}
+    assert listed["bfloat16"] == listed["float32"] == listed["int8"]
+    assert "signature_def['serving_default']" in listed["int8"]
+    assert "signature_def['predict_examples']" in listed["int8"]
+    assert listed["int8"].count("inputs['") == 39 + 1
+
+
+def test_a_quantized_export_beyond_its_tolerance_or_without_labels_is_refused(
+    quantized, tmp_path, monkeypatch
+):
+    model, _, features, labels = quantized
+    model.rocket_config = _config().replace({"export.embedding_dtype": "int8"})
+    try:
+        with pytest.raises(serving.ExportError, match="needs labelled eval rows"):
+            serving.export_light(model, tmp_path, example_features=features)
+        monkeypatch.setitem(quality.AUC_TOLERANCE, "int8", -1.0)  # no change can pass
+        with pytest.raises(serving.ExportError, match=r"'int8' moves the light net's AUC by"):
+            serving.export_light(model, tmp_path, example_features=features, example_labels=labels)
+    finally:
+        model.rocket_config = _config()
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_an_unknown_embedding_dtype_is_refused_naming_the_key():
+    with pytest.raises(ConfigError) as refused:
+        _config().replace({"export.embedding_dtype": "fp8"})
+    assert str(refused.value) == (
+        "export.embedding_dtype must be one of ['float32', 'bfloat16', 'int8']. Received: 'fp8'"
+    )
