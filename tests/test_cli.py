@@ -133,3 +133,53 @@ def test_two_tower_pfd_end_to_end_with_precomputed_item_vectors(tmp_path):
     }
     direct = next(iter(signatures["item_embedding"](**raw).values())).numpy()
     np.testing.assert_allclose(np.stack(vectors["vector"].to_numpy()), direct, atol=1e-6)
+
+
+def test_export_command_checks_on_the_runs_eval_rows_and_writes_warmup(tmp_path, data):
+    import numpy as np
+    import tensorflow as tf
+    from tensorflow_serving.apis import prediction_log_pb2
+
+    from rocketctr import train
+    from rocketctr.config import Config
+
+    train_file, eval_file = data
+    config = Config.from_dict(
+        {
+            "model": {"embedding_dim": 4, "booster": {"name": "dcn", "hidden_units": [8]}},
+            "train": {"batch_size": 64, "steps_per_epoch": 3},
+        }
+    )
+    model_dir = tmp_path / "run"
+    train.train(config, [str(train_file)], [str(eval_file)], model_dir, verbose=0)
+
+    def export(*args):
+        proc = subprocess.run(
+            [sys.executable, "-m", "rocketctr.cli", "export", f"--model_dir={model_dir}",
+             f"--export_dir={tmp_path / 'serving'}", *args],
+            capture_output=True, text=True, timeout=300,
+        )  # fmt: skip
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        return proc
+
+    proc = export()
+    version = tmp_path / "serving" / "1"
+    assert f"Exported the light net to {version}: " in proc.stdout
+    assert "synthetic" not in proc.stdout
+    info = json.loads((version / "assets.extra" / "rocketctr.json").read_text())
+    assert info["verification"]["parity_rows"] == 1000  # the run's eval rows, not 256 synthetic
+    assert info["metadata"]["parity_rows_from"] == [str(eval_file)]
+    assert info["verification"]["quality"]["rows"] == 1000
+    warmup = version / "assets.extra" / "tf_serving_warmup_requests"
+    records = [r.numpy() for r in tf.data.TFRecordDataset(str(warmup))]
+    first = prediction_log_pb2.PredictionLog.FromString(records[0]).predict_log.request
+    eval_first_row = eval_file.read_text().splitlines()[0].split("\t")
+    assert tf.make_ndarray(first.inputs["C2"])[0].decode() == eval_first_row[1 + 13 + 1]
+    np.testing.assert_allclose(
+        tf.make_ndarray(first.inputs["I1"])[0], float(eval_first_row[1] or "nan"), equal_nan=True
+    )
+
+    proc = export("--set=export.embedding_dtype=int8")
+    info = json.loads((tmp_path / "serving" / "2" / "assets.extra" / "rocketctr.json").read_text())
+    assert info["embedding_table"]["dtype"] == "int8" and "int8 table" in proc.stdout
+    assert abs(info["verification"]["quality"]["auc_change"]) <= 1e-3
