@@ -164,10 +164,10 @@ def test_export_command_checks_on_the_runs_eval_rows_and_writes_warmup(tmp_path,
 
     proc = export()
     version = tmp_path / "serving" / "1"
-    assert f"Exported the light net to {version}: " in proc.stdout
-    assert "synthetic" not in proc.stdout
     info = json.loads((version / "assets.extra" / "rocketctr.json").read_text())
     assert info["verification"]["parity_rows"] == 1000  # the run's eval rows, not 256 synthetic
+    assert f"Exported the light net to {version}: " in proc.stdout
+    assert "synthetic" not in proc.stdout
     assert info["metadata"]["parity_rows_from"] == [str(eval_file)]
     assert info["verification"]["quality"]["rows"] == 1000
     warmup = version / "assets.extra" / "tf_serving_warmup_requests"
