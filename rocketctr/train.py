@@ -468,10 +468,11 @@ def evaluate_run(
 
 
 def export_trained(
-    result: TrainResult, eval_patterns: Sequence[str], export_base: str | Path, num_rows: int = 500
+    result: TrainResult, eval_patterns: Sequence[str], export_base: str | Path, num_rows: int = 1000
 ) -> Path:
-    """Exports the light net of a finished run; real eval rows feed the parity check, the
-    AUC change of a quantized export, and the warmup requests."""
+    """Exports the light net of a finished run; its first `num_rows` eval rows (as many as
+    `rocketctr export` uses) feed the parity check, the AUC change of a quantized export,
+    and the warmup requests."""
     from rocketctr import serving  # TF Serving protos load only when exporting
 
     t = result.model.rocket_config.train
