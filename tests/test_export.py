@@ -227,12 +227,12 @@ def test_parity_on_real_criteo_rows(exported):
     np.testing.assert_allclose(served["probabilities"], _probs(model, features), rtol=0, atol=1e-5)
 
 
-def test_reloads_in_a_fresh_process_without_rocketctr(exported, tmp_path):
-    model, path, _ = exported
-    features = random_features(SCHEMA, 64, seed=5)
-    inputs = {c: v.numpy() for c, v in features.items()}
+def _score_in_plain_tensorflow(paths: dict, features: dict, tmp_path: Path) -> dict:
+    """{name: probabilities} of `serving_default` of each export, in a fresh Python process
+    that imports TensorFlow only (TF Serving's view: no rocketctr, no Keras 2 switch)."""
     inputs = {  # numpy's own unicode arrays: np.load needs no pickle for them
-        c: np.array([s.decode() for s in v]) if v.dtype == object else v for c, v in inputs.items()
+        c: np.array([s.decode() for s in v.numpy()]) if v.dtype == tf.string else v.numpy()
+        for c, v in features.items()
     }
     np.savez(tmp_path / "inputs.npz", **inputs)
     script = textwrap.dedent(
@@ -241,19 +241,29 @@ def test_reloads_in_a_fresh_process_without_rocketctr(exported, tmp_path):
         import numpy as np
         import tensorflow as tf
         data = np.load({str(tmp_path / "inputs.npz")!r})
-        signature = tf.saved_model.load({str(path)!r}).signatures["serving_default"]
-        out = signature(**{{k: tf.constant(data[k]) for k in data.files}})
+        out = {{}}
+        for name, path in { ({n: str(p) for n, p in paths.items()})!r}.items():
+            signature = tf.saved_model.load(path).signatures["serving_default"]
+            inputs = signature.structured_input_signature[1]
+            scores = signature(**{{k: tf.constant(data[k]) for k in inputs}})
+            out[name] = scores["probabilities"].numpy()
         assert "rocketctr" not in sys.modules, "rocketctr was imported"
-        np.savez({str(tmp_path / "out.npz")!r}, **{{k: v.numpy() for k, v in out.items()}})
+        np.savez({str(tmp_path / "out.npz")!r}, **out)
         """
     )
     env = {k: v for k, v in os.environ.items() if k != "TF_USE_LEGACY_KERAS"}
     subprocess.run(
-        [sys.executable, "-c", script], cwd=tmp_path, env=env, check=True, timeout=120,
+        [sys.executable, "-c", script], cwd=tmp_path, env=env, check=True, timeout=180,
         capture_output=True,
     )  # fmt: skip
-    out = np.load(tmp_path / "out.npz")
-    np.testing.assert_allclose(out["probabilities"], _probs(model, features), rtol=0, atol=1e-5)
+    return dict(np.load(tmp_path / "out.npz"))
+
+
+def test_reloads_in_a_fresh_process_without_rocketctr(exported, tmp_path):
+    model, path, _ = exported
+    features = random_features(SCHEMA, 64, seed=5)
+    out = _score_in_plain_tensorflow({"export": path}, features, tmp_path)
+    np.testing.assert_allclose(out["export"], _probs(model, features), rtol=0, atol=1e-5)
 
 
 def _example(row: dict, kinds: dict | None = None) -> bytes:
@@ -674,33 +684,7 @@ def test_quantized_tables_are_smaller_and_record_dtype_size_and_auc_change(quant
 
 def test_quantized_exports_reload_without_rocketctr_and_score_within_tolerance(quantized, tmp_path):
     model, paths, features, labels = quantized
-    inputs = {
-        c: np.array([s.decode() for s in v.numpy()]) if v.dtype == tf.string else v.numpy()
-        for c, v in features.items()
-        if c in serving.serving_input_dtypes(model)
-    }
-    np.savez(tmp_path / "inputs.npz", **inputs)
-    script = textwrap.dedent(
-        f"""
-        import sys
-        import numpy as np
-        import tensorflow as tf
-        data = np.load({str(tmp_path / "inputs.npz")!r})
-        out = {{}}
-        for dtype, path in { ({d: str(p) for d, p in paths.items()})!r}.items():
-            signature = tf.saved_model.load(path).signatures["serving_default"]
-            scores = signature(**{{k: tf.constant(data[k]) for k in data.files}})
-            out[dtype] = scores["probabilities"].numpy()
-        assert "rocketctr" not in sys.modules, "rocketctr was imported"
-        np.savez({str(tmp_path / "out.npz")!r}, **out)
-        """
-    )
-    env = {k: v for k, v in os.environ.items() if k != "TF_USE_LEGACY_KERAS"}
-    subprocess.run(
-        [sys.executable, "-c", script], cwd=tmp_path, env=env, check=True, timeout=180,
-        capture_output=True,
-    )  # fmt: skip
-    out = np.load(tmp_path / "out.npz")
+    out = _score_in_plain_tensorflow(paths, features, tmp_path)
     np.testing.assert_allclose(out["float32"], _probs(model, features), rtol=0, atol=1e-5)
     base = auc(labels, out["float32"])
     assert 0.5 < base < 1.0
