@@ -53,6 +53,8 @@ from rocketctr import serving
 from rocketctr.config import load_config
 from rocketctr.model import build_model
 from rocketctr.schema import load_schema
+from rocketctr.serving.metadata import saved_model_bytes
+from rocketctr.serving.serving_module import light_table
 
 RESULTS = Path(__file__).resolve().parent / "results" / "serving_latency.md"
 TOWERS = ("light", "booster")
@@ -143,9 +145,13 @@ def time_loops(loops: dict[str, tuple[Callable, tuple]], target_s: float, rounds
 
 def stage_fns(model, tower: str) -> dict[str, tuple[Callable, Callable]]:
     """{stage: (fn, inputs from raw features -> that stage's args)} of one tower's path."""
-    if tower == "light":
-        table = model.light_embedding or model.embedding
+    if tower == "light":  # the export's lookup: the light rows, ids remapped
         processor, net = model.light_processor, model.light
+        names = [f.name for f in processor.categorical]
+        light_rows = light_table(model, "float32")
+
+        def table(ids):
+            return light_rows.lookup(ids, names)
     else:
         processor, table, net = model.processor, model.embedding, model.booster
     return {
@@ -169,6 +175,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=5, help="Timed loops per measurement.")
     parser.add_argument("--out", default=str(RESULTS), help="Markdown results file.")
     parser.add_argument(
+        "--light_dtypes",
+        default="bfloat16,int8",
+        help="Light exports with these embedding dtypes are timed beside the float32 one "
+        "('' for none).",
+    )
+    parser.add_argument(
         "--baseline_features",
         default=None,
         help="A features.py file (e.g. an earlier revision's): its FeatureProcessor's "
@@ -176,6 +188,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     batch_sizes = [int(b) for b in args.batch_sizes.split(",")]
+    quantized = [d for d in args.light_dtypes.split(",") if d]
 
     if args.model_dir:
         model, _ = serving.restore_model(args.model_dir)
@@ -197,15 +210,21 @@ def main(argv: list[str] | None = None) -> int:
     rows = raw_rows(all_dtypes, max(batch_sizes))
     calls, loops, stages = {}, {}, {}
     with tempfile.TemporaryDirectory() as tmp:
-        light_dir = serving.export_light(model, Path(tmp) / "light")
-        booster_dir = serving.export_tower(model, Path(tmp) / "booster", tower="booster")
-        loaded = {
-            "light": tf.saved_model.load(str(light_dir)),
-            "booster": tf.saved_model.load(str(booster_dir)),
+        dirs = {
+            "light": serving.export_light(model, Path(tmp) / "light"),
+            "booster": serving.export_tower(model, Path(tmp) / "booster", tower="booster"),
         }
-        signatures = {t: loaded[t].signatures["serving_default"] for t in TOWERS}
+        for dtype in quantized:
+            dirs[f"light {dtype}"] = serving.export_tower(
+                model, Path(tmp) / dtype, tower="light", embedding_dtype=dtype
+            )
+        timed = list(dirs)
+        sizes = {t: saved_model_bytes(d) for t, d in dirs.items()}
+        signatures = {
+            t: tf.saved_model.load(str(d)).signatures["serving_default"] for t, d in dirs.items()
+        }
         for batch in batch_sizes:
-            inputs = {t: signature_inputs(signatures[t], rows, batch) for t in TOWERS}
+            inputs = {t: signature_inputs(signatures[t], rows, batch) for t in timed}
             calls[batch] = time_calls(signatures, inputs, args.reps, args.warmup)
 
             def call_signature(features, signature):
@@ -214,7 +233,7 @@ def main(argv: list[str] | None = None) -> int:
             loops[batch] = time_loops(
                 {
                     t: (graph_loop(lambda f, s=signatures[t]: call_signature(f, s)), (inputs[t],))
-                    for t in TOWERS
+                    for t in timed
                 },
                 args.loop_seconds, args.rounds,
             )  # fmt: skip
@@ -245,7 +264,8 @@ def main(argv: list[str] | None = None) -> int:
         f"{len(model.light_processor.input_columns)} serving inputs",
         f"- booster: `{mc.booster.name}` {list(mc.booster.hidden_units)}, "
         f"{flops['booster']:,} FLOPs/example, {params['booster']['tower']:,} tower parameters",
-        f"- shared embedding table: {params['light']['embedding']:,} parameters",
+        f"- embedding rows the light export holds: {params['light']['embedding']:,} parameters "
+        f"(the booster's table: {params['booster']['embedding']:,})",
         "",
         f"Machine: nproc {machine['nproc']}, CPU {machine['cpu']}, GPUs {machine['gpus']}, "
         f"Python {machine['python']}, TensorFlow {machine['tensorflow']}.",
@@ -269,6 +289,24 @@ def main(argv: list[str] | None = None) -> int:
             f"{c['booster'] / c['light']:.2f}x | {g['light']:.3f} | {g['booster']:.3f} | "
             f"{g['booster'] / g['light']:.2f}x |"
         )
+    if quantized:
+        lines += [
+            "",
+            "## Light exports by embedding dtype (`export.embedding_dtype`)",
+            "",
+            "The same rounds as above; size is saved_model.pb + variables/ on disk.",
+            "",
+            "| batch | light export | size MiB | call ms | loop ms | loop / float32 loop |",
+            "|---:|---|---:|---:|---:|---:|",
+        ]
+        for batch in batch_sizes:
+            c, g = calls[batch], loops[batch]
+            for t in ["light"] + [f"light {d}" for d in quantized]:
+                name = "float32" if t == "light" else t.split()[1]
+                lines.append(
+                    f"| {batch} | {name} | {sizes[t] / 2**20:.1f} | {c[t]:.3f} | {g[t]:.3f} | "
+                    f"{g[t] / g['light']:.2f}x |"
+                )
     lines += [
         "",
         "## Breakdown: each stage alone, loop mode (ms per batch)",
@@ -308,6 +346,7 @@ def main(argv: list[str] | None = None) -> int:
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(text)
     payload = {
+        "size_bytes": sizes,
         "call_ms": calls,
         "loop_ms": loops,
         "stage_ms": {b: {f"{t}/{s}": v for (t, s), v in st.items()} for b, st in stages.items()},

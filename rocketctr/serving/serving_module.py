@@ -145,12 +145,18 @@ def save_module(module: ServingModule, path: Path) -> None:
         ) from e
 
 
-def export_tower(model: CoTrainModel, export_dir: str | Path, tower: str = "booster") -> Path:
-    """Saves one tower's scoring path unverified, whole tables. For latency comparisons ONLY.
+def export_tower(
+    model: CoTrainModel,
+    export_dir: str | Path,
+    tower: str = "booster",
+    embedding_dtype: str = "float32",
+) -> Path:
+    """Saves one tower's scoring path unverified. For latency comparisons ONLY.
 
     The product never serves the booster: `export_light` is the only export entry point.
-    `benchmarks/serving_latency.py` uses this to time the booster with the same signature
-    machinery as the light net.
+    `benchmarks/serving_latency.py` uses this to time the booster (whole table) with the
+    same signature machinery as the light net, and light nets with quantized tables
+    (`embedding_dtype`, light only) without labelled rows for their AUC check.
     """
     if tower not in ("light", "booster"):
         raise ValueError(f"tower must be 'light' or 'booster'. Received: {tower!r}")
@@ -159,19 +165,20 @@ def export_tower(model: CoTrainModel, export_dir: str | Path, tower: str = "boos
             f"The model has no {tower} tower (mode {model.rocket_config.distill.mode!r})."
         )
     if tower == "light":
-        processor, net, table = model.light_processor, model.light, model.light_table()
+        dtypes = serving_input_dtypes(model)
+        module = build_light_module(model, dtypes, light_table(model, embedding_dtype))
     else:
         processor, net, table = model.processor, model.booster, model.embedding
 
-    def logits(features):
-        ids, dense = processor(features)
-        return tf.cast(net(table(ids), dense, training=False), tf.float32)
+        def logits(features):
+            ids, dense = processor(features)
+            return tf.cast(net(table(ids), dense, training=False), tf.float32)
 
-    dtypes = processor.input_dtypes
-    module = ServingModule(
-        logits, list(table.variables), list(processor.variables) + list(net.variables),
-        dtypes, dtypes,
-    )  # fmt: skip
+        dtypes = processor.input_dtypes
+        module = ServingModule(
+            logits, list(table.variables), list(processor.variables) + list(net.variables),
+            dtypes, dtypes,
+        )  # fmt: skip
     export_dir = Path(export_dir)
     tf.saved_model.save(module, str(export_dir), signatures=module.signatures())
     return export_dir
