@@ -107,8 +107,8 @@ def run(tmp_path_factory):
 
 def test_trainer_model_is_light_only(run):
     (model_dir,) = _outputs(run, "Trainer", "model")
-    serving = model_dir / "Format-Serving"
-    loaded = tf.saved_model.load(str(serving))
+    serving_dir = model_dir / "Format-Serving"
+    loaded = tf.saved_model.load(str(serving_dir))
     names = {v.name for v in loaded.variables} if hasattr(loaded, "variables") else set()
     descendants = tf.train.TrackableView(loaded).descendants()
     names |= {t.name for t in descendants if isinstance(t, tf.Variable)}
@@ -120,7 +120,7 @@ def test_trainer_model_is_light_only(run):
     checkpoint = tf.train.latest_checkpoint(str(run_dir / "checkpoints"))
     assert any("booster" in key for key, _ in tf.train.list_variables(checkpoint))
     assert set(loaded.signatures) == {"serving_default", "predict_examples"}
-    info = serving.read_export_info(serving)
+    info = serving.read_export_info(serving_dir)
     assert info["tower"] == "light"
     assert info["signatures"]["predict_examples"]["example_feature_dtypes"]["I1"] == "int64"
     assert info["verification"]["max_abs_diff"] <= serving.PARITY_ATOL
