@@ -687,7 +687,7 @@ def test_quantized_exports_reload_without_rocketctr_and_score_within_tolerance(q
     out = _score_in_plain_tensorflow(paths, features, tmp_path)
     np.testing.assert_allclose(out["float32"], _probs(model, features), rtol=0, atol=1e-5)
     base = auc(labels, out["float32"])
-    assert 0.5 < base < 1.0
+    assert np.ptp(out["float32"]) > 0.05  # the rows rank apart, so a reordering would show
     for dtype, tolerance in (("bfloat16", 1e-4), ("int8", 1e-3)):
         assert quality.AUC_TOLERANCE[dtype] == tolerance
         assert abs(auc(labels, out[dtype]) - base) <= tolerance, dtype
