@@ -220,9 +220,8 @@ def main(argv: list[str] | None = None) -> int:
             )
         timed = list(dirs)
         sizes = {t: saved_model_bytes(d) for t, d in dirs.items()}
-        signatures = {
-            t: tf.saved_model.load(str(d)).signatures["serving_default"] for t, d in dirs.items()
-        }
+        loaded = {t: tf.saved_model.load(str(d)) for t, d in dirs.items()}  # owns the variables
+        signatures = {t: loaded[t].signatures["serving_default"] for t in timed}
         for batch in batch_sizes:
             inputs = {t: signature_inputs(signatures[t], rows, batch) for t in timed}
             calls[batch] = time_calls(signatures, inputs, args.reps, args.warmup)
