@@ -469,7 +469,9 @@ def export_trained(
     from rocketctr import export  # TF Serving protos load only when exporting
 
     t = result.model.rocket_config.train
-    rows = make_dataset(result.schema, eval_patterns, num_rows, bad_rows=t.bad_rows)
+    rows = make_dataset(
+        result.schema, eval_patterns, num_rows, bad_rows=t.bad_rows, report=BadRowReport()
+    )  # the eval rows' bad-row count was reported by training already
     features, _ = next(iter(rows))
     return export.export_light(
         result.model, export_base, example_features=features, metadata={"metrics": result.metrics}

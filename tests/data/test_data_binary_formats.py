@@ -14,9 +14,9 @@ import tensorflow as tf
 from rocketctr.data import BadRowError, BadRowReport, make_dataset
 
 # The same four rows three ways. C2 (the user id) holds integer ids, as TFX writes them.
-TSV = "1\t3\t-2\tab\t17\n0\t\t1000\t\t5\n-1\t0.5\t\tx\t\n1\t-7\t4\t\t123456789012\n"
+TSV = "1\t3\t-2\tab\t17\n0\t\t1000\t\t5\n0\t0.5\t\tx\t\n1\t-7\t4\t\t123456789012\n"
 COLUMNS = {
-    "label": [1, 0, -1, 1],
+    "label": [1, 0, 0, 1],
     "I1": [3.0, None, 0.5, -7.0],
     "I2": [-2, 1000, None, 4],
     "C1": ["ab", None, "x", ""],
