@@ -64,8 +64,9 @@ def test_train_on_synthetic_data_then_resume(tmp_path):
     assert "Nothing new to export" in second.stdout
     assert sorted(p.name for p in (model_dir / "export").iterdir()) == ["1"]
 
-    # More epochs on the same dir: continues from epoch 2 rather than starting over.
-    third = _run(*base, "--set=train.num_epochs=3")
+    # More epochs on the same dir: continues from epoch 2 rather than starting over. (The
+    # bad-row policy may change between runs; "skip" exports too.)
+    third = _run(*base, "--set=train.num_epochs=3", "--bad_rows=skip")
     assert "after 2 epoch(s)" in third.stdout
     assert "Epoch 3/3" in third.stdout and "Epoch 1/3" not in third.stdout
     assert (model_dir / "export" / "2" / "saved_model.pb").exists()
@@ -89,12 +90,18 @@ def test_train_on_criteo_sample(tmp_path):
     lines = (
         (SHARED_DATA / "criteo" / "criteo_kaggle_train_head9999.txt").read_text().splitlines(True)
     )
-    (tmp_path / "train.tsv").write_text("".join(lines[:8000]))
+    inf = lines[1].split("\t")
+    inf[1] = "inf"
+    bad = ["2" + lines[0][1:], "\t".join(inf)]  # a label 2; an inf in I1
+    (tmp_path / "train.tsv").write_text("".join(lines[:4000] + bad + lines[4000:8000]))
     (tmp_path / "eval.tsv").write_text("".join(lines[8000:]))
-    proc = _run("--config=criteo", f"--train={tmp_path / 'train.tsv'}",
+    proc = _run("--config=criteo", f"--train={tmp_path / 'train.tsv'}", "--bad_rows=skip",
                 f"--eval={tmp_path / 'eval.tsv'}", f"--model_dir={tmp_path / 'run'}")  # fmt: skip
     table = _table(proc.stdout)
     assert set(table) == {"booster", "light"}
+    skipped = "train.tsv: skipped 6 of 24,006 rows read in 3 passes (malformed), first at line 4001"
+    assert skipped in proc.stdout  # 2 bad rows in each of 3 epochs
+    assert (tmp_path / "run" / "export" / "1" / "saved_model.pb").exists()
     # 1,999 eval rows, 21.8 % positives; the preset reached booster .72 / light .70 here.
     assert table["booster"][0] > 0.66 and table["light"][0] > 0.64
 

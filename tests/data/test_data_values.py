@@ -14,6 +14,7 @@ import pytest
 import tensorflow as tf
 
 from rocketctr.data import BadRowError, BadRowReport, make_dataset
+from tests.helpers import rows_of, write_tfrecord
 
 GOOD = "1\t3\t-2\tab\tu1\n"
 
@@ -83,9 +84,7 @@ def _libfm_schema(tiny_schema):
     )
 
 
-def test_libfm_labels_ids_outside_their_field_and_non_finite_values(
-    tiny_schema, write, collect
-):
+def test_libfm_labels_ids_outside_their_field_and_non_finite_values(tiny_schema, write, collect):
     schema = _libfm_schema(tiny_schema)
     path = write(
         "f.libfm",
@@ -126,18 +125,7 @@ def test_parquet_and_tfrecord_refuse_stored_inf_and_labels(tiny_schema, tmp_path
     }
     parquet = str(tmp_path / "v.parquet")
     pq.write_table(pa.table(columns), parquet)
-    tfrecord = str(tmp_path / "v.tfrecord")
-    with tf.io.TFRecordWriter(tfrecord) as writer:
-        for i in range(4):
-            feature = {
-                "label": tf.train.Feature(int64_list=tf.train.Int64List(value=[columns["label"][i]])),
-                "I1": tf.train.Feature(float_list=tf.train.FloatList(value=[columns["I1"][i]])),
-                "I2": tf.train.Feature(float_list=tf.train.FloatList(value=[columns["I2"][i]])),
-                "C1": tf.train.Feature(bytes_list=tf.train.BytesList(value=[b"a"])),
-                "C2": tf.train.Feature(bytes_list=tf.train.BytesList(value=[b"u"])),
-            }  # fmt: skip
-            example = tf.train.Example(features=tf.train.Features(feature=feature))
-            writer.write(example.SerializeToString())
+    tfrecord = write_tfrecord(tmp_path / "v.tfrecord", rows_of(columns))
 
     for fmt, path in [("parquet", parquet), ("tfrecord", tfrecord)]:
         schema = tiny_schema(fmt)
@@ -148,14 +136,11 @@ def test_parquet_and_tfrecord_refuse_stored_inf_and_labels(tiny_schema, tmp_path
         np.testing.assert_array_equal(labels, [1.0])
         assert report.skipped() == {path: 3}, fmt
         last = str(tmp_path / f"label.{fmt}")
+        last_row = {k: v[3:] for k, v in columns.items()}
         if fmt == "parquet":
-            pq.write_table(pa.table({k: v[3:] for k, v in columns.items()}), last)
+            pq.write_table(pa.table(last_row), last)
         else:
-            with tf.io.TFRecordWriter(last) as writer:
-                feature = {"label": tf.train.Feature(int64_list=tf.train.Int64List(value=[3]))}
-                writer.write(
-                    tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString()
-                )
+            write_tfrecord(last, rows_of(last_row))
         expected = "column `label` (index 0): expected a label 0 or 1, received 3"
         assert f"{last}:1: {expected}" in _first_error(make_dataset(schema, last, 8))
 
