@@ -14,6 +14,7 @@ Codistillation: N processes with --replica_index=0..N-1 --shared_dir=<dir shared
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 from pathlib import Path
@@ -74,10 +75,7 @@ def resolve_config():
 
 
 def train_main(argv) -> int:
-    import tensorflow as tf
-
-    from rocketctr import distribute, train
-    from rocketctr.data import synthetic
+    from rocketctr import distribute, rundir
     from rocketctr.distill.codistill import CodistillReplica
 
     config = resolve_config()
@@ -90,6 +88,17 @@ def train_main(argv) -> int:
     if FLAGS.replica_index is not None or FLAGS.shared_dir:
         replica = CodistillReplica(FLAGS.replica_index or 0, FLAGS.shared_dir or "")
     model_dir = Path(FLAGS.model_dir)
+    # One run per dir, from its synthetic data to its export (see rundir.hold).
+    with rundir.hold(model_dir) if distribute.is_chief() else contextlib.nullcontext():
+        return _train_and_export(config, model_dir, replica)
+
+
+def _train_and_export(config, model_dir: Path, replica) -> int:
+    import tensorflow as tf
+
+    from rocketctr import train
+    from rocketctr.data import synthetic
+
     train_files, eval_files = FLAGS.train, FLAGS.eval
     if bool(train_files) != bool(eval_files):
         raise app.UsageError("Give both --train and --eval, or neither (synthetic data).")
@@ -174,7 +183,9 @@ def main(argv) -> int:
         )
     from rocketctr.catalogue import CatalogueError
     from rocketctr.config import ConfigError
+    from rocketctr.data import BadRowError
     from rocketctr.export import ExportError
+    from rocketctr.rundir import RunLockedError
     from rocketctr.schema import SchemaError
 
     commands = {
@@ -185,7 +196,10 @@ def main(argv) -> int:
     }
     try:
         return commands[command](argv[2:])
-    except (ConfigError, SchemaError, ExportError, CatalogueError, FileNotFoundError) as e:
+    except (
+        ConfigError, SchemaError, ExportError, CatalogueError, BadRowError, RunLockedError,
+        FileNotFoundError,
+    ) as e:  # fmt: skip
         print(f"rocketctr: error: {e}", file=sys.stderr)
         return 2
 

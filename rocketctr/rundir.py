@@ -11,10 +11,16 @@ next older one is used.
 
 from __future__ import annotations
 
+import contextlib
+import datetime
+import fcntl
 import json
 import os
 import re
-from collections.abc import Sequence
+import shlex
+import socket
+import sys
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -31,12 +37,70 @@ METRICS_FILE = "metrics.json"
 HISTORY_FILE = "history.json"  # per-epoch training and validation metrics of both towers
 CHECKPOINT_DIR = "checkpoints"
 BACKUP_DIR = "backup"  # mid-epoch backups; removed when a run ends normally
+LOCK_FILE = "lock"  # held by the process training in the dir; says which process it is
 
 _CHECKPOINT_NUMBER = re.compile(r"-(\d+)$")
 
 
 class RunFileError(ValueError):
     """A file of a model dir that is missing, empty or unreadable; the message names it."""
+
+
+class RunLockedError(RuntimeError):
+    """The model dir is held by another process; the message names that process."""
+
+
+_held_locks: dict[Path, int] = {}  # model dir -> open lock file descriptor, in this process
+
+
+@contextlib.contextmanager
+def hold(model_dir: str | Path) -> Iterator[None]:
+    """Holds the model dir's exclusive lock (`LOCK_FILE`) for the block.
+
+    Two runs in one dir would overwrite each other's checkpoints, backups and exports, so
+    the second is refused at once, naming the first. The lock is an flock(2) on the lock
+    file: the kernel releases it when the holder exits, however it exits, so a killed run
+    never leaves a stale lock behind. Re-entrant within a process (the CLI holds it around
+    `train`, which holds it too).
+
+    Raises:
+        RunLockedError: another process holds the lock; the message says which one.
+    """
+    key = Path(model_dir).resolve()
+    if key in _held_locks:
+        yield
+        return
+    key.mkdir(parents=True, exist_ok=True)
+    path = key / LOCK_FILE
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = os.pread(fd, 4096, 0).decode(errors="replace").strip()
+        os.close(fd)
+        raise RunLockedError(
+            f"{model_dir} is in use by {holder or 'another process'} ({path} is locked). "
+            "Wait for that run to end or stop it, or use another --model_dir."
+        ) from None
+    except OSError as e:  # a filesystem without flock: say so, and go on unguarded
+        print(f"WARNING: cannot lock {path} ({e.strerror}); nothing stops a second run here.")
+        os.close(fd)
+        yield
+        return
+    started = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+    holder = (
+        f"process {os.getpid()} on {socket.gethostname()}, started {started}: "
+        f"{shlex.join(sys.argv)[:500]}"
+    )
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, (holder + "\n").encode(), 0)
+    _held_locks[key] = fd
+    try:
+        yield
+    finally:
+        del _held_locks[key]
+        os.ftruncate(fd, 0)
+        os.close(fd)  # releases the lock
 
 
 class RunPosition:

@@ -44,6 +44,7 @@ from rocketctr.rundir import (
     RunFileError,
     RunPosition,
     drop_checkpoint,
+    hold,
     read_run_file,
 )
 from rocketctr.schema import Schema, load_schema
@@ -294,6 +295,9 @@ def train(
 ) -> TrainResult:
     """Trains (or resumes) a run and evaluates both towers on the eval data.
 
+    The chief holds the model dir's lock throughout (`rundir.hold`): a second run on the
+    same dir is refused, naming this one.
+
     Args:
         config: the resolved config.
         train_patterns: file globs of training data.
@@ -304,12 +308,31 @@ def train(
 
     Returns:
         The trained model and the booster/light metrics on the eval data.
+
+    Raises:
+        RunLockedError: another process is training in `model_dir`.
     """
-    model_dir = Path(model_dir)
+    strategy = distribute.make_strategy(config.train.strategy)
+    chief = distribute.is_chief(strategy)
+    with hold(model_dir) if chief else contextlib.nullcontext():
+        return _train(
+            config, train_patterns, eval_patterns, Path(model_dir), strategy, chief, verbose,
+            replica,
+        )  # fmt: skip
+
+
+def _train(
+    config: Config,
+    train_patterns: Sequence[str],
+    eval_patterns: Sequence[str],
+    model_dir: Path,
+    strategy: tf.distribute.Strategy,
+    chief: bool,
+    verbose: int | str,
+    replica: CodistillReplica | None,
+) -> TrainResult:
     schema = load_schema(config.schema)
     t = config.train
-    strategy = distribute.make_strategy(t.strategy)
-    chief = distribute.is_chief(strategy)
     if chief:
         prepare_model_dir(config, model_dir)
     tf_keras.utils.set_random_seed(t.seed)

@@ -1,6 +1,7 @@
 """End to end: the `rocketctr` console entry point on tiny data, then resume."""
 
 import json
+import os
 import re
 import subprocess
 import sys
@@ -140,3 +141,37 @@ def test_two_tower_pfd_end_to_end_with_precomputed_item_vectors(tmp_path):
     }
     direct = next(iter(signatures["item_embedding"](**raw).values())).numpy()
     np.testing.assert_allclose(np.stack(vectors["vector"].to_numpy()), direct, atol=1e-6)
+
+
+def test_a_second_run_on_a_busy_model_dir_is_refused_naming_the_first(tmp_path):
+    import signal
+    import time
+
+    from rocketctr import rundir
+
+    model_dir = tmp_path / "run"
+    first = subprocess.Popen(
+        [sys.executable, "-m", "rocketctr.cli", "train", f"--model_dir={model_dir}",
+         "--synthetic_train_rows=20000", "--synthetic_eval_rows=1000",
+         "--set=train.num_epochs=100", *TINY],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        lock = model_dir / rundir.LOCK_FILE
+        deadline = time.monotonic() + 120
+        while not (lock.exists() and lock.read_text()) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert f"process {first.pid} on " in lock.read_text()
+
+        second = _run(f"--model_dir={model_dir}", *TINY, check=False)
+        assert second.returncode == 2, second.stderr[-2000:]
+        message = second.stderr.strip().splitlines()[-1]
+        assert message.startswith(f"rocketctr: error: {model_dir} is in use by process {first.pid}")
+        assert f"train --model_dir={model_dir}" in message and "use another --model_dir" in message
+        assert first.poll() is None  # the first run goes on
+    finally:
+        first.send_signal(signal.SIGKILL)
+        first.wait()
+    with rundir.hold(model_dir):  # a killed holder leaves no stale lock
+        assert f"process {os.getpid()} on " in lock.read_text()
+    assert lock.read_text() == ""
