@@ -30,7 +30,7 @@ import yaml
 from rocketctr.config import Config, ConfigError
 from rocketctr.feature_format import check_run_format
 from rocketctr.model import CoTrainModel, build_model
-from rocketctr.schema import load_schema
+from rocketctr.schema import Schema, SchemaError, load_schema, parse_schema
 
 CONFIG_FILE = "config.yaml"
 METRICS_FILE = "metrics.json"
@@ -38,6 +38,10 @@ HISTORY_FILE = "history.json"  # per-epoch training and validation metrics of bo
 CHECKPOINT_DIR = "checkpoints"
 BACKUP_DIR = "backup"  # mid-epoch backups; removed when a run ends normally
 LOCK_FILE = "lock"  # held by the process training in the dir; says which process it is
+SCHEMA_FILE = "schema.yaml"  # the schema the run was trained with, whatever its file says now
+# Schema keys about reading files, not about what the model is: a run may resume on the same
+# features from files of another layout (Parquet instead of TSV, another column order).
+_READING_KEYS = frozenset({"name", "format", "columns", "label", "header", "delimiter", "user_id"})
 
 _CHECKPOINT_NUMBER = re.compile(r"-(\d+)$")
 
@@ -274,6 +278,64 @@ def load_run_config(model_dir: Path) -> Config:
         raise RunFileError(f"{path} does not hold a rocketctr config: {e}") from e
 
 
+def _model_keys(schema: Schema) -> dict[str, Any]:
+    """What a schema says about the model, flattened: "categorical.C1.hash_buckets": 1000."""
+    keys: dict[str, Any] = {}
+    for key, value in schema.to_dict().items():
+        if key in _READING_KEYS:
+            continue
+        if key in ("dense", "categorical"):
+            # Table offsets follow the order of the categorical features.
+            keys[f"order of {key} features"] = [entry["name"] for entry in value]
+            for entry in value:
+                keys.update({f"{key}.{entry['name']}.{k}": v for k, v in entry.items()})
+        else:
+            keys[key] = value
+    return keys
+
+
+def _shown(keys: dict[str, Any], key: str) -> str:
+    return repr(keys[key]) if key in keys else "(absent)"
+
+
+def run_schema(model_dir: str | Path, config: Config) -> Schema:
+    """The schema a run was trained with: its `SCHEMA_FILE`, or for older runs the config's."""
+    path = Path(model_dir) / SCHEMA_FILE
+    return _read_schema(path) if path.exists() else load_schema(config.schema)
+
+
+def _read_schema(path: Path) -> Schema:
+    try:
+        return parse_schema(read_run_file(path), source=str(path))
+    except SchemaError as e:
+        raise RunFileError(f"{path} does not hold a schema: {e}") from None
+
+
+def prepare_run_schema(model_dir: str | Path, schema: Schema) -> None:
+    """Records the schema of a run that starts; refuses one that resumes with another.
+
+    Raises:
+        RunFileError: the recorded schema is damaged, or differs from `schema` in what the
+            model is made of (features, their buckets, ids, transforms, order, privileged and
+            tower sides); the message names every differing key.
+    """
+    path = Path(model_dir) / SCHEMA_FILE
+    if path.exists():
+        old, new = _model_keys(_read_schema(path)), _model_keys(schema)
+        diff = sorted(k for k in old.keys() | new.keys() if old.get(k) != new.get(k))
+        if diff:
+            details = "; ".join(f"{k}: {_shown(old, k)} -> {_shown(new, k)}" for k in diff)
+            raise RunFileError(
+                f"{model_dir} was trained with another schema than {schema.source or schema.name}"
+                f" now gives ({details}). Its checkpoints hold the embedding rows and weights of "
+                f"the schema recorded in {path}: train with that schema again, or use a new "
+                "--model_dir."
+            )
+    partial = path.with_name(path.name + ".partial")
+    partial.write_text(yaml.safe_dump(schema.to_dict(), sort_keys=False))
+    os.replace(partial, path)
+
+
 def restore_run(
     model_dir: str | Path, error: type[Exception] = ValueError
 ) -> tuple[CoTrainModel, Config, str, int]:
@@ -289,12 +351,13 @@ def restore_run(
     model_dir = Path(model_dir)
     try:
         config = load_run_config(model_dir)
-        check_run_format(model_dir, config.schema, error)  # refuses an old hashing
+        schema = run_schema(model_dir, config)
+        check_run_format(model_dir, schema, error)  # refuses an old hashing
         checkpoint_dir = model_dir / CHECKPOINT_DIR
         paths = checkpoint_paths(checkpoint_dir)
         if not paths:
             raise RunFileError(f"No checkpoint in {checkpoint_dir}; the run has not trained yet.")
-        model = build_model(config, load_schema(config.schema))
+        model = build_model(config, schema)
         position = RunPosition()
         # Every model variable must come from the checkpoint: never use initial weights.
         path = restore_newest(model, position, paths)

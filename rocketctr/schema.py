@@ -7,6 +7,7 @@ id range, an optional user id for GAUC, and privileged features that only the bo
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -135,6 +136,20 @@ class Schema:
     def is_string_column(self, column: str) -> bool:
         """Categorical sources and the user id are strings; dense columns are floats."""
         return column not in {f.name for f in self.dense}
+
+    def to_dict(self) -> dict[str, Any]:
+        """The mapping `parse_schema` reads back into this schema (`source` aside)."""
+
+        def plain(value: Any) -> Any:
+            if dataclasses.is_dataclass(value):
+                return {k: v for k, v in dataclasses.asdict(value).items() if v is not None}
+            return [plain(v) for v in value] if isinstance(value, tuple) else value
+
+        return {
+            f.name: plain(getattr(self, f.name))
+            for f in dataclasses.fields(self)
+            if f.name != "source" and getattr(self, f.name) is not None
+        }
 
 
 def schema_names() -> list[str]:

@@ -45,6 +45,7 @@ from rocketctr.rundir import (
     RunPosition,
     drop_checkpoint,
     hold,
+    prepare_run_schema,
     read_run_file,
 )
 from rocketctr.schema import Schema, load_schema
@@ -53,9 +54,12 @@ log = logging.getLogger("rocketctr")
 
 # Fields that may change between runs on one model dir: they do not change what the
 # checkpoint means (e.g. raise num_epochs to train longer).
-RESUMABLE_KEYS = frozenset(
-    {"train.num_epochs", "train.bad_rows", "train.checkpoint_every_steps", "train.strategy"}
-)
+# (`schema` names the schema file; what the file says is compared on its own, see
+# rundir.prepare_run_schema.)
+RESUMABLE_KEYS = frozenset({
+    "train.num_epochs", "train.bad_rows", "train.checkpoint_every_steps", "train.strategy",
+    "schema",
+})  # fmt: skip
 
 
 @dataclass
@@ -81,7 +85,7 @@ def _flatten(data: dict, prefix: str = "") -> dict:
 
 
 def prepare_model_dir(config: Config, model_dir: Path) -> None:
-    """Creates the model dir and writes the resolved config; refuses a conflicting one."""
+    """Creates the model dir and records config and schema; refuses conflicting ones."""
     model_dir.mkdir(parents=True, exist_ok=True)
     prepare_run_format(model_dir, config.schema, ConfigError)  # refuses an old hashing
     path = model_dir / CONFIG_FILE
@@ -110,6 +114,10 @@ def prepare_model_dir(config: Config, model_dir: Path) -> None:
                 f"{model_dir} holds a run with a different config ({details}). Use a new "
                 "--model_dir, or the same config to resume."
             )
+    try:
+        prepare_run_schema(model_dir, load_schema(config.schema))
+    except RunFileError as e:
+        raise ConfigError(str(e)) from None
     save_config(config, path)
 
 
