@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -94,7 +95,6 @@ def train_main(argv) -> int:
 
 
 def _train_and_export(config, model_dir: Path, replica) -> int:
-    import tensorflow as tf
 
     from rocketctr import train
     from rocketctr.data import synthetic
@@ -112,12 +112,7 @@ def _train_and_export(config, model_dir: Path, replica) -> int:
             raise app.UsageError(str(e)) from None
         train_files, eval_files = [str(paths[0])], [str(paths[1])]
         print(f"No --train/--eval: using built-in synthetic data {paths[0]}, {paths[1]}")
-    try:
-        result = train.train(config, train_files, eval_files, model_dir, replica=replica)
-    except tf.errors.InvalidArgumentError as e:
-        # Bad-row errors from the input pipeline surface here; show the message, not a trace.
-        print(f"rocketctr: error: {e.message}", file=sys.stderr)
-        return 1
+    result = train.train(config, train_files, eval_files, model_dir, replica=replica)
     print(train.summary(result))
     if FLAGS.export and result.is_chief and config.distill.mode != "booster_only":
         from rocketctr import export
@@ -150,18 +145,13 @@ def item_vectors_main(argv) -> int:
 
 
 def evaluate_main(argv) -> int:
-    import tensorflow as tf
 
     from rocketctr import train
     from rocketctr.metrics import format_table
 
     if not FLAGS.eval:
         raise app.UsageError("evaluate needs --model_dir and --eval (the rows to score).")
-    try:
-        metrics, path, bad_rows = train.evaluate_run(FLAGS.model_dir, FLAGS.eval, FLAGS.bad_rows)
-    except tf.errors.InvalidArgumentError as e:
-        print(f"rocketctr: error: {e.message}", file=sys.stderr)
-        return 1
+    metrics, path, bad_rows = train.evaluate_run(FLAGS.model_dir, FLAGS.eval, FLAGS.bad_rows)
     print(f"Scored {path}")
     print(format_table(metrics) + "\neval: " + bad_rows)
     return 0
@@ -194,14 +184,30 @@ def main(argv) -> int:
         "export": export_main,
         "item_vectors": item_vectors_main,
     }
+    import tensorflow as tf
+
     try:
         return commands[command](argv[2:])
+    except tf.errors.InvalidArgumentError as e:
+        # A bad row found inside the input pipeline: its own message, not TF's graph trace.
+        print(f"rocketctr: error: {pipeline_error_message(e)}", file=sys.stderr)
+        return 2
     except (
         ConfigError, SchemaError, ExportError, CatalogueError, BadRowError, RunLockedError,
         FileNotFoundError,
     ) as e:  # fmt: skip
         print(f"rocketctr: error: {e}", file=sys.stderr)
         return 2
+
+
+def pipeline_error_message(error: Exception) -> str:
+    """The message a failed input-pipeline check gave (see data/checks.fail_unless), or the
+    error's own first line when it is not one of those."""
+    text = getattr(error, "message", str(error))
+    found = re.search(r"assertion failed: \[(.*?)\](?:\n|$)", text, re.S)
+    if found:  # tf.debugging.Assert escapes quotes
+        return found.group(1).replace("\\'", "'").replace('\\"', '"')
+    return text.strip().splitlines()[0] if text.strip() else repr(error)
 
 
 def run() -> None:

@@ -22,7 +22,7 @@ import tf_keras
 
 from rocketctr import distribute
 from rocketctr.config import Config, ConfigError, save_config
-from rocketctr.data import BadRowReport, make_dataset
+from rocketctr.data import BadRowError, BadRowReport, make_dataset
 from rocketctr.distill.codistill import CodistillReplica, for_replica
 from rocketctr.distill.teacher import load_teacher
 from rocketctr.feature_format import prepare_run_format
@@ -269,6 +269,29 @@ def _read_history(path: Path) -> list[dict]:
         return []
 
 
+def check_inputs(schema: Schema, patterns: Sequence[str], what: str, bad_rows: str) -> None:
+    """Reads up to the first usable row of `patterns`, before any model is built.
+
+    A file that does not match the schema (another delimiter, a header, a bad label) fails
+    here under bad_rows="error", in a second rather than after the model is built; inputs
+    without one usable row fail under either policy.
+
+    Raises:
+        BadRowError: no usable row; the message names the files and what was read.
+        tf.errors.InvalidArgumentError: a malformed row under "error", naming file:line.
+    """
+    report = BadRowReport()
+    for _ in make_dataset(schema, patterns, 1, bad_rows=bad_rows, report=report).take(1):
+        return
+    read, skipped = report.rows_read(), report.skipped()
+    files = ", ".join(list(read)[:3]) + (f" and {len(read) - 3} more" if len(read) > 3 else "")
+    if sum(skipped.values()):
+        raise BadRowError(f"No {what} rows: {report.summary()}")
+    raise BadRowError(
+        f"No {what} rows: {files} {'holds' if len(read) == 1 else 'hold'} no data row."
+    )
+
+
 def evaluate_towers(
     model: CoTrainModel, dataset: tf.data.Dataset, user_column: str | None
 ) -> dict[str, dict[str, float]]:
@@ -341,6 +364,8 @@ def _train(
 ) -> TrainResult:
     schema = load_schema(config.schema)
     t = config.train
+    check_inputs(schema, train_patterns, "training", t.bad_rows)
+    check_inputs(schema, eval_patterns, "evaluation", t.bad_rows)
     if chief:
         prepare_model_dir(config, model_dir)
     tf_keras.utils.set_random_seed(t.seed)

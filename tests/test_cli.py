@@ -175,3 +175,39 @@ def test_a_second_run_on_a_busy_model_dir_is_refused_naming_the_first(tmp_path):
     with rundir.hold(model_dir):  # a killed holder leaves no stale lock
         assert f"process {os.getpid()} on " in lock.read_text()
     assert lock.read_text() == ""
+
+
+def test_a_file_that_does_not_match_the_schema_fails_before_training_in_one_line(tmp_path):
+    csv = tmp_path / "train.csv"
+    csv.write_text("label,I1,C1\n1,3,ab\n")  # comma-separated, a header: not Criteo TSV
+    model_dir = tmp_path / "run"
+    proc = _run("--config=criteo", f"--train={csv}", f"--eval={csv}", f"--model_dir={model_dir}",
+                check=False)  # fmt: skip
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines()[-1] == (
+        f"rocketctr: error: {csv}:1: expected 40 columns, received 1 (to drop and count such "
+        "rows instead, use bad_rows=skip)"
+    )
+    assert "Graph execution" not in proc.stderr and "Traceback" not in proc.stderr
+    assert "Epoch 1/" not in proc.stdout
+    assert not (model_dir / "config.yaml").exists()  # nothing claims the dir
+
+
+def test_inputs_without_a_usable_row_are_refused_naming_the_files(tmp_path, data):
+    from rocketctr.data import BadRowError
+    from rocketctr.schema import load_schema
+    from rocketctr.train import check_inputs
+
+    schema = load_schema("criteo")
+    empty = tmp_path / "empty.tsv"
+    empty.write_text("")
+    newlines = tmp_path / "newlines.tsv"
+    newlines.write_text("\n\n")
+    with pytest.raises(BadRowError, match=rf"^No training rows: {empty} holds no data row\.$"):
+        check_inputs(schema, [str(empty)], "training", "skip")
+    with pytest.raises(BadRowError) as refused:
+        check_inputs(schema, [str(empty), str(newlines)], "evaluation", "skip")
+    assert str(refused.value) == (
+        f"No evaluation rows: {newlines}: skipped 2 of 2 rows (malformed), first at line 1"
+    )
+    check_inputs(schema, [str(empty), str(data[0])], "training", "error")  # one usable row: fine
