@@ -311,8 +311,13 @@ def _read_schema(path: Path) -> Schema:
         raise RunFileError(f"{path} does not hold a schema: {e}") from None
 
 
-def prepare_run_schema(model_dir: str | Path, schema: Schema) -> None:
+def prepare_run_schema(model_dir: str | Path, schema: Schema, compare: bool = True) -> None:
     """Records the schema of a run that starts; refuses one that resumes with another.
+
+    Args:
+        model_dir: the run dir.
+        schema: the schema given now.
+        compare: False for a dir whose run never trained: its record is replaced.
 
     Raises:
         RunFileError: the recorded schema is damaged, or differs from `schema` in what the
@@ -320,7 +325,7 @@ def prepare_run_schema(model_dir: str | Path, schema: Schema) -> None:
             tower sides); the message names every differing key.
     """
     path = Path(model_dir) / SCHEMA_FILE
-    if path.exists():
+    if path.exists() and compare:
         old, new = _model_keys(_read_schema(path)), _model_keys(schema)
         diff = sorted(k for k in old.keys() | new.keys() if old.get(k) != new.get(k))
         if diff:

@@ -25,7 +25,7 @@ from rocketctr.config import Config, ConfigError, save_config
 from rocketctr.data import BadRowError, BadRowReport, make_dataset
 from rocketctr.distill.codistill import CodistillReplica, for_replica
 from rocketctr.distill.teacher import load_teacher
-from rocketctr.feature_format import prepare_run_format
+from rocketctr.feature_format import has_trained_state, prepare_run_format
 from rocketctr.metrics import format_table, tower_metrics
 from rocketctr.model import CoTrainModel, build_model
 from rocketctr.resume import (
@@ -89,7 +89,9 @@ def prepare_model_dir(config: Config, model_dir: Path) -> None:
     model_dir.mkdir(parents=True, exist_ok=True)
     prepare_run_format(model_dir, config.schema, ConfigError)  # refuses an old hashing
     path = model_dir / CONFIG_FILE
-    if path.exists():
+    # A dir whose run never trained (a failed start) holds nothing to protect.
+    started = has_trained_state(model_dir)
+    if path.exists() and started:
         try:
             saved_data = read_run_file(path)
         except RunFileError as e:
@@ -115,7 +117,7 @@ def prepare_model_dir(config: Config, model_dir: Path) -> None:
                 "--model_dir, or the same config to resume."
             )
     try:
-        prepare_run_schema(model_dir, load_schema(config.schema))
+        prepare_run_schema(model_dir, load_schema(config.schema), compare=started)
     except RunFileError as e:
         raise ConfigError(str(e)) from None
     save_config(config, path)
@@ -482,11 +484,12 @@ def _train(
             selection, history, manager, position.epoch, t.num_epochs
         )
     else:
-        print(f"All {t.num_epochs} epoch(s) already trained in {model_dir}; evaluating.")
+        print(f"All {t.num_epochs} epoch(s) already trained in {model_dir}; evaluating "
+              f"(its {METRICS_FILE} keeps the evaluation made when it trained).")  # fmt: skip
 
     metrics = evaluate_towers(model, eval_ds, schema.user_id)
     bad_rows = "train: " + train_report.summary() + "\neval: " + eval_report.summary()
-    if chief:
+    if chief and initial_epoch < t.num_epochs:  # else: the finished run, maybe on other data
         (model_dir / METRICS_FILE).write_text(json.dumps(metrics, indent=2, sort_keys=True))
     return TrainResult(
         model, schema, metrics, initial_epoch, bad_rows, chief, selected_epoch, history

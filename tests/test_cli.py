@@ -58,8 +58,11 @@ def test_train_on_synthetic_data_then_resume(tmp_path):
     assert all(0 < r["seconds"] < 600 for r in history)
     assert re.search(r"\(val_booster_auc: best 0\.\d{4} at epoch [12]\)", first.stdout)
 
-    # Same command again: resumes, trains nothing, reports the same model.
+    # Same command again: resumes, trains nothing, reports the same model, and leaves the
+    # run's metrics.json as it was (a rerun may score other eval data).
+    metrics_written = (model_dir / "metrics.json").stat().st_mtime_ns
     second = _run(*args)
+    assert (model_dir / "metrics.json").stat().st_mtime_ns == metrics_written
     assert "Resuming from" in second.stdout and "already trained" in second.stdout
     assert _table(second.stdout) == table
     assert "Nothing new to export" in second.stdout

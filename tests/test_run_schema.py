@@ -116,3 +116,15 @@ def test_a_damaged_schema_record_is_named(tmp_path):
     (run / SCHEMA_FILE).write_text("name: x\n")
     with pytest.raises(ValueError, match=rf"{run / SCHEMA_FILE} does not hold a schema"):
         restore_run(run)
+
+
+def test_a_dir_whose_run_never_trained_takes_the_corrected_config(tmp_path):
+    """A start that failed after writing its records (no checkpoint) is not a run to protect."""
+    config, schema_path, run = _start(tmp_path, SCHEMA)
+    for path in (run / "checkpoints").iterdir():
+        path.unlink()
+    _edit(schema_path, lambda d: d["categorical"][0].update(hash_buckets=20))
+    corrected = config.replace({"model.embedding_dim": 3})
+    prepare_model_dir(corrected, run)
+    assert yaml.safe_load((run / "config.yaml").read_text())["model"]["embedding_dim"] == 3
+    assert yaml.safe_load((run / SCHEMA_FILE).read_text())["categorical"][0]["hash_buckets"] == 20
