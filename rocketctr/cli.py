@@ -14,7 +14,9 @@ Codistillation: N processes with --replica_index=0..N-1 --shared_dir=<dir shared
 
 from __future__ import annotations
 
+import contextlib
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -74,10 +76,7 @@ def resolve_config():
 
 
 def train_main(argv) -> int:
-    import tensorflow as tf
-
-    from rocketctr import distribute, train
-    from rocketctr.data import synthetic
+    from rocketctr import distribute, rundir
     from rocketctr.distill.codistill import CodistillReplica
 
     config = resolve_config()
@@ -90,6 +89,16 @@ def train_main(argv) -> int:
     if FLAGS.replica_index is not None or FLAGS.shared_dir:
         replica = CodistillReplica(FLAGS.replica_index or 0, FLAGS.shared_dir or "")
     model_dir = Path(FLAGS.model_dir)
+    # One run per dir, from its synthetic data to its export (see rundir.hold).
+    with rundir.hold(model_dir) if distribute.is_chief() else contextlib.nullcontext():
+        return _train_and_export(config, model_dir, replica)
+
+
+def _train_and_export(config, model_dir: Path, replica) -> int:
+
+    from rocketctr import train
+    from rocketctr.data import synthetic
+
     train_files, eval_files = FLAGS.train, FLAGS.eval
     if bool(train_files) != bool(eval_files):
         raise app.UsageError("Give both --train and --eval, or neither (synthetic data).")
@@ -103,12 +112,7 @@ def train_main(argv) -> int:
             raise app.UsageError(str(e)) from None
         train_files, eval_files = [str(paths[0])], [str(paths[1])]
         print(f"No --train/--eval: using built-in synthetic data {paths[0]}, {paths[1]}")
-    try:
-        result = train.train(config, train_files, eval_files, model_dir, replica=replica)
-    except tf.errors.InvalidArgumentError as e:
-        # Bad-row errors from the input pipeline surface here; show the message, not a trace.
-        print(f"rocketctr: error: {e.message}", file=sys.stderr)
-        return 1
+    result = train.train(config, train_files, eval_files, model_dir, replica=replica)
     print(train.summary(result))
     if FLAGS.export and result.is_chief and config.distill.mode != "booster_only":
         from rocketctr import serving
@@ -141,18 +145,13 @@ def item_vectors_main(argv) -> int:
 
 
 def evaluate_main(argv) -> int:
-    import tensorflow as tf
 
     from rocketctr import train
     from rocketctr.metrics import format_table
 
     if not FLAGS.eval:
         raise app.UsageError("evaluate needs --model_dir and --eval (the rows to score).")
-    try:
-        metrics, path, bad_rows = train.evaluate_run(FLAGS.model_dir, FLAGS.eval, FLAGS.bad_rows)
-    except tf.errors.InvalidArgumentError as e:
-        print(f"rocketctr: error: {e.message}", file=sys.stderr)
-        return 1
+    metrics, path, bad_rows = train.evaluate_run(FLAGS.model_dir, FLAGS.eval, FLAGS.bad_rows)
     print(f"Scored {path}")
     print(format_table(metrics) + "\neval: " + bad_rows)
     return 0
@@ -182,6 +181,8 @@ def main(argv) -> int:
         )
     from rocketctr.catalogue import CatalogueError
     from rocketctr.config import ConfigError
+    from rocketctr.data import BadRowError
+    from rocketctr.rundir import RunLockedError
     from rocketctr.schema import SchemaError
     from rocketctr.serving.export_error import ExportError
 
@@ -191,11 +192,30 @@ def main(argv) -> int:
         "export": export_main,
         "item_vectors": item_vectors_main,
     }
+    import tensorflow as tf
+
     try:
         return commands[command](argv[2:])
-    except (ConfigError, SchemaError, ExportError, CatalogueError, FileNotFoundError) as e:
+    except tf.errors.InvalidArgumentError as e:
+        # A bad row found inside the input pipeline: its own message, not TF's graph trace.
+        print(f"rocketctr: error: {pipeline_error_message(e)}", file=sys.stderr)
+        return 2
+    except (
+        ConfigError, SchemaError, ExportError, CatalogueError, BadRowError, RunLockedError,
+        FileNotFoundError,
+    ) as e:  # fmt: skip
         print(f"rocketctr: error: {e}", file=sys.stderr)
         return 2
+
+
+def pipeline_error_message(error: Exception) -> str:
+    """The message a failed input-pipeline check gave (see data/checks.fail_unless), or the
+    error's own first line when it is not one of those."""
+    text = getattr(error, "message", str(error))
+    found = re.search(r"assertion failed: \[(.*?)\](?:\n|$)", text, re.S)
+    if found:  # tf.debugging.Assert escapes quotes
+        return found.group(1).replace("\\'", "'").replace('\\"', '"')
+    return text.strip().splitlines()[0] if text.strip() else repr(error)
 
 
 def run() -> None:

@@ -8,15 +8,20 @@ default.
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
+import re
 import types
 import typing
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import yaml
+
+from rocketctr import yaml_files
 
 
 class ConfigError(ValueError):
@@ -146,13 +151,6 @@ class ExportConfig:
     # stated tolerance (rocketctr.serving.quality.AUC_TOLERANCE).
     embedding_dtype: str = "float32"
 
-    def __post_init__(self) -> None:
-        if self.embedding_dtype not in EMBEDDING_DTYPES:
-            raise ConfigError(
-                f"export.embedding_dtype must be one of {list(EMBEDDING_DTYPES)}. "
-                f"Received: {self.embedding_dtype!r}"
-            )
-
 
 @dataclass(frozen=True)
 class Config:
@@ -185,6 +183,68 @@ class Config:
         return Config.from_dict(data)
 
 
+def _positive(v) -> bool:
+    return v >= 1
+
+
+def _non_negative(v) -> bool:
+    return v >= 0
+
+
+def _positive_finite(v) -> bool:
+    return math.isfinite(v) and v > 0
+
+
+def _non_negative_finite(v) -> bool:
+    return math.isfinite(v) and v >= 0
+
+
+def _all_positive(v) -> bool:
+    return all(u >= 1 for u in v)
+
+
+def _optional_positive(v) -> bool:
+    return v is None or v >= 1
+
+
+# What each numeric field must hold, checked when a config loads, so that a value no model can
+# use is refused naming its key before anything is built or written.
+_VALUE_CHECKS: dict[tuple[type, str], tuple[Callable[[Any], bool], str]] = {
+    (TowerConfig, "hidden_units"): (_all_positive, "must list positive layer widths"),
+    (TowerConfig, "num_cross_layers"): (_non_negative, "must be >= 0"),
+    (TowerConfig, "projection_dim"): (_optional_positive, "must be null or >= 1"),
+    (TowerConfig, "cin_layer_sizes"): (_all_positive, "must list positive layer sizes"),
+    (TowerConfig, "dropout"): (lambda v: 0.0 <= v < 1.0, "must be in [0, 1)"),
+    (TowerConfig, "output_dim"): (_positive, "must be >= 1"),
+    (ModelConfig, "embedding_dim"): (_positive, "must be >= 1"),
+    (ModelConfig, "light_embedding_gradient_scale"): (
+        lambda v: 0.0 <= v <= 1.0,
+        "must be in [0, 1]",
+    ),
+    (ModelConfig, "embedding_l2"): (_non_negative_finite, "must be finite and >= 0"),
+    (DistillConfig, "hint_weight"): (_non_negative_finite, "must be finite and >= 0"),
+    (DistillConfig, "temperature"): (_positive_finite, "must be finite and > 0"),
+    (DistillConfig, "warmup_steps"): (_non_negative, "must be >= 0"),
+    (DistillConfig, "ramp_steps"): (_non_negative, "must be >= 0"),
+    (DistillConfig, "codistill_replicas"): (_positive, "must be >= 1"),
+    (DistillConfig, "codistill_every_steps"): (_positive, "must be >= 1"),
+    (OptimizerConfig, "learning_rate"): (_positive_finite, "must be finite and > 0"),
+    (TrainConfig, "batch_size"): (_positive, "must be >= 1"),
+    (TrainConfig, "num_epochs"): (_positive, "must be >= 1"),
+    (TrainConfig, "steps_per_epoch"): (_optional_positive, "must be null (one pass) or >= 1"),
+    (TrainConfig, "seed"): (_non_negative, "must be >= 0"),
+    (TrainConfig, "shuffle_buffer_rows"): (_positive, "must be >= 1"),
+    (TrainConfig, "checkpoint_every_steps"): (_non_negative, "must be >= 0 (0: no backups)"),
+    (TrainConfig, "early_stopping_patience"): (_non_negative, "must be >= 0 (0: never stop)"),
+    (TrainConfig, "lr_plateau_factor"): (lambda v: 0.0 < v <= 1.0, "must be in (0, 1]"),
+    (TrainConfig, "lr_plateau_patience"): (_positive, "must be >= 1"),
+    (ExportConfig, "embedding_dtype"): (
+        lambda v: v in EMBEDDING_DTYPES,
+        f"must be one of {list(EMBEDDING_DTYPES)}",
+    ),
+}
+
+
 def _to_plain(value: Any) -> Any:
     if isinstance(value, dict):
         return {k: _to_plain(v) for k, v in value.items()}
@@ -206,11 +266,18 @@ def _from_dict(cls: type, data: Any, path: str) -> Any:
         )
     kwargs = {}
     for name, value in data.items():
-        kwargs[name] = _coerce(hints[name], value, f"{path}.{name}" if path else name)
+        key = f"{path}.{name}" if path else name
+        kwargs[name] = _coerce(hints[name], value, key)
+        check = _VALUE_CHECKS.get((cls, name))
+        if check and not check[0](kwargs[name]):
+            raise ConfigError(f"Config key {key} {check[1]}. Received: {value!r}")
     try:
         return cls(**kwargs)
     except TypeError as e:  # a required field is missing
         raise ConfigError(f"Config section {where}: {e}") from None
+
+
+_FLOAT = r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?"
 
 
 def _coerce(tp: Any, value: Any, path: str) -> Any:
@@ -229,6 +296,8 @@ def _coerce(tp: Any, value: Any, path: str) -> Any:
         return tuple(_coerce(args[0], v, path) for v in value)
     if tp is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
+    if tp is float and isinstance(value, str) and re.fullmatch(_FLOAT, value.strip()):
+        return float(value)  # YAML 1.1 reads 1e10 or 1e-3 (no dot) as a string
     if tp in (int, float, str, bool):
         if not isinstance(value, tp) or (tp is int and isinstance(value, bool)):
             raise ConfigError(
@@ -253,7 +322,7 @@ def load_config(name_or_path: str) -> Config:
     if path.suffix in (".yaml", ".yml") or path.exists():
         if not path.exists():
             raise ConfigError(f"Config file not found: {path}")
-        text = path.read_text()
+        data = yaml_files.load(path, ConfigError)
         source = str(path)
     else:
         resource = resources.files("rocketctr.presets") / f"{name_or_path}.yaml"
@@ -262,11 +331,10 @@ def load_config(name_or_path: str) -> Config:
                 f"Unknown config preset {name_or_path!r}. Presets: {preset_names()}; "
                 "or pass a path to a YAML file."
             )
-        text = resource.read_text()
         source = f"preset {name_or_path}"
-    data = yaml.safe_load(text) or {}
+        data = yaml_files.parse(resource.read_text(), source, ConfigError)
     try:
-        return Config.from_dict(data)
+        return Config.from_dict(data or {})
     except ConfigError as e:
         raise ConfigError(f"{source}: {e}") from None
 

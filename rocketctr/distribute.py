@@ -119,15 +119,25 @@ def serve_cluster_task() -> None:
     server.join()
 
 
-def is_chief(strategy: tf.distribute.Strategy) -> bool:
-    """True on the one worker that writes shared outputs (always true off multi-worker)."""
-    resolver = getattr(strategy, "cluster_resolver", None)
-    if resolver is None or not resolver.task_type:
+def is_chief(strategy: tf.distribute.Strategy | None = None) -> bool:
+    """True on the one worker that writes shared outputs (always true off multi-worker).
+
+    Without a strategy, TF_CONFIG says (for what runs before the strategy exists).
+    """
+    if strategy is None:
+        config = _tf_config()
+        task = config.get("task") or {}
+        task_type, task_id = task.get("type"), int(task.get("index", 0))
+        cluster = config.get("cluster", {})
+    else:
+        resolver = getattr(strategy, "cluster_resolver", None)
+        if resolver is None:
+            return True
+        task_type, task_id = resolver.task_type, resolver.task_id
+        cluster = resolver.cluster_spec().as_dict() if task_type else {}
+    if not task_type or task_type == "chief":
         return True
-    if resolver.task_type == "chief":
-        return True
-    has_chief = "chief" in resolver.cluster_spec().as_dict()
-    return resolver.task_type == "worker" and resolver.task_id == 0 and not has_chief
+    return task_type == "worker" and task_id == 0 and "chief" not in cluster
 
 
 def worker_dir(path: str, strategy: tf.distribute.Strategy) -> str:

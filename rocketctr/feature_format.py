@@ -37,10 +37,15 @@ def run_hashing_version(model_dir: str | Path) -> int | None:
     path = model_dir / FEATURE_FORMAT_FILE
     if path.exists():
         return int(json.loads(path.read_text())["hashing_version"])
-    trained = any(
+    return 1 if (model_dir / _CONFIG_FILE).exists() and has_trained_state(model_dir) else None
+
+
+def has_trained_state(model_dir: str | Path) -> bool:
+    """Whether a run dir holds any checkpoint or backup file (has trained at all)."""
+    model_dir = Path(model_dir)
+    return any(
         (model_dir / d).is_dir() and any((model_dir / d).iterdir()) for d in _TRAINED_STATE_DIRS
     )
-    return 1 if (model_dir / _CONFIG_FILE).exists() and trained else None
 
 
 def check_run_format(

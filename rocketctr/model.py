@@ -146,14 +146,7 @@ class CoTrainModel(tf_keras.Model):
         self._light_cat_idx = [all_cat.index(f.name) for f in self.light_processor.categorical]
         self._light_dense_idx = [all_dense.index(f.name) for f in self.light_processor.dense]
 
-        scale = config.model.light_embedding_gradient_scale
-        if not 0.0 <= scale <= 1.0:
-            raise ConfigError(
-                f"model.light_embedding_gradient_scale must be in [0, 1]. Received: {scale}"
-            )
         dim = config.model.embedding_dim
-        if dim < 1:
-            raise ConfigError(f"embedding_dim must be >= 1. Received: {dim}")
         rows = self.processor.num_table_rows
         self.embedding = Embedding(rows, dim, name="shared_embedding")
         self.light_embedding = None

@@ -11,10 +11,16 @@ next older one is used.
 
 from __future__ import annotations
 
+import contextlib
+import datetime
+import fcntl
 import json
 import os
 import re
-from collections.abc import Sequence
+import shlex
+import socket
+import sys
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +30,7 @@ import yaml
 from rocketctr.config import Config, ConfigError
 from rocketctr.feature_format import check_run_format
 from rocketctr.model import CoTrainModel, build_model
-from rocketctr.schema import load_schema
+from rocketctr.schema import Schema, SchemaError, load_schema, parse_schema
 
 CONFIG_FILE = "config.yaml"
 METRICS_FILE = "metrics.json"
@@ -32,12 +38,74 @@ HISTORY_FILE = "history.json"  # per-epoch training and validation metrics of bo
 EVAL_DATA_FILE = "eval_data.json"  # the eval file globs of the latest train run on the dir
 CHECKPOINT_DIR = "checkpoints"
 BACKUP_DIR = "backup"  # mid-epoch backups; removed when a run ends normally
+LOCK_FILE = "lock"  # held by the process training in the dir; says which process it is
+SCHEMA_FILE = "schema.yaml"  # the schema the run was trained with, whatever its file says now
+# Schema keys about reading files, not about what the model is: a run may resume on the same
+# features from files of another layout (Parquet instead of TSV, another column order).
+_READING_KEYS = frozenset({"name", "format", "columns", "label", "header", "delimiter", "user_id"})
 
 _CHECKPOINT_NUMBER = re.compile(r"-(\d+)$")
 
 
 class RunFileError(ValueError):
     """A file of a model dir that is missing, empty or unreadable; the message names it."""
+
+
+class RunLockedError(RuntimeError):
+    """The model dir is held by another process; the message names that process."""
+
+
+_held_locks: dict[Path, int] = {}  # model dir -> open lock file descriptor, in this process
+
+
+@contextlib.contextmanager
+def hold(model_dir: str | Path) -> Iterator[None]:
+    """Holds the model dir's exclusive lock (`LOCK_FILE`) for the block.
+
+    Two runs in one dir would overwrite each other's checkpoints, backups and exports, so
+    the second is refused at once, naming the first. The lock is an flock(2) on the lock
+    file: the kernel releases it when the holder exits, however it exits, so a killed run
+    never leaves a stale lock behind. Re-entrant within a process (the CLI holds it around
+    `train`, which holds it too).
+
+    Raises:
+        RunLockedError: another process holds the lock; the message says which one.
+    """
+    key = Path(model_dir).resolve()
+    if key in _held_locks:
+        yield
+        return
+    key.mkdir(parents=True, exist_ok=True)
+    path = key / LOCK_FILE
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = os.pread(fd, 4096, 0).decode(errors="replace").strip()
+        os.close(fd)
+        raise RunLockedError(
+            f"{model_dir} is in use by {holder or 'another process'} ({path} is locked). "
+            "Wait for that run to end or stop it, or use another --model_dir."
+        ) from None
+    except OSError as e:  # a filesystem without flock: say so, and go on unguarded
+        print(f"WARNING: cannot lock {path} ({e.strerror}); nothing stops a second run here.")
+        os.close(fd)
+        yield
+        return
+    started = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+    holder = (
+        f"process {os.getpid()} on {socket.gethostname()}, started {started}: "
+        f"{shlex.join(sys.argv)[:500]}"
+    )
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, (holder + "\n").encode(), 0)
+    _held_locks[key] = fd
+    try:
+        yield
+    finally:
+        del _held_locks[key]
+        os.ftruncate(fd, 0)
+        os.close(fd)  # releases the lock
 
 
 class RunPosition:
@@ -233,6 +301,69 @@ def load_run_config(model_dir: Path) -> Config:
         raise RunFileError(f"{path} does not hold a rocketctr config: {e}") from e
 
 
+def _model_keys(schema: Schema) -> dict[str, Any]:
+    """What a schema says about the model, flattened: "categorical.C1.hash_buckets": 1000."""
+    keys: dict[str, Any] = {}
+    for key, value in schema.to_dict().items():
+        if key in _READING_KEYS:
+            continue
+        if key in ("dense", "categorical"):
+            # Table offsets follow the order of the categorical features.
+            keys[f"order of {key} features"] = [entry["name"] for entry in value]
+            for entry in value:
+                keys.update({f"{key}.{entry['name']}.{k}": v for k, v in entry.items()})
+        else:
+            keys[key] = value
+    return keys
+
+
+def _shown(keys: dict[str, Any], key: str) -> str:
+    return repr(keys[key]) if key in keys else "(absent)"
+
+
+def run_schema(model_dir: str | Path, config: Config) -> Schema:
+    """The schema a run was trained with: its `SCHEMA_FILE`, or for older runs the config's."""
+    path = Path(model_dir) / SCHEMA_FILE
+    return _read_schema(path) if path.exists() else load_schema(config.schema)
+
+
+def _read_schema(path: Path) -> Schema:
+    try:
+        return parse_schema(read_run_file(path), source=str(path))
+    except SchemaError as e:
+        raise RunFileError(f"{path} does not hold a schema: {e}") from None
+
+
+def prepare_run_schema(model_dir: str | Path, schema: Schema, compare: bool = True) -> None:
+    """Records the schema of a run that starts; refuses one that resumes with another.
+
+    Args:
+        model_dir: the run dir.
+        schema: the schema given now.
+        compare: False for a dir whose run never trained: its record is replaced.
+
+    Raises:
+        RunFileError: the recorded schema is damaged, or differs from `schema` in what the
+            model is made of (features, their buckets, ids, transforms, order, privileged and
+            tower sides); the message names every differing key.
+    """
+    path = Path(model_dir) / SCHEMA_FILE
+    if path.exists() and compare:
+        old, new = _model_keys(_read_schema(path)), _model_keys(schema)
+        diff = sorted(k for k in old.keys() | new.keys() if old.get(k) != new.get(k))
+        if diff:
+            details = "; ".join(f"{k}: {_shown(old, k)} -> {_shown(new, k)}" for k in diff)
+            raise RunFileError(
+                f"{model_dir} was trained with another schema than {schema.source or schema.name}"
+                f" now gives ({details}). Its checkpoints hold the embedding rows and weights of "
+                f"the schema recorded in {path}: train with that schema again, or use a new "
+                "--model_dir."
+            )
+    partial = path.with_name(path.name + ".partial")
+    partial.write_text(yaml.safe_dump(schema.to_dict(), sort_keys=False))
+    os.replace(partial, path)
+
+
 def restore_run(
     model_dir: str | Path, error: type[Exception] = ValueError
 ) -> tuple[CoTrainModel, Config, str, int]:
@@ -248,12 +379,13 @@ def restore_run(
     model_dir = Path(model_dir)
     try:
         config = load_run_config(model_dir)
-        check_run_format(model_dir, config.schema, error)  # refuses an old hashing
+        schema = run_schema(model_dir, config)
+        check_run_format(model_dir, schema, error)  # refuses an old hashing
         checkpoint_dir = model_dir / CHECKPOINT_DIR
         paths = checkpoint_paths(checkpoint_dir)
         if not paths:
             raise RunFileError(f"No checkpoint in {checkpoint_dir}; the run has not trained yet.")
-        model = build_model(config, load_schema(config.schema))
+        model = build_model(config, schema)
         position = RunPosition()
         # Every model variable must come from the checkpoint: never use initial weights.
         path = restore_newest(model, position, paths)

@@ -7,12 +7,13 @@ id range, an optional user id for GAUC, and privileged features that only the bo
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import yaml
+from rocketctr import yaml_files
 
 FORMATS = ("csv", "tsv", "libfm", "parquet", "tfrecord")
 DENSE_TRANSFORMS = ("none", "log1p")
@@ -136,6 +137,20 @@ class Schema:
         """Categorical sources and the user id are strings; dense columns are floats."""
         return column not in {f.name for f in self.dense}
 
+    def to_dict(self) -> dict[str, Any]:
+        """The mapping `parse_schema` reads back into this schema (`source` aside)."""
+
+        def plain(value: Any) -> Any:
+            if dataclasses.is_dataclass(value):
+                return {k: v for k, v in dataclasses.asdict(value).items() if v is not None}
+            return [plain(v) for v in value] if isinstance(value, tuple) else value
+
+        return {
+            f.name: plain(getattr(self, f.name))
+            for f in dataclasses.fields(self)
+            if f.name != "source" and getattr(self, f.name) is not None
+        }
+
 
 def schema_names() -> list[str]:
     return sorted(
@@ -151,14 +166,15 @@ def load_schema(name_or_path: str) -> Schema:
     if path.suffix in (".yaml", ".yml") or path.exists():
         if not path.exists():
             raise SchemaError(f"Schema file not found: {path}")
-        return parse_schema(yaml.safe_load(path.read_text()), source=str(path))
+        return parse_schema(yaml_files.load(path, SchemaError), source=str(path))
     resource = resources.files("rocketctr.data_schemas") / f"{name_or_path}.yaml"
     if not resource.is_file():
         raise SchemaError(
             f"Unknown schema {name_or_path!r}. Known: {schema_names()}; or pass a YAML path."
         )
     return parse_schema(
-        yaml.safe_load(resource.read_text()), source=f"data_schemas/{resource.name}"
+        yaml_files.parse(resource.read_text(), resource.name, SchemaError),
+        source=f"data_schemas/{resource.name}",
     )
 
 
@@ -232,7 +248,7 @@ def parse_schema(data: Any, source: str = "<dict>") -> Schema:
             fail(key, f"needs exactly one of 'hash_buckets' and 'num_ids'. Received: {item!r}")
         for size_key in ("hash_buckets", "num_ids"):
             size = getattr(feature, size_key)
-            if size is not None and (not isinstance(size, int) or size < 1):
+            if size is not None and (type(size) is not int or size < 1):  # not a bool
                 fail(f"{key}.{size_key}", f"must be a positive integer. Received: {size!r}")
         if feature.column not in columns:
             fail(f"{key}.{'source' if feature.source else 'name'}",

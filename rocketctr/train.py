@@ -22,10 +22,10 @@ import tf_keras
 
 from rocketctr import distribute
 from rocketctr.config import Config, ConfigError, save_config
-from rocketctr.data import BadRowReport, make_dataset
+from rocketctr.data import BadRowError, BadRowReport, make_dataset
 from rocketctr.distill.codistill import CodistillReplica, for_replica
 from rocketctr.distill.teacher import load_teacher
-from rocketctr.feature_format import prepare_run_format
+from rocketctr.feature_format import has_trained_state, prepare_run_format
 from rocketctr.metrics import format_table, tower_metrics
 from rocketctr.model import CoTrainModel, build_model
 from rocketctr.resume import (
@@ -44,6 +44,8 @@ from rocketctr.rundir import (
     RunFileError,
     RunPosition,
     drop_checkpoint,
+    hold,
+    prepare_run_schema,
     read_run_file,
     record_eval_patterns,
 )
@@ -53,12 +55,12 @@ log = logging.getLogger("rocketctr")
 
 # Fields that may change between runs on one model dir: they do not change what the
 # checkpoint means (e.g. raise num_epochs to train longer).
-RESUMABLE_KEYS = frozenset(
-    {
-        "train.num_epochs", "train.bad_rows", "train.checkpoint_every_steps", "train.strategy",
-        "export.embedding_dtype",
-    }
-)  # fmt: skip
+# (`schema` names the schema file; what the file says is compared on its own, see
+# rundir.prepare_run_schema.)
+RESUMABLE_KEYS = frozenset({
+    "train.num_epochs", "train.bad_rows", "train.checkpoint_every_steps", "train.strategy",
+    "schema", "export.embedding_dtype",
+})  # fmt: skip
 
 
 @dataclass
@@ -84,11 +86,13 @@ def _flatten(data: dict, prefix: str = "") -> dict:
 
 
 def prepare_model_dir(config: Config, model_dir: Path) -> None:
-    """Creates the model dir and writes the resolved config; refuses a conflicting one."""
+    """Creates the model dir and records config and schema; refuses conflicting ones."""
     model_dir.mkdir(parents=True, exist_ok=True)
     prepare_run_format(model_dir, config.schema, ConfigError)  # refuses an old hashing
     path = model_dir / CONFIG_FILE
-    if path.exists():
+    # A dir whose run never trained (a failed start) holds nothing to protect.
+    started = has_trained_state(model_dir)
+    if path.exists() and started:
         try:
             saved_data = read_run_file(path)
         except RunFileError as e:
@@ -113,6 +117,10 @@ def prepare_model_dir(config: Config, model_dir: Path) -> None:
                 f"{model_dir} holds a run with a different config ({details}). Use a new "
                 "--model_dir, or the same config to resume."
             )
+    try:
+        prepare_run_schema(model_dir, load_schema(config.schema), compare=started)
+    except RunFileError as e:
+        raise ConfigError(str(e)) from None
     save_config(config, path)
 
 
@@ -264,6 +272,29 @@ def _read_history(path: Path) -> list[dict]:
         return []
 
 
+def check_inputs(schema: Schema, patterns: Sequence[str], what: str, bad_rows: str) -> None:
+    """Reads up to the first usable row of `patterns`, before any model is built.
+
+    A file that does not match the schema (another delimiter, a header, a bad label) fails
+    here under bad_rows="error", in a second rather than after the model is built; inputs
+    without one usable row fail under either policy.
+
+    Raises:
+        BadRowError: no usable row; the message names the files and what was read.
+        tf.errors.InvalidArgumentError: a malformed row under "error", naming file:line.
+    """
+    report = BadRowReport()
+    for _ in make_dataset(schema, patterns, 1, bad_rows=bad_rows, report=report).take(1):
+        return
+    read, skipped = report.rows_read(), report.skipped()
+    files = ", ".join(list(read)[:3]) + (f" and {len(read) - 3} more" if len(read) > 3 else "")
+    if sum(skipped.values()):
+        raise BadRowError(f"No {what} rows: {report.summary()}")
+    raise BadRowError(
+        f"No {what} rows: {files} {'holds' if len(read) == 1 else 'hold'} no data row."
+    )
+
+
 def evaluate_towers(
     model: CoTrainModel, dataset: tf.data.Dataset, user_column: str | None
 ) -> dict[str, dict[str, float]]:
@@ -298,6 +329,9 @@ def train(
 ) -> TrainResult:
     """Trains (or resumes) a run and evaluates both towers on the eval data.
 
+    The chief holds the model dir's lock throughout (`rundir.hold`): a second run on the
+    same dir is refused, naming this one.
+
     Args:
         config: the resolved config.
         train_patterns: file globs of training data.
@@ -308,12 +342,33 @@ def train(
 
     Returns:
         The trained model and the booster/light metrics on the eval data.
+
+    Raises:
+        RunLockedError: another process is training in `model_dir`.
     """
-    model_dir = Path(model_dir)
+    strategy = distribute.make_strategy(config.train.strategy)
+    chief = distribute.is_chief(strategy)
+    with hold(model_dir) if chief else contextlib.nullcontext():
+        return _train(
+            config, train_patterns, eval_patterns, Path(model_dir), strategy, chief, verbose,
+            replica,
+        )  # fmt: skip
+
+
+def _train(
+    config: Config,
+    train_patterns: Sequence[str],
+    eval_patterns: Sequence[str],
+    model_dir: Path,
+    strategy: tf.distribute.Strategy,
+    chief: bool,
+    verbose: int | str,
+    replica: CodistillReplica | None,
+) -> TrainResult:
     schema = load_schema(config.schema)
     t = config.train
-    strategy = distribute.make_strategy(t.strategy)
-    chief = distribute.is_chief(strategy)
+    check_inputs(schema, train_patterns, "training", t.bad_rows)
+    check_inputs(schema, eval_patterns, "evaluation", t.bad_rows)
     if chief:
         prepare_model_dir(config, model_dir)
         record_eval_patterns(model_dir, eval_patterns)  # `rocketctr export` checks on them
@@ -431,11 +486,12 @@ def train(
             selection, history, manager, position.epoch, t.num_epochs
         )
     else:
-        print(f"All {t.num_epochs} epoch(s) already trained in {model_dir}; evaluating.")
+        print(f"All {t.num_epochs} epoch(s) already trained in {model_dir}; evaluating "
+              f"(its {METRICS_FILE} keeps the evaluation made when it trained).")  # fmt: skip
 
     metrics = evaluate_towers(model, eval_ds, schema.user_id)
     bad_rows = "train: " + train_report.summary() + "\neval: " + eval_report.summary()
-    if chief:
+    if chief and initial_epoch < t.num_epochs:  # else: the finished run, maybe on other data
         (model_dir / METRICS_FILE).write_text(json.dumps(metrics, indent=2, sort_keys=True))
     return TrainResult(
         model, schema, metrics, initial_epoch, bad_rows, chief, selected_epoch, history
@@ -476,6 +532,7 @@ def export_trained(
     from rocketctr import serving  # TF Serving protos load only when exporting
 
     t = result.model.rocket_config.train
+    # The eval rows' bad-row count was reported by training already.
     features, labels = serving.eval_rows(result.schema, eval_patterns, t.bad_rows, num_rows)
     return serving.export_light(
         result.model, export_base, example_features=features, example_labels=labels,

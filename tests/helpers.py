@@ -36,3 +36,36 @@ def free_ports(num_ports: int) -> list[int]:
     for s in sockets:
         s.close()
     return ports
+
+
+def _example(row: dict) -> bytes:
+    """A serialized tf.Example: str as bytes_list, float as float_list, int as int64_list."""
+    feature = {}
+    for name, value in row.items():
+        if value is None:
+            continue  # a missing value is an absent feature
+        if isinstance(value, list):  # several values: malformed for a scalar column
+            feature[name] = tf.train.Feature(bytes_list=tf.train.BytesList(value=value))
+        elif isinstance(value, str):
+            feature[name] = tf.train.Feature(bytes_list=tf.train.BytesList(value=[value.encode()]))
+        elif isinstance(value, float):
+            feature[name] = tf.train.Feature(float_list=tf.train.FloatList(value=[value]))
+        else:
+            feature[name] = tf.train.Feature(int64_list=tf.train.Int64List(value=[value]))
+    return tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString()
+
+
+def write_tfrecord(path, rows: list[dict], gzipped: bool = False) -> str:
+    """Writes one tf.Example per row (None: feature absent; a list: several bytes values)."""
+    options = tf.io.TFRecordOptions(compression_type="GZIP" if gzipped else "")
+    with tf.io.TFRecordWriter(str(path), options) as writer:
+        for row in rows:
+            writer.write(_example(row))
+    return str(path)
+
+
+def rows_of(columns: dict) -> list[dict]:
+    """Column lists -> one dict per row."""
+    return [
+        dict(zip(columns, values, strict=True)) for values in zip(*columns.values(), strict=True)
+    ]

@@ -1,6 +1,7 @@
 """End to end: the `rocketctr` console entry point on tiny data, then resume."""
 
 import json
+import os
 import re
 import subprocess
 import sys
@@ -57,15 +58,19 @@ def test_train_on_synthetic_data_then_resume(tmp_path):
     assert all(0 < r["seconds"] < 600 for r in history)
     assert re.search(r"\(val_booster_auc: best 0\.\d{4} at epoch [12]\)", first.stdout)
 
-    # Same command again: resumes, trains nothing, reports the same model.
+    # Same command again: resumes, trains nothing, reports the same model, and leaves the
+    # run's metrics.json as it was (a rerun may score other eval data).
+    metrics_written = (model_dir / "metrics.json").stat().st_mtime_ns
     second = _run(*args)
+    assert (model_dir / "metrics.json").stat().st_mtime_ns == metrics_written
     assert "Resuming from" in second.stdout and "already trained" in second.stdout
     assert _table(second.stdout) == table
     assert "Nothing new to export" in second.stdout
     assert sorted(p.name for p in (model_dir / "export").iterdir()) == ["1"]
 
-    # More epochs on the same dir: continues from epoch 2 rather than starting over.
-    third = _run(*base, "--set=train.num_epochs=3")
+    # More epochs on the same dir: continues from epoch 2 rather than starting over. (The
+    # bad-row policy may change between runs; "skip" exports too.)
+    third = _run(*base, "--set=train.num_epochs=3", "--bad_rows=skip")
     assert "after 2 epoch(s)" in third.stdout
     assert "Epoch 3/3" in third.stdout and "Epoch 1/3" not in third.stdout
     assert (model_dir / "export" / "2" / "saved_model.pb").exists()
@@ -89,12 +94,18 @@ def test_train_on_criteo_sample(tmp_path):
     lines = (
         (SHARED_DATA / "criteo" / "criteo_kaggle_train_head9999.txt").read_text().splitlines(True)
     )
-    (tmp_path / "train.tsv").write_text("".join(lines[:8000]))
+    inf = lines[1].split("\t")
+    inf[1] = "inf"
+    bad = ["2" + lines[0][1:], "\t".join(inf)]  # a label 2; an inf in I1
+    (tmp_path / "train.tsv").write_text("".join(lines[:4000] + bad + lines[4000:8000]))
     (tmp_path / "eval.tsv").write_text("".join(lines[8000:]))
-    proc = _run("--config=criteo", f"--train={tmp_path / 'train.tsv'}",
+    proc = _run("--config=criteo", f"--train={tmp_path / 'train.tsv'}", "--bad_rows=skip",
                 f"--eval={tmp_path / 'eval.tsv'}", f"--model_dir={tmp_path / 'run'}")  # fmt: skip
     table = _table(proc.stdout)
     assert set(table) == {"booster", "light"}
+    skipped = "train.tsv: skipped 6 of 24,006 rows read in 3 passes (malformed), first at line 4001"
+    assert skipped in proc.stdout  # 2 bad rows in each of 3 epochs
+    assert (tmp_path / "run" / "export" / "1" / "saved_model.pb").exists()
     # 1,999 eval rows, 21.8 % positives; the preset reached booster .72 / light .70 here.
     assert table["booster"][0] > 0.66 and table["light"][0] > 0.64
 
@@ -133,6 +144,76 @@ def test_two_tower_pfd_end_to_end_with_precomputed_item_vectors(tmp_path):
     }
     direct = next(iter(signatures["item_embedding"](**raw).values())).numpy()
     np.testing.assert_allclose(np.stack(vectors["vector"].to_numpy()), direct, atol=1e-6)
+
+
+def test_a_second_run_on_a_busy_model_dir_is_refused_naming_the_first(tmp_path):
+    import signal
+    import time
+
+    from rocketctr import rundir
+
+    model_dir = tmp_path / "run"
+    first = subprocess.Popen(
+        [sys.executable, "-m", "rocketctr.cli", "train", f"--model_dir={model_dir}",
+         "--synthetic_train_rows=20000", "--synthetic_eval_rows=1000",
+         "--set=train.num_epochs=100", *TINY],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        lock = model_dir / rundir.LOCK_FILE
+        deadline = time.monotonic() + 120
+        while not (lock.exists() and lock.read_text()) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert f"process {first.pid} on " in lock.read_text()
+
+        second = _run(f"--model_dir={model_dir}", *TINY, check=False)
+        assert second.returncode == 2, second.stderr[-2000:]
+        message = second.stderr.strip().splitlines()[-1]
+        assert message.startswith(f"rocketctr: error: {model_dir} is in use by process {first.pid}")
+        assert f"train --model_dir={model_dir}" in message and "use another --model_dir" in message
+        assert first.poll() is None  # the first run goes on
+    finally:
+        first.send_signal(signal.SIGKILL)
+        first.wait()
+    with rundir.hold(model_dir):  # a killed holder leaves no stale lock
+        assert f"process {os.getpid()} on " in lock.read_text()
+    assert lock.read_text() == ""
+
+
+def test_a_file_that_does_not_match_the_schema_fails_before_training_in_one_line(tmp_path):
+    csv = tmp_path / "train.csv"
+    csv.write_text("label,I1,C1\n1,3,ab\n")  # comma-separated, a header: not Criteo TSV
+    model_dir = tmp_path / "run"
+    proc = _run("--config=criteo", f"--train={csv}", f"--eval={csv}", f"--model_dir={model_dir}",
+                check=False)  # fmt: skip
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines()[-1] == (
+        f"rocketctr: error: {csv}:1: expected 40 columns, received 1 (to drop and count such "
+        "rows instead, use bad_rows=skip)"
+    )
+    assert "Graph execution" not in proc.stderr and "Traceback" not in proc.stderr
+    assert "Epoch 1/" not in proc.stdout
+    assert not (model_dir / "config.yaml").exists()  # nothing claims the dir
+
+
+def test_inputs_without_a_usable_row_are_refused_naming_the_files(tmp_path, data):
+    from rocketctr.data import BadRowError
+    from rocketctr.schema import load_schema
+    from rocketctr.train import check_inputs
+
+    schema = load_schema("criteo")
+    empty = tmp_path / "empty.tsv"
+    empty.write_text("")
+    newlines = tmp_path / "newlines.tsv"
+    newlines.write_text("\n\n")
+    with pytest.raises(BadRowError, match=rf"^No training rows: {empty} holds no data row\.$"):
+        check_inputs(schema, [str(empty)], "training", "skip")
+    with pytest.raises(BadRowError) as refused:
+        check_inputs(schema, [str(empty), str(newlines)], "evaluation", "skip")
+    assert str(refused.value) == (
+        f"No evaluation rows: {newlines}: skipped 2 of 2 rows (malformed), first at line 1"
+    )
+    check_inputs(schema, [str(empty), str(data[0])], "training", "error")  # one usable row: fine
 
 
 def test_export_command_checks_on_the_runs_eval_rows_and_writes_warmup(tmp_path, data):

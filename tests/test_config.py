@@ -58,3 +58,64 @@ def test_schema_errors_name_file_key_and_value(overrides, message):
     with pytest.raises(SchemaError, match=message) as error:
         parse_schema(_schema(**overrides), source="my.yaml")
     assert str(error.value).startswith("my.yaml: key ")
+
+
+NAN, INF = float("nan"), float("inf")
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "rule"),
+    [
+        ("model.booster.dropout", 1.5, "must be in [0, 1)"),
+        ("train.shuffle_buffer_rows", 0, "must be >= 1"),
+        ("train.seed", -1, "must be >= 0"),
+        ("train.batch_size", -5, "must be >= 1"),
+        ("model.light.hidden_units", [8, -3], "must list positive layer widths"),
+        ("model.booster.num_cross_layers", -1, "must be >= 0"),
+        ("train.dense_optimizer.learning_rate", NAN, "must be finite and > 0"),
+        ("train.embedding_optimizer.learning_rate", INF, "must be finite and > 0"),
+        ("train.num_epochs", 0, "must be >= 1"),
+        ("train.steps_per_epoch", 0, "must be null (one pass) or >= 1"),
+        ("distill.temperature", 0.0, "must be finite and > 0"),
+    ],
+)
+def test_values_no_model_can_use_are_refused_when_the_config_loads(key, value, rule):
+    with pytest.raises(ConfigError) as refused:
+        Config().replace({key: value})
+    assert str(refused.value) == f"Config key {key} {rule}. Received: {value!r}"
+
+
+def test_numbers_as_users_write_them(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("train:\n  dense_optimizer: {name: adam, learning_rate: 1e-3}\n")
+    config = load_config(str(path))  # YAML 1.1 reads 1e-3 (no dot) as a string
+    assert config.train.dense_optimizer.learning_rate == 0.001
+    assert Config().replace({"distill.hint_weight": "1e2"}).distill.hint_weight == 100.0
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (
+            "train:\n  batch_size: 64\n  batch_size: 128\n",
+            r":3: not valid YAML: key 'batch_size' appears twice \(lines 2 and 3\)",
+        ),
+        ("train: {batch_size: [64}\n", r":1: not valid YAML: "),
+        (
+            "train: !!python/object/apply:os.system [ls]\n",
+            r":1: not valid YAML: could not determine a constructor",
+        ),
+    ],
+)
+def test_config_files_that_are_not_clean_yaml_are_refused_in_one_line(tmp_path, text, message):
+    path = tmp_path / "c.yaml"
+    path.write_text(text)
+    with pytest.raises(ConfigError, match=rf"^{path}{message}"):
+        load_config(str(path))
+    with pytest.raises(ConfigError, match=rf"^{tmp_path} is a directory, not a YAML file$"):
+        load_config(str(tmp_path))
+
+
+def test_a_boolean_bucket_count_is_refused():
+    with pytest.raises(SchemaError, match="hash_buckets': must be a positive integer. Received: T"):
+        parse_schema(_schema(categorical=[{"name": "b", "hash_buckets": True}]), source="my.yaml")

@@ -735,5 +735,6 @@ def test_an_unknown_embedding_dtype_is_refused_naming_the_key():
     with pytest.raises(ConfigError) as refused:
         _config().replace({"export.embedding_dtype": "fp8"})
     assert str(refused.value) == (
-        "export.embedding_dtype must be one of ['float32', 'bfloat16', 'int8']. Received: 'fp8'"
+        "Config key export.embedding_dtype must be one of ['float32', 'bfloat16', 'int8']. "
+        "Received: 'fp8'"
     )

@@ -175,15 +175,16 @@ def test_a_backup_at_an_epochs_last_batch_is_never_resumed_from(
     left). It is dropped when validation starts; killed before that (delay 0, most of the
     time) the rerun drops it itself. Either way the run resumes from batch 141 and ends
     with the uninterrupted run's weights after epoch 1."""
-    # A long validation (150k rows) to kill during; the kill at once needs none.
-    eval_rows = 150_000 if delay_seconds else 1000
+    # A long validation (50k rows, over 1,500 batches) to kill during; the kill at once
+    # needs none.
+    eval_rows = 50_000 if delay_seconds else 1000
     eval_file = synthetic.ensure_synthetic_criteo(tmp_path / "eval", 1000, eval_rows)[1]
     model_dir = tmp_path / "run"
     cmd = [*_cmd(data, model_dir, f"--eval={eval_file}", "--set=train.checkpoint_every_steps=47",
                  "--set=train.num_epochs=1")]  # fmt: skip
     _kill_after_backup(cmd, tmp_path, model_dir, 188, delay_seconds)
     assert not _steps(model_dir / "checkpoints")  # killed before the epoch checkpoint
-    if delay_seconds:  # validation of 150k rows is under way
+    if delay_seconds:  # validation of 50k rows is under way
         assert _steps(model_dir / "backup") == [141]  # the two kept, less the one at 188
     out = _run(cmd, tmp_path)
     resumed_from = [line for line in out.splitlines() if line.startswith("Resuming from")]
@@ -204,6 +205,7 @@ def test_a_backup_at_an_epochs_last_batch_is_never_resumed_from(
         )
 
 
+@pytest.mark.slow  # not the default mode; `pytest -m slow`
 def test_fixed_steps_per_epoch_run_killed_mid_epoch_resumes_to_the_uninterrupted_result(
     tmp_path, data
 ):
@@ -223,6 +225,7 @@ def test_fixed_steps_per_epoch_run_killed_mid_epoch_resumes_to_the_uninterrupted
     _assert_same_metrics(_metrics(model_dir), _metrics(reference))
 
 
+@pytest.mark.slow  # not the default mode; `pytest -m slow`
 def test_codistillation_replica_killed_mid_epoch_resumes_to_the_uninterrupted_result(
     tmp_path, data
 ):

@@ -20,11 +20,12 @@ from rocketctr.data.bad_row_report import FileCounters
 BAD_ROW_POLICIES = ("error", "skip")
 
 # What tf.strings.to_number would accept, minus what we refuse: hex ("0x10"), surrounding
-# spaces. Checked with regex_full_match first because to_number fails the whole batch on
+# spaces, inf. Checked with regex_full_match first because to_number fails the whole batch on
 # one bad string, without saying which.
 NUMBER = r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?"
-# A dense value may also be spelled as NaN / inf (pandas and numpy write those).
-NUMBER_OR_NAN = NUMBER + r"|(?i:nan)|[+-]?(?i:inf|infinity)"
+# A dense value may also be spelled NaN (pandas and numpy write that for missing).
+NUMBER_OR_NAN = NUMBER + r"|(?i:nan)"
+_INFINITY = r"[+-]?(?i:inf|infinity)"
 
 # Values shown in messages are cut to this many bytes; a broken line can be megabytes long.
 _MAX_SHOWN_BYTES = 80
@@ -54,7 +55,7 @@ class ParsedChunk:
         starts_file: bool scalar, true for the first chunk of a file (counts passes).
         row_numbers: int64 [n], 1-based line (text, header counted) or record number.
         features: raw columns, each [n]: tf.string, or tf.float32 with NaN for missing.
-        labels: float32 [n], 1.0 where the raw label > 0.
+        labels: float32 [n], 1.0 or 0.0 (see `label_values`).
         checks: tests in the order errors are reported: structure first, then columns in
             file order.
     """
@@ -65,6 +66,18 @@ class ParsedChunk:
     features: dict[str, tf.Tensor]
     labels: tf.Tensor
     checks: list[RowCheck]
+
+
+def first_of(*checks: RowCheck) -> RowCheck:
+    """One check of several on the same column: bad if any is; described by the first bad."""
+
+    def describe(row: tf.Tensor) -> tf.Tensor:
+        message = checks[-1].describe(row)
+        for check in reversed(checks[:-1]):
+            message = tf.where(check.bad[row], check.describe(row), message)
+        return message
+
+    return RowCheck(tf.reduce_any(tf.stack([c.bad for c in checks]), axis=0), describe)
 
 
 def show(value: tf.Tensor) -> tf.Tensor:
@@ -91,8 +104,9 @@ def parse_number(
         values: string [n].
         column: column name, for messages.
         index: the column's position in `schema.columns`, for messages.
-        required: the label must be a finite number; a dense feature may be empty or NaN
-            (missing, read as NaN).
+        required: the label must be a number; a dense feature may be empty or NaN
+            (missing, read as NaN). Either must be finite in float32: "inf", "1e39" or a
+            40-digit integer is refused, it would turn the model into NaN.
 
     Returns:
         (float32 [n] with NaN where missing or bad, the check).
@@ -104,11 +118,25 @@ def parse_number(
         is_number = tf.strings.regex_full_match(values, NUMBER_OR_NAN)
         bad = tf.logical_not(is_number | tf.equal(values, ""))
     numbers = tf.strings.to_number(tf.where(is_number, values, "nan"), tf.float32)
+    overflow = tf.math.is_inf(numbers)
 
     def describe(row: tf.Tensor) -> tf.Tensor:
-        return column_problem(column, index, "expected a number, received ", show(values[row]))
+        infinite = overflow[row] | tf.strings.regex_full_match(values[row], _INFINITY)
+        expected = tf.where(infinite, "expected a finite float32 number", "expected a number")
+        return column_problem(column, index, expected, ", received ", show(values[row]))
 
-    return numbers, RowCheck(bad, describe)
+    return tf.where(overflow, float("nan"), numbers), RowCheck(bad | overflow, describe)
+
+
+def check_finite(values: tf.Tensor, column: str, index: int) -> RowCheck:
+    """Checks that a float column (a typed dense feature) holds no +-inf; NaN is missing."""
+
+    def describe(row: tf.Tensor) -> tf.Tensor:
+        return column_problem(
+            column, index, "expected a finite number, received ", tf.strings.as_string(values[row])
+        )
+
+    return RowCheck(tf.math.is_inf(values), describe)
 
 
 def check_present(values: tf.Tensor, column: str, index: int, received: str = "null") -> RowCheck:
@@ -121,9 +149,31 @@ def check_present(values: tf.Tensor, column: str, index: int, received: str = "n
     return RowCheck(tf.math.is_nan(values), describe)
 
 
-def labels_from_numbers(numbers: tf.Tensor) -> tf.Tensor:
-    """1.0 where the raw label is positive (libfm's 1/-1 and 0/1 alike), else 0.0."""
-    return tf.cast(numbers > 0, tf.float32)
+# Label values a reader accepts: clicks are 0/1; libfm files write -1 for negatives.
+BINARY_LABELS = (0.0, 1.0)
+LIBFM_LABELS = (-1.0, 0.0, 1.0)
+
+
+def label_values(
+    numbers: tf.Tensor, column: str, index: int, allowed: tuple[float, ...]
+) -> tuple[tf.Tensor, RowCheck]:
+    """Labels 1.0 (the raw label is positive) or 0.0, and a check that it is one of `allowed`.
+
+    A label of 2, 0.5 or (outside libfm) -1 is malformed: mapping it to a click or not would
+    silently change what is learned. NaN (missing or not a number) is left to the reader's
+    own check, which says what was received.
+    """
+    ok = tf.reduce_any(tf.equal(numbers[:, None], tf.constant(allowed, tf.float32)), axis=1)
+    names = " or ".join(f"{v:g}" for v in allowed)
+
+    def describe(row: tf.Tensor) -> tf.Tensor:
+        return column_problem(
+            column, index, f"expected a label {names}, received ",
+            tf.strings.as_string(numbers[row], shortest=True),
+        )  # fmt: skip
+
+    bad = tf.logical_not(ok | tf.math.is_nan(numbers))
+    return tf.cast(numbers > 0, tf.float32), RowCheck(bad, describe)
 
 
 def fail_unless(ok: tf.Tensor, message: Callable[[], tf.Tensor]) -> tf.Tensor:

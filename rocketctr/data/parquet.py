@@ -22,8 +22,10 @@ import tensorflow as tf
 from rocketctr.data.bad_row_report import BadRowError
 from rocketctr.data.checks import (
     ParsedChunk,
+    check_finite,
     check_present,
-    labels_from_numbers,
+    first_of,
+    label_values,
     parse_number,
 )
 from rocketctr.data.reader import Reader
@@ -148,18 +150,25 @@ class ParquetReader(Reader):
                 features[column] = values
             elif values.dtype == tf.float32:
                 features[column] = values
-                if column == label:
-                    checks[index] = check_present(values, column, index)
+                checks[index] = (
+                    check_present(values, column, index)
+                    if column == label
+                    else check_finite(values, column, index)
+                )
             else:
                 features[column], checks[index] = parse_number(
                     values, column, index, required=column == label
                 )
-        label_numbers = features.pop(label)
+        label_index = self.column_index[label]
+        labels, value_check = label_values(
+            features.pop(label), label, label_index, self.label_values
+        )
+        checks[label_index] = first_of(checks[label_index], value_check)
         return ParsedChunk(
             file_index=file_index,
             starts_file=tf.equal(first_row, 1),
             row_numbers=row_numbers,
             features={c: features[c] for c in self.output_columns},
-            labels=labels_from_numbers(label_numbers),
+            labels=labels,
             checks=[checks[i] for i in sorted(checks)],
         )

@@ -8,11 +8,15 @@ policy in parallel, and rebatches, so a new format is one small class.
 from __future__ import annotations
 
 import abc
+import concurrent.futures
+import os
+import zlib
 from collections.abc import Sequence
 
 import tensorflow as tf
 
-from rocketctr.data.checks import ParsedChunk
+from rocketctr.data.bad_row_report import BadRowError
+from rocketctr.data.checks import BINARY_LABELS, ParsedChunk
 from rocketctr.schema import Schema
 
 _GZIP_MAGIC = b"\x1f\x8b\x08"  # gzip header: magic bytes + "deflate" method
@@ -37,6 +41,71 @@ def compression_type(path: str, *, sniff: bool) -> str:
     return ""
 
 
+# Files found whole, by (path, size, mtime): a file is decompressed once per process to check
+# it, not once per dataset built on it (train, eval and export build several).
+_WHOLE_FILES: set[tuple[str, int, int]] = set()
+_READ_BYTES = 1 << 20
+_MAX_INFLATED_BYTES = 1 << 26  # per decompress call: a bound on memory for any ratio
+
+
+def check_whole(paths: Sequence[str], compression_types: Sequence[str]) -> None:
+    """Refuses a truncated or corrupt GZIP file, naming it, before anything is read.
+
+    TensorFlow's GZIP reader ends quietly where a truncated file ends, so a file cut short
+    by an interrupted copy would train on its first part with nothing said. Each file is
+    decompressed once here (in parallel; concatenated gzip members are fine) to check that
+    its last member is complete.
+
+    Raises:
+        BadRowError: naming the file and what is wrong with it.
+    """
+    todo = []
+    for path, compression in zip(paths, compression_types, strict=True):
+        if compression != "GZIP":
+            continue
+        stat = tf.io.gfile.stat(path)
+        key = (path, stat.length, stat.mtime_nsec)
+        if key not in _WHOLE_FILES:
+            todo.append(key)
+    if not todo:
+        return
+    with concurrent.futures.ThreadPoolExecutor(min(len(todo), os.cpu_count() or 1)) as pool:
+        problems = list(pool.map(lambda key: _gzip_problem(key[0]), todo))  # zlib frees the GIL
+    for key, problem in zip(todo, problems, strict=True):
+        if problem:
+            raise BadRowError(f"{key[0]}: {problem}. Copy the file again, or leave it out.")
+        _WHOLE_FILES.add(key)
+
+
+def _gzip_problem(path: str) -> str | None:
+    """What is wrong with a GZIP file ("truncated ...", "corrupt ..."), or None if whole."""
+    inflater = zlib.decompressobj(wbits=31)
+    offset = 0
+    with tf.io.gfile.GFile(path, "rb") as f:
+        while block := f.read(_READ_BYTES):
+            offset += len(block)
+            data = block
+            while data:
+                try:
+                    inflater.decompress(data, _MAX_INFLATED_BYTES)
+                except zlib.error as e:
+                    return f"corrupt gzip data before byte {offset:,} ({e})"
+                if inflater.eof:  # a member ended; another may follow
+                    data = inflater.unused_data
+                    if data:
+                        inflater = zlib.decompressobj(wbits=31)
+                else:
+                    data = inflater.unconsumed_tail
+    if offset == 0:
+        return "empty file, not gzip data (truncated to 0 bytes?)"
+    if not inflater.eof:
+        return (
+            f"truncated gzip file: the compressed data ends at byte {offset:,} before its "
+            "end-of-stream marker, so the file was cut short (an interrupted copy?)"
+        )
+    return None
+
+
 class Reader(abc.ABC):
     """Reads one file format for `make_dataset`.
 
@@ -48,6 +117,8 @@ class Reader(abc.ABC):
 
     # What row numbers in messages count: "line" (header included) or "record".
     unit = "line"
+    # Raw label values accepted (see checks.label_values).
+    label_values = BINARY_LABELS
 
     def __init__(self, schema: Schema, paths: Sequence[str], rows_per_chunk: int):
         self.schema = schema

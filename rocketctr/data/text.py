@@ -18,16 +18,18 @@ from collections.abc import Sequence
 import tensorflow as tf
 
 from rocketctr.data.checks import (
+    LIBFM_LABELS,
     NUMBER,
     ParsedChunk,
     RowCheck,
     column_problem,
     fail_unless,
-    labels_from_numbers,
+    first_of,
+    label_values,
     parse_number,
     show,
 )
-from rocketctr.data.reader import Reader, compression_type
+from rocketctr.data.reader import Reader, check_whole, compression_type
 from rocketctr.schema import Schema
 
 _BYTE_ORDER_MARK = "\ufeff"
@@ -38,7 +40,9 @@ class _LineReader(Reader):
 
     def __init__(self, schema: Schema, paths: Sequence[str], rows_per_chunk: int):
         super().__init__(schema, paths, rows_per_chunk)
-        self._compression = tf.constant([compression_type(p, sniff=False) for p in self.paths])
+        compression = [compression_type(p, sniff=False) for p in self.paths]
+        check_whole(self.paths, compression)
+        self._compression = tf.constant(compression)
 
     def file_chunks(self, file_index: tf.Tensor) -> tf.data.Dataset:
         lines = tf.data.TextLineDataset(
@@ -81,16 +85,20 @@ class _LineReader(Reader):
             if check is not None:
                 column_checks[index] = check
         label_index = self.column_index[self.schema.label]
-        label_numbers, column_checks[label_index] = parse_number(
+        label_numbers, label_check = parse_number(
             table[:, label_index], self.schema.label, label_index, required=True
         )
+        labels, value_check = label_values(
+            label_numbers, self.schema.label, label_index, self.label_values
+        )
+        column_checks[label_index] = first_of(label_check, value_check)
         checks += [column_checks[i] for i in sorted(column_checks)]  # report in file order
         return ParsedChunk(
             file_index=file_index,
             starts_file=starts_file,
             row_numbers=row_numbers,
             features=features,
-            labels=labels_from_numbers(label_numbers),
+            labels=labels,
             checks=checks,
         )
 
@@ -146,11 +154,22 @@ class LibfmReader(_LineReader):
     """libfm / libsvm: `label idx:val idx:val ...`, one `idx:val` token per field, in order.
 
     Tokens are separated by runs of whitespace (trailing spaces are common in these files).
-    A categorical field's value is its index string ("1244" for "1244:1"); a dense field's
-    value is the number after the colon.
+    A categorical field's value is its index string ("1244" for "1244:1"); a field with
+    `num_ids` owns the indices `id_offset .. id_offset + num_ids - 1` of the file's global
+    index, and an index outside them is malformed (a file that does not match the schema,
+    not an unseen id). A dense field's value is the number after the colon. Labels are 1,
+    and 0 or -1.
     """
 
     _TOKEN = r"[^:\s]+:(?:" + NUMBER + ")"
+    label_values = LIBFM_LABELS
+
+    def __init__(self, schema: Schema, paths: Sequence[str], rows_per_chunk: int):
+        super().__init__(schema, paths, rows_per_chunk)
+        # Integer-id fields read from their own column (a derived field reads another's).
+        self._id_fields = {
+            f.column: f for f in schema.categorical if f.num_ids is not None and not f.derive
+        }
 
     def count_description(self) -> str:
         return f"{len(self.schema.columns)} tokens (label + {len(self.schema.columns) - 1} fields)"
@@ -170,7 +189,29 @@ class LibfmReader(_LineReader):
 
         check = RowCheck(tf.logical_not(well_formed), describe)
         if self.schema.is_string_column(column):
-            return tf.strings.regex_replace(tokens, ":.*", ""), check
+            ids = tf.strings.regex_replace(tokens, ":.*", "")
+            field = self._id_fields.get(column)
+            if field is None:
+                return ids, check
+            return ids, first_of(check, self._id_range_check(ids, well_formed, field, index))
         values = tf.strings.regex_replace(tokens, "^[^:]*:", "")
-        numbers = tf.strings.to_number(tf.where(well_formed, values, "nan"), tf.float32)
-        return numbers, check
+        numbers, value_check = parse_number(
+            tf.where(well_formed, values, ""), column, index, required=False
+        )
+        return numbers, first_of(check, value_check)
+
+    @staticmethod
+    def _id_range_check(ids: tf.Tensor, well_formed: tf.Tensor, field, index: int) -> RowCheck:
+        first, last = field.id_offset, field.id_offset + field.num_ids - 1
+        is_int = well_formed & tf.strings.regex_full_match(ids, r"-?[0-9]{1,18}")
+        value = tf.strings.to_number(tf.where(is_int, ids, "0"), tf.int64)
+        inside = is_int & (value >= first) & (value <= last)
+
+        def describe(row: tf.Tensor) -> tf.Tensor:
+            return column_problem(
+                field.column, index, "received index ", show(ids[row]),
+                f", outside the field range {first}..{last} (id_offset {field.id_offset}, "
+                f"num_ids {field.num_ids})",
+            )  # fmt: skip
+
+        return RowCheck(well_formed & tf.logical_not(inside), describe)

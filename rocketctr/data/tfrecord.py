@@ -17,12 +17,13 @@ import tensorflow as tf
 from rocketctr.data.checks import (
     ParsedChunk,
     RowCheck,
+    check_finite,
     column_problem,
-    labels_from_numbers,
+    label_values,
     parse_number,
 )
 from rocketctr.data.raw_values import first_values, raw_values
-from rocketctr.data.reader import Reader, compression_type
+from rocketctr.data.reader import Reader, check_whole, compression_type
 from rocketctr.schema import Schema
 
 _KIND_DTYPES = {"bytes_list": tf.string, "int64_list": tf.int64, "float_list": tf.float32}
@@ -38,6 +39,7 @@ class TFRecordReader(Reader):
     def __init__(self, schema: Schema, paths: Sequence[str], rows_per_chunk: int):
         super().__init__(schema, paths, rows_per_chunk)
         self._compression_types = [compression_type(p, sniff=True) for p in self.paths]
+        check_whole(self.paths, self._compression_types)
         self._compression = tf.constant(self._compression_types)
         self.dtypes = self._infer_dtypes()
 
@@ -96,15 +98,21 @@ class TFRecordReader(Reader):
                 features[column] = raw_values(values, present, string)
                 if column == self.schema.label:
                     checks.append((index, _present_check(present, column, index)))
+                elif not string:  # a stored inf would turn the model into NaN
+                    checks.append((index, check_finite(features[column], column, index)))
+        label_index = self.column_index[self.schema.label]
+        labels, value_check = label_values(
+            features.pop(self.schema.label), self.schema.label, label_index, self.label_values
+        )
+        checks.append((label_index, value_check))
         # Report in column order; within a column the value-count check comes first (stable).
         checks.sort(key=lambda item: item[0])
-        label_numbers = features.pop(self.schema.label)
         return ParsedChunk(
             file_index=file_index,
             starts_file=tf.equal(chunk_index, 0),
             row_numbers=row_numbers,
             features={c: features[c] for c in self.output_columns},
-            labels=labels_from_numbers(label_numbers),
+            labels=labels,
             checks=[check for _, check in checks],
         )
 

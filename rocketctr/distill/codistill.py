@@ -41,11 +41,6 @@ def replica_dir(shared_dir: str, index: int) -> str:
 
 def validate(config: Config, replica: CodistillReplica | None) -> None:
     d = config.distill
-    if d.codistill_replicas < 1 or d.codistill_every_steps < 1:
-        raise ConfigError(
-            "distill.codistill_replicas and distill.codistill_every_steps must be >= 1. "
-            f"Received: {d.codistill_replicas}, {d.codistill_every_steps}"
-        )
     if d.codistill_replicas == 1:
         if replica is not None:
             raise ConfigError(

@@ -9,13 +9,6 @@ from rocketctr.distill.pfd import validate_hint_form
 
 
 def validate_schedule(config: DistillConfig) -> None:
-    if config.hint_weight < 0:
-        raise ConfigError(f"hint_weight must be >= 0. Received: {config.hint_weight}")
-    if config.warmup_steps < 0 or config.ramp_steps < 0:
-        raise ConfigError(
-            "warmup_steps and ramp_steps must be >= 0. "
-            f"Received: {config.warmup_steps}, {config.ramp_steps}"
-        )
     if config.ramp not in ("linear", "step"):
         raise ConfigError(f"ramp must be 'linear' or 'step'. Received: {config.ramp!r}")
     validate_hint_form(config)

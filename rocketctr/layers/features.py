@@ -113,7 +113,8 @@ class FeatureProcessor(tf_keras.layers.Layer):
             single out-of-vocabulary row `num_ids`.
         derive: hour of day or weekday of a YYMMDDHH timestamp, then as num_ids.
     Dense values: missing (NaN) becomes 0 after the transform; `clip_max` is applied before
-    `log1p`, which is log(1 + max(x, 0)).
+    `log1p`, which is log(1 + max(x, 0)). +-inf is treated as missing too: readers refuse it
+    in training data, and a served request that sends it gets the missing-value score, not NaN.
 
     Args:
         schema: the dataset schema.
@@ -234,11 +235,11 @@ class FeatureProcessor(tf_keras.layers.Layer):
             raw = _column(features[f.name])
             columns.append(raw if raw.dtype == tf.float32 else tf.cast(raw, tf.float32))
         x = _stack(columns)
-        missing = tf.math.is_nan(x)
+        present = tf.math.is_finite(x)
         if self._clip_max is not None:
             x = tf.minimum(x, self._clip_max)
         if self._log1p.any():
             logs = tf.math.log1p(tf.maximum(x, 0.0))
             x = logs if self._log1p.all() else tf.where(self._log1p, logs, x)
-        # Missing is 0 whatever the transform (NaN went through the ops above as NaN).
-        return tf.where(missing, 0.0, x)
+        # Missing is 0 whatever the transform (NaN and inf went through the ops above).
+        return tf.where(present, x, 0.0)

@@ -40,8 +40,6 @@ class TwoTowerTower(Tower, name="two_tower"):
                 "Tower 'two_tower' needs the schema to declare item_features (and "
                 "user_features); the schema declares none."
             )
-        if config.output_dim < 1:
-            raise ConfigError(f"output_dim must be >= 1. Received: {config.output_dim}")
         item = set(inputs.item_features)
         self.user_fields = [i for i, n in enumerate(inputs.categorical) if n not in item]
         self.item_fields = [i for i, n in enumerate(inputs.categorical) if n in item]

@@ -12,11 +12,12 @@ import pytest
 import tensorflow as tf
 
 from rocketctr.data import BadRowError, BadRowReport, make_dataset
+from tests.helpers import rows_of, write_tfrecord
 
 # The same four rows three ways. C2 (the user id) holds integer ids, as TFX writes them.
-TSV = "1\t3\t-2\tab\t17\n0\t\t1000\t\t5\n-1\t0.5\t\tx\t\n1\t-7\t4\t\t123456789012\n"
+TSV = "1\t3\t-2\tab\t17\n0\t\t1000\t\t5\n0\t0.5\t\tx\t\n1\t-7\t4\t\t123456789012\n"
 COLUMNS = {
-    "label": [1, 0, -1, 1],
+    "label": [1, 0, 0, 1],
     "I1": [3.0, None, 0.5, -7.0],
     "I2": [-2, 1000, None, 4],
     "C1": ["ab", None, "x", ""],
@@ -43,36 +44,6 @@ def from_tsv(tiny_schema, write, collect):
     return features, labels
 
 
-def _example(row: dict) -> bytes:
-    feature = {}
-    for name, value in row.items():
-        if value is None:
-            continue  # a missing value is an absent feature
-        if isinstance(value, list):  # several values: malformed for a scalar column
-            feature[name] = tf.train.Feature(bytes_list=tf.train.BytesList(value=value))
-        elif isinstance(value, str):
-            feature[name] = tf.train.Feature(bytes_list=tf.train.BytesList(value=[value.encode()]))
-        elif isinstance(value, float):
-            feature[name] = tf.train.Feature(float_list=tf.train.FloatList(value=[value]))
-        else:
-            feature[name] = tf.train.Feature(int64_list=tf.train.Int64List(value=[value]))
-    return tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString()
-
-
-def _write_tfrecord(path, rows, gzipped: bool) -> str:
-    options = tf.io.TFRecordOptions(compression_type="GZIP" if gzipped else "")
-    with tf.io.TFRecordWriter(str(path), options) as writer:
-        for row in rows:
-            writer.write(_example(row))
-    return str(path)
-
-
-def _rows(columns: dict) -> list[dict]:
-    return [
-        dict(zip(columns, values, strict=True)) for values in zip(*columns.values(), strict=True)
-    ]
-
-
 def test_parquet_matches_tsv(tiny_schema, tmp_path, collect, from_tsv, rows_per_chunk):
     rows_per_chunk(3)  # two record batches
     path = tmp_path / "rows.parquet"
@@ -87,25 +58,25 @@ def test_parquet_matches_tsv(tiny_schema, tmp_path, collect, from_tsv, rows_per_
     [("rows.tfrecord", False), ("rows.tfrecord.gz", True), ("rows-gzip-no-suffix", True)],
 )
 def test_tfrecord_matches_tsv(tiny_schema, tmp_path, collect, from_tsv, name, gzipped):
-    path = _write_tfrecord(tmp_path / name, _rows(COLUMNS), gzipped)
+    path = write_tfrecord(tmp_path / name, rows_of(COLUMNS), gzipped)
     assert (Path(path).read_bytes()[:2] == b"\x1f\x8b") == gzipped
     features, labels, _ = collect(make_dataset(tiny_schema("tfrecord"), path, 8))
     _assert_same(features, labels, *from_tsv)
 
 
 def test_tfrecord_kinds_come_from_the_first_record_with_the_column(tiny_schema, tmp_path, collect):
-    rows = _rows(COLUMNS)
+    rows = rows_of(COLUMNS)
     rows[0]["C2"] = None  # the first record lacks C2; the second has it as int64
-    path = _write_tfrecord(tmp_path / "a.tfrecord", rows, gzipped=False)
+    path = write_tfrecord(tmp_path / "a.tfrecord", rows, gzipped=False)
     features, _, _ = collect(make_dataset(tiny_schema("tfrecord"), path, 8))
     assert features["C2"].tolist() == ["", "5", "", "123456789012"]
 
 
 def test_tfrecord_bad_records(tiny_schema, tmp_path, collect):
-    rows = _rows(COLUMNS)
+    rows = rows_of(COLUMNS)
     rows[1]["label"] = None  # record 2: no label
     rows[2]["C1"] = [b"x", b"y"]  # record 3: two values
-    path = _write_tfrecord(tmp_path / "bad.tfrecord", rows, gzipped=False)
+    path = write_tfrecord(tmp_path / "bad.tfrecord", rows, gzipped=False)
     schema = tiny_schema("tfrecord")
     with pytest.raises(tf.errors.InvalidArgumentError) as raised:
         list(make_dataset(schema, path, 8))
@@ -120,9 +91,9 @@ def test_tfrecord_bad_records(tiny_schema, tmp_path, collect):
     assert report.skipped() == {path: 2}
     assert report.summary() == f"{path}: skipped 2 of 4 rows (malformed), first at record 2"
 
-    rows = _rows(COLUMNS)
+    rows = rows_of(COLUMNS)
     rows[2]["C1"] = [b"x", b"y"]
-    path = _write_tfrecord(tmp_path / "repeated.tfrecord", rows, gzipped=False)
+    path = write_tfrecord(tmp_path / "repeated.tfrecord", rows, gzipped=False)
     with pytest.raises(tf.errors.InvalidArgumentError) as raised:
         list(make_dataset(schema, path, 8))
     assert (

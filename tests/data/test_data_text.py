@@ -17,8 +17,8 @@ def test_tsv_values_missing_fields_and_labels(tiny_schema, write, collect):
         "t.tsv",
         "1\t3\t-2\tab\tu1\n"
         "0\t\t1e3\t\tu2\n"  # empty dense -> NaN, empty categorical -> ""
-        "-1\tnan\t.5\t007\t\n"  # "nan" is missing too; "007" stays a string
-        "2\t+4\t-0.25\tx y\tu1\n",
+        "0.0\tnan\t.5\t007\t\n"  # "nan" is missing too; "007" stays a string
+        "1.0\t+4\t-0.25\tx y\tu1\n",
     )
     features, labels, sizes = collect(make_dataset(tiny_schema(), path, 8))
 
@@ -140,7 +140,10 @@ def test_libfm_fields_labels_and_malformed_tokens(write, collect, tiny_schema):
         "libfm",
         columns=["label", "user", "item"],
         dense=[],
-        categorical=[{"name": "user", "num_ids": 10}, {"name": "item", "num_ids": 10}],
+        categorical=[
+            {"name": "user", "num_ids": 10},
+            {"name": "item", "num_ids": 10, "id_offset": 10},
+        ],
         user_id="user",
     )
     path = write(

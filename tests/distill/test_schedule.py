@@ -1,6 +1,6 @@
 import pytest
 
-from rocketctr.config import ConfigError, DistillConfig
+from rocketctr.config import Config, ConfigError, DistillConfig
 from rocketctr.distill import hint_weight, validate_schedule
 
 
@@ -25,11 +25,11 @@ def test_warmup_then_linear_ramp():
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"hint_weight": -1.0}, "hint_weight must be >= 0. Received: -1.0"),
+        ({"hint_weight": -1.0}, "distill.hint_weight must be finite and >= 0. Received: -1.0"),
         ({"ramp": "cosine"}, "ramp must be 'linear' or 'step'"),
         ({"warmup_steps": -5}, "must be >= 0"),
     ],
 )
 def test_invalid_schedules(kwargs, message):
     with pytest.raises(ConfigError, match=message):
-        validate_schedule(DistillConfig(**kwargs))
+        validate_schedule(Config.from_dict({"distill": kwargs}).distill)
