@@ -45,8 +45,8 @@ def compression_type(path: str, *, sniff: bool) -> str:
 # Files found whole, by (path, size, mtime): a file is decompressed once per process to check
 # it, not once per dataset built on it (train, eval and export build several).
 _WHOLE_FILES: set[tuple[str, int, int]] = set()
-_READ_BYTES = 1 << 20
-_MAX_INFLATED_BYTES = 1 << 26  # per decompress call: a bound on memory for any ratio
+_READ_BYTES = 1 << 16
+_MAX_INFLATED_BYTES = 1 << 22  # per decompress call: a bound on memory for any ratio
 
 
 def check_whole(paths: Sequence[str], compression_types: Sequence[str]) -> None:
