@@ -301,9 +301,11 @@ def test_export_and_evaluate_fall_back_from_a_damaged_checkpoint_and_fail_cleanl
 
 
 @pytest.mark.parametrize("content", ["", "{not: [valid", "- a list\n"])
-def test_a_damaged_config_yaml_is_named_not_called_a_different_config(tmp_path, data, content):
+def test_a_damaged_config_yaml_is_named_not_called_a_different_config(
+    tmp_path, data, uninterrupted, content
+):
     model_dir = tmp_path / "run"
-    model_dir.mkdir()
+    shutil.copytree(uninterrupted, model_dir, ignore=shutil.ignore_patterns("export"))
     (model_dir / "config.yaml").write_text(content)
     proc = subprocess.run(_cmd(data, model_dir), env=_env(), cwd=tmp_path, capture_output=True,
                           text=True, timeout=300)  # fmt: skip

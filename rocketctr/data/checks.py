@@ -86,6 +86,9 @@ def show(value: tf.Tensor) -> tf.Tensor:
     Backticks, because `tf.debugging.Assert` escapes quote characters (`\\'`) in its output.
     """
     short = tf.strings.substr(value, 0, _MAX_SHOWN_BYTES)
+    # Bytes that are not UTF-8 would make the message itself unreadable (Python fails to
+    # decode TensorFlow's error text): shown as U+FFFD.
+    short = tf.strings.unicode_transcode(short, "UTF-8", "UTF-8", errors="replace")
     ellipsis = tf.where(tf.strings.length(value) > _MAX_SHOWN_BYTES, "...", "")
     return tf.strings.join(["`", short, ellipsis, "`"])
 

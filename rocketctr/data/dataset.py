@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 
 import tensorflow as tf
 
-from rocketctr.data.bad_row_report import BadRowReport
+from rocketctr.data.bad_row_report import BadRowError, BadRowReport
 from rocketctr.data.checks import BAD_ROW_POLICIES, finish_chunk
 from rocketctr.data.parquet import ParquetReader
 from rocketctr.data.reader import Reader
@@ -36,6 +37,7 @@ def expand_patterns(patterns: str | Sequence[str]) -> list[str]:
 
     Raises:
         FileNotFoundError: naming the first pattern that matches no file.
+        BadRowError: a pattern matches a directory.
     """
     if isinstance(patterns, str):
         patterns = [patterns]
@@ -46,6 +48,12 @@ def expand_patterns(patterns: str | Sequence[str]) -> list[str]:
         matches = sorted(tf.io.gfile.glob(pattern))
         if not matches:
             raise FileNotFoundError(f"No files match the pattern {pattern!r}")
+        directories = [m for m in matches if tf.io.gfile.isdir(m)]
+        if directories:
+            raise BadRowError(
+                f"{directories[0]} is a directory, not a data file: give the files in it, e.g. "
+                f"{os.path.join(directories[0], '*')}"
+            )
         paths.update(dict.fromkeys(matches))
     return list(paths)
 

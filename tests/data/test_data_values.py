@@ -176,3 +176,19 @@ def test_whole_gzip_files_including_concatenated_members_are_read(tiny_schema, t
     record.write_bytes(record.read_bytes()[:-30])
     with pytest.raises(BadRowError, match=rf"{record}: truncated gzip file"):
         make_dataset(tiny_schema("tfrecord"), str(record), 8)
+
+
+def test_a_directory_is_refused_naming_it(tiny_schema, tmp_path):
+    (tmp_path / "parts").mkdir()
+    with pytest.raises(BadRowError, match=rf"^{tmp_path / 'parts'} is a directory, not a data"):
+        make_dataset(tiny_schema(), str(tmp_path / "*"), 8)
+
+
+def test_bytes_that_are_not_utf8_keep_the_message_readable(tiny_schema, tmp_path):
+    path = tmp_path / "bytes.tsv"
+    path.write_bytes(GOOD.encode() + b"0\t1\xff\t1\tc\xfed\tu\n")  # I1 bad; C1 just bytes
+    message = _first_error(make_dataset(tiny_schema(), str(path), 8))  # .message decodes
+    assert f"{path}:2: column `I1` (index 1): expected a number, received `1\ufffd`" in message
+    path.write_bytes(GOOD.encode() + b"0\t1\t1\tc\xfed\tu\n")
+    ((features, _),) = make_dataset(tiny_schema(), str(path), 8).as_numpy_iterator()
+    assert features["C1"].tolist() == [b"ab", b"c\xfed"]  # bytes, hashed as they are
