@@ -86,6 +86,7 @@ def test_time_to_quality_on_hand_made_curves():
     assert quality.time_to_quality(runs[:2]) == {}  # no teacher run
 
 
+@pytest.mark.slow  # 8 small trainings of the benchmark harness (~3 min); `pytest -m slow`
 def test_run_quality_trains_every_variant_for_every_seed(tmp_path):
     train_file = write_criteo_tsv(generate(256, seed=0), tmp_path / "train.tsv")
     eval_file = write_criteo_tsv(generate(128, seed=1), tmp_path / "eval.tsv")
