@@ -162,6 +162,7 @@ class LibfmReader(_LineReader):
     """
 
     _TOKEN = r"[^:\s]+:(?:" + NUMBER + ")"
+    _ID_TOKEN = r"-?[0-9]{1,18}:(?:" + NUMBER + ")"  # an integer-id field's: an integer index
     label_values = LIBFM_LABELS
 
     def __init__(self, schema: Schema, paths: Sequence[str], rows_per_chunk: int):
@@ -180,7 +181,9 @@ class LibfmReader(_LineReader):
     def read_column(
         self, tokens: tf.Tensor, column: str, index: int
     ) -> tuple[tf.Tensor, RowCheck | None]:
-        well_formed = tf.strings.regex_full_match(tokens, self._TOKEN)
+        field = self._id_fields.get(column)
+        token = self._TOKEN if field is None else self._ID_TOKEN
+        well_formed = tf.strings.regex_full_match(tokens, token)
 
         def describe(row: tf.Tensor) -> tf.Tensor:
             return column_problem(
@@ -190,7 +193,6 @@ class LibfmReader(_LineReader):
         check = RowCheck(tf.logical_not(well_formed), describe)
         if self.schema.is_string_column(column):
             ids = tf.strings.regex_replace(tokens, ":.*", "")
-            field = self._id_fields.get(column)
             if field is None:
                 return ids, check
             return ids, first_of(check, self._id_range_check(ids, well_formed, field, index))
@@ -203,9 +205,8 @@ class LibfmReader(_LineReader):
     @staticmethod
     def _id_range_check(ids: tf.Tensor, well_formed: tf.Tensor, field, index: int) -> RowCheck:
         first, last = field.id_offset, field.id_offset + field.num_ids - 1
-        is_int = well_formed & tf.strings.regex_full_match(ids, r"-?[0-9]{1,18}")
-        value = tf.strings.to_number(tf.where(is_int, ids, "0"), tf.int64)
-        inside = is_int & (value >= first) & (value <= last)
+        value = tf.strings.to_number(tf.where(well_formed, ids, "0"), tf.int64)
+        inside = (value >= first) & (value <= last)
 
         def describe(row: tf.Tensor) -> tf.Tensor:
             return column_problem(
