@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import os
 import re
 import types
 import typing
@@ -22,6 +21,7 @@ from typing import Any
 import yaml
 
 from rocketctr import yaml_files
+from rocketctr.files import write_atomically
 
 
 class ConfigError(ValueError):
@@ -349,6 +349,4 @@ def parse_override(text: str) -> tuple[str, Any]:
 
 def save_config(config: Config, path: Path) -> None:
     """Writes `config` as YAML, atomically: a process killed mid-write leaves the old file."""
-    partial = path.with_name(path.name + ".partial")
-    partial.write_text(yaml.safe_dump(config.to_dict(), sort_keys=False))
-    os.replace(partial, path)
+    write_atomically(path, yaml.safe_dump(config.to_dict(), sort_keys=False))

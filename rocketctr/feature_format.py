@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from rocketctr.files import write_atomically
 from rocketctr.layers.features import HASHING_DESCRIPTION, HASHING_VERSION
 from rocketctr.schema import Schema, load_schema
 
@@ -89,7 +90,7 @@ def record_run_format(model_dir: str | Path) -> None:
     """Writes this version's feature format into a run dir (once, when the run starts)."""
     path = Path(model_dir) / FEATURE_FORMAT_FILE
     if not path.exists():
-        path.write_text(json.dumps(feature_format(), indent=2) + "\n")
+        write_atomically(path, json.dumps(feature_format(), indent=2) + "\n")
 
 
 def prepare_run_format(model_dir: str | Path, schema: Schema | str, error=ValueError) -> None:

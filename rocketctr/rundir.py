@@ -29,6 +29,7 @@ import yaml
 
 from rocketctr.config import Config, ConfigError
 from rocketctr.feature_format import check_run_format
+from rocketctr.files import write_atomically
 from rocketctr.model import CoTrainModel, build_model
 from rocketctr.schema import Schema, SchemaError, load_schema, parse_schema
 
@@ -273,9 +274,7 @@ def record_eval_patterns(model_dir: Path, patterns: Sequence[str]) -> None:
     Relative local paths are made absolute; URIs (gs://...) are kept as given.
     """
     absolute = [p if "://" in p else os.path.abspath(p) for p in map(str, patterns)]
-    partial = model_dir / (EVAL_DATA_FILE + ".partial")
-    partial.write_text(json.dumps({"eval_patterns": absolute}, indent=2))
-    os.replace(partial, model_dir / EVAL_DATA_FILE)
+    write_atomically(model_dir / EVAL_DATA_FILE, json.dumps({"eval_patterns": absolute}, indent=2))
 
 
 def read_eval_patterns(model_dir: Path) -> list[str]:
@@ -359,9 +358,7 @@ def prepare_run_schema(model_dir: str | Path, schema: Schema, compare: bool = Tr
                 f"the schema recorded in {path}: train with that schema again, or use a new "
                 "--model_dir."
             )
-    partial = path.with_name(path.name + ".partial")
-    partial.write_text(yaml.safe_dump(schema.to_dict(), sort_keys=False))
-    os.replace(partial, path)
+    write_atomically(path, yaml.safe_dump(schema.to_dict(), sort_keys=False))
 
 
 def restore_run(

@@ -26,6 +26,7 @@ from rocketctr.data import BadRowError, BadRowReport, make_dataset
 from rocketctr.distill.codistill import CodistillReplica, for_replica
 from rocketctr.distill.teacher import load_teacher
 from rocketctr.feature_format import has_trained_state, prepare_run_format
+from rocketctr.files import write_atomically
 from rocketctr.metrics import format_table, tower_metrics
 from rocketctr.model import CoTrainModel, build_model
 from rocketctr.resume import (
@@ -143,10 +144,8 @@ class _EpochLog(tf_keras.callbacks.Callback):
         record = {"epoch": epoch + 1, "seconds": time.perf_counter() - self.start}
         record.update({k: float(v) for k, v in (logs or {}).items()})
         self.records[:] = [r for r in self.records if r["epoch"] <= epoch] + [record]
-        if self.path is not None:  # atomically: a run killed mid-write keeps the old file
-            partial = self.path.with_suffix(".partial")
-            partial.write_text(json.dumps(self.records, indent=1))
-            os.replace(partial, self.path)
+        if self.path is not None:
+            write_atomically(self.path, json.dumps(self.records, indent=1))
 
 
 def best_epoch(history: list[dict], monitor: str, mode: str = "max") -> dict | None:
@@ -492,7 +491,7 @@ def _train(
     metrics = evaluate_towers(model, eval_ds, schema.user_id)
     bad_rows = "train: " + train_report.summary() + "\neval: " + eval_report.summary()
     if chief and initial_epoch < t.num_epochs:  # else: the finished run, maybe on other data
-        (model_dir / METRICS_FILE).write_text(json.dumps(metrics, indent=2, sort_keys=True))
+        write_atomically(model_dir / METRICS_FILE, json.dumps(metrics, indent=2, sort_keys=True))
     return TrainResult(
         model, schema, metrics, initial_epoch, bad_rows, chief, selected_epoch, history
     )
