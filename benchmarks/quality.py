@@ -41,7 +41,8 @@ import common  # noqa: E402  (benchmarks/common.py; imports rocketctr before Ten
 from rocketctr import flops
 from rocketctr.config import Config, load_config, parse_override
 from rocketctr.schema import load_schema
-from rocketctr.train import best_epoch, selection_monitor, train
+from rocketctr.selection import best_epoch, selection_monitor
+from rocketctr.train import train
 
 # name -> (config overrides, tower whose metrics count, light-alone baseline of the gap).
 # "distilled" is the config as given; the other distilled variants each change one thing.
@@ -191,6 +192,10 @@ def run_quality(
             best = best_epoch(result.history, "val_booster_auc")
             if best is not None:
                 record["booster_best_epoch_auc"] = best["val_booster_auc"]
+            # Where it stopped: epochs trained, the kept one, and why it ended.
+            record["epochs_run"] = len(result.history)
+            record["selected_epoch"] = result.selected_epoch
+            record["stop"] = result.history[-1].get("stop") if result.history else None
             # Time to quality: cumulative training seconds and validation AUC per epoch.
             elapsed = list(itertools.accumulate(r["seconds"] for r in result.history))
             record["train_seconds"] = elapsed[-1] if elapsed else 0.0
@@ -320,13 +325,14 @@ def markdown(result: dict, title: str) -> str:
                 "–" if mflops != mflops else f"{mflops:.4f}",
                 "–" if booster_mflops != booster_mflops else f"1/{booster_mflops / mflops:.0f}",
                 f"{values['seconds'][0]:.0f}",
+                _stopping(result["runs"], name),
             ]
         )  # fmt: skip
     headers = [
         "variant", "AUC", "logloss", "GAUC", "AUC lift vs alone (pooled std)",
         "gap closed (of means)", "gap closed (per seed)", "co-trained booster AUC",
         "booster AUC, its best epoch",
-        "serving MFLOP/ex", "FLOPs vs booster", "s / run",
+        "serving MFLOP/ex", "FLOPs vs booster", "s / run", "epochs run (kept), per seed",
     ]  # fmt: skip
     text = f"{title}\n\n{common.markdown_table(headers, rows)}\n"
     speed = result.get("time_to_quality")
@@ -343,6 +349,18 @@ def markdown(result: dict, title: str) -> str:
     return text
 
 
+def _stopping(runs: list[dict], variant: str) -> str:
+    """Each seed's epochs trained and the kept epoch, "*" where the last epoch was kept
+    without early stopping (likely still improving)."""
+    cells = []
+    for r in runs:
+        if r["variant"] != variant or "epochs_run" not in r:
+            continue
+        still_improving = r["selected_epoch"] == r["epochs_run"] and r["stop"] != "early_stopping"
+        cells.append(f"{r['epochs_run']} ({r['selected_epoch']}{'*' if still_improving else ''})")
+    return ", ".join(cells) or "–"
+
+
 def describe_selection(config: Config) -> str:
     """Which epoch's weights were scored: train() may restore the best validation epoch."""
     if not config.train.restore_best:
@@ -351,7 +369,10 @@ def describe_selection(config: Config) -> str:
     return (
         f"Weights of the best epoch by {monitor} on the eval files "
         "(train.restore_best; selected and reported on the same rows, so optimistic for "
-        f"every variant alike), early_stopping_patience {config.train.early_stopping_patience}"
+        f"every variant alike), early_stopping_patience {config.train.early_stopping_patience}, "
+        f"learning rates x{config.train.lr_plateau_factor} after "
+        f"{config.train.lr_plateau_patience} epoch(s) without improvement, at most "
+        f'{config.train.num_epochs} epochs; "*": the last epoch was kept (still improving)'
     )
 
 

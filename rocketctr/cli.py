@@ -18,6 +18,7 @@ import contextlib
 import os
 import re
 import sys
+import traceback
 from pathlib import Path
 
 # TensorFlow's C++ INFO lines (CUDA probing, oneDNN notes) drown the progress bars.
@@ -52,6 +53,9 @@ flags.DEFINE_string(
     None,
     "Export base dir TF Serving watches (versions 1, 2, ...). Default: <model_dir>/export.",
 )
+flags.DEFINE_bool(
+    "verbose", False, "On an input, config or run-dir error, print the whole trace too."
+)
 flags.DEFINE_bool("export", True, "train: export the light net for TF Serving at the end.")
 flags.DEFINE_integer("synthetic_train_rows", 300_000, "Rows of built-in synthetic train data.")
 flags.DEFINE_integer("synthetic_eval_rows", 50_000, "Rows of built-in synthetic eval data.")
@@ -76,10 +80,18 @@ def resolve_config():
 
 
 def train_main(argv) -> int:
+    config = resolve_config()
+    if FLAGS.train and FLAGS.eval:  # before TensorFlow loads: a wrong layout fails at once
+        from rocketctr.file_layout import check_layout
+        from rocketctr.schema import load_schema
+
+        schema = load_schema(config.schema)
+        for patterns in FLAGS.train, FLAGS.eval:
+            check_layout(schema, patterns, config.train.bad_rows)
+
     from rocketctr import distribute, rundir
     from rocketctr.distill.codistill import CodistillReplica
 
-    config = resolve_config()
     task = distribute.cluster_task()
     if task is not None:
         print(f"Serving {task[0]} task {task[1]} of the parameter-server cluster until killed.")
@@ -179,33 +191,48 @@ def main(argv) -> int:
         raise app.UsageError(
             f"Usage: rocketctr {{{','.join(COMMANDS)}}} [flags]. Received: {command!r}"
         )
-    from rocketctr.catalogue import CatalogueError
-    from rocketctr.config import ConfigError
-    from rocketctr.data import BadRowError
-    from rocketctr.rundir import RunLockedError
-    from rocketctr.schema import SchemaError
-    from rocketctr.serving.export_error import ExportError
-
     commands = {
         "train": train_main,
         "evaluate": evaluate_main,
         "export": export_main,
         "item_vectors": item_vectors_main,
     }
-    import tensorflow as tf
-
     try:
         return commands[command](argv[2:])
-    except tf.errors.InvalidArgumentError as e:
+    except Exception as e:
+        message = user_error_message(e)
+        if message is None:
+            raise  # a bug, not the user's input: the whole trace
+        if FLAGS.verbose:
+            traceback.print_exc()
+        print(f"rocketctr: error: {message}", file=sys.stderr)
+        return 2
+
+
+def user_error_message(error: Exception) -> str | None:
+    """The one-line message of an error in the user's input, config, files or run dir (exit
+    code 2, no trace), or None for any other error."""
+    from rocketctr.config import ConfigError
+    from rocketctr.file_layout import LayoutError
+    from rocketctr.schema import SchemaError
+
+    if isinstance(error, (ConfigError, SchemaError, LayoutError, FileNotFoundError)):
+        return str(error)
+    if sys.modules.get("tensorflow") is None:
+        return None  # the errors below come from code that runs with TensorFlow loaded
+    import tensorflow as tf
+
+    from rocketctr.catalogue import CatalogueError
+    from rocketctr.data import BadRowError
+    from rocketctr.rundir import RunLockedError
+    from rocketctr.serving.export_error import ExportError
+
+    if isinstance(error, tf.errors.InvalidArgumentError):
         # A bad row found inside the input pipeline: its own message, not TF's graph trace.
-        print(f"rocketctr: error: {pipeline_error_message(e)}", file=sys.stderr)
-        return 2
-    except (
-        ConfigError, SchemaError, ExportError, CatalogueError, BadRowError, RunLockedError,
-        FileNotFoundError,
-    ) as e:  # fmt: skip
-        print(f"rocketctr: error: {e}", file=sys.stderr)
-        return 2
+        return pipeline_error_message(error)
+    if isinstance(error, (ExportError, CatalogueError, BadRowError, RunLockedError)):
+        return str(error)
+    return None
 
 
 def pipeline_error_message(error: Exception) -> str:

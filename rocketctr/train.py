@@ -11,7 +11,6 @@ import functools
 import json
 import logging
 import os
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,6 +25,7 @@ from rocketctr.data import BadRowError, BadRowReport, make_dataset
 from rocketctr.distill.codistill import CodistillReplica, for_replica
 from rocketctr.distill.teacher import load_teacher
 from rocketctr.feature_format import has_trained_state, prepare_run_format
+from rocketctr.file_layout import check_layout
 from rocketctr.files import write_atomically
 from rocketctr.metrics import format_table, tower_metrics
 from rocketctr.model import CoTrainModel, build_model
@@ -38,6 +38,7 @@ from rocketctr.resume import (
 )
 from rocketctr.rundir import (
     BACKUP_DIR,
+    BEST_DIR,
     CHECKPOINT_DIR,
     CONFIG_FILE,
     HISTORY_FILE,
@@ -51,6 +52,7 @@ from rocketctr.rundir import (
     record_eval_patterns,
 )
 from rocketctr.schema import Schema, load_schema
+from rocketctr.selection import Selection
 
 log = logging.getLogger("rocketctr")
 
@@ -125,113 +127,6 @@ def prepare_model_dir(config: Config, model_dir: Path) -> None:
     save_config(config, path)
 
 
-class _EpochLog(tf_keras.callbacks.Callback):
-    """Appends each epoch's logs ({"epoch": 1-based, "seconds": wall time of the epoch with
-    its validation, metric: value}) to a JSON file.
-
-    Written at every epoch end, so a killed run keeps its curve; a resumed run continues it.
-    """
-
-    def __init__(self, path: Path | None, records: list[dict]):
-        super().__init__()
-        self.path, self.records = path, records
-        self.start = time.perf_counter()
-
-    def on_epoch_begin(self, epoch, logs=None) -> None:
-        self.start = time.perf_counter()
-
-    def on_epoch_end(self, epoch, logs=None) -> None:
-        record = {"epoch": epoch + 1, "seconds": time.perf_counter() - self.start}
-        record.update({k: float(v) for k, v in (logs or {}).items()})
-        self.records[:] = [r for r in self.records if r["epoch"] <= epoch] + [record]
-        if self.path is not None:
-            write_atomically(self.path, json.dumps(self.records, indent=1))
-
-
-def best_epoch(history: list[dict], monitor: str, mode: str = "max") -> dict | None:
-    """The record of `history` with the best `monitor` value, or None if it was never logged."""
-    logged = [r for r in history if monitor in r]
-    if not logged:
-        return None
-    pick = max if mode == "max" else min
-    return pick(logged, key=lambda r: r[monitor])
-
-
-SELECTION_METRICS = ("light_auc", "light_bce", "booster_auc", "booster_bce")
-
-
-def selection_monitor(config: Config) -> tuple[str, str]:
-    """The validation metric that selects the shipped epoch, and "max" or "min".
-
-    A light-net metric falls back to the booster's in booster_only runs (and vice versa).
-    """
-    metric = config.train.selection_metric
-    if metric not in SELECTION_METRICS:
-        raise ConfigError(
-            f"train.selection_metric must be one of {list(SELECTION_METRICS)}. Received: {metric!r}"
-        )
-    tower, kind = metric.split("_")
-    mode = config.distill.mode
-    if (tower == "light" and mode == "booster_only") or (
-        tower == "booster" and mode == "light_only"
-    ):
-        tower = "booster" if tower == "light" else "light"
-    return f"val_{tower}_{kind}", "max" if kind == "auc" else "min"
-
-
-class _LearningRatePlateau(tf_keras.callbacks.Callback):
-    """Scales every optimizer's learning rate when the selection metric stops improving.
-
-    Keras' ReduceLROnPlateau only knows `model.optimizer`; the embedding tables have their own.
-    """
-
-    def __init__(self, monitor: str, mode: str, factor: float, patience: int):
-        super().__init__()
-        self.monitor, self.factor, self.patience = monitor, factor, patience
-        self.sign = 1.0 if mode == "max" else -1.0
-        self.best, self.wait = -float("inf"), 0
-
-    def on_epoch_end(self, epoch, logs=None) -> None:
-        value = (logs or {}).get(self.monitor)
-        if value is None:
-            return
-        if self.sign * value > self.best:
-            self.best, self.wait = self.sign * value, 0
-            return
-        self.wait += 1
-        if self.wait >= self.patience:
-            self.wait = 0
-            for optimizer in self.model.all_optimizers:
-                optimizer.learning_rate = float(optimizer.learning_rate) * self.factor
-            print(f"\n{self.monitor} has not improved for {self.patience} epoch(s): learning "
-                  f"rates x{self.factor}")  # fmt: skip
-
-
-def _record_selection(selection, history, manager, epoch, num_epochs) -> int | None:
-    """Checkpoints the selected weights (restored by EarlyStopping) as the run's last word.
-
-    Args:
-        history: the run's per-epoch records (`_EpochLog`), for the other tower's best epoch.
-
-    Returns:
-        The 1-based selected epoch, or None when selection is off or nothing was validated.
-    """
-    if selection.best_weights is None:
-        return None
-    best, last = selection.best_epoch + 1, history[-1]["epoch"]
-    message = f"Selected epoch {best} of {last} by {selection.monitor} = {selection.best:.4f}"
-    for other in ("val_booster_auc", "val_light_auc"):
-        record = best_epoch(history, other) if other != selection.monitor else None
-        if record is not None:
-            message += f" ({other}: best {record[other]:.4f} at epoch {record['epoch']})"
-    print(message)
-    if selection.stopped_epoch:
-        epoch.assign(num_epochs)  # stopped early: the run is finished, a rerun must not go on
-    if best != last or selection.stopped_epoch:
-        manager.save(checkpoint_number=int(selection.model.global_step.numpy()))
-    return best
-
-
 def _fit_inputs(
     strategy: tf.distribute.Strategy, train_ds, eval_ds, make_train_ds, t
 ) -> tuple[dict, bool]:
@@ -258,13 +153,16 @@ def _fit_inputs(
     return {"x": creator, "validation_data": None}, False
 
 
-def _read_history(path: Path) -> list[dict]:
-    """The run's per-epoch records; a damaged file is set aside with a one-line warning."""
+def _read_history(path: Path, repair: bool) -> list[dict]:
+    """The run's per-epoch records; the chief (`repair`) sets a damaged file aside with a
+    one-line warning."""
     if not path.exists():
         return []
     try:
         return read_run_file(path)
     except RunFileError as e:
+        if not repair:
+            return []
         aside = path.with_name(path.name + ".damaged")
         os.replace(path, aside)
         print(f"WARNING: {e} Moved it to {aside}; the per-epoch history restarts here.")
@@ -366,6 +264,8 @@ def _train(
 ) -> TrainResult:
     schema = load_schema(config.schema)
     t = config.train
+    check_layout(schema, train_patterns, t.bad_rows)
+    check_layout(schema, eval_patterns, t.bad_rows)
     check_inputs(schema, train_patterns, "training", t.bad_rows)
     check_inputs(schema, eval_patterns, "evaluation", t.bad_rows)
     if chief:
@@ -406,8 +306,11 @@ def _train(
         model.teacher_fn = load_teacher(config)  # two-stage KD: a finished run's booster
         position = RunPosition()
     checkpoint = position.checkpoint(model)
-    checkpoint_dir = distribute.worker_dir(str(model_dir / CHECKPOINT_DIR), strategy)
-    backup_dir = distribute.worker_dir(str(model_dir / BACKUP_DIR), strategy)
+
+    def worker_dir(name: str) -> str:
+        return distribute.worker_dir(str(model_dir / name), strategy)
+
+    checkpoint_dir, backup_dir = worker_dir(CHECKPOINT_DIR), worker_dir(BACKUP_DIR)
 
     def restore() -> str | None:
         """Restores the newest readable state and positions the data stream after it."""
@@ -425,8 +328,15 @@ def _train(
     initial_epoch = int(position.epoch.numpy())
     manager = tf.train.CheckpointManager(checkpoint, checkpoint_dir, max_to_keep=3)
     history_path = model_dir / HISTORY_FILE
-    history = _read_history(history_path) if chief else []
-    history = [r for r in history if r["epoch"] <= initial_epoch]  # epochs of the checkpoint
+    history = _read_history(history_path, repair=chief)
+    best_dir = worker_dir(BEST_DIR) if t.restore_best else None
+
+    def selection_from(epoch: int) -> Selection:
+        """Model selection, early stopping and decay, replaying the epochs up to `epoch`."""
+        kept = [r for r in history if r["epoch"] <= epoch]  # the restored checkpoint's
+        return Selection(config, kept, history_path if chief else None, best_dir)
+
+    selection = selection_from(initial_epoch)
     fit_data, mid_epoch_backups = _fit_inputs(strategy, train_ds, eval_ds, train_dataset, t)
     if mid_epoch_backups and t.checkpoint_every_steps > 0:
         saver = BackupSaver(
@@ -436,40 +346,28 @@ def _train(
     else:
         saver = EpochSaver(position, data_position, checkpoint, manager, one_pass)
 
-    monitor, monitor_mode = selection_monitor(config)
-    selection = tf_keras.callbacks.EarlyStopping(
-        monitor,
-        mode=monitor_mode,
-        patience=t.early_stopping_patience or t.num_epochs,
-        restore_best_weights=t.restore_best,
-    )
-    callbacks = [selection]
-    if t.lr_plateau_factor != 1.0:
-        callbacks.append(
-            _LearningRatePlateau(monitor, monitor_mode, t.lr_plateau_factor, t.lr_plateau_patience)
-        )
-    selected_epoch = None
-    if initial_epoch < t.num_epochs:
+    trains = initial_epoch < t.num_epochs and not selection.stopped_early
+    if trains:
         fit = functools.partial(
             model.fit,
             **fit_data,
             epochs=t.num_epochs,
             steps_per_epoch=t.steps_per_epoch,
-            callbacks=[
-                saver,
-                _EpochLog(history_path if chief else None, history),
-                tf_keras.callbacks.TensorBoard(
-                    log_dir=distribute.worker_dir(str(model_dir / "logs"), strategy),
-                    update_freq=100,
-                ),
-                *callbacks,
-                *codistill_callbacks,
-            ],
             verbose=verbose,
         )
+        # Selection first: an epoch's record and selected weights are written before its
+        # checkpoint (see rocketctr/selection.py).
+        others = [
+            saver,
+            tf_keras.callbacks.TensorBoard(
+                log_dir=worker_dir("logs"),
+                update_freq=100,
+            ),
+            *codistill_callbacks,
+        ]
         resumed_mid_epoch = int(position.epoch_step.numpy()) > 0
         try:
-            fit(initial_epoch=initial_epoch)
+            fit(initial_epoch=initial_epoch, callbacks=[selection, *others])
         except ValueError as e:
             # Keras cannot run an epoch with no batch left. A one-pass run resumed from a
             # backup at its first epoch's last batch meets one if it was killed before that
@@ -480,17 +378,22 @@ def _train(
                   "which cannot be resumed; removed it.")  # fmt: skip
             drop_checkpoint(restored)
             restored = restore()
-            fit(initial_epoch=int(position.epoch.numpy()))
-        selected_epoch = _record_selection(
-            selection, history, manager, position.epoch, t.num_epochs
-        )
+            selection = selection_from(int(position.epoch.numpy()))
+            fit(initial_epoch=int(position.epoch.numpy()), callbacks=[selection, *others])
+    elif selection.stopped_early and initial_epoch < t.num_epochs:
+        # Killed after the early stop but before the selected weights were saved as final.
+        print(f"The run stopped early at epoch {history[-1]['epoch']}; finishing it.")
+        trains = True
     else:
         print(f"All {t.num_epochs} epoch(s) already trained in {model_dir}; evaluating "
               f"(its {METRICS_FILE} keeps the evaluation made when it trained).")  # fmt: skip
+    selected_epoch = (
+        selection.finish(model, manager, position.epoch, t.num_epochs) if trains else None
+    )
 
     metrics = evaluate_towers(model, eval_ds, schema.user_id)
     bad_rows = "train: " + train_report.summary() + "\neval: " + eval_report.summary()
-    if chief and initial_epoch < t.num_epochs:  # else: the finished run, maybe on other data
+    if chief and trains:  # else: the finished run, maybe on other data
         write_atomically(model_dir / METRICS_FILE, json.dumps(metrics, indent=2, sort_keys=True))
     return TrainResult(
         model, schema, metrics, initial_epoch, bad_rows, chief, selected_epoch, history

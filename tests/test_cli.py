@@ -103,8 +103,16 @@ def test_train_on_criteo_sample(tmp_path):
                 f"--eval={tmp_path / 'eval.tsv'}", f"--model_dir={tmp_path / 'run'}")  # fmt: skip
     table = _table(proc.stdout)
     assert set(table) == {"booster", "light"}
-    skipped = "train.tsv: skipped 6 of 24,006 rows read in 3 passes (malformed), first at line 4001"
-    assert skipped in proc.stdout  # 2 bad rows in each of 3 epochs
+    # The preset trains to convergence: early stopping ended it (patience 2).
+    history = json.loads((tmp_path / "run" / "history.json").read_text())
+    epochs = len(history)
+    assert 3 <= epochs < 30 and history[-1]["stop"] == "early_stopping"
+    assert history[-1]["lr_scale"] < 1.0  # decayed on the plateau before stopping
+    skipped = (
+        f"train.tsv: skipped {2 * epochs} of {8002 * epochs:,} rows read in {epochs} passes "
+        "(malformed), first at line 4001"
+    )
+    assert skipped in proc.stdout  # 2 bad rows in each epoch
     assert (tmp_path / "run" / "export" / "1" / "saved_model.pb").exists()
     # 1,999 eval rows, 21.8 % positives; the preset reached booster .72 / light .70 here.
     assert table["booster"][0] > 0.66 and table["light"][0] > 0.64
@@ -184,16 +192,38 @@ def test_a_file_that_does_not_match_the_schema_fails_before_training_in_one_line
     csv = tmp_path / "train.csv"
     csv.write_text("label,I1,C1\n1,3,ab\n")  # comma-separated, a header: not Criteo TSV
     model_dir = tmp_path / "run"
-    proc = _run("--config=criteo", f"--train={csv}", f"--eval={csv}", f"--model_dir={model_dir}",
-                check=False)  # fmt: skip
+    args = ["train", "--config=criteo", f"--train={csv}", f"--eval={csv}",
+            f"--model_dir={model_dir}"]  # fmt: skip
+    # Diagnosed before TensorFlow is imported: here it cannot be.
+    no_tensorflow = (
+        "import sys; sys.modules['tensorflow'] = None; sys.argv = ['rocketctr', *sys.argv[1:]];"
+        "from rocketctr import cli; cli.run()"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", no_tensorflow, *args], capture_output=True, text=True, timeout=60
+    )
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    assert proc.stderr.strip().splitlines()[-1] == (
+        f"rocketctr: error: {csv}:1: the file looks comma-separated with a header row (3 "
+        "columns); split on the schema's delimiter it has 1, but schema 'criteo' "
+        "(data_schemas/criteo.yaml) expects tab-separated without a header row (40 columns) "
+        "(set the schema's format, delimiter and header to match the file, or use a schema "
+        "that does)"
+    )
+    assert "Traceback" not in proc.stderr
+    assert not (model_dir / "config.yaml").exists()  # nothing claims the dir
+
+    # A row the layout check lets through still fails before training, in one line.
+    csv.write_text("1\t3\n")  # tab-separated, numeric label, 2 columns of 40
+    proc = _run(*args[1:], check=False)
     assert proc.returncode == 2
     assert proc.stderr.strip().splitlines()[-1] == (
-        f"rocketctr: error: {csv}:1: expected 40 columns, received 1 (to drop and count such "
+        f"rocketctr: error: {csv}:1: expected 40 columns, received 2 (to drop and count such "
         "rows instead, use bad_rows=skip)"
     )
     assert "Graph execution" not in proc.stderr and "Traceback" not in proc.stderr
     assert "Epoch 1/" not in proc.stdout
-    assert not (model_dir / "config.yaml").exists()  # nothing claims the dir
+    assert not (model_dir / "config.yaml").exists()
 
 
 def test_inputs_without_a_usable_row_are_refused_naming_the_files(tmp_path, data):

@@ -1,19 +1,16 @@
-"""Model selection on the light net's validation metric, and learning-rate decay on plateau."""
+"""Model selection on the light net's validation metric, early stopping, learning-rate decay
+on plateau, and all three across a resume."""
+
+import json
 
 import numpy as np
 import pytest
 import tensorflow as tf
-import tf_keras
 
 from rocketctr.config import Config, ConfigError
 from rocketctr.model import build_model
 from rocketctr.schema import load_schema
-from rocketctr.train import (
-    _LearningRatePlateau,
-    _record_selection,
-    best_epoch,
-    selection_monitor,
-)
+from rocketctr.selection import Selection, best_epoch, selection_monitor
 
 TINY = {
     "embedding_dim": 4,
@@ -32,26 +29,6 @@ def test_selection_monitor_follows_the_shipped_tower():
         selection_monitor(Config().replace({"train.selection_metric": "auc"}))
 
 
-def test_learning_rates_of_both_optimizers_decay_after_patience():
-    model = build_model(Config.from_dict({"model": TINY}), load_schema("criteo"))
-    plateau = _LearningRatePlateau("val_light_auc", "max", factor=0.5, patience=2)
-    plateau.set_model(model)
-    lrs = []
-    for auc in [0.70, 0.71, 0.705, 0.709, 0.70, 0.72, 0.71]:
-        plateau.on_epoch_end(0, {"val_light_auc": auc})
-        lrs.append(
-            (
-                float(model.dense_optimizer.learning_rate),
-                float(model.embedding_optimizer.learning_rate),
-            )
-        )
-    dense0, emb0 = 0.001, 0.05
-    # No improvement after 0.71 for two epochs (epochs 3, 4) -> halve; 0.72 improves; one
-    # more bad epoch is within patience.
-    expected = [(dense0, emb0)] * 3 + [(dense0 / 2, emb0 / 2)] * 4
-    np.testing.assert_allclose(lrs, expected, rtol=1e-6)
-
-
 HISTORY = [
     {"epoch": e, "val_light_auc": light, "val_booster_auc": booster}
     for e, light, booster in [(1, 0.70, 0.75), (2, 0.72, 0.74), (3, 0.71, 0.73), (4, 0.70, 0.72)]
@@ -65,22 +42,134 @@ def test_best_epoch_of_either_tower():
     assert best_epoch(HISTORY, "val_light_bce") is None
 
 
-def test_selected_weights_are_checkpointed_and_early_stop_finishes_the_run(tmp_path, capsys):
-    model = build_model(Config.from_dict({"model": TINY}), load_schema("criteo"))
-    epoch = tf.Variable(3, dtype=tf.int64)
-    manager = tf.train.CheckpointManager(
-        tf.train.Checkpoint(model=model, epoch=epoch), str(tmp_path), max_to_keep=3
-    )
-    stopper = tf_keras.callbacks.EarlyStopping(
-        "val_light_auc", mode="max", restore_best_weights=True
-    )
-    stopper.set_model(model)
-    stopper.best_weights, stopper.best_epoch, stopper.best = model.get_weights(), 1, 0.7
-    stopper.stopped_epoch = 3
-    assert _record_selection(stopper, HISTORY, manager, epoch, num_epochs=10) == 2
-    assert "(val_booster_auc: best 0.7500 at epoch 1)" in capsys.readouterr().out
-    assert int(epoch.numpy()) == 10  # a rerun of the same command must not train on
-    assert manager.latest_checkpoint is not None
+def _tiny_model(**train):
+    config = Config.from_dict({"model": TINY, "train": train})
+    return config, build_model(config, load_schema("criteo"))
 
-    off = tf_keras.callbacks.EarlyStopping("val_light_auc", restore_best_weights=False)
-    assert _record_selection(off, HISTORY, manager, epoch, num_epochs=10) is None
+
+def _run_epochs(selection, model, aucs, first_epoch=0, num_epochs=10, weights=None):
+    """Feeds `aucs` as epochs' validation results; before each, sets the light net's first
+    kernel to the epoch number (so which epoch's weights are kept can be read back)."""
+    selection.set_model(model)
+    selection.set_params({"epochs": num_epochs})
+    lrs = []
+    for epoch, auc in enumerate(aucs, start=first_epoch):
+        if model.stop_training:
+            break
+        kernel = model.light.trainable_weights[0]
+        kernel.assign(tf.fill(kernel.shape, float(epoch + 1)))
+        selection.on_epoch_begin(epoch)
+        selection.on_epoch_end(epoch, {"loss": 0.5, "val_light_auc": auc})
+        lrs.append(
+            (
+                float(model.dense_optimizer.learning_rate),
+                float(model.embedding_optimizer.learning_rate),
+            )
+        )
+    return lrs
+
+
+def _kept_epoch(model) -> float:
+    return float(model.light.trainable_weights[0].numpy().flat[0])
+
+
+def test_learning_rates_of_both_optimizers_decay_after_patience(tmp_path):
+    config, model = _tiny_model(lr_plateau_factor=0.5, lr_plateau_patience=2)
+    history = []
+    selection = Selection(config, history, tmp_path / "history.json", str(tmp_path / "best"))
+    lrs = _run_epochs(selection, model, [0.70, 0.71, 0.705, 0.709, 0.70, 0.72, 0.71])
+    dense0, emb0 = 0.001, 0.05
+    # No improvement after 0.71 for two epochs (epochs 3, 4) -> halve; 0.72 improves; one
+    # more bad epoch is within patience.
+    expected = [(dense0, emb0)] * 3 + [(dense0 / 2, emb0 / 2)] * 4
+    np.testing.assert_allclose(lrs, expected, rtol=1e-6)
+    assert [r["lr_scale"] for r in history] == [1, 1, 1, 0.5, 0.5, 0.5, 0.5]
+    assert json.loads((tmp_path / "history.json").read_text()) == history
+
+
+def test_early_stopping_records_why_training_ended(tmp_path, capsys):
+    config, model = _tiny_model(early_stopping_patience=2)
+    history = []
+    selection = Selection(config, history, tmp_path / "history.json", str(tmp_path / "best"))
+    _run_epochs(selection, model, [0.70, 0.72, 0.71, 0.719, 0.73, 0.74])
+    assert [r["epoch"] for r in history] == [1, 2, 3, 4]
+    assert history[-1]["stop"] == "early_stopping" and selection.stopped_early
+    assert (
+        "has not improved for 2 epoch(s) since epoch 2: stopping early" in capsys.readouterr().out
+    )
+    # The best epoch's weights (not the last's) are the run's last checkpoint, and the run
+    # is marked finished.
+    epoch = tf.Variable(4, dtype=tf.int64)
+    manager = tf.train.CheckpointManager(
+        tf.train.Checkpoint(model=model, epoch=epoch), str(tmp_path / "ckpt"), max_to_keep=3
+    )
+    assert selection.finish(model, manager, epoch, num_epochs=10) == 2
+    assert _kept_epoch(model) == 2.0 and int(epoch.numpy()) == 10
+    assert manager.latest_checkpoint is not None
+    out = capsys.readouterr().out
+    assert "Selected epoch 2 of 4 by val_light_auc = 0.7200" in out and "WARNING" not in out
+
+    config, model = _tiny_model()  # no patience: runs to num_epochs, says so
+    history = []
+    selection = Selection(config, history, None, str(tmp_path / "best2"))
+    _run_epochs(selection, model, [0.70, 0.72, 0.73], num_epochs=3)
+    assert [r.get("stop") for r in history] == [None, None, "num_epochs"]
+    assert selection.finish(model, manager, epoch, num_epochs=3) == 3
+    assert "val_light_auc was still improving at the last epoch (3)" in capsys.readouterr().out
+
+
+def test_a_resumed_run_selects_stops_and_decays_as_the_uninterrupted_one(tmp_path):
+    aucs = [0.70, 0.74, 0.72, 0.73, 0.71, 0.735, 0.72, 0.75]
+    train = {"early_stopping_patience": 3, "lr_plateau_factor": 0.5, "lr_plateau_patience": 1}
+
+    def run(directory, split):
+        directory.mkdir()
+        config, model = _tiny_model(**train)
+        history, best = [], str(directory / "best")
+        first = Selection(config, history, directory / "history.json", best)
+        lrs = _run_epochs(first, model, aucs[:split])
+        # Killed; a new process restores the checkpoint of epoch `split`, whose optimizer
+        # state holds the decayed rates, and replays the record.
+        config, model = _tiny_model(**train)
+        model.dense_optimizer.learning_rate, model.embedding_optimizer.learning_rate = lrs[-1]
+        record = json.loads((directory / "history.json").read_text())
+        second = Selection(config, record, directory / "history.json", best)
+        lrs += _run_epochs(second, model, aucs[split:], first_epoch=split)
+        epoch = tf.Variable(len(record), dtype=tf.int64)
+        manager = tf.train.CheckpointManager(
+            tf.train.Checkpoint(model=model), str(directory / "ckpt"), max_to_keep=1
+        )
+        return second.finish(model, manager, epoch, 10), _kept_epoch(model), record, lrs
+
+    whole = run(tmp_path / "whole", len(aucs))
+    for split in (1, 3, 4):
+        resumed = run(tmp_path / f"split{split}", split)
+        assert resumed[:2] == whole[:2] == (2, 2.0)  # epoch 2's weights, though restored at 4
+        assert [r["epoch"] for r in resumed[2]] == [r["epoch"] for r in whole[2]] == [1, 2, 3, 4, 5]
+        assert [r.get("stop") for r in resumed[2]][-1] == "early_stopping"
+        assert [r["lr_scale"] for r in resumed[2]] == [r["lr_scale"] for r in whole[2]]
+        np.testing.assert_allclose(resumed[3], whole[3], rtol=1e-6)
+    # Only the newest two selected epochs' weights are kept.
+    assert sorted(
+        p.name for p in (tmp_path / "whole" / "best").iterdir() if p.suffix == ".index"
+    ) == ["ckpt-1.index", "ckpt-2.index"]
+
+
+def test_selection_starts_again_when_the_selected_weights_are_gone(tmp_path, capsys):
+    config, model = _tiny_model()
+    history = [{"epoch": 1, "val_light_auc": 0.7}, {"epoch": 2, "val_light_auc": 0.6}]
+    selection = Selection(config, history, None, str(tmp_path / "best"))
+    assert (
+        "the weights of epoch 1, selected by val_light_auc, are not in" in capsys.readouterr().out
+    )
+    _run_epochs(selection, model, [0.65], first_epoch=2)
+    assert selection.best == 3
+
+
+def test_selection_off_keeps_the_last_epoch(tmp_path):
+    config, model = _tiny_model(restore_best=False)
+    selection = Selection(config, [], None, None)
+    _run_epochs(selection, model, [0.72, 0.70], num_epochs=2)
+    epoch = tf.Variable(2, dtype=tf.int64)
+    manager = tf.train.CheckpointManager(tf.train.Checkpoint(model=model), str(tmp_path), 1)
+    assert selection.finish(model, manager, epoch, 2) is None and _kept_epoch(model) == 2.0
