@@ -60,6 +60,10 @@ overrides in `ROCKET_OVERRIDES`: early stopping with patience 2 on the validatio
 AUC, LR x0.1 after 1 epoch without improvement, a 100-epoch cap, i.e. the same protocol as
 FuxiCTR's; the best epoch's weights are kept (train.restore_best) and scored with exact AUC.
 
+Diagnostic (`--models fuxictr_dcn_emb_l2_0`): the published DCN with embedding_regularizer 0,
+everything else unchanged, to measure how much of FuxiCTR's AUC its whole-table embedding L2
+carries.
+
 Runs go one at a time; each run's record is kept in --work_dir/records/ and reused by a
 later call (so seeds can be added run by run); the table is over every record there.
 """
@@ -114,6 +118,12 @@ FUXI_MODELS = {
         },
     },
 }  # fmt: skip
+# Diagnostic: the published DCN without its embedding regulariser (everything else the same).
+FUXI_MODELS["fuxictr_dcn_emb_l2_0"] = {
+    "label": "diagnostic: FuxiCTR DCN, embedding_regularizer 0",
+    "class": FUXI_MODELS["fuxictr_dcn"]["class"],
+    "params": {**FUXI_MODELS["fuxictr_dcn"]["params"], "embedding_regularizer": 0},
+}
 ROCKET = "rocketctr_booster"
 ROCKET_LABEL = "rocketctr `frappe` preset booster (booster_only)"
 # The protocol of the issue's preset change (not yet on this branch), the same as FuxiCTR's.
@@ -438,7 +448,8 @@ def main(argv: list[str] | None = None) -> int:
         )
         return 0
 
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    # This checkout's rocketctr (not another one installed in the venv), then benchmarks/.
+    sys.path[:0] = [str(Path(__file__).resolve().parents[1]), str(Path(__file__).resolve().parent)]
     import common  # imports rocketctr before TensorFlow
 
     work = Path(args.work_dir)
