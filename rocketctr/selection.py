@@ -90,6 +90,7 @@ class Selection(tf_keras.callbacks.Callback):
         self.lr_factor, self.lr_patience = t.lr_plateau_factor, t.lr_plateau_patience
         self.records, self.history_path, self.best_dir = history, history_path, best_dir
         self.best_value, self.best = -float("inf"), None  # best: the selected 1-based epoch
+        self.previous_best: int | None = None  # the one before (a resume may fall back to it)
         self.wait = self.lr_wait = 0  # epochs since the best, and since the best or a decay
         self.lr_scale = 1.0  # product of the decays so far
         self.start = time.perf_counter()
@@ -117,6 +118,7 @@ class Selection(tf_keras.callbacks.Callback):
         if value is None:  # not validated (parameter-server runs validate after training)
             return False, False, False
         if self.sign * value > self.best_value:
+            self.previous_best = self.best
             self.best_value, self.best = self.sign * value, record["epoch"]
             self.wait = self.lr_wait = 0
             return True, False, False
@@ -151,16 +153,10 @@ class Selection(tf_keras.callbacks.Callback):
             write_atomically(self.history_path, json.dumps(self.records, indent=1))
         if improved and self.best_dir is not None:
             _weights(self.model).write(self._best_path(epoch + 1))
-            self._drop_old_bests(keep=(epoch + 1, *self._previous_bests()))
+            self._drop_old_bests(keep=(epoch + 1, self.previous_best))
 
-    def _previous_bests(self) -> tuple[int, ...]:
-        """The epoch selected before the newest one (a resume may fall back to it)."""
-        logged = [r for r in self.records[:-1] if self.monitor in r]
-        record = best_epoch(logged, self.monitor, "max" if self.sign > 0 else "min")
-        return () if record is None else (record["epoch"],)
-
-    def _drop_old_bests(self, keep: tuple[int, ...]) -> None:
-        kept = {os.path.basename(self._best_path(e)) for e in keep}
+    def _drop_old_bests(self, keep: tuple[int | None, ...]) -> None:
+        kept = {os.path.basename(self._best_path(e)) for e in keep if e is not None}
         for name in tf.io.gfile.listdir(self.best_dir):
             if name.split(".")[0] not in kept and name.startswith("ckpt-"):
                 tf.io.gfile.remove(os.path.join(self.best_dir, name))
