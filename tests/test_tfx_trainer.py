@@ -13,7 +13,7 @@ import rocketctr  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow load
 import pytest
 
 from rocketctr import tfx_trainer
-from rocketctr.config import ConfigError
+from rocketctr.config import ConfigError, load_config
 from rocketctr.schema import parse_schema
 
 
@@ -33,7 +33,10 @@ def test_train_steps_become_one_epoch_of_that_many_steps():
 
 def test_without_train_steps_the_config_epochs_stand():
     config = tfx_trainer.resolve_config({"config": "criteo"}, "criteo_tfx", None)
-    assert (config.train.steps_per_epoch, config.train.num_epochs) == (None, 3)
+    preset = load_config("criteo").train
+    assert preset.num_epochs == 30 and preset.steps_per_epoch is None
+    assert (config.train.steps_per_epoch, config.train.num_epochs) == (None, 30)
+    assert config.train.early_stopping_patience == preset.early_stopping_patience == 2
 
 
 def test_unknown_override_is_refused_by_name():
