@@ -62,9 +62,14 @@ class ModelConfig:
     # between, the light net's pull on the shared rows is scaled down (forward pass
     # unchanged). See the README's quality section.
     light_embedding_gradient_scale: float = 1.0
-    # L2 on the embedding rows a batch looks up (per example, summed over fields). A dense
-    # L2 over the whole table would touch every row each step and kill sparse updates.
+    # L2 on the embedding rows a batch looks up (per example, summed over fields): cheap,
+    # updates stay sparse.
     embedding_l2: float = 0.0
+    # L2 on the whole embedding tables, (embedding_table_l2 / 2) · ||E||² per step (weight
+    # decay, the form FuxiCTR/BARS use): it also shrinks rows the batch does not read, so
+    # every step updates every row. A strong regulariser for small tables (Frappe); costly
+    # on tables of millions of rows.
+    embedding_table_l2: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -222,6 +227,7 @@ _VALUE_CHECKS: dict[tuple[type, str], tuple[Callable[[Any], bool], str]] = {
         "must be in [0, 1]",
     ),
     (ModelConfig, "embedding_l2"): (_non_negative_finite, "must be finite and >= 0"),
+    (ModelConfig, "embedding_table_l2"): (_non_negative_finite, "must be finite and >= 0"),
     (DistillConfig, "hint_weight"): (_non_negative_finite, "must be finite and >= 0"),
     (DistillConfig, "temperature"): (_positive_finite, "must be finite and > 0"),
     (DistillConfig, "warmup_steps"): (_non_negative, "must be >= 0"),

@@ -41,10 +41,47 @@ def check_layout(schema: Schema, patterns: Sequence[str], bad_rows: str) -> None
         return
     for pattern in patterns:
         for path in sorted(glob.glob(pattern)):
-            lines = _first_lines(path, SAMPLE_LINES + 1)
-            problem = _problem(schema, path, lines, bad_rows)
+            problem = _encoding_problem(schema, path) or _problem(
+                schema, path, _first_lines(path, SAMPLE_LINES + 1), bad_rows
+            )
             if problem:
                 raise LayoutError(problem)
+
+
+# Byte-order marks of the encodings a text editor or Excel may save in, longest first.
+_OTHER_ENCODINGS = (
+    (b"\xff\xfe\x00\x00", "UTF-32"),
+    (b"\x00\x00\xfe\xff", "UTF-32"),
+    (b"\xff\xfe", "UTF-16"),
+    (b"\xfe\xff", "UTF-16"),
+)
+_HEAD_BYTES = 4096
+
+
+def _encoding_problem(schema: Schema, path: str) -> str | None:
+    """A file that is not UTF-8 text: another encoding, gzip without .gz, or binary."""
+    try:
+        with (gzip.open if path.endswith(".gz") else open)(path, "rb") as f:
+            head = f.read(_HEAD_BYTES)
+    except (OSError, EOFError):
+        return None  # unreadable: the readers say so, naming the file
+    for mark, encoding in _OTHER_ENCODINGS:
+        if head.startswith(mark):
+            return (
+                f"{path}:1: the file looks {encoding} encoded (it starts with a {encoding} "
+                f"byte-order mark); data files must be UTF-8 text (convert it, e.g. with "
+                f"`iconv -f {encoding} -t UTF-8`)"
+            )
+    if head.startswith(b"\x1f\x8b"):
+        return (
+            f"{path}:1: the file looks gzip-compressed, but its name does not end in .gz "
+            "(rename it to end in .gz: compressed files are read by their suffix)"
+        )
+    if b"\x00" in head:
+        offset = head.index(b"\x00")
+        line = head[:offset].count(b"\n") + 1
+        return _message(schema, path, line, f"the file looks binary (a NUL byte at offset {offset})")
+    return None
 
 
 def _first_lines(path: str, count: int) -> list[str]:
@@ -121,7 +158,11 @@ def _problem(schema: Schema, path: str, lines: list[str], bad_rows: str) -> str 
     header_found = _is_header(schema, lines[0])
     if schema.header and not header_found:
         looks = _looks(lines)
-        shape = f"{looks[0]} without a header row" if looks else "to have no header row"
+        if looks and looks[0].endswith("with a header row"):
+            return None  # a header of other names: the reader names the difference
+        if not looks:
+            return _message(schema, path, 1, "the file looks to have no header row")
+        shape = f"{looks[0]} without a header row ({looks[1]} columns)"
         return _message(schema, path, 1, f"the file looks {shape}")
     if not schema.header and header_found:
         data = lines[1:]

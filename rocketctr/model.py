@@ -211,16 +211,24 @@ class CoTrainModel(tf_keras.Model):
         return out
 
     def _add_embedding_l2(self, ids: tf.Tensor) -> None:
-        """Adds model.embedding_l2 · Σ_fields ||row||², averaged over the global batch."""
-        l2 = self.rocket_config.model.embedding_l2
-        if not l2:
-            return
+        """Adds model.embedding_l2 · Σ_fields ||row||², averaged over the global batch, and
+        (model.embedding_table_l2 / 2) · Σ_tables ||E||² once per step."""
+        model = self.rocket_config.model
         tables = [self.embedding] + ([self.light_embedding] if self.light_embedding else [])
-        per_example = tf.add_n(
-            [tf.reduce_sum(tf.square(table(ids)), axis=[1, 2]) for table in tables]
-        )
-        global_batch = tf.shape(ids)[0] * tf.distribute.get_strategy().num_replicas_in_sync
-        self.add_loss(tf.nn.compute_average_loss(l2 * per_example, global_batch_size=global_batch))
+        replicas = tf.distribute.get_strategy().num_replicas_in_sync
+        if model.embedding_l2:
+            per_example = tf.add_n(
+                [tf.reduce_sum(tf.square(table(ids)), axis=[1, 2]) for table in tables]
+            )
+            self.add_loss(
+                tf.nn.compute_average_loss(
+                    model.embedding_l2 * per_example, global_batch_size=tf.shape(ids)[0] * replicas
+                )
+            )
+        if model.embedding_table_l2:
+            # Each replica adds its share: the gradients summed over replicas are one step's.
+            squares = tf.add_n([tf.reduce_sum(tf.square(t.table)) for t in tables])
+            self.add_loss(0.5 * model.embedding_table_l2 * squares / replicas)
 
     def _xla(self, tower):
         """The tower itself, or (train.jit_compile) an XLA-compiled call of it.

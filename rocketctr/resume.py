@@ -150,6 +150,9 @@ class BackupSaver(EpochSaver):
     def __init__(self, position, data, checkpoint, checkpoints, one_pass, backup_dir: str,
                  every_steps: int) -> None:  # fmt: skip
         super().__init__(position, data, checkpoint, checkpoints, one_pass)
+        # The batch hook never reads `logs`: without this, Keras copies every batch's logs
+        # to numpy for it (a host sync per step, slower than a small model's step).
+        self._supports_tf_logs = True
         self.backup_dir, self.every_steps = backup_dir, every_steps
         self.backups = self._backup_manager()
         self.step = self.batches = self.epoch_length = 0

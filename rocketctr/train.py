@@ -170,16 +170,20 @@ def _read_history(path: Path, repair: bool) -> list[dict]:
 
 
 def check_inputs(schema: Schema, patterns: Sequence[str], what: str, bad_rows: str) -> None:
-    """Reads up to the first usable row of `patterns`, before any model is built.
+    """Checks the layout of `patterns` (`check_layout`) and reads up to their first usable
+    row, before any model is built.
 
-    A file that does not match the schema (another delimiter, a header, a bad label) fails
-    here under bad_rows="error", in a second rather than after the model is built; inputs
-    without one usable row fail under either policy.
+    A file that does not match the schema (another delimiter, a header, an encoding, a bad
+    label) fails here, in a second rather than after the model is built; under
+    bad_rows="error" so does a malformed row of the first chunk; inputs without one usable
+    row fail under either policy.
 
     Raises:
+        LayoutError: a file whose first lines do not have the schema's layout.
         BadRowError: no usable row; the message names the files and what was read.
         tf.errors.InvalidArgumentError: a malformed row under "error", naming file:line.
     """
+    check_layout(schema, patterns, bad_rows)
     report = BadRowReport()
     for _ in make_dataset(schema, patterns, 1, bad_rows=bad_rows, report=report).take(1):
         return
@@ -264,8 +268,6 @@ def _train(
 ) -> TrainResult:
     schema = load_schema(config.schema)
     t = config.train
-    check_layout(schema, train_patterns, t.bad_rows)
-    check_layout(schema, eval_patterns, t.bad_rows)
     check_inputs(schema, train_patterns, "training", t.bad_rows)
     check_inputs(schema, eval_patterns, "evaluation", t.bad_rows)
     if chief:

@@ -97,7 +97,9 @@ def test_train_on_criteo_sample(tmp_path):
     inf = lines[1].split("\t")
     inf[1] = "inf"
     bad = ["2" + lines[0][1:], "\t".join(inf)]  # a label 2; an inf in I1
-    (tmp_path / "train.tsv").write_text("".join(lines[:4000] + bad + lines[4000:8000]))
+    # Saved as on Windows: a UTF-8 byte-order mark and CRLF line ends, both accepted.
+    train_text = "\ufeff" + "".join(lines[:4000] + bad + lines[4000:8000]).replace("\n", "\r\n")
+    (tmp_path / "train.tsv").write_bytes(train_text.encode())
     (tmp_path / "eval.tsv").write_text("".join(lines[8000:]))
     proc = _run("--config=criteo", f"--train={tmp_path / 'train.tsv'}", "--bad_rows=skip",
                 f"--eval={tmp_path / 'eval.tsv'}", f"--model_dir={tmp_path / 'run'}")  # fmt: skip
@@ -224,6 +226,16 @@ def test_a_file_that_does_not_match_the_schema_fails_before_training_in_one_line
     assert "Graph execution" not in proc.stderr and "Traceback" not in proc.stderr
     assert "Epoch 1/" not in proc.stdout
     assert not (model_dir / "config.yaml").exists()
+
+    # Every row malformed, under bad_rows=skip: nothing to train on, said in one line.
+    csv.write_text("1\t3\n" * 5)
+    proc = _run(*args[1:], "--bad_rows=skip", check=False)
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines()[-1] == (
+        f"rocketctr: error: No training rows: {csv}: skipped 5 of 5 rows (malformed), first at "
+        "line 1"
+    )
+    assert "Traceback" not in proc.stderr and not (model_dir / "config.yaml").exists()
 
 
 def test_inputs_without_a_usable_row_are_refused_naming_the_files(tmp_path, data):

@@ -268,6 +268,19 @@ def test_embedding_l2_touches_only_the_rows_in_the_batch():
     assert set(np.unique(grad.indices.numpy())) == set(np.unique(ids.numpy()))
 
 
+def test_embedding_table_l2_decays_every_row_once_per_step():
+    config = _config().replace({"model.embedding_table_l2": 0.2})
+    model = build_model(config, SCHEMA)
+    features = random_features(SCHEMA, 8)
+    table = model.embedding.table
+    with tf.GradientTape() as tape:
+        model(features, training=True)
+        l2 = tf.add_n(model.losses)
+    np.testing.assert_allclose(l2.numpy(), 0.1 * np.sum(np.square(table.numpy())), rtol=1e-5)
+    grad = tf.convert_to_tensor(tape.gradient(l2, table))
+    np.testing.assert_allclose(grad.numpy(), 0.2 * table.numpy(), rtol=1e-5, atol=1e-8)
+
+
 @pytest.mark.parametrize("light", [{"name": "mlp", "hidden_units": [4]}, {"name": "fm"}])
 @pytest.mark.parametrize(
     "booster",

@@ -55,6 +55,14 @@ class _LineReader(Reader):
             tf.size(lines, out_type=tf.int64), dtype=tf.int64
         ) + 1  # fmt: skip
         starts_file = tf.equal(chunk_index, 0)
+        # A UTF-8 byte-order mark (Excel, Notepad) is not part of line 1's first value.
+        lines = tf.cond(
+            starts_file,
+            lambda: tf.concat(
+                [tf.strings.regex_replace(lines[:1], "^" + _BYTE_ORDER_MARK, ""), lines[1:]], 0
+            ),
+            lambda: lines,
+        )
         if self.schema.header:
             header_ok = self._check_header(file_index, starts_file, lines)
             start = tf.cast(starts_file, tf.int32)  # drop line 1 of each file
@@ -107,14 +115,13 @@ class _LineReader(Reader):
     ) -> tf.Tensor:
         """Fails unless line 1 of the file names `schema.columns` in order."""
         expected = self.schema.delimiter.join(self.schema.columns)
-        received = tf.strings.regex_replace(lines[0], "^" + _BYTE_ORDER_MARK, "")
-        ok = tf.logical_or(tf.logical_not(starts_file), tf.equal(received, expected))
+        ok = tf.logical_or(tf.logical_not(starts_file), tf.equal(lines[0], expected))
 
         def message() -> tf.Tensor:
             return tf.strings.join([
                 self.paths_tensor[file_index], ":1: the header does not match the schema "
                 f"columns ({self.schema.source or self.schema.name}): expected `{expected}`, "
-                "received ", show(received),
+                "received ", show(lines[0]),
             ])  # fmt: skip
 
         return fail_unless(ok, message)

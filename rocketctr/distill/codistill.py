@@ -86,6 +86,7 @@ class Codistillation(tf_keras.callbacks.Callback):
         self.loaded = [None for _ in self.peers]
         self.manager = None
         self.saved_step = None
+        self._supports_tf_logs = True  # the batch hook never reads logs: no per-step copy
 
     def set_model(self, model) -> None:
         super().set_model(model)
