@@ -32,6 +32,6 @@ setup(
         "absl-py",
         "pyyaml",
     ],
-    extras_require={"test": ["pytest", "ruff"]},
+    extras_require={"test": ["pytest", "pytest-xdist", "ruff"]},
     entry_points={"console_scripts": ["rocketctr=rocketctr.cli:run"]},
 )

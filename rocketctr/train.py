@@ -398,7 +398,7 @@ def _train(
     if chief and trains:  # else: the finished run, maybe on other data
         write_atomically(model_dir / METRICS_FILE, json.dumps(metrics, indent=2, sort_keys=True))
     return TrainResult(
-        model, schema, metrics, initial_epoch, bad_rows, chief, selected_epoch, history
+        model, schema, metrics, initial_epoch, bad_rows, chief, selected_epoch, selection.records
     )
 
 

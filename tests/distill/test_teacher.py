@@ -1,5 +1,7 @@
 """Two-stage KD: a finished run's booster, frozen, is the hint target of a light_only run."""
 
+import json
+
 import numpy as np
 import pytest
 
@@ -49,6 +51,8 @@ def test_student_learns_from_the_frozen_booster_and_leaves_it_untouched(teacher_
     # booster 0.513; this light net 0.5009 under hashing version 1, 0.4993 under version 2),
     # so this checks that a real metric came out, not that the student beat chance.
     assert set(result.metrics) == {"light"} and 0.45 < result.metrics["light"]["auc"] < 1.0
+    history = json.loads((tmp_path / "student" / "history.json").read_text())
+    assert result.history == history and [r["epoch"] for r in history] == [1]
     assert all(r["hint"] > 0 and r["hint_weight"] == 1.0 for r in result.history)
     student_vars = {v.name for v in result.model.variables}
     assert not any(name.startswith("booster/") for name in student_vars)
