@@ -80,7 +80,9 @@ def _encoding_problem(schema: Schema, path: str) -> str | None:
     if b"\x00" in head:
         offset = head.index(b"\x00")
         line = head[:offset].count(b"\n") + 1
-        return _message(schema, path, line, f"the file looks binary (a NUL byte at offset {offset})")
+        return _message(
+            schema, path, line, f"the file looks binary (a NUL byte at offset {offset})"
+        )
     return None
 
 

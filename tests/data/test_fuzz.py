@@ -164,9 +164,7 @@ def _variants(dataset: str, sample: list[bytes]) -> dict[str, tuple[bytes, objec
             ),
             "truncated_last_line": (
                 text(rows[:-1] + [cut]),
-                _row_fails(
-                    last, f"expected {width} columns, received {len(cut.split(sep))}"
-                ),
+                _row_fails(last, f"expected {width} columns, received {len(cut.split(sep))}"),
                 Reads(ROWS - 1, 1, last),
             ),
             "label_not_a_number": (
@@ -270,8 +268,11 @@ def _variants(dataset: str, sample: list[bytes]) -> dict[str, tuple[bytes, objec
         cases |= {
             "header_only": (text([]), NoRows("holds no data row."), NoRows("holds no data row.")),
             "no_header": (text(rows, head=[]), Fails(1, no_header), Fails(1, no_header)),
-            "header_misspelled": (text(rows, head=[misspelled]), Fails(1, mismatch),
-                                  Fails(1, mismatch)),  # fmt: skip
+            "header_misspelled": (
+                text(rows, head=[misspelled]),
+                Fails(1, mismatch),
+                Fails(1, mismatch),
+            ),  # fmt: skip
         }
     if dataset == "frappe":
         tokens = bad.split(b" ")
@@ -377,8 +378,9 @@ def _read_together(dataset: str, paths: list[str], policy: str) -> dict[str, Rea
 @pytest.mark.parametrize("policy", ["error", "skip"])
 def test_every_variant_gives_its_stated_outcome(cases, policy):
     """Layout refusals are pure Python, one file at a time; a file without rows (or with a
-    wrong header) needs its own `check_inputs`; the files that read share one `check_inputs` and one pass per dataset (a
-    malformed row in any of them under "error" would fail both, naming it)."""
+    wrong header) needs its own `check_inputs`; the files that read share one `check_inputs`
+    and one pass per dataset (a malformed row in any of them under "error" would fail both,
+    naming it)."""
     column = 2 if policy == "error" else 3
     got, expected, to_read = {}, {}, {}
     for case in cases:
