@@ -151,7 +151,7 @@ class BackupSaver(EpochSaver):
                  every_steps: int) -> None:  # fmt: skip
         super().__init__(position, data, checkpoint, checkpoints, one_pass)
         # The batch hook never reads `logs`: without this, Keras copies every batch's logs
-        # to numpy for it (a host sync per step, slower than a small model's step).
+        # to numpy for it (benchmarks/batch_hooks.py times the hook).
         self._supports_tf_logs = True
         self.backup_dir, self.every_steps = backup_dir, every_steps
         self.backups = self._backup_manager()
