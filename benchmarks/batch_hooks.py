@@ -10,7 +10,11 @@ through `model.fit` with three callback lists, timed round-robin:
 - `backups`: rocketctr's `BackupSaver` as `train()` builds it (the default, a backup every
   1000 steps: none falls inside the timed steps, so this is the per-step hook alone);
 - `backups, logs copied`: the same with `_supports_tf_logs = False`, i.e. Keras copies every
-  step's logs to numpy for the hook (how it ran before).
+  step's logs to numpy for the hook (how it ran before);
+- `backups + Keras TensorBoard`: with Keras' TensorBoard callback (update_freq 100), as
+  `train()` had it: one eager `tf.summary.scalar` per metric at every batch;
+- `backups + BatchTensorBoard`: with `rocketctr.train.BatchTensorBoard` (update_freq 100),
+  as `train()` has it now: the same summaries, work only on the steps it records.
 
 Prints ms/step and the ratio to `none`; results go to benchmarks/results/batch_hooks.{json,md}.
 """
@@ -27,12 +31,14 @@ import common  # noqa: E402  (benchmarks/common.py; imports rocketctr before Ten
 
 # isort: split
 import tensorflow as tf
+import tf_keras
 
 from rocketctr.config import Config
 from rocketctr.model import build_model
 from rocketctr.resume import BackupSaver, DataPosition
 from rocketctr.rundir import RunPosition
 from rocketctr.schema import load_schema
+from rocketctr.train import BatchTensorBoard
 
 CONFIG = {
     "model": {
@@ -68,7 +74,16 @@ def main() -> int:
             hook._supports_tf_logs = tf_logs
             return hook
 
-        callbacks = {"none": [], "backups": [saver(True)], "backups, logs copied": [saver(False)]}
+        keras_board = tf_keras.callbacks.TensorBoard(
+            str(tmp / "logs_keras"), update_freq=100, write_graph=False
+        )
+        callbacks = {
+            "none": [],
+            "backups": [saver(True)],
+            "backups, logs copied": [saver(False)],
+            "backups + Keras TensorBoard": [saver(True), keras_board],
+            "backups + BatchTensorBoard": [saver(True), BatchTensorBoard(str(tmp / "logs"), 100)],
+        }
         iterator = iter(data)
 
         def runner(hooks):
