@@ -41,6 +41,9 @@ class TowerConfig:
     num_cross_layers: int = 3
     projection_dim: int | None = None  # DCN-v2 low rank; None = full-rank cross (DCN)
     cross_structure: str = "parallel"  # "parallel" (cross ∥ MLP) or "stacked" (cross -> MLP)
+    # "matrix": x0 ∘ (W x + b) + x (full rank, or rank projection_dim); "vector": the original
+    # DCN's x0 · (xᵀ w) + b + x (rank one, 2·D weights a layer).
+    cross_type: str = "matrix"
     cin_layer_sizes: tuple[int, ...] = (128, 128)
     dropout: float = 0.0
     batch_norm: bool = False

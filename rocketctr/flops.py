@@ -1,11 +1,11 @@
 """Analytic FLOPs per example of a built tower, from its layer shapes.
 
 Counted: matrix products as 2 FLOPs per multiply-add (2·in·out per Dense kernel, the CIN
-filter contractions), plus the element-wise work of cross layers (x0 ∘ (Wx + b) + x), CIN
-outer products and sum-pooling, and the FM pairwise term. Not counted: bias adds,
-activations, BatchNorm/Dropout at inference, embedding gathers and feature hashing (memory
-bound, the same for both towers on shared tables). The count is exact for what it counts and
-deliberately simple: it ranks towers by compute, it does not predict latency.
+filter contractions, xᵀw of a vector cross), plus the element-wise work of cross layers
+(x0 ∘ (Wx + b) + x, x0 · (xᵀw) + b + x), CIN outer products and sum-pooling, and the FM
+pairwise term. Not counted: bias adds, activations, BatchNorm/Dropout at inference, embedding
+gathers and feature hashing (memory bound, the same for both towers on shared tables). The
+count is exact for what it counts and deliberately simple: it ranks towers by compute, it does not predict latency.
 
 Why not `tf.profiler`: its FLOP counter works on TF1 graphs (`tf.compat.v1.profiler`) and
 does not see inside the function calls of a traced TF2 Keras model without extra plumbing,
@@ -18,6 +18,7 @@ import tensorflow_recommenders as tfrs
 import tf_keras
 
 from rocketctr.layers.cin import CIN
+from rocketctr.layers.cross import VectorCross
 from rocketctr.towers.base import Tower
 from rocketctr.towers.fm import FMTower
 from rocketctr.towers.xdeepfm import DeepFMTower
@@ -67,6 +68,9 @@ def flops_per_example(tower: Tower, num_fields: int, embedding_dim: int) -> int:
             width = int(module._dense.kernel.shape[1] if module._projection_dim is None
                         else module._dense_v.kernel.shape[1])  # fmt: skip
             total += 2 * width + (2 * width if module._diag_scale else 0)
+        elif isinstance(module, VectorCross):
+            width = int(module.kernel.shape[0])
+            total += 2 * width + 2 * width  # x·w, then x0 · s + x
         elif isinstance(module, CIN):
             total += _cin_flops(module, num_fields, embedding_dim)
     if isinstance(tower, (FMTower, DeepFMTower)):

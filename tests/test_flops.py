@@ -44,6 +44,11 @@ def test_light_tower_flops(light, expected):
             {"name": "dcn", "hidden_units": [8], "num_cross_layers": 2},
             2 * (2 * 65 * 65 + 2 * 65) + 2 * 65 * 8 + 2 * 73,
         ),
+        # 2 vector crosses (x·w over 65, then x0·s + x) ∥ MLP 65->8; output over 65+8.
+        (
+            {"name": "dcn", "hidden_units": [8], "num_cross_layers": 2, "cross_type": "vector"},
+            2 * (2 * 65 + 2 * 65) + 2 * 65 * 8 + 2 * 73,
+        ),
         # 1 rank-3 cross (U 65x3, V 3x65) stacked into MLP 65->8; output over 8.
         (
             {"name": "dcn_v2", "hidden_units": [8], "num_cross_layers": 1,

@@ -219,6 +219,7 @@ def test_unknown_mode_and_tower_fields_are_refused():
     "booster",
     [
         {"name": "dcn", "hidden_units": [8], "cross_structure": "stacked"},
+        {"name": "dcn", "hidden_units": [8], "cross_type": "vector"},
         {"name": "dcn_v2", "hidden_units": [8], "projection_dim": 2},
         {"name": "xdeepfm", "hidden_units": [8], "cin_layer_sizes": [4, 4]},
         {"name": "deepfm", "hidden_units": [8]},

@@ -1,4 +1,5 @@
-"""Deep & Cross boosters: DCN (full-rank cross) and DCN-v2 (low-rank, stacked or parallel)."""
+"""Deep & Cross boosters: DCN (full-rank or vector crosses) and DCN-v2 (low-rank crosses),
+stacked or parallel."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import tensorflow_recommenders as tfrs
 import tf_keras
 
 from rocketctr.config import ConfigError
+from rocketctr.layers.cross import VectorCross
 from rocketctr.layers.mlp import MLP
 from rocketctr.towers.base import Tower, flat_inputs
 
@@ -15,12 +17,14 @@ class DCNTower(Tower, name="dcn"):
     """Cross network and MLP over x0 = [flattened embeddings, dense] (Wang et al., 2017/2021).
 
     `cross_structure="parallel"` concatenates the cross and MLP outputs; `"stacked"` feeds
-    the cross output into the MLP.
+    the cross output into the MLP. `cross_type="matrix"` crosses with a full-rank matrix
+    (DCN-v2's full-rank form, the default); `"vector"` with the original DCN's weight vector.
     """
 
     uses = frozenset(
-        {"hidden_units", "num_cross_layers", "cross_structure", "dropout", "batch_norm"}
-    )
+        {"hidden_units", "num_cross_layers", "cross_structure", "cross_type", "dropout",
+         "batch_norm"}
+    )  # fmt: skip
 
     def __init__(self, config, **kwargs) -> None:
         super().__init__(config, **kwargs)
@@ -29,10 +33,17 @@ class DCNTower(Tower, name="dcn"):
                 "cross_structure must be 'parallel' or 'stacked'. "
                 f"Received: {config.cross_structure!r}"
             )
-        self.crosses = [
-            tfrs.layers.dcn.Cross(projection_dim=config.projection_dim, name=f"cross_{i}")
-            for i in range(config.num_cross_layers)
-        ]
+        if config.cross_type not in ("matrix", "vector"):
+            raise ConfigError(
+                f"cross_type must be 'matrix' or 'vector'. Received: {config.cross_type!r}"
+            )
+        if config.cross_type == "vector":
+            self.crosses = [VectorCross(name=f"cross_{i}") for i in range(config.num_cross_layers)]
+        else:
+            self.crosses = [
+                tfrs.layers.dcn.Cross(projection_dim=config.projection_dim, name=f"cross_{i}")
+                for i in range(config.num_cross_layers)
+            ]
         self.mlp = MLP(config.hidden_units, config.dropout, config.batch_norm)
         self.out = tf_keras.layers.Dense(1)
 
@@ -51,7 +62,7 @@ class DCNTower(Tower, name="dcn"):
 class DCNv2Tower(DCNTower, name="dcn_v2"):
     """DCN-v2 with low-rank cross layers W = U Vᵀ of rank `projection_dim`."""
 
-    uses = DCNTower.uses | {"projection_dim"}
+    uses = (DCNTower.uses - {"cross_type"}) | {"projection_dim"}
 
     def __init__(self, config, **kwargs) -> None:
         if not config.projection_dim:
