@@ -1,9 +1,14 @@
-"""`rocketctr` command line. Kept tiny: all logic lives in importable modules.
+"""`rocketctr` command line. Kept thin: all logic lives in importable modules.
 
-rocketctr train --config <preset|yaml> --train <glob> --eval <glob> --model_dir <dir>
-rocketctr train --model_dir runs/demo          # built-in synthetic Criteo-shaped data
-rocketctr evaluate --model_dir <dir> --eval <glob>    # score the newest readable checkpoint
-rocketctr export --model_dir <dir> --export_dir <base> [--set=export.embedding_dtype=int8]
+    rocketctr train --config <preset|yaml> --train <glob> --eval <glob> --model_dir <dir>
+    rocketctr train --model_dir runs/demo            # built-in synthetic Criteo-shaped data
+    rocketctr evaluate --model_dir <dir> --data <glob> [--tower light|booster|both]
+    rocketctr predict --model_dir <dir>|--export_dir <dir> --data <glob> --output <f.parquet>
+    rocketctr report --model_dir <dir> [--baseline_dir <dir>] [--test <glob>] --output <f.html>
+    rocketctr export --model_dir <dir> --export_dir <base> [--set=export.embedding_dtype=int8]
+    rocketctr item_vectors --export_dir <version> --catalogue <file> --output <f.parquet>
+
+`rocketctr --help` lists the commands, `rocketctr <command> --help` a command's flags.
 
 Parameter-server clusters (TF_CONFIG with a "ps" job): every task runs the same
 `rocketctr train ...` command; on "worker" and "ps" tasks it starts that task's
@@ -14,7 +19,10 @@ Codistillation: N processes with --replica_index=0..N-1 --shared_dir=<dir shared
 
 from __future__ import annotations
 
+import argparse
 import contextlib
+import difflib
+import json
 import os
 import re
 import sys
@@ -24,69 +32,222 @@ from pathlib import Path
 # TensorFlow's C++ INFO lines (CUDA probing, oneDNN notes) drown the progress bars.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")
 
-from absl import app, flags, logging
-
-import rocketctr  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow loads)
-
-FLAGS = flags.FLAGS
-flags.DEFINE_string("config", "default", "A preset name (see rocketctr/presets) or a YAML path.")
-flags.DEFINE_list("train", [], "Training file globs (comma-separated). Omit for synthetic data.")
-flags.DEFINE_list("eval", [], "Evaluation file globs (comma-separated).")
-flags.DEFINE_string("model_dir", "runs/default", "Checkpoints, logs, config and metrics go here.")
-flags.DEFINE_enum("bad_rows", None, ["error", "skip"], "Malformed rows: fail or skip+count.")
-flags.DEFINE_enum(
-    "strategy",
-    None,
-    ["auto", "default", "mirrored", "multi_worker", "parameter_server"],
-    "tf.distribute strategy (overrides train.strategy); auto reads TF_CONFIG and the devices. "
-    "With parameter_server, `train` on a worker or ps task serves that task and blocks.",
-)
-flags.DEFINE_integer(
-    "replica_index", None, "Codistillation: this replica's index in [0, codistill_replicas)."
-)
-flags.DEFINE_string(
-    "shared_dir", None, "Codistillation: directory all replicas share (replica-<i>/ each)."
-)
-flags.DEFINE_multi_string("set", [], "Config override key=value, e.g. train.batch_size=512.")
-flags.DEFINE_string(
-    "export_dir",
-    None,
-    "Export base dir TF Serving watches (versions 1, 2, ...). Default: <model_dir>/export.",
-)
-flags.DEFINE_bool(
-    "verbose", False, "On an input, config or run-dir error, print the whole trace too."
-)
-flags.DEFINE_bool("export", True, "train: export the light net for TF Serving at the end.")
-flags.DEFINE_integer("synthetic_train_rows", 300_000, "Rows of built-in synthetic train data.")
-flags.DEFINE_integer("synthetic_eval_rows", 50_000, "Rows of built-in synthetic eval data.")
-
-flags.DEFINE_list("catalogue", [], "item_vectors: item rows (CSV/TSV with header, Parquet).")
-flags.DEFINE_string("output", None, "item_vectors: Parquet file of item id -> vector.")
-flags.DEFINE_string("id_column", None, "item_vectors: the item id column (default: inferred).")
-
-COMMANDS = ("train", "evaluate", "export", "item_vectors")
+import rocketctr  # noqa: F401, E402  (sets TF_USE_LEGACY_KERAS before TensorFlow loads)
 
 
-def resolve_config():
+def _globs(text: str) -> list[str]:
+    return [part for part in text.split(",") if part]
+
+
+class _Parser(argparse.ArgumentParser):
+    """An argparse parser whose errors are one line naming what is valid."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+    def flag_names(self) -> list[str]:
+        return sorted(
+            s for a in self._actions if a.help != argparse.SUPPRESS
+            for s in a.option_strings if s.startswith("--") and s != "--help"
+        )  # fmt: skip
+
+
+def _add_model_dir(p, required: bool, help_text: str = "The run's model dir.") -> None:
+    p.add_argument("--model_dir", required=required, help=help_text)
+
+
+def _add_bad_rows(p) -> None:
+    p.add_argument(
+        "--bad_rows", choices=["error", "skip"], default=None,
+        help="Malformed rows: fail naming file:line, or skip and count them. Default: the "
+        "run's train.bad_rows.",
+    )  # fmt: skip
+
+
+def _add_verbose(p) -> None:
+    p.add_argument(
+        "--verbose", action="store_true",
+        help="On an input, config or run-dir error, print the whole trace too.",
+    )  # fmt: skip
+
+
+def _train_flags(p) -> None:
+    p.add_argument("--config", default="default",
+                   help="A preset name (rocketctr/presets: default, criteo, avazu, frappe, "
+                   "pfd) or a YAML path.")  # fmt: skip
+    p.add_argument("--train", type=_globs, default=[],
+                   help="Training file globs (comma-separated). Omit for synthetic data.")
+    p.add_argument("--eval", type=_globs, default=[],
+                   help="Evaluation file globs (comma-separated): per-epoch validation, "
+                   "model selection and the final table.")  # fmt: skip
+    _add_model_dir(p, False, "Checkpoints, logs, config and metrics go here (default "
+                   "runs/default).")  # fmt: skip
+    p.set_defaults(model_dir="runs/default")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="Config override, repeatable: --set train.batch_size=512, or "
+                   "--set schema=my_schema.yaml for your own data layout.")  # fmt: skip
+    _add_bad_rows(p)
+    p.add_argument(
+        "--strategy", choices=["auto", "default", "mirrored", "multi_worker", "parameter_server"],
+        help="tf.distribute strategy (overrides train.strategy); auto reads TF_CONFIG and the "
+        "devices. With parameter_server, `train` on a worker or ps task serves that task and "
+        "blocks.",
+    )  # fmt: skip
+    p.add_argument("--export_dir",
+                   help="Export base dir TF Serving watches (versions 1, 2, ...). Default: "
+                   "<model_dir>/export.")  # fmt: skip
+    p.add_argument("--export", action=argparse.BooleanOptionalAction, default=True,
+                   help="Export the light net for TF Serving at the end (--noexport: don't).")
+    p.add_argument("--noexport", dest="export", action="store_false", help=argparse.SUPPRESS)
+    p.add_argument("--replica_index", type=int,
+                   help="Codistillation: this replica's index in [0, codistill_replicas).")
+    p.add_argument("--shared_dir",
+                   help="Codistillation: directory all replicas share (replica-<i>/ each).")
+    p.add_argument("--synthetic_train_rows", type=int, default=300_000,
+                   help="Rows of built-in synthetic train data.")
+    p.add_argument("--synthetic_eval_rows", type=int, default=50_000,
+                   help="Rows of built-in synthetic eval data.")
+    _add_verbose(p)
+
+
+def _data_flag(p, required: bool = True) -> None:
+    p.add_argument("--data", "--eval", dest="data", type=_globs, required=required,
+                   help="File globs (comma-separated) in the run's schema.")
+
+
+def _evaluate_flags(p) -> None:
+    _add_model_dir(p, True)
+    _data_flag(p)
+    p.add_argument("--tower", choices=["light", "booster", "both"], default="both",
+                   help="Which net to score (default: every net the run has).")
+    p.add_argument("--output", help="Also write the metrics (and calibration buckets) here, "
+                   "as JSON. The run's own files are never changed.")  # fmt: skip
+    p.add_argument("--export_dir", help="Where the run's exports are (default "
+                   "<model_dir>/export): the version exported from the run's selected "
+                   "checkpoint scores the light net.")  # fmt: skip
+    _add_bad_rows(p)
+    _add_verbose(p)
+
+
+def _predict_flags(p) -> None:
+    _add_model_dir(p, False, "Score with this run's selected weights (both towers available).")
+    p.add_argument("--export_dir",
+                   help="Or score with this light export: a version dir, or an export base "
+                   "(its newest version).")  # fmt: skip
+    _data_flag(p)
+    p.add_argument("--output", required=True,
+                   help="Where the scores go: a .parquet or .csv file, one row per input row.")
+    p.add_argument("--keep", type=_globs, default=[], metavar="COL,...",
+                   help="Input columns copied to the output beside the scores, e.g. a "
+                   "request or user id.")  # fmt: skip
+    p.add_argument("--tower", choices=["light", "booster", "both"], default="light",
+                   help="Whose scores to write (booster: --model_dir only).")
+    p.add_argument("--batch_size", type=int, default=4096, help="Rows scored per step.")
+    _add_bad_rows(p)
+    _add_verbose(p)
+
+
+def _report_flags(p) -> None:
+    _add_model_dir(p, True, "The run to report on.")
+    p.add_argument("--baseline_dir",
+                   help="A light_only run of the same light net: the lift and the gap closed "
+                   "are measured against it.")  # fmt: skip
+    p.add_argument("--test", type=_globs, default=[],
+                   help="Held-out file globs to score (default: the run's eval files, which "
+                   "model selection saw).")  # fmt: skip
+    p.add_argument("--output", required=True, help="The HTML file to write.")
+    _add_bad_rows(p)
+    _add_verbose(p)
+
+
+def _export_flags(p) -> None:
+    _add_model_dir(p, True)
+    p.add_argument("--export_dir", help="Export base dir (default <model_dir>/export).")
+    p.add_argument("--set", action="append", default=[], metavar="export.KEY=VALUE",
+                   help="export.* override, e.g. --set export.embedding_dtype=int8.")
+    _add_verbose(p)
+
+
+def _item_vectors_flags(p) -> None:
+    p.add_argument("--export_dir", required=True, help="A two-tower light export version dir.")
+    p.add_argument("--catalogue", type=_globs, required=True,
+                   help="Item rows (CSV/TSV with header, Parquet).")
+    p.add_argument("--output", required=True, help="Parquet file of item id -> vector.")
+    p.add_argument("--id_column", help="The item id column (default: inferred).")
+    _add_verbose(p)
+
+
+# name: (one-line description, flags, handler name)
+COMMANDS = {
+    "train": ("Train (or resume) a run, evaluate it, export the light net.", _train_flags),
+    "evaluate": ("Score a finished run on labelled rows: AUC, logloss, GAUC, calibration.",
+                 _evaluate_flags),  # fmt: skip
+    "predict": ("Write scores for every row of a file (Parquet/CSV), streaming.",
+                _predict_flags),  # fmt: skip
+    "report": ("One HTML launch report: training curves, calibration, lift, serving cost.",
+               _report_flags),  # fmt: skip
+    "export": ("Export a run's light net for TF Serving, verified.", _export_flags),
+    "item_vectors": ("Two-tower light net: item vectors of a catalogue.", _item_vectors_flags),
+}
+
+
+def build_parser() -> tuple[_Parser, dict[str, _Parser]]:
+    parser = _Parser(
+        prog="rocketctr",
+        description="Distilled CTR models: a deep booster teaches a light net that is served.",
+        epilog="`rocketctr <command> --help` lists a command's flags.",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="command", parser_class=_Parser)
+    parsers = {}
+    for name, (description, add_flags) in COMMANDS.items():
+        parsers[name] = sub.add_parser(name, help=description, description=description)
+        add_flags(parsers[name])
+    return parser, parsers
+
+
+def parse(argv: list[str]) -> argparse.Namespace:
+    """The flags of `argv` (without the program name); exits 2 with one line on a bad one."""
+    parser, parsers = build_parser()
+    if not argv or argv[0].startswith("-") and argv[0] not in ("-h", "--help"):
+        parser.print_help(sys.stderr)
+        parser.exit(2)
+    if argv[0] not in parsers and argv[0] not in ("-h", "--help"):
+        near = difflib.get_close_matches(argv[0], list(parsers), n=1)
+        hint = f" Did you mean {near[0]!r}?" if near else ""
+        parser.error(f"unknown command {argv[0]!r}; the commands are {', '.join(parsers)}.{hint}")
+    args, unknown = parser.parse_known_args(argv)
+    if unknown:
+        command = parsers[args.command]
+        valid = command.flag_names()
+        names = [u.split("=")[0] for u in unknown if u.startswith("-")] or unknown
+        near = [m for n in names for m in difflib.get_close_matches(n, valid, n=1)]
+        hint = f" Did you mean {', '.join(near)}?" if near else ""
+        command.error(
+            f"unknown flag(s) {' '.join(names)}; {args.command} takes {' '.join(valid)}.{hint}"
+        )
+    return args
+
+
+def resolve_config(args):
     from rocketctr.config import load_config, parse_override
 
-    config = load_config(FLAGS.config)
-    overrides = dict(parse_override(s) for s in FLAGS.set)
-    if FLAGS.bad_rows:
-        overrides["train.bad_rows"] = FLAGS.bad_rows
-    if FLAGS.strategy:
-        overrides["train.strategy"] = FLAGS.strategy
+    config = load_config(args.config)
+    overrides = dict(parse_override(s) for s in args.set)
+    if args.bad_rows:
+        overrides["train.bad_rows"] = args.bad_rows
+    if args.strategy:
+        overrides["train.strategy"] = args.strategy
     return config.replace(overrides) if overrides else config
 
 
-def train_main(argv) -> int:
-    config = resolve_config()
-    if FLAGS.train and FLAGS.eval:  # before TensorFlow loads: a wrong layout fails at once
+def train_main(args) -> int:
+    config = resolve_config(args)
+    if args.train and args.eval:  # before TensorFlow loads: a wrong layout fails at once
         from rocketctr.file_layout import check_layout
         from rocketctr.schema import load_schema
 
         schema = load_schema(config.schema)
-        for patterns in FLAGS.train, FLAGS.eval:
+        for patterns in args.train, args.eval:
             check_layout(schema, patterns, config.train.bad_rows)
 
     from rocketctr import distribute, rundir
@@ -98,83 +259,120 @@ def train_main(argv) -> int:
         distribute.serve_cluster_task()
         return 0
     replica = None
-    if FLAGS.replica_index is not None or FLAGS.shared_dir:
-        replica = CodistillReplica(FLAGS.replica_index or 0, FLAGS.shared_dir or "")
-    model_dir = Path(FLAGS.model_dir)
+    if args.replica_index is not None or args.shared_dir:
+        replica = CodistillReplica(args.replica_index or 0, args.shared_dir or "")
+    model_dir = Path(args.model_dir)
     # One run per dir, from its synthetic data to its export (see rundir.hold).
     with rundir.hold(model_dir) if distribute.is_chief() else contextlib.nullcontext():
-        return _train_and_export(config, model_dir, replica)
+        return _train_and_export(args, config, model_dir, replica)
 
 
-def _train_and_export(config, model_dir: Path, replica) -> int:
+class UsageError(ValueError):
+    """Flags that do not go together; printed as one line, exit code 2."""
 
+
+def _train_and_export(args, config, model_dir: Path, replica) -> int:
     from rocketctr import train
     from rocketctr.data import synthetic
 
-    train_files, eval_files = FLAGS.train, FLAGS.eval
+    train_files, eval_files = args.train, args.eval
     if bool(train_files) != bool(eval_files):
-        raise app.UsageError("Give both --train and --eval, or neither (synthetic data).")
+        raise UsageError("Give both --train and --eval, or neither (synthetic data).")
     if not train_files:
         try:
             paths = synthetic.ensure_synthetic(
-                config.schema, model_dir / "synthetic", FLAGS.synthetic_train_rows,
-                FLAGS.synthetic_eval_rows, seed=config.train.seed,
+                config.schema, model_dir / "synthetic", args.synthetic_train_rows,
+                args.synthetic_eval_rows, seed=config.train.seed,
             )  # fmt: skip
         except ValueError as e:
-            raise app.UsageError(str(e)) from None
+            raise UsageError(str(e)) from None
         train_files, eval_files = [str(paths[0])], [str(paths[1])]
         print(f"No --train/--eval: using built-in synthetic data {paths[0]}, {paths[1]}")
     result = train.train(config, train_files, eval_files, model_dir, replica=replica)
     print(train.summary(result))
-    if FLAGS.export and result.is_chief and config.distill.mode != "booster_only":
+    if args.export and result.is_chief and config.distill.mode != "booster_only":
         from rocketctr import serving
 
+        base = export_base(args)
         nothing_trained = result.initial_epoch >= config.train.num_epochs
-        if nothing_trained and serving.next_version(export_base()) > 1:
-            print(f"Nothing new to export; the latest version is in {export_base()}")
+        if nothing_trained and serving.next_version(base) > 1:
+            print(f"Nothing new to export; the latest version is in {base}")
         else:
-            path = train.export_trained(result, eval_files, export_base())
+            path = train.export_trained(result, eval_files, base)
             print(f"Exported the light net to {path}: {_described(path)}")
     return 0
 
 
-def export_base() -> Path:
-    return Path(FLAGS.export_dir) if FLAGS.export_dir else Path(FLAGS.model_dir) / "export"
+def export_base(args) -> Path:
+    return Path(args.export_dir) if args.export_dir else Path(args.model_dir) / "export"
 
 
-def item_vectors_main(argv) -> int:
+def item_vectors_main(args) -> int:
     from rocketctr import catalogue
 
-    if not (FLAGS.export_dir and FLAGS.catalogue and FLAGS.output):
-        raise app.UsageError("item_vectors needs --export_dir, --catalogue and --output.")
     counts = catalogue.write_item_vectors(
-        FLAGS.export_dir, FLAGS.catalogue, None, FLAGS.output, id_column=FLAGS.id_column
+        args.export_dir, args.catalogue, None, args.output, id_column=args.id_column
     )
     print(f"Wrote {counts['items_written']:,} item vectors of dimension {counts['dimension']} "
-          f"to {FLAGS.output} ({counts['rows_read']:,} rows read, "
+          f"to {args.output} ({counts['rows_read']:,} rows read, "
           f"{counts['duplicate_ids_skipped']:,} duplicate ids skipped)")  # fmt: skip
     return 0
 
 
-def evaluate_main(argv) -> int:
-
-    from rocketctr import train
+def evaluate_main(args) -> int:
+    from rocketctr.evaluation import evaluate_run, metrics_only
+    from rocketctr.files import write_atomically
     from rocketctr.metrics import format_table
 
-    if not FLAGS.eval:
-        raise app.UsageError("evaluate needs --model_dir and --eval (the rows to score).")
-    metrics, path, bad_rows = train.evaluate_run(FLAGS.model_dir, FLAGS.eval, FLAGS.bad_rows)
-    print(f"Scored {path}")
-    print(format_table(metrics) + "\neval: " + bad_rows)
+    result = evaluate_run(
+        args.model_dir, args.data, tower=args.tower, bad_rows=args.bad_rows,
+        export_base=args.export_dir,
+    )  # fmt: skip
+    print(f"Scored {result['checkpoint']} (global step {result['global_step']:,})")
+    parity = result["export_parity"]
+    if parity is not None:
+        print(f"light: scored through the export {parity['export']}; it matches the checkpoint's "
+              f"light net on all {parity['rows']:,} rows (max |Δp| {parity['max_abs_diff']:.2g})")
+    elif "light" in result["towers"]:
+        print("light: scored from the checkpoint (no export of this checkpoint found)")
+    print(format_table(metrics_only(result)) + "\ndata: " + result["bad_rows"])
+    if args.output:
+        write_atomically(Path(args.output), json.dumps(result, indent=2))
+        print(f"Wrote {args.output}")
     return 0
 
 
-def export_main(argv) -> int:
+def predict_main(args) -> int:
+    from rocketctr.predict import predict
+
+    if bool(args.model_dir) == bool(args.export_dir):
+        raise UsageError("predict needs exactly one of --model_dir and --export_dir.")
+    summary = predict(
+        args.data, args.output, model_dir=args.model_dir, export_dir=args.export_dir,
+        tower=args.tower, keep=args.keep, bad_rows=args.bad_rows, batch_size=args.batch_size,
+    )  # fmt: skip
+    print(f"Wrote {summary['rows']:,} rows to {args.output} ({', '.join(summary['columns'])}); "
+          f"scored with {summary['scored_with']}\ndata: {summary['bad_rows']}")  # fmt: skip
+    return 0
+
+
+def report_main(args) -> int:
+    from rocketctr.report import write_report
+
+    summary = write_report(
+        args.model_dir, args.output, baseline_dir=args.baseline_dir, test=args.test,
+        bad_rows=args.bad_rows,
+    )  # fmt: skip
+    print(summary)
+    return 0
+
+
+def export_main(args) -> int:
     from rocketctr import serving
     from rocketctr.config import parse_override
 
-    overrides = dict(parse_override(s) for s in FLAGS.set)  # export.* keys only
-    path = serving.export_from_model_dir(FLAGS.model_dir, export_base(), overrides=overrides)
+    overrides = dict(parse_override(s) for s in args.set)  # export.* keys only
+    path = serving.export_from_model_dir(args.model_dir, export_base(args), overrides=overrides)
     print(f"Exported the light net to {path}: {_described(path)}")
     return 0
 
@@ -185,25 +383,25 @@ def _described(version_dir: Path) -> str:
     return serving.describe_export(serving.read_export_info(version_dir))
 
 
-def main(argv) -> int:
-    command = argv[1] if len(argv) > 1 else None
-    if command not in COMMANDS:
-        raise app.UsageError(
-            f"Usage: rocketctr {{{','.join(COMMANDS)}}} [flags]. Received: {command!r}"
-        )
-    commands = {
-        "train": train_main,
-        "evaluate": evaluate_main,
-        "export": export_main,
-        "item_vectors": item_vectors_main,
-    }
+HANDLERS = {
+    "train": train_main,
+    "evaluate": evaluate_main,
+    "predict": predict_main,
+    "report": report_main,
+    "export": export_main,
+    "item_vectors": item_vectors_main,
+}
+
+
+def main(argv: list[str]) -> int:
+    args = parse(argv)
     try:
-        return commands[command](argv[2:])
+        return HANDLERS[args.command](args)
     except Exception as e:
         message = user_error_message(e)
         if message is None:
             raise  # a bug, not the user's input: the whole trace
-        if FLAGS.verbose:
+        if args.verbose:
             traceback.print_exc()
         print(f"rocketctr: error: {message}", file=sys.stderr)
         return 2
@@ -216,7 +414,7 @@ def user_error_message(error: Exception) -> str | None:
     from rocketctr.file_layout import LayoutError
     from rocketctr.schema import SchemaError
 
-    if isinstance(error, (ConfigError, SchemaError, LayoutError, FileNotFoundError)):
+    if isinstance(error, (ConfigError, SchemaError, LayoutError, FileNotFoundError, UsageError)):
         return str(error)
     if sys.modules.get("tensorflow") is None:
         return None  # the errors below come from code that runs with TensorFlow loaded
@@ -246,8 +444,10 @@ def pipeline_error_message(error: Exception) -> str:
 
 
 def run() -> None:
+    from absl import logging
+
     logging.set_verbosity(logging.WARNING)
-    app.run(main)
+    sys.exit(main(sys.argv[1:]))
 
 
 if __name__ == "__main__":

@@ -183,6 +183,12 @@ class Config:
             parts = key.split(".")
             for part in parts[:-1]:
                 if not isinstance(node.get(part), dict):
+                    if part == "schema":
+                        raise ConfigError(
+                            f"Unknown config key {key!r}: 'schema' names a schema file, it is "
+                            "not a section. To read another layout, copy a schema from "
+                            "data_schemas/, edit it, and pass --set schema=<its path>."
+                        )
                     raise ConfigError(f"Unknown config key {key!r}: {part!r} is not a section.")
                 node = node[part]
             if parts[-1] not in node:

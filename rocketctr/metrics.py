@@ -1,4 +1,4 @@
-"""Exact evaluation metrics over a whole eval set: AUC, logloss and GAUC.
+"""Exact evaluation metrics over a whole eval set: AUC, logloss, GAUC and calibration.
 
 Keras' streaming AUC (thresholded) drives the progress bars; the final table uses these
 exact, tie-aware versions.
@@ -61,22 +61,83 @@ def gauc(labels: np.ndarray, scores: np.ndarray, users: np.ndarray) -> tuple[flo
     return float((user_auc * weights).sum() / weights.sum()), len(per_user)
 
 
+CALIBRATION_BUCKETS = 20
+# A GAUC over fewer users than this is printed with a warning: it says little.
+FEW_GAUC_USERS = 100
+
+
+def calibration_buckets(
+    labels: np.ndarray, probs: np.ndarray, buckets: int = CALIBRATION_BUCKETS
+) -> list[dict[str, float]]:
+    """The reliability curve: rows sorted by predicted probability, cut into `buckets`
+    groups of equal size (the first ones one row larger when N is not a multiple).
+
+    Returns:
+        Per non-empty bucket, lowest probability first: {"rows", "mean_prediction",
+        "observed_ctr"}.
+    """
+    p = np.asarray(probs, dtype=np.float64)
+    y = np.asarray(labels, dtype=np.float64)
+    order = np.argsort(p, kind="stable")
+    return [
+        {"rows": int(part.size), "mean_prediction": float(p[part].mean()),
+         "observed_ctr": float(y[part].mean())}
+        for part in np.array_split(order, min(buckets, p.size))
+        if part.size
+    ]  # fmt: skip
+
+
+def expected_calibration_error(buckets: list[dict[str, float]]) -> float:
+    """Σ_b (rows_b / N) · |mean prediction_b − observed CTR_b| over calibration buckets."""
+    total = sum(b["rows"] for b in buckets)
+    gaps = (b["rows"] * abs(b["mean_prediction"] - b["observed_ctr"]) for b in buckets)
+    return float(sum(gaps) / total) if total else float("nan")
+
+
 def tower_metrics(
     labels: np.ndarray, probs: np.ndarray, users: np.ndarray | None = None
 ) -> dict[str, float]:
-    """AUC, logloss and (with users) GAUC of one tower's probabilities."""
+    """One tower's metrics: AUC, logloss, (with users) GAUC and the users it counts, and
+    calibration: the mean predicted CTR, the observed CTR and the expected calibration
+    error over `CALIBRATION_BUCKETS` equal-mass buckets."""
     result = {"auc": auc(labels, probs), "logloss": logloss(labels, probs)}
     if users is not None:
         result["gauc"], result["gauc_users"] = gauc(labels, probs, users)
+    result.update(
+        rows=int(np.size(labels)),
+        mean_prediction=float(np.mean(probs)),
+        observed_ctr=float(np.mean(np.asarray(labels, dtype=np.float64))),
+        ece=expected_calibration_error(calibration_buckets(labels, probs)),
+    )
     return result
 
 
+_COLUMNS = {  # key: (header, format)
+    "auc": ("auc", "{:.4f}"),
+    "logloss": ("logloss", "{:.4f}"),
+    "gauc": ("gauc", "{:.4f}"),
+    "gauc_users": ("users", "{:,}"),
+    "ece": ("ece", "{:.4f}"),
+    "mean_prediction": ("pred ctr", "{:.4f}"),
+    "observed_ctr": ("obs ctr", "{:.4f}"),
+}
+
+
 def format_table(metrics: dict[str, dict[str, float]]) -> str:
-    """A plain-text table with one row per tower."""
-    columns = ["auc", "logloss"] + (["gauc"] if any("gauc" in m for m in metrics.values()) else [])
-    lines = [f"{'tower':<10}" + "".join(f"{c:>10}" for c in columns)]
+    """A plain-text table with one row per tower (the columns some tower has), and a
+    warning line when GAUC averages over fewer than `FEW_GAUC_USERS` users."""
+    columns = [c for c in _COLUMNS if any(c in m for m in metrics.values())]
+    width = max(10, *(len(_COLUMNS[c][0]) + 2 for c in columns))
+    lines = [f"{'tower':<10}" + "".join(f"{_COLUMNS[c][0]:>{width}}" for c in columns)]
     for tower, values in metrics.items():
+        cells = [
+            _COLUMNS[c][1].format(values[c]) if c in values else "n/a" for c in columns
+        ]
+        lines.append(f"{tower:<10}" + "".join(f"{cell:>{width}}" for cell in cells))
+    users = {m["gauc_users"] for m in metrics.values() if "gauc_users" in m}
+    if users and min(users) < FEW_GAUC_USERS:
         lines.append(
-            f"{tower:<10}" + "".join(f"{values.get(c, float('nan')):>10.4f}" for c in columns)
+            f"WARNING: GAUC averages over {min(users):,} users with both classes (fewer than "
+            f"{FEW_GAUC_USERS}): it says little."
         )
     return "\n".join(lines)

@@ -27,6 +27,7 @@ from rocketctr.distill.teacher import load_teacher
 from rocketctr.feature_format import has_trained_state, prepare_run_format
 from rocketctr.file_layout import check_layout
 from rocketctr.files import write_atomically
+from rocketctr.evaluation import TOWERS, score
 from rocketctr.metrics import format_table, tower_metrics
 from rocketctr.model import CoTrainModel, build_model
 from rocketctr.resume import (
@@ -76,6 +77,7 @@ class TrainResult:
     is_chief: bool = True  # only the chief writes metrics and exports
     selected_epoch: int | None = None  # the epoch whose weights were kept (model selection)
     history: list[dict] = field(default_factory=list)  # HISTORY_FILE's records, all epochs
+    model_dir: Path | None = None
 
 
 def _flatten(data: dict, prefix: str = "") -> dict:
@@ -223,24 +225,12 @@ def check_inputs(schema: Schema, patterns: Sequence[str], what: str, bad_rows: s
 def evaluate_towers(
     model: CoTrainModel, dataset: tf.data.Dataset, user_column: str | None
 ) -> dict[str, dict[str, float]]:
-    """Exact AUC, logloss (and GAUC with a user column) of each tower on a whole dataset."""
-    predict = tf.function(lambda x: model(x, training=False))
-    labels, users, scores = [], [], {}
-    for features, y in dataset:
-        for name, logits in predict(features).items():
-            scores.setdefault(name.replace("_logits", ""), []).append(tf.sigmoid(logits).numpy())
-        labels.append(y.numpy())
-        if user_column:
-            users.append(features[user_column].numpy())
-    if not labels:
-        raise ValueError("The eval data has no rows.")
-    y = np.concatenate(labels)
-    u = np.concatenate(users) if user_column else None
-    return {
-        tower: tower_metrics(y, np.concatenate(scores[tower]), u)
-        for tower in ("booster", "light")
-        if tower in scores
-    }
+    """Exact metrics (`tower_metrics`) of each tower on a whole dataset; `user_column`
+    (the schema's user id, or None) groups rows for GAUC."""
+    towers = [t for t in TOWERS if getattr(model, f"has_{t}")]
+    scores = score(model, dataset, towers)
+    users = scores.users if user_column else None
+    return {t: tower_metrics(scores.labels, scores.probs(t), users) for t in towers}
 
 
 def train(
@@ -296,7 +286,6 @@ def _train(
     check_inputs(schema, eval_patterns, "evaluation", t.bad_rows)
     if chief:
         prepare_model_dir(config, model_dir)
-        record_eval_patterns(model_dir, eval_patterns)  # `rocketctr export` checks on them
     tf_keras.utils.set_random_seed(t.seed)
     train_report, eval_report = BadRowReport(), BadRowReport()
 
@@ -373,6 +362,8 @@ def _train(
         saver = EpochSaver(position, data_position, checkpoint, manager, one_pass)
 
     trains = initial_epoch < t.num_epochs and not selection.stopped_early
+    if chief and trains:  # a finished run keeps the eval rows it was trained with
+        record_eval_patterns(model_dir, eval_patterns)  # `rocketctr export` checks on them
     if trains:
         fit = functools.partial(
             model.fit,
@@ -419,33 +410,9 @@ def _train(
     if chief and trains:  # else: the finished run, maybe on other data
         write_atomically(model_dir / METRICS_FILE, json.dumps(metrics, indent=2, sort_keys=True))
     return TrainResult(
-        model, schema, metrics, initial_epoch, bad_rows, chief, selected_epoch, selection.records
-    )
-
-
-def evaluate_run(
-    model_dir: str | Path, eval_patterns: Sequence[str], bad_rows: str | None = None
-) -> tuple[dict[str, dict[str, float]], str, str]:
-    """Scores a run's newest readable checkpoint on eval data (`rocketctr evaluate`).
-
-    Args:
-        model_dir: a `rocketctr train` model dir.
-        eval_patterns: file globs of evaluation data, in the run's schema.
-        bad_rows: the bad-row policy; None takes the run's.
-
-    Returns:
-        (metrics per tower, the checkpoint scored, the bad-row summary).
-    """
-    from rocketctr.rundir import restore_run
-
-    model, config, path, _ = restore_run(model_dir, error=ConfigError)
-    report = BadRowReport()
-    dataset = make_dataset(
-        model.schema, eval_patterns, config.train.batch_size,
-        bad_rows=bad_rows or config.train.bad_rows, report=report,
+        model, schema, metrics, initial_epoch, bad_rows, chief, selected_epoch, selection.records,
+        model_dir,
     )  # fmt: skip
-    metrics = evaluate_towers(model, dataset, model.schema.user_id)
-    return metrics, path, report.summary()
 
 
 def export_trained(
@@ -461,7 +428,12 @@ def export_trained(
     features, labels = serving.eval_rows(result.schema, eval_patterns, t.bad_rows, num_rows)
     return serving.export_light(
         result.model, export_base, example_features=features, example_labels=labels,
-        metadata={"metrics": result.metrics},
+        metadata={
+            "metrics": result.metrics,
+            # What `rocketctr evaluate` matches an export to its run's checkpoint by.
+            "model_dir": str(result.model_dir.resolve()) if result.model_dir else None,
+            "global_step": int(result.model.global_step.numpy()),
+        },
     )  # fmt: skip
 
 

@@ -70,6 +70,8 @@ def make_dataset(
     num_epochs: int | None = 1,
     first_pass: int | tf.Variable | None = None,
     report: BadRowReport | None = None,
+    keep_columns: Sequence[str] = (),
+    in_file_order: bool = False,
 ) -> tf.data.Dataset:
     """Streams `(features, labels)` batches from files in `schema.format`.
 
@@ -101,12 +103,17 @@ def make_dataset(
             None (default): every iteration (Keras starts one per epoch) starts at a new
             pass index drawn from `seed`, so it gets a new order, reproducibly.
         report: per-file counts of rows read and skipped; see `BadRowReport.summary`.
+        keep_columns: more raw columns to deliver (e.g. a request id to pass through to
+            predictions): strings, or floats for dense features.
+        in_file_order: read the files one after another, so the rows come in the order of
+            the files and of their lines (scoring); without shuffle, training and evaluation
+            read several files at once.
 
     Returns:
         A dataset of `(features, labels)`. `features` maps every column in
-        `schema.input_columns`, plus `schema.user_id` if set, to a [B] tensor: tf.string for
-        string columns (missing: ""), tf.float32 for dense ones (missing: NaN). `labels` is
-        float32 [B], 1.0 where the raw label is > 0 (libfm's -1 becomes 0.0).
+        `schema.input_columns`, plus `schema.user_id` if set and `keep_columns`, to a [B]
+        tensor: tf.string for string columns (missing: ""), tf.float32 for dense ones
+        (missing: NaN). `labels` is float32 [B], 1.0 where the raw label is > 0 (libfm's -1 becomes 0.0).
 
     Raises:
         ValueError: an unknown `bad_rows` or out-of-range argument, or "skip" without a
@@ -139,7 +146,7 @@ def make_dataset(
         raise ValueError(f"No reader for format {schema.format!r}. Known: {sorted(READERS)}")
 
     paths = expand_patterns(patterns)
-    reader = READERS[schema.format](schema, paths, ROWS_PER_CHUNK)
+    reader = READERS[schema.format](schema, paths, ROWS_PER_CHUNK, keep_columns)
     counters = report.track(paths, reader.unit) if report is not None else None
 
     def file_stream(pass_index: tf.Tensor) -> tf.data.Dataset:
@@ -172,7 +179,7 @@ def make_dataset(
     files = _passes(first_pass, num_epochs, seed).flat_map(file_stream)
     chunks = files.interleave(
         pass_chunks,
-        cycle_length=min(len(paths), MAX_FILES_IN_FLIGHT),
+        cycle_length=1 if in_file_order else min(len(paths), MAX_FILES_IN_FLIGHT),
         num_parallel_calls=tf.data.AUTOTUNE,
         deterministic=True,
     )

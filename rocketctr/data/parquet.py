@@ -62,8 +62,14 @@ class ParquetReader(Reader):
 
     unit = "row"
 
-    def __init__(self, schema: Schema, paths: Sequence[str], rows_per_chunk: int):
-        super().__init__(schema, paths, rows_per_chunk)
+    def __init__(
+        self,
+        schema: Schema,
+        paths: Sequence[str],
+        rows_per_chunk: int,
+        keep_columns: Sequence[str] = (),
+    ):
+        super().__init__(schema, paths, rows_per_chunk, keep_columns)
         # Numeric columns travel as float32; a numeric column that the first file stores as
         # text travels as strings and is checked in-graph.
         with open_parquet(self.paths[0]) as parquet_file:

@@ -23,11 +23,13 @@ from rocketctr.schema import Schema
 _GZIP_MAGIC = b"\x1f\x8b\x08"  # gzip header: magic bytes + "deflate" method
 
 
-def output_columns(schema: Schema) -> list[str]:
-    """Feature columns a dataset yields: the model's inputs plus the user id (for GAUC)."""
+def output_columns(schema: Schema, keep: Sequence[str] = ()) -> list[str]:
+    """Feature columns a dataset yields: the model's inputs plus the user id (for GAUC) and
+    the raw `keep` columns."""
     columns = list(schema.input_columns)
-    if schema.user_id is not None and schema.user_id not in columns:
-        columns.append(schema.user_id)
+    for column in ([schema.user_id] if schema.user_id else []) + list(keep):
+        if column not in columns:
+            columns.append(column)
     return columns
 
 
@@ -119,6 +121,8 @@ class Reader(abc.ABC):
         schema: the dataset layout.
         paths: the files, already expanded and sorted.
         rows_per_chunk: rows parsed together; large enough to amortise per-op overhead.
+        keep_columns: more columns of `schema.columns` to deliver as they are (strings,
+            or floats for dense features), e.g. ids to pass through to predictions.
     """
 
     # What row numbers in messages count: "line" (header included) or "record".
@@ -126,14 +130,22 @@ class Reader(abc.ABC):
     # Raw label values accepted (see checks.label_values).
     label_values = BINARY_LABELS
 
-    def __init__(self, schema: Schema, paths: Sequence[str], rows_per_chunk: int):
+    def __init__(
+        self,
+        schema: Schema,
+        paths: Sequence[str],
+        rows_per_chunk: int,
+        keep_columns: Sequence[str] = (),
+    ):
         self.schema = schema
         self.paths = list(paths)
         self.rows_per_chunk = rows_per_chunk
         self.paths_tensor = tf.constant(self.paths)
         self.column_index = {column: i for i, column in enumerate(schema.columns)}
+        for column in keep_columns:  # Parquet and tf.Example read any column by name
+            self.column_index.setdefault(column, len(self.column_index))
         # Feature columns the dataset yields, and what is read: the label first, then those.
-        self.output_columns = output_columns(schema)
+        self.output_columns = output_columns(schema, keep_columns)
         self.read_columns = [schema.label] + [c for c in self.output_columns if c != schema.label]
 
     def _enumerated_chunks(self, records: tf.data.Dataset, file_index: tf.Tensor):

@@ -38,8 +38,20 @@ _BYTE_ORDER_MARK = "\ufeff"
 class _LineReader(Reader):
     """Reads files line by line; subclasses split a line into one token per column."""
 
-    def __init__(self, schema: Schema, paths: Sequence[str], rows_per_chunk: int):
-        super().__init__(schema, paths, rows_per_chunk)
+    def __init__(
+        self,
+        schema: Schema,
+        paths: Sequence[str],
+        rows_per_chunk: int,
+        keep_columns: Sequence[str] = (),
+    ):
+        super().__init__(schema, paths, rows_per_chunk, keep_columns)
+        unknown = [c for c in keep_columns if c not in schema.columns]
+        if unknown:
+            raise ValueError(
+                f"Columns {unknown} are not columns of schema {schema.source or schema.name!r}; "
+                f"its columns: {list(schema.columns)}"
+            )
         compression = [compression_type(p, sniff=False) for p in self.paths]
         check_whole(self.paths, compression)
         self._compression = tf.constant(compression)
@@ -172,8 +184,14 @@ class LibfmReader(_LineReader):
     _ID_TOKEN = r"-?[0-9]{1,18}:(?:" + NUMBER + ")"  # an integer-id field's: an integer index
     label_values = LIBFM_LABELS
 
-    def __init__(self, schema: Schema, paths: Sequence[str], rows_per_chunk: int):
-        super().__init__(schema, paths, rows_per_chunk)
+    def __init__(
+        self,
+        schema: Schema,
+        paths: Sequence[str],
+        rows_per_chunk: int,
+        keep_columns: Sequence[str] = (),
+    ):
+        super().__init__(schema, paths, rows_per_chunk, keep_columns)
         # Integer-id fields read from their own column (a derived field reads another's).
         self._id_fields = {
             f.column: f for f in schema.categorical if f.num_ids is not None and not f.derive

@@ -36,8 +36,14 @@ class TFRecordReader(Reader):
 
     unit = "record"
 
-    def __init__(self, schema: Schema, paths: Sequence[str], rows_per_chunk: int):
-        super().__init__(schema, paths, rows_per_chunk)
+    def __init__(
+        self,
+        schema: Schema,
+        paths: Sequence[str],
+        rows_per_chunk: int,
+        keep_columns: Sequence[str] = (),
+    ):
+        super().__init__(schema, paths, rows_per_chunk, keep_columns)
         self._compression_types = [compression_type(p, sniff=True) for p in self.paths]
         check_whole(self.paths, self._compression_types)
         self._compression = tf.constant(self._compression_types)

@@ -119,6 +119,8 @@ def export_info(
             "source": schema.source,
             "serving_columns": [{"name": c, "dtype": dt.name} for c, dt in input_dtypes.items()],
             "privileged_not_served": list(schema.privileged),
+            # The whole schema, so that files can be scored with the export alone.
+            "definition": schema.to_dict(),
         },
         "signatures": signatures,
         "embedding_table": {

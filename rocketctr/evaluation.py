@@ -1,0 +1,214 @@
+"""Scoring a finished run on labelled rows (`rocketctr evaluate`), without writing to it.
+
+Both towers are scored with the run's selected weights: a run's newest checkpoint holds the
+epoch model selection kept (rocketctr/selection.py). The light tower is scored through the
+run's export of that checkpoint when one exists (what TF Serving would answer), and every
+row is checked against the checkpoint's light net: a float32 export must agree within the
+export's parity tolerance, a quantized one within its AUC tolerance.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import tensorflow as tf
+
+from rocketctr.config import ConfigError
+from rocketctr.data import BadRowReport, make_dataset
+from rocketctr.metrics import calibration_buckets, tower_metrics
+from rocketctr.model import CoTrainModel
+from rocketctr.rundir import restore_run
+
+TOWERS = ("booster", "light")
+DEFAULT_EXPORT = "export"  # <model_dir>/export, where `rocketctr train` exports
+
+
+@dataclass
+class Scores:
+    """What a model gave each row of a dataset, in the dataset's order."""
+
+    labels: np.ndarray  # float 0/1 [N]
+    users: np.ndarray | None  # the schema's user id column [N], when it has one
+    logits: dict[str, np.ndarray]  # tower -> [N]
+    export_probs: np.ndarray | None = None  # the light export's probabilities [N]
+
+    def probs(self, tower: str) -> np.ndarray:
+        return 1.0 / (1.0 + np.exp(-self.logits[tower].astype(np.float64)))
+
+
+def run_towers(model: CoTrainModel, tower: str = "both") -> list[str]:
+    """The towers `tower` ("light", "booster" or "both") names in this run; a tower the run
+    does not have is refused."""
+    present = [t for t in TOWERS if getattr(model, f"has_{t}")]
+    if tower == "both":
+        return present
+    if tower not in TOWERS:
+        raise ConfigError(f"--tower must be one of light, booster, both. Received: {tower!r}")
+    if tower not in present:
+        mode = model.rocket_config.distill.mode
+        raise ConfigError(f"The run has no {tower} net (distill.mode {mode!r}); it has {present}.")
+    return [tower]
+
+
+def score(
+    model: CoTrainModel,
+    dataset: tf.data.Dataset,
+    towers: Sequence[str],
+    export: Any = None,
+) -> Scores:
+    """Scores every row of `dataset` with `towers` (and the loaded light `export`)."""
+    predict = tf.function(lambda x: model(x, training=False))
+    serving_columns = list(model.light_processor.input_dtypes) if export is not None else []
+    user_column = model.schema.user_id
+    labels, users, logits, served = [], [], {t: [] for t in towers}, []
+    for features, y in dataset:
+        out = predict(features)
+        for tower in towers:
+            logits[tower].append(out[f"{tower}_logits"].numpy())
+        if export is not None:
+            inputs = {c: features[c] for c in serving_columns}
+            served.append(export.signatures["serving_default"](**inputs)["probabilities"].numpy())
+        labels.append(y.numpy())
+        if user_column:
+            users.append(features[user_column].numpy())
+    if not labels:
+        raise ValueError("The data has no rows.")
+    return Scores(
+        labels=np.concatenate(labels),
+        users=np.concatenate(users) if user_column else None,
+        logits={t: np.concatenate(v) for t, v in logits.items()},
+        export_probs=np.concatenate(served) if export is not None else None,
+    )
+
+
+def find_export(export_base: Path, model_dir: Path, global_step: int) -> Path | None:
+    """The newest version under `export_base` exported from `model_dir` at `global_step`
+    (its `rocketctr.json` says so), or None."""
+    from rocketctr.serving import read_export_info
+
+    if not export_base.is_dir():
+        return None
+    versions = sorted(
+        (int(p.name), p) for p in export_base.iterdir() if p.name.isdigit() and p.is_dir()
+    )
+    for _, path in reversed(versions):
+        try:
+            metadata = read_export_info(path).get("metadata", {})
+        except (OSError, ValueError):
+            continue
+        same_run = Path(metadata.get("model_dir", "")).resolve() == model_dir.resolve()
+        if same_run and metadata.get("global_step") == global_step:
+            return path
+    return None
+
+
+def check_export_parity(
+    scores: Scores, export_path: Path, embedding_dtype: str
+) -> dict[str, Any]:
+    """How the export's probabilities compare with the checkpoint's light net, row by row.
+
+    Raises:
+        ExportError: a float32 export differs by more than PARITY_ATOL on some row, or a
+            quantized one moves the AUC beyond its tolerance.
+    """
+    from rocketctr.serving import PARITY_ATOL, ExportError
+    from rocketctr.serving.quality import quality_change
+
+    checkpoint_probs = scores.probs("light")
+    diff = np.abs(scores.export_probs - checkpoint_probs)
+    parity = {
+        "export": str(export_path),
+        "embedding_dtype": embedding_dtype,
+        "rows": int(diff.size),
+        "max_abs_diff": float(diff.max()),
+    }
+    if embedding_dtype == "float32":
+        if parity["max_abs_diff"] > PARITY_ATOL:
+            raise ExportError(
+                f"The export {export_path} does not score like the checkpoint it was exported "
+                f"from: max |Δp| = {parity['max_abs_diff']:.3g} at row {int(diff.argmax())} "
+                f"(tolerance {PARITY_ATOL}). Export the run again."
+            )
+    else:
+        change = quality_change(scores.labels, checkpoint_probs, scores.export_probs,
+                                embedding_dtype)  # fmt: skip
+        parity["auc_change"] = change["auc_change"]
+    return parity
+
+
+def evaluate_run(
+    model_dir: str | Path,
+    patterns: Sequence[str],
+    *,
+    tower: str = "both",
+    bad_rows: str | None = None,
+    export_base: str | Path | None = None,
+) -> dict[str, Any]:
+    """Scores a finished run's towers on labelled rows; writes nothing into the run.
+
+    Args:
+        model_dir: a `rocketctr train` model dir.
+        patterns: file globs in the run's schema.
+        tower: "light", "booster" or "both" (every tower the run has).
+        bad_rows: the bad-row policy; None takes the run's.
+        export_base: where the run's exports are; default `<model_dir>/export`. The newest
+            version exported from the restored checkpoint scores the light tower.
+
+    Returns:
+        A JSON-able dict: model_dir, checkpoint, global_step, data, bad_rows (the summary),
+        towers ({tower: metrics (`tower_metrics`) + "calibration" buckets + "scored_with"}),
+        and export_parity (None when the light net was scored from the checkpoint).
+    """
+    model_dir = Path(model_dir)
+    model, config, checkpoint, _ = restore_run(model_dir, error=ConfigError)
+    towers = run_towers(model, tower)
+    global_step = int(model.global_step.numpy())
+    export_path = None
+    if "light" in towers:
+        base = Path(export_base) if export_base else model_dir / DEFAULT_EXPORT
+        export_path = find_export(base, model_dir, global_step)
+    export = tf.saved_model.load(str(export_path)) if export_path else None
+    report = BadRowReport()
+    dataset = make_dataset(
+        model.schema, patterns, config.train.batch_size,
+        bad_rows=bad_rows or config.train.bad_rows, report=report,
+    )  # fmt: skip
+    scores = score(model, dataset, towers, export)
+    parity = None
+    if export_path is not None:
+        from rocketctr.serving import read_export_info
+
+        dtype = read_export_info(export_path)["embedding_table"]["dtype"]
+        parity = check_export_parity(scores, export_path, dtype)
+    results = {}
+    for name in towers:
+        probs = scores.probs(name)
+        scored_with = f"checkpoint {checkpoint}"
+        if name == "light" and parity is not None:
+            probs, scored_with = scores.export_probs, f"export {export_path}"
+        results[name] = {
+            **tower_metrics(scores.labels, probs, scores.users),
+            "calibration": calibration_buckets(scores.labels, probs),
+            "scored_with": scored_with,
+        }
+    return {
+        "model_dir": str(model_dir),
+        "checkpoint": checkpoint,
+        "global_step": global_step,
+        "data": list(patterns),
+        "bad_rows": report.summary(),
+        "towers": results,
+        "export_parity": parity,
+    }
+
+
+def metrics_only(evaluation: dict[str, Any]) -> dict[str, dict[str, float]]:
+    """{tower: its scalar metrics}, for `metrics.format_table`."""
+    return {
+        tower: {k: v for k, v in values.items() if not isinstance(v, (list, str))}
+        for tower, values in evaluation["towers"].items()
+    }

@@ -1,0 +1,158 @@
+"""Batch scoring (`rocketctr predict`): every row of some files -> a Parquet or CSV file.
+
+Rows stream through in batches and are written as they are scored, so memory stays flat
+whatever the input's size. The output has one row per input row that was read, in the
+input's order (files one after another, as the globs list them): the `keep` columns as
+they were read, the label, then each tower's probability and logit. Malformed rows follow
+the bad-row policy of training: under "skip" they are left out and counted in the summary.
+The file appears whole or not at all (written beside it, then renamed).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.csv as pa_csv
+import pyarrow.parquet as pq
+import tensorflow as tf
+
+from rocketctr.config import Config, ConfigError
+from rocketctr.data import BadRowReport, make_dataset
+from rocketctr.evaluation import run_towers
+from rocketctr.rundir import restore_run
+from rocketctr.schema import load_schema, parse_schema
+
+OUTPUT_FORMATS = (".parquet", ".csv")
+
+
+def _export_version(export_dir: Path) -> Path:
+    """`export_dir` itself when it holds a SavedModel, else its newest numeric version."""
+    if (export_dir / "saved_model.pb").exists():
+        return export_dir
+    versions = sorted(
+        (int(p.name), p) for p in export_dir.glob("*") if p.name.isdigit() and p.is_dir()
+    ) if export_dir.is_dir() else []  # fmt: skip
+    if not versions:
+        raise ConfigError(f"{export_dir} holds no SavedModel and no numbered export version.")
+    return versions[-1][1]
+
+
+class _ExportScorer:
+    """The light net of an export, read with the schema it records."""
+
+    def __init__(self, export_dir: Path) -> None:
+        from rocketctr.serving import read_export_info
+
+        self.path = _export_version(export_dir)
+        info = read_export_info(self.path)
+        definition = info["schema"].get("definition")
+        self.schema = (
+            parse_schema(definition, source=str(self.path)) if definition
+            else load_schema(info["config"]["schema"])  # exports before the schema was recorded
+        )  # fmt: skip
+        self.config = Config.from_dict(info["config"])
+        self.columns = [c["name"] for c in info["schema"]["serving_columns"]]
+        self.signature = tf.saved_model.load(str(self.path)).signatures["serving_default"]
+
+    def __call__(self, features: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
+        out = self.signature(**{c: features[c] for c in self.columns})
+        return {"light_logits": out["logits"]}
+
+
+def predict(
+    patterns: Sequence[str],
+    output: str | Path,
+    *,
+    model_dir: str | Path | None = None,
+    export_dir: str | Path | None = None,
+    tower: str = "light",
+    keep: Sequence[str] = (),
+    bad_rows: str | None = None,
+    batch_size: int = 4096,
+) -> dict[str, Any]:
+    """Scores the rows of `patterns` and writes them to `output` (.parquet or .csv).
+
+    Args:
+        patterns: file globs in the run's (or the export's) schema.
+        output: the file to write; its suffix picks the format.
+        model_dir: score with this run's selected weights...
+        export_dir: ...or with this light export (a version dir, or a base: its newest).
+        tower: "light", "booster" or "both" (booster: a run only).
+        keep: input columns copied to the output.
+        bad_rows: the bad-row policy; None takes the run's.
+        batch_size: rows per step.
+
+    Returns:
+        {"rows", "columns", "scored_with", "bad_rows"} (the bad-row summary).
+    """
+    output = Path(output)
+    if output.suffix.lower() not in OUTPUT_FORMATS:
+        raise ConfigError(f"--output must end in .parquet or .csv. Received: {output}")
+    if model_dir is not None:
+        model, config, checkpoint, _ = restore_run(model_dir, error=ConfigError)
+        towers, schema, scored_with = run_towers(model, tower), model.schema, checkpoint
+        scorer = tf.function(lambda x: model(x, training=False))
+    else:
+        if tower != "light":
+            raise ConfigError("An export holds the light net only: --tower light.")
+        scorer = _ExportScorer(Path(export_dir))
+        towers, schema, config, scored_with = ["light"], scorer.schema, scorer.config, scorer.path
+    keep = [c for c in keep if c != schema.label]  # the label is always written
+    report = BadRowReport()
+    dataset = make_dataset(
+        schema, patterns, batch_size, bad_rows=bad_rows or config.train.bad_rows,
+        report=report, keep_columns=keep, in_file_order=True,
+    )  # fmt: skip
+    partial = output.with_name(output.name + ".partial")
+    rows, writer = 0, None
+    try:
+        for features, labels in dataset:
+            logits = scorer(features)
+            columns = {c: _column(features[c].numpy()) for c in keep}
+            columns["label"] = pa.array(labels.numpy())
+            for name in towers:
+                z = logits[f"{name}_logits"].numpy().astype(np.float64)
+                columns[f"{name}_probability"] = pa.array(1.0 / (1.0 + np.exp(-z)))
+                columns[f"{name}_logit"] = pa.array(z)
+            table = pa.table(columns)
+            if writer is None:
+                writer = _writer(partial, table.schema)
+            writer.write_table(table)
+            rows += table.num_rows
+        if writer is None:
+            raise ConfigError(f"No rows to score in {list(patterns)}: {report.summary()}")
+        writer.close()
+        os.replace(partial, output)
+    finally:
+        if partial.exists():
+            if writer is not None:
+                writer.close()
+            partial.unlink()
+    return {
+        "rows": rows,
+        "columns": [*keep, "label", *(f"{t}_{k}" for t in towers for k in ("probability", "logit"))],
+        "scored_with": str(scored_with),
+        "bad_rows": report.summary(),
+    }
+
+
+def _column(values: np.ndarray) -> pa.Array:
+    """A kept column: UTF-8 text where the bytes are text, floats as they are."""
+    if values.dtype != object:
+        return pa.array(values)
+    binary = pa.array(values, type=pa.binary())
+    try:
+        return binary.cast(pa.string())
+    except pa.ArrowInvalid:
+        return binary
+
+
+def _writer(path: Path, schema: pa.Schema):
+    if path.name.lower().endswith(".parquet.partial"):
+        return pq.ParquetWriter(str(path), schema)
+    return pa_csv.CSVWriter(str(path), schema)
