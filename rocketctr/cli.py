@@ -75,8 +75,12 @@ def _train_flags(p) -> None:
     p.add_argument("--config", default="default",
                    help="A preset name (rocketctr/presets: default, criteo, avazu, frappe, "
                    "pfd) or a YAML path.")  # fmt: skip
-    p.add_argument("--train", type=_globs, default=[],
-                   help="Training file globs (comma-separated). Omit for synthetic data.")
+    p.add_argument(
+        "--train",
+        type=_globs,
+        default=[],
+        help="Training file globs (comma-separated). Omit for synthetic data.",
+    )
     p.add_argument("--eval", type=_globs, default=[],
                    help="Evaluation file globs (comma-separated): per-epoch validation, "
                    "model selection and the final table.")  # fmt: skip
@@ -96,30 +100,56 @@ def _train_flags(p) -> None:
     p.add_argument("--export_dir",
                    help="Export base dir TF Serving watches (versions 1, 2, ...). Default: "
                    "<model_dir>/export.")  # fmt: skip
-    p.add_argument("--export", action=argparse.BooleanOptionalAction, default=True,
-                   help="Export the light net for TF Serving at the end (--noexport: don't).")
+    p.add_argument(
+        "--export",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="Export the light net for TF Serving at the end (--noexport: don't).",
+    )
     p.add_argument("--noexport", dest="export", action="store_false", help=argparse.SUPPRESS)
-    p.add_argument("--replica_index", type=int,
-                   help="Codistillation: this replica's index in [0, codistill_replicas).")
-    p.add_argument("--shared_dir",
-                   help="Codistillation: directory all replicas share (replica-<i>/ each).")
-    p.add_argument("--synthetic_train_rows", type=int, default=300_000,
-                   help="Rows of built-in synthetic train data.")
-    p.add_argument("--synthetic_eval_rows", type=int, default=50_000,
-                   help="Rows of built-in synthetic eval data.")
+    p.add_argument(
+        "--replica_index",
+        type=int,
+        help="Codistillation: this replica's index in [0, codistill_replicas).",
+    )
+    p.add_argument(
+        "--shared_dir", help="Codistillation: directory all replicas share (replica-<i>/ each)."
+    )
+    p.add_argument(
+        "--synthetic_train_rows",
+        type=int,
+        default=300_000,
+        help="Rows of built-in synthetic train data.",
+    )
+    p.add_argument(
+        "--synthetic_eval_rows",
+        type=int,
+        default=50_000,
+        help="Rows of built-in synthetic eval data.",
+    )
     _add_verbose(p)
 
 
 def _data_flag(p, required: bool = True) -> None:
-    p.add_argument("--data", "--eval", dest="data", type=_globs, required=required,
-                   help="File globs (comma-separated) in the run's schema.")
+    p.add_argument(
+        "--data",
+        "--eval",
+        dest="data",
+        type=_globs,
+        required=required,
+        help="File globs (comma-separated) in the run's schema.",
+    )
 
 
 def _evaluate_flags(p) -> None:
     _add_model_dir(p, True)
     _data_flag(p)
-    p.add_argument("--tower", choices=["light", "booster", "both"], default="both",
-                   help="Which net to score (default: every net the run has).")
+    p.add_argument(
+        "--tower",
+        choices=["light", "booster", "both"],
+        default="both",
+        help="Which net to score (default: every net the run has).",
+    )
     p.add_argument("--output", help="Also write the metrics (and calibration buckets) here, "
                    "as JSON. The run's own files are never changed.")  # fmt: skip
     p.add_argument("--export_dir", help="Where the run's exports are (default "
@@ -135,13 +165,20 @@ def _predict_flags(p) -> None:
                    help="Or score with this light export: a version dir, or an export base "
                    "(its newest version).")  # fmt: skip
     _data_flag(p)
-    p.add_argument("--output", required=True,
-                   help="Where the scores go: a .parquet or .csv file, one row per input row.")
+    p.add_argument(
+        "--output",
+        required=True,
+        help="Where the scores go: a .parquet or .csv file, one row per input row.",
+    )
     p.add_argument("--keep", type=_globs, default=[], metavar="COL,...",
                    help="Input columns copied to the output beside the scores, e.g. a "
                    "request or user id.")  # fmt: skip
-    p.add_argument("--tower", choices=["light", "booster", "both"], default="light",
-                   help="Whose scores to write (booster: --model_dir only).")
+    p.add_argument(
+        "--tower",
+        choices=["light", "booster", "both"],
+        default="light",
+        help="Whose scores to write (booster: --model_dir only).",
+    )
     p.add_argument("--batch_size", type=int, default=4096, help="Rows scored per step.")
     _add_bad_rows(p)
     _add_verbose(p)
@@ -163,15 +200,21 @@ def _report_flags(p) -> None:
 def _export_flags(p) -> None:
     _add_model_dir(p, True)
     p.add_argument("--export_dir", help="Export base dir (default <model_dir>/export).")
-    p.add_argument("--set", action="append", default=[], metavar="export.KEY=VALUE",
-                   help="export.* override, e.g. --set export.embedding_dtype=int8.")
+    p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="export.KEY=VALUE",
+        help="export.* override, e.g. --set export.embedding_dtype=int8.",
+    )
     _add_verbose(p)
 
 
 def _item_vectors_flags(p) -> None:
     p.add_argument("--export_dir", required=True, help="A two-tower light export version dir.")
-    p.add_argument("--catalogue", type=_globs, required=True,
-                   help="Item rows (CSV/TSV with header, Parquet).")
+    p.add_argument(
+        "--catalogue", type=_globs, required=True, help="Item rows (CSV/TSV with header, Parquet)."
+    )
     p.add_argument("--output", required=True, help="Parquet file of item id -> vector.")
     p.add_argument("--id_column", help="The item id column (default: inferred).")
     _add_verbose(p)
@@ -180,12 +223,18 @@ def _item_vectors_flags(p) -> None:
 # name: (one-line description, flags, handler name)
 COMMANDS = {
     "train": ("Train (or resume) a run, evaluate it, export the light net.", _train_flags),
-    "evaluate": ("Score a finished run on labelled rows: AUC, logloss, GAUC, calibration.",
-                 _evaluate_flags),  # fmt: skip
-    "predict": ("Write scores for every row of a file (Parquet/CSV), streaming.",
-                _predict_flags),  # fmt: skip
-    "report": ("One HTML launch report: training curves, calibration, lift, serving cost.",
-               _report_flags),  # fmt: skip
+    "evaluate": (
+        "Score a finished run on labelled rows: AUC, logloss, GAUC, calibration.",
+        _evaluate_flags,
+    ),  # fmt: skip
+    "predict": (
+        "Write scores for every row of a file (Parquet/CSV), streaming.",
+        _predict_flags,
+    ),  # fmt: skip
+    "report": (
+        "One HTML launch report: training curves, calibration, lift, serving cost.",
+        _report_flags,
+    ),  # fmt: skip
     "export": ("Export a run's light net for TF Serving, verified.", _export_flags),
     "item_vectors": ("Two-tower light net: item vectors of a catalogue.", _item_vectors_flags),
 }
@@ -331,8 +380,10 @@ def evaluate_main(args) -> int:
     print(f"Scored {result['checkpoint']} (global step {result['global_step']:,})")
     parity = result["export_parity"]
     if parity is not None:
-        print(f"light: scored through the export {parity['export']}; it matches the checkpoint's "
-              f"light net on all {parity['rows']:,} rows (max |Δp| {parity['max_abs_diff']:.2g})")
+        print(
+            f"light: scored through the export {parity['export']}; it matches the checkpoint's "
+            f"light net on all {parity['rows']:,} rows (max |Δp| {parity['max_abs_diff']:.2g})"
+        )
     elif "light" in result["towers"]:
         print("light: scored from the checkpoint (no export of this checkpoint found)")
     print(format_table(metrics_only(result)) + "\ndata: " + result["bad_rows"])

@@ -106,9 +106,7 @@ def find_export(export_base: Path, model_dir: Path, global_step: int) -> Path | 
     return None
 
 
-def check_export_parity(
-    scores: Scores, export_path: Path, embedding_dtype: str
-) -> dict[str, Any]:
+def check_export_parity(scores: Scores, export_path: Path, embedding_dtype: str) -> dict[str, Any]:
     """How the export's probabilities compare with the checkpoint's light net, row by row.
 
     Raises:

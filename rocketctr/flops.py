@@ -5,7 +5,8 @@ filter contractions, xᵀw of a vector cross), plus the element-wise work of cro
 (x0 ∘ (Wx + b) + x, x0 · (xᵀw) + b + x), CIN outer products and sum-pooling, and the FM
 pairwise term. Not counted: bias adds, activations, BatchNorm/Dropout at inference, embedding
 gathers and feature hashing (memory bound, the same for both towers on shared tables). The
-count is exact for what it counts and deliberately simple: it ranks towers by compute, it does not predict latency.
+count is exact for what it counts and deliberately simple: it ranks towers by compute, it
+does not predict latency.
 
 Why not `tf.profiler`: its FLOP counter works on TF1 graphs (`tf.compat.v1.profiler`) and
 does not see inside the function calls of a traced TF2 Keras model without extra plumbing,

@@ -130,9 +130,7 @@ def format_table(metrics: dict[str, dict[str, float]]) -> str:
     width = max(10, *(len(_COLUMNS[c][0]) + 2 for c in columns))
     lines = [f"{'tower':<10}" + "".join(f"{_COLUMNS[c][0]:>{width}}" for c in columns)]
     for tower, values in metrics.items():
-        cells = [
-            _COLUMNS[c][1].format(values[c]) if c in values else "n/a" for c in columns
-        ]
+        cells = [_COLUMNS[c][1].format(values[c]) if c in values else "n/a" for c in columns]
         lines.append(f"{tower:<10}" + "".join(f"{cell:>{width}}" for cell in cells))
     users = {m["gauc_users"] for m in metrics.values() if "gauc_users" in m}
     if users and min(users) < FEW_GAUC_USERS:

@@ -133,9 +133,10 @@ def predict(
             if writer is not None:
                 writer.close()
             partial.unlink()
+    scores = [f"{t}_{kind}" for t in towers for kind in ("probability", "logit")]
     return {
         "rows": rows,
-        "columns": [*keep, "label", *(f"{t}_{k}" for t in towers for k in ("probability", "logit"))],
+        "columns": [*keep, "label", *scores],
         "scored_with": str(scored_with),
         "bad_rows": report.summary(),
     }

@@ -15,7 +15,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
 import tensorflow as tf
 import tf_keras
 
@@ -24,10 +23,10 @@ from rocketctr.config import Config, ConfigError, save_config
 from rocketctr.data import BadRowError, BadRowReport, make_dataset
 from rocketctr.distill.codistill import CodistillReplica, for_replica
 from rocketctr.distill.teacher import load_teacher
+from rocketctr.evaluation import TOWERS, score
 from rocketctr.feature_format import has_trained_state, prepare_run_format
 from rocketctr.file_layout import check_layout
 from rocketctr.files import write_atomically
-from rocketctr.evaluation import TOWERS, score
 from rocketctr.metrics import format_table, tower_metrics
 from rocketctr.model import CoTrainModel, build_model
 from rocketctr.resume import (
