@@ -334,13 +334,15 @@ def preset_names() -> list[str]:
 def load_config(name_or_path: str) -> Config:
     """Loads a preset by name (see `preset_names()`) or a YAML file by path."""
     path = Path(name_or_path)
-    if path.suffix in (".yaml", ".yml") or path.exists():
+    resource = resources.files("rocketctr.presets") / f"{name_or_path}.yaml"
+    # A preset's name wins over a directory of that name (say a run dir: --model_dir frappe).
+    named = "/" not in name_or_path and resource.is_file() and not path.is_file()
+    if not named and (path.suffix in (".yaml", ".yml") or path.exists()):
         if not path.exists():
             raise ConfigError(f"Config file not found: {path}")
         data = yaml_files.load(path, ConfigError)
         source = str(path)
     else:
-        resource = resources.files("rocketctr.presets") / f"{name_or_path}.yaml"
         if not resource.is_file():
             raise ConfigError(
                 f"Unknown config preset {name_or_path!r}. Presets: {preset_names()}; "

@@ -163,11 +163,13 @@ def schema_names() -> list[str]:
 def load_schema(name_or_path: str) -> Schema:
     """Loads `data_schemas/<name>.yaml` by name, or a schema YAML by path."""
     path = Path(name_or_path)
-    if path.suffix in (".yaml", ".yml") or path.exists():
+    resource = resources.files("rocketctr.data_schemas") / f"{name_or_path}.yaml"
+    # A schema's name wins over a directory of that name (say a run dir: --model_dir frappe).
+    named = "/" not in name_or_path and resource.is_file() and not path.is_file()
+    if not named and (path.suffix in (".yaml", ".yml") or path.exists()):
         if not path.exists():
             raise SchemaError(f"Schema file not found: {path}")
         return parse_schema(yaml_files.load(path, SchemaError), source=str(path))
-    resource = resources.files("rocketctr.data_schemas") / f"{name_or_path}.yaml"
     if not resource.is_file():
         raise SchemaError(
             f"Unknown schema {name_or_path!r}. Known: {schema_names()}; or pass a YAML path."

@@ -119,3 +119,11 @@ def test_config_files_that_are_not_clean_yaml_are_refused_in_one_line(tmp_path, 
 def test_a_boolean_bucket_count_is_refused():
     with pytest.raises(SchemaError, match="hash_buckets': must be a positive integer. Received: T"):
         parse_schema(_schema(categorical=[{"name": "b", "hash_buckets": True}]), source="my.yaml")
+
+
+def test_a_directory_named_like_a_preset_does_not_hide_it(tmp_path, monkeypatch):
+    # `rocketctr train --config frappe --model_dir frappe`, run twice from the same directory.
+    (tmp_path / "frappe").mkdir()
+    monkeypatch.chdir(tmp_path)
+    assert load_config("frappe").schema == "frappe"
+    assert load_schema("frappe").name == "frappe"
