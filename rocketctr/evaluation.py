@@ -61,7 +61,7 @@ def score(
     export: Any = None,
 ) -> Scores:
     """Scores every row of `dataset` with `towers` (and the loaded light `export`)."""
-    predict = tf.function(lambda x: model(x, training=False))
+    predict = tf.function(lambda x: model(x, training=False), reduce_retracing=True)
     serving_columns = list(model.light_processor.input_dtypes) if export is not None else []
     user_column = model.schema.user_id
     labels, users, logits, served = [], [], {t: [] for t in towers}, []

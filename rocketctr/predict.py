@@ -96,7 +96,7 @@ def predict(
     if model_dir is not None:
         model, config, checkpoint, _ = restore_run(model_dir, error=ConfigError)
         towers, schema, scored_with = run_towers(model, tower), model.schema, checkpoint
-        scorer = tf.function(lambda x: model(x, training=False))
+        scorer = tf.function(lambda x: model(x, training=False), reduce_retracing=True)
     else:
         if tower != "light":
             raise ConfigError("An export holds the light net only: --tower light.")

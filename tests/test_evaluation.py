@@ -1,0 +1,270 @@
+"""`rocketctr evaluate` and `predict`: metrics checked by hand, the export against the
+checkpoint, row order and count, every mode, and a run's files left as they were."""
+
+import hashlib
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from rocketctr import train
+from rocketctr.config import Config, ConfigError
+from rocketctr.evaluation import evaluate_run
+from rocketctr.predict import predict
+from tests.helpers import SHARED_DATA
+
+SCHEMA = {
+    "name": "tiny_users",
+    "format": "tsv",
+    "columns": ["label", "user", "item", "x"],
+    "label": "label",
+    "dense": [{"name": "x"}],
+    "categorical": [{"name": "user", "hash_buckets": 50}, {"name": "item", "hash_buckets": 50}],
+    "user_id": "user",
+}
+# 12 hand-made rows, 3 users: u1 and u2 have both classes, u3 clicks every time.
+ROWS = [
+    (1, "u1", "a", 2.0), (0, "u1", "b", -1.0), (0, "u1", "c", 0.5), (1, "u1", "d", 1.5),
+    (0, "u2", "a", -2.0), (1, "u2", "e", 0.1), (0, "u2", "f", -0.3), (0, "u2", "g", 0.9),
+    (1, "u3", "a", 1.0), (1, "u3", "b", 0.0), (1, "u3", "h", -0.5), (0, "u4", "z", 0.2),
+]  # fmt: skip
+
+
+def _write(path, rows):
+    path.write_text("".join("\t".join(str(v) for v in row) + "\n" for row in rows))
+    return str(path)
+
+
+def _config(schema_path, mode="co_train"):
+    return Config.from_dict({
+        "schema": str(schema_path),
+        "model": {"embedding_dim": 4, "booster": {"name": "dcn", "hidden_units": [8],
+                  "num_cross_layers": 1}, "light": {"name": "mlp", "hidden_units": [4]}},
+        "distill": {"mode": mode},
+        "train": {"batch_size": 64, "num_epochs": 2},
+    })  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    """A tiny schema with users, training rows where x and the item carry the label, the
+    hand-made eval file, and a co-trained run with its export."""
+    directory = tmp_path_factory.mktemp("tiny")
+    schema_path = directory / "schema.yaml"
+    schema_path.write_text(yaml.safe_dump(SCHEMA))
+    rng = np.random.default_rng(0)
+    rows = []
+    for _ in range(1500):
+        x, item = rng.normal(), f"i{rng.integers(0, 20)}"
+        logit = 1.5 * x + (0.8 if item < "i10" else -0.8)
+        rows.append((int(rng.random() < 1 / (1 + np.exp(-logit))), f"u{rng.integers(0, 30)}",
+                     item, round(x, 3)))  # fmt: skip
+    train_file = _write(directory / "train.tsv", rows)
+    eval_file = _write(directory / "eval.tsv", ROWS)
+    model_dir = directory / "run"
+    result = train.train(_config(schema_path), [train_file], [eval_file], model_dir, verbose=0)
+    train.export_trained(result, [eval_file], model_dir / "export")
+    return {"schema": schema_path, "train": train_file, "eval": eval_file, "run": model_dir}
+
+
+def _by_hand(labels, probs, users):
+    """AUC, logloss, GAUC and ECE from their definitions, pair by pair."""
+
+    def pair_auc(y, p):
+        pos = [pi for yi, pi in zip(y, p, strict=True) if yi]
+        neg = [pi for yi, pi in zip(y, p, strict=True) if not yi]
+        wins = sum(1.0 if a > b else 0.5 if a == b else 0.0 for a in pos for b in neg)
+        return wins / (len(pos) * len(neg))
+
+    logloss = -np.mean(
+        [np.log(p) if y else np.log(1 - p) for y, p in zip(labels, probs, strict=True)]
+    )
+    groups = {}
+    for y, p, u in zip(labels, probs, users, strict=True):
+        groups.setdefault(u, []).append((y, p))
+    both = {u: g for u, g in groups.items() if 0 < sum(y for y, _ in g) < len(g)}
+    gauc = sum(len(g) * pair_auc(*zip(*g, strict=True)) for g in both.values()) / sum(
+        len(g) for g in both.values()
+    )
+    # 12 rows, 20 buckets: one row per bucket, so ECE is the mean |p - y|.
+    ece = np.mean([abs(p - y) for y, p in zip(labels, probs, strict=True)])
+    return {"auc": pair_auc(labels, probs), "logloss": logloss, "gauc": gauc,
+            "gauc_users": len(both), "ece": ece}  # fmt: skip
+
+
+def test_evaluate_metrics_match_their_definitions_and_the_export_matches_the_checkpoint(
+    tiny, tmp_path
+):
+    result = evaluate_run(tiny["run"], [tiny["eval"]])
+    assert set(result["towers"]) == {"booster", "light"}
+    scores = tmp_path / "scores.parquet"
+    predict([tiny["eval"]], scores, model_dir=tiny["run"], tower="both", keep=["user"])
+    frame = pd.read_parquet(scores)
+    assert list(frame["user"]) == [r[1] for r in ROWS] and list(frame["label"]) == [
+        r[0] for r in ROWS
+    ]
+    for tower in ("booster", "light"):
+        expected = _by_hand(frame["label"], frame[f"{tower}_probability"], frame["user"])
+        got = result["towers"][tower]
+        for key, value in expected.items():
+            assert got[key] == pytest.approx(value, abs=1e-6), (tower, key)
+        assert got["gauc_users"] == 2  # u3 and u4 have one class only
+        assert got["rows"] == 12 and got["observed_ctr"] == pytest.approx(6 / 12)
+        assert got["mean_prediction"] == pytest.approx(frame[f"{tower}_probability"].mean())
+        assert len(got["calibration"]) == 12
+    # The light net was scored through the export, which agrees with the checkpoint.
+    parity = result["export_parity"]
+    assert parity["export"] == str(tiny["run"] / "export" / "1")
+    assert parity["rows"] == 12 and parity["max_abs_diff"] <= 1e-5
+    assert result["towers"]["light"]["scored_with"] == f"export {parity['export']}"
+    from_checkpoint = evaluate_run(tiny["run"], [tiny["eval"]], export_base=tmp_path / "none")
+    assert from_checkpoint["export_parity"] is None
+    for key in ("auc", "logloss", "gauc", "ece"):
+        assert from_checkpoint["towers"]["light"][key] == pytest.approx(
+            result["towers"]["light"][key], abs=1e-5
+        )
+
+
+def _fingerprint(directory, times=True):
+    return {
+        str(p.relative_to(directory)): (
+            p.stat().st_mtime_ns if times else None, hashlib.sha256(p.read_bytes()).hexdigest()
+        )
+        for p in sorted(directory.rglob("*")) if p.is_file() and p.name != "lock"
+    }  # fmt: skip
+
+
+def test_scoring_a_run_writes_nothing_into_it(tiny, tmp_path):
+    before = _fingerprint(tiny["run"])
+    evaluate_run(tiny["run"], [tiny["train"]])
+    predict([tiny["train"]], tmp_path / "p.csv", model_dir=tiny["run"])
+    assert _fingerprint(tiny["run"]) == before
+    # `train` on the finished run with other eval files scores them, and keeps the run's
+    # metrics, history, checkpoints and recorded eval files (config and schema are written
+    # again, the same).
+    other = _write(tmp_path / "other.tsv", ROWS[:6])
+    result = train.train(_config(tiny["schema"]), [tiny["train"]], [other], tiny["run"], verbose=0)
+    assert result.metrics["light"]["rows"] == 6
+    after = _fingerprint(tiny["run"], times=False)
+    assert after == _fingerprint(tiny["run"], times=False) and after == {
+        k: (None, digest) for k, (_, digest) in before.items()
+    }
+    for name in ("metrics.json", "history.json", "eval_data.json"):
+        assert (tiny["run"] / name).stat().st_mtime_ns == before[name][0]
+
+
+def test_predict_through_the_export_equals_the_checkpoint_and_csv_equals_parquet(tiny, tmp_path):
+    predict([tiny["eval"]], tmp_path / "a.parquet", model_dir=tiny["run"], keep=["item", "x"])
+    summary = predict([tiny["eval"]], tmp_path / "b.csv", export_dir=tiny["run"] / "export")
+    assert summary["scored_with"] == str(tiny["run"] / "export" / "1")
+    assert summary["columns"] == ["label", "light_probability", "light_logit"]
+    a, b = pd.read_parquet(tmp_path / "a.parquet"), pd.read_csv(tmp_path / "b.csv")
+    assert list(a.columns) == ["item", "x", "label", "light_probability", "light_logit"]
+    assert list(a["item"]) == [r[2] for r in ROWS]
+    np.testing.assert_allclose(a["x"], [r[3] for r in ROWS], rtol=1e-6)
+    np.testing.assert_allclose(a["light_probability"], b["light_probability"], atol=1e-5)
+    with pytest.raises(ConfigError, match="light net only"):
+        predict([tiny["eval"]], tmp_path / "c.csv", export_dir=tiny["run"] / "export", tower="both")
+    with pytest.raises(ConfigError, match=r"\.parquet or \.csv"):
+        predict([tiny["eval"]], tmp_path / "c.json", model_dir=tiny["run"])
+    with pytest.raises(ValueError, match=r"Columns \['request'\] are not columns"):
+        predict([tiny["eval"]], tmp_path / "c.csv", model_dir=tiny["run"], keep=["request"])
+    assert not list(tmp_path.glob("c.*"))  # nothing left behind, not even a partial file
+
+
+def test_a_booster_only_run_is_evaluated_and_scored(tiny, tmp_path):
+    model_dir = tmp_path / "booster"
+    config = _config(tiny["schema"], mode="booster_only")
+    train.train(config, [tiny["train"]], [tiny["eval"]], model_dir, verbose=0)
+    result = evaluate_run(model_dir, [tiny["eval"]])
+    assert list(result["towers"]) == ["booster"] and result["export_parity"] is None
+    assert 0.5 < result["towers"]["booster"]["auc"] <= 1.0
+    with pytest.raises(ConfigError, match=r"no light net \(distill.mode 'booster_only'\)"):
+        evaluate_run(model_dir, [tiny["eval"]], tower="light")
+    summary = predict([tiny["eval"]], tmp_path / "b.parquet", model_dir=model_dir,
+                      tower="booster")  # fmt: skip
+    assert summary["rows"] == 12
+    scores = pd.read_parquet(tmp_path / "b.parquet")
+    assert 0 < scores["booster_probability"].min() <= scores["booster_probability"].max() < 1
+
+
+def _criteo_run(tmp_path_factory):
+    from rocketctr.data import synthetic
+
+    directory = tmp_path_factory.mktemp("criteo_run")
+    train_file, eval_file = synthetic.ensure_synthetic_criteo(directory, 3000, 500)
+    config = Config.from_dict({
+        "model": {"embedding_dim": 4, "booster": {"name": "dcn", "hidden_units": [8]}},
+        "train": {"batch_size": 256, "num_epochs": 1},
+    })  # fmt: skip
+    result = train.train(config, [str(train_file)], [str(eval_file)], directory / "run", verbose=0)
+    train.export_trained(result, [str(eval_file)], directory / "run" / "export")
+    return directory / "run"
+
+
+@pytest.fixture(scope="module")
+def criteo_run(tmp_path_factory):
+    return _criteo_run(tmp_path_factory)
+
+
+@pytest.mark.skipif(not SHARED_DATA.exists(), reason="needs ../shared/data (real CTR samples)")
+def test_predict_keeps_row_order_and_count_on_the_criteo_sample(criteo_run, tmp_path, monkeypatch):
+    import rocketctr.data.dataset as dataset
+
+    monkeypatch.setattr(dataset, "ROWS_PER_CHUNK", 256)  # many chunks: files would interleave
+    lines = (
+        (SHARED_DATA / "criteo" / "criteo_kaggle_train_head9999.txt").read_text().splitlines(True)
+    )
+    first, second = tmp_path / "a.tsv", tmp_path / "b.tsv"
+    first.write_text("".join(lines[:3000]))
+    second.write_text("".join(lines[3000:4000]))
+    expected = [line.split("\t")[14] for line in lines[:4000]]  # C1 of every row, in order
+    out = tmp_path / "scores.parquet"
+    summary = predict([str(first), str(second)], out, model_dir=criteo_run, keep=["C1"])
+    frame = pd.read_parquet(out)
+    assert summary["rows"] == len(frame) == 4000
+    assert list(frame["C1"]) == expected
+    assert list(frame["label"]) == [float(line.split("\t")[0]) for line in lines[:4000]]
+
+    # With malformed rows under skip: they are left out and counted, the rest keep order.
+    short = "\t".join(lines[5].split("\t")[:10]) + "\n"
+    bad_label = "x" + lines[6][1:]
+    dirty = lines[:100] + [short] + lines[100:2000] + [bad_label, short] + lines[2000:3000]
+    first.write_text("".join(dirty))
+    summary = predict([str(first)], out, export_dir=criteo_run / "export", keep=["C1"],
+                      bad_rows="skip")  # fmt: skip
+    frame = pd.read_parquet(out)
+    assert summary["rows"] == len(frame) == 3000
+    assert list(frame["C1"]) == expected[:3000]
+    assert "a.tsv: skipped 3 of 3,003 rows (malformed), first at line 101" in summary["bad_rows"]
+
+
+def test_cli_evaluate_and_predict(tiny, tmp_path):
+    def cli(*args):
+        proc = subprocess.run([sys.executable, "-m", "rocketctr.cli", *args],
+                              capture_output=True, text=True, timeout=300)  # fmt: skip
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        return proc.stdout
+
+    out = cli("evaluate", f"--model_dir={tiny['run']}", f"--data={tiny['eval']}",
+              f"--output={tmp_path / 'm.json'}")  # fmt: skip
+    saved = json.loads((tmp_path / "m.json").read_text())
+    assert "light: scored through the export" in out
+    header = next(line for line in out.splitlines() if line.startswith("tower"))
+    assert header.split() == ["tower", "auc", "logloss", "gauc", "users", "ece", "pred", "ctr",
+                              "obs", "ctr"]  # fmt: skip
+    light = next(line for line in out.splitlines() if line.startswith("light "))
+    assert light.split()[1] == f"{saved['towers']['light']['auc']:.4f}"
+    assert light.split()[4] == "2"  # GAUC users, and a warning that 2 users say little
+    assert "WARNING: GAUC averages over 2 users" in out
+    out = cli("predict", f"--model_dir={tiny['run']}", f"--data={tiny['eval']}",
+              f"--output={tmp_path / 'p.csv'}", "--keep=user", "--tower=both")  # fmt: skip
+    assert "Wrote 12 rows" in out
+    assert list(pd.read_csv(tmp_path / "p.csv").columns) == [
+        "user", "label", "booster_probability", "booster_logit", "light_probability", "light_logit"
+    ]  # fmt: skip
+
