@@ -31,6 +31,7 @@ setup(
         "pyarrow",
         "absl-py",
         "pyyaml",
+        "matplotlib",  # `rocketctr report`'s plots
     ],
     extras_require={"test": ["pytest", "pytest-xdist", "ruff"]},
     entry_points={"console_scripts": ["rocketctr=rocketctr.cli:run"]},

@@ -29,8 +29,9 @@ import sys
 import traceback
 from pathlib import Path
 
-# TensorFlow's C++ INFO lines (CUDA probing, oneDNN notes) drown the progress bars.
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")
+# TensorFlow's C++ INFO and WARNING lines (oneDNN notes, the input pipeline's rendezvous
+# line around a bad-row error) drown the progress bars and the one-line errors.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import rocketctr  # noqa: F401, E402  (sets TF_USE_LEGACY_KERAS before TensorFlow loads)
 

@@ -267,4 +267,3 @@ def test_cli_evaluate_and_predict(tiny, tmp_path):
     assert list(pd.read_csv(tmp_path / "p.csv").columns) == [
         "user", "label", "booster_probability", "booster_logit", "light_probability", "light_logit"
     ]  # fmt: skip
-
