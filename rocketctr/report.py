@@ -62,6 +62,8 @@ def _pyplot():
 
 def curves_plot(history: list[dict], selected: int | None) -> str:
     """Validation AUC and logloss per epoch of both towers, the selected epoch marked."""
+    from matplotlib.ticker import MaxNLocator
+
     plt = _pyplot()
     figure, axes = plt.subplots(1, 2, figsize=(10, 3.4))
     epochs = [r["epoch"] for r in history]
@@ -75,6 +77,7 @@ def curves_plot(history: list[dict], selected: int | None) -> str:
         if selected is not None:
             ax.axvline(selected, color="#27ae60", linestyle="--", label=f"selected ({selected})")
         ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_title(label)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
@@ -361,7 +364,8 @@ def write_report(
             parts.append(hint_weight_plot(config, evaluation["global_step"]))
     config_text = yaml.safe_dump(config.to_dict(), sort_keys=False)
     parts += ["<h2>Serving cost</h2>", serving_html,
-              "<h2>Config</h2>", f"<pre>{html.escape(config_text)}</pre>"]  # fmt: skip
+              "<h2>Config</h2>", "<details><summary>The run's resolved config</summary>"
+              f"<pre>{html.escape(config_text)}</pre></details>"]  # fmt: skip
     page = (
         "<!DOCTYPE html><html lang=en><head><meta charset=utf-8>"
         f"<title>rocketctr report: {html.escape(model_dir.name)}</title>"
