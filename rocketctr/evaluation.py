@@ -88,14 +88,9 @@ def score(
 def find_export(export_base: Path, model_dir: Path, global_step: int) -> Path | None:
     """The newest version under `export_base` exported from `model_dir` at `global_step`
     (its `rocketctr.json` says so), or None."""
-    from rocketctr.serving import read_export_info
+    from rocketctr.serving import read_export_info, versions
 
-    if not export_base.is_dir():
-        return None
-    versions = sorted(
-        (int(p.name), p) for p in export_base.iterdir() if p.name.isdigit() and p.is_dir()
-    )
-    for _, path in reversed(versions):
+    for path in reversed(versions(export_base)):
         try:
             metadata = read_export_info(path).get("metadata", {})
         except (OSError, ValueError):

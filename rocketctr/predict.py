@@ -32,14 +32,14 @@ OUTPUT_FORMATS = (".parquet", ".csv")
 
 def _export_version(export_dir: Path) -> Path:
     """`export_dir` itself when it holds a SavedModel, else its newest numeric version."""
+    from rocketctr.serving import versions
+
     if (export_dir / "saved_model.pb").exists():
         return export_dir
-    versions = sorted(
-        (int(p.name), p) for p in export_dir.glob("*") if p.name.isdigit() and p.is_dir()
-    ) if export_dir.is_dir() else []  # fmt: skip
-    if not versions:
+    found = versions(export_dir)
+    if not found:
         raise ConfigError(f"{export_dir} holds no SavedModel and no numbered export version.")
-    return versions[-1][1]
+    return found[-1]
 
 
 class _ExportScorer:

@@ -37,7 +37,7 @@ from rocketctr.rundir import (
 from rocketctr.selection import EARLY_STOPPING, best_epoch, selection_monitor
 
 LATENCY_BATCHES = (1, 100)
-COLORS = {"booster": "#c0392b", "light": "#2471a3", "baseline": "#7f8c8d"}
+COLORS = {"booster": "#c0392b", "light": "#2471a3"}
 
 
 def _png(figure) -> str:
@@ -164,7 +164,7 @@ def metrics_rows(
     """The metrics table (towers, and the baseline's light net), and the lift of the light net
     over the baseline with the gap it closes to the booster, when both are there."""
     towers = dict(evaluation["towers"])
-    rows_by_name = [(name, values) for name, values in towers.items()]
+    rows_by_name = list(towers.items())
     if baseline is not None:
         rows_by_name.append(("light alone (baseline)", baseline["towers"]["light"]))
     has_gauc = any("gauc" in v for _, v in rows_by_name)
@@ -205,12 +205,14 @@ def _history(model_dir: Path) -> list[dict]:
 def _export_version(model_dir: Path, global_step: int) -> tuple[Path | None, bool]:
     """The export of the run's selected checkpoint, else its newest one; and whether it is
     the selected checkpoint's."""
+    from rocketctr.serving import versions
+
     base = model_dir / DEFAULT_EXPORT
     path = find_export(base, model_dir, global_step)
     if path is not None:
         return path, True
-    versions = sorted((int(p.name), p) for p in base.glob("*") if p.name.isdigit())
-    return (versions[-1][1], False) if versions else (None, False)
+    found = versions(base)
+    return (found[-1], False) if found else (None, False)
 
 
 def serving_section(

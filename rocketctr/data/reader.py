@@ -121,8 +121,9 @@ class Reader(abc.ABC):
         schema: the dataset layout.
         paths: the files, already expanded and sorted.
         rows_per_chunk: rows parsed together; large enough to amortise per-op overhead.
-        keep_columns: more columns of `schema.columns` to deliver as they are (strings,
-            or floats for dense features), e.g. ids to pass through to predictions.
+        keep_columns: more columns to deliver as they are (strings, or floats for dense
+            features), e.g. ids to pass through to predictions: for text formats columns of
+            `schema.columns`, for Parquet and tf.Example any column by name.
     """
 
     # What row numbers in messages count: "line" (header included) or "record".

@@ -31,7 +31,7 @@ from rocketctr.serving.metadata import (
     read_export_info,
     tower_flops,
 )
-from rocketctr.serving.publish import next_version
+from rocketctr.serving.publish import next_version, versions
 from rocketctr.serving.quality import AUC_TOLERANCE
 from rocketctr.serving.run_restore import eval_rows, restore_model
 from rocketctr.serving.serving_module import export_tower, serving_input_dtypes
@@ -44,5 +44,5 @@ __all__ = [
     "export_from_model_dir", "export_light", "export_tower", "next_version",
     "parameter_counts", "parse_examples", "parsed_example_keys", "read_export_info",
     "restore_model", "serialize_examples", "serving_input_dtypes", "tower_flops",
-    "verify_export",
+    "verify_export", "versions",
 ]  # fmt: skip

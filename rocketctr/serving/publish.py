@@ -27,13 +27,19 @@ _TMP_NAME = re.compile(r"\.tmp-(\d+)-(\d+)")  # .tmp-<version>-<pid>, nothing el
 T = TypeVar("T")
 
 
-def next_version(export_base: str | Path) -> int:
-    """1 + the largest numeric version directory under `export_base` (1 if there is none)."""
+def versions(export_base: str | Path) -> list[Path]:
+    """The numeric version directories under `export_base`, oldest first."""
     base = Path(export_base)
     if not base.is_dir():
-        return 1
-    versions = [int(p.name) for p in base.iterdir() if p.is_dir() and p.name.isdigit()]
-    return max(versions, default=0) + 1
+        return []
+    found = [p for p in base.iterdir() if p.is_dir() and p.name.isdigit()]
+    return sorted(found, key=lambda p: int(p.name))
+
+
+def next_version(export_base: str | Path) -> int:
+    """1 + the largest numeric version directory under `export_base` (1 if there is none)."""
+    found = versions(export_base)
+    return int(found[-1].name) + 1 if found else 1
 
 
 def _running(pid: int) -> bool:
