@@ -76,6 +76,15 @@ class ModelConfig:
 
 
 @dataclass(frozen=True)
+class PairwiseConfig:
+    """Ranking distillation within the schema's user groups (distill/pairwise.py), added to
+    the hint. Its weight follows the hint's warm-up and ramp."""
+
+    weight: float = 0.0  # 0 = off
+    temperature: float = 1.0  # of the teacher's pairwise preferences
+
+
+@dataclass(frozen=True)
 class DistillConfig:
     """How the light net learns from the booster.
 
@@ -103,6 +112,7 @@ class DistillConfig:
     # Two-stage KD (distill/teacher.py): the model dir of a finished run whose booster,
     # frozen, is the hint target of this light_only run. None = off.
     teacher_dir: str | None = None
+    pairwise: PairwiseConfig = field(default_factory=PairwiseConfig)
 
 
 @dataclass(frozen=True)
@@ -242,6 +252,8 @@ _VALUE_CHECKS: dict[tuple[type, str], tuple[Callable[[Any], bool], str]] = {
     (DistillConfig, "warmup_steps"): (_non_negative, "must be >= 0"),
     (DistillConfig, "ramp_steps"): (_non_negative, "must be >= 0"),
     (DistillConfig, "codistill_replicas"): (_positive, "must be >= 1"),
+    (PairwiseConfig, "weight"): (_non_negative_finite, "must be finite and >= 0"),
+    (PairwiseConfig, "temperature"): (_positive_finite, "must be finite and > 0"),
     (DistillConfig, "codistill_every_steps"): (_positive, "must be >= 1"),
     (OptimizerConfig, "learning_rate"): (_positive_finite, "must be finite and > 0"),
     (TrainConfig, "batch_size"): (_positive, "must be >= 1"),

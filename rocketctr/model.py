@@ -13,8 +13,9 @@ import contextlib
 import tensorflow as tf
 import tf_keras
 
-from rocketctr import distill, towers
+from rocketctr import towers
 from rocketctr.config import Config, ConfigError, OptimizerConfig
+from rocketctr.distill.distiller import Distiller
 from rocketctr.layers.embedding import Embedding
 from rocketctr.layers.features import FeatureProcessor
 from rocketctr.schema import Schema
@@ -131,7 +132,7 @@ class CoTrainModel(tf_keras.Model):
         d = config.distill
         if d.mode not in MODES:
             raise ConfigError(f"distill.mode must be one of {list(MODES)}. Received: {d.mode!r}")
-        distill.validate_schedule(d)
+        self.distiller = Distiller(d, schema.user_id)
         self.rocket_config = config
         self.schema = schema
         self.has_booster = d.mode != "light_only"
@@ -169,7 +170,6 @@ class CoTrainModel(tf_keras.Model):
                 if self.has_light
                 else None
             )
-        self.hint = distill.build_hint(d)
         self._xla_calls = {}  # tower name -> XLA-compiled call, with train.jit_compile
         # features -> (teacher logits [B], hint weight scale): replaces the booster as the
         # hint target when set (codistillation, see distill/codistill.py).
@@ -184,8 +184,9 @@ class CoTrainModel(tf_keras.Model):
         )
         self._trackers = {
             name: tf_keras.metrics.Mean(name=name)
-            for name in ("loss", "light_bce", "booster_bce", "hint", "hint_weight")
-        }
+            for name in ("loss", "light_bce", "booster_bce", *self.distiller.loss_names,
+                         "hint_weight")
+        }  # fmt: skip
         self._aucs = {
             tower: tf_keras.metrics.AUC(num_thresholds=2000, name=f"{tower}_auc")
             for tower in ("light", "booster")
@@ -288,46 +289,30 @@ class CoTrainModel(tf_keras.Model):
         """Per-batch losses, each averaged with the global batch size (tf.distribute-safe).
 
         Returns a dict with "loss" (the total to minimise), "light_bce", "booster_bce",
-        "hint" (unweighted), "hint_weight" (λ at this step), and the towers' logits.
+        "hint" (unweighted), "pairwise" (when on), "hint_weight" (λ at this step), and the
+        towers' logits. The `Distiller` composes them.
         """
         labels = tf.reshape(tf.cast(labels, tf.float32), [-1])
         out = self(features, training=training)
         global_batch = tf.shape(labels)[0] * tf.distribute.get_strategy().num_replicas_in_sync
-
-        def average(per_example):
-            return tf.nn.compute_average_loss(per_example, global_batch_size=global_batch)
-
-        zero = tf.zeros_like(labels)
-        light_bce = booster_bce = hint = zero
-        if self.has_light:
-            light_bce = tf.nn.sigmoid_cross_entropy_with_logits(labels, out["light_logits"])
-        if self.has_booster:
-            booster_bce = tf.nn.sigmoid_cross_entropy_with_logits(labels, out["booster_logits"])
-        weight = tf.constant(0.0)
-        light_weight = tf.constant(1.0)
-        if self.distills:
-            weight = distill.hint_weight(self.global_step, self.rocket_config.distill)
-            if self.teacher_fn is not None:
-                # Codistillation: peers' stale light logits from frozen copies (no gradient
-                # path by construction); `ready` is 0 until a peer has saved a checkpoint.
-                target, ready = self.teacher_fn(features)
-                weight = weight * ready
-            else:
-                target = out["booster_logits"]
-                if self.rocket_config.distill.gradient_block:
-                    # The one place the gradient block lives: booster-only weights learn from
-                    # labels alone, whatever the hint.
-                    target = tf.stop_gradient(target)
-            hint = self.hint.per_example(target, out["light_logits"])
-            # 1, or 1 − λ with hint_form "convex" (PFD): the light net's label weight.
-            light_weight = distill.light_label_weight(weight, self.rocket_config.distill)
+        target, scale = None, tf.constant(1.0)
+        if self.distills and self.teacher_fn is not None:
+            # Codistillation / two-stage KD: frozen logits (no gradient path by
+            # construction); `scale` is 0 until a peer has saved a checkpoint.
+            target, scale = self.teacher_fn(features)
+        elif self.distills:
+            target = out["booster_logits"]
+        column = self.distiller.group_column
+        groups = features[column] if column and column in features else None
+        if self.distiller.pairwise and target is not None and groups is None:
+            raise ValueError(f"distill.pairwise needs the group column {column!r} in the batch.")
+        per_example, weight = self.distiller(labels, out, target, scale, groups, self.global_step)
         losses = {
-            "loss": average(light_weight * light_bce + booster_bce + weight * hint),
-            "light_bce": average(light_bce),
-            "booster_bce": average(booster_bce),
-            "hint": average(hint),
-            "hint_weight": weight,
+            name: tf.nn.compute_average_loss(value, global_batch_size=global_batch)
+            for name, value in per_example.items()
         }
+        losses["loss"] = losses.pop("total")
+        losses["hint_weight"] = weight
         return {**losses, **out}
 
     # ----------------------------------------------------------------------------- steps
@@ -420,7 +405,7 @@ class CoTrainModel(tf_keras.Model):
         towers_present = [t for t in ("light", "booster") if getattr(self, f"has_{t}")]
         trackers = [self._trackers["loss"]] + [self._trackers[f"{t}_bce"] for t in towers_present]
         if self.distills:
-            trackers += [self._trackers["hint"], self._trackers["hint_weight"]]
+            trackers += [self._trackers[n] for n in (*self.distiller.loss_names, "hint_weight")]
         return trackers + [self._aucs[t] for t in towers_present]
 
 

@@ -288,8 +288,8 @@ def test_export_and_evaluate_fall_back_from_a_damaged_checkpoint_and_fail_cleanl
 
     for data_file in (model_dir / "checkpoints").glob("ckpt-188.data-*"):
         data_file.write_bytes(data_file.read_bytes()[:100])
-    for command in ("evaluate", "export"):
-        failed = _cli(command, f"--model_dir={model_dir}", f"--eval={data[1]}",
+    for command, *args in (("evaluate", f"--data={data[1]}"), ("export",)):
+        failed = _cli(command, f"--model_dir={model_dir}", *args,
                       f"--export_dir={tmp_path / 'e'}", cwd=tmp_path)  # fmt: skip
         assert failed.returncode == 2, failed.stderr[-3000:]
         assert "Traceback" not in failed.stderr

@@ -1,7 +1,7 @@
 """Hints: per-example losses that pull the light net towards the booster.
 
 A hint receives the booster's logits already wrapped in `tf.stop_gradient` when gradient
-block is on: the model's train_step applies the block once, for every hint.
+block is on: the `Distiller` (distill/distiller.py) applies the block once, for every method.
 """
 
 from __future__ import annotations

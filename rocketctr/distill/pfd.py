@@ -7,8 +7,9 @@ light net's two targets convexly:
     (1 − λ) · BCE(y, light) + λ · hint(stop_gradient(booster), light) + BCE(y, booster)
 
 with λ = 0 during warm-up (the booster is no help until it has learnt something) and the
-configured value after it. The hint is any registered one (`logit_mse`, `kd`); the model's
-`compute_losses` applies the gradient block, as for every method.
+configured value after it. The hint is any registered one (`logit_mse`, `kd`); the
+`Distiller` (distill/distiller.py) composes the loss and applies the gradient block, as for
+every method.
 """
 
 from __future__ import annotations

@@ -14,17 +14,20 @@ def validate_schedule(config: DistillConfig) -> None:
     validate_hint_form(config)
 
 
-def hint_weight(step: tf.Tensor, config: DistillConfig) -> tf.Tensor:
-    """λ at a 0-based global step.
+def schedule_fraction(step: tf.Tensor, config: DistillConfig) -> tf.Tensor:
+    """The share in [0, 1] of their weight the distillation losses have at a 0-based step.
 
-    0 for steps < warmup_steps. Then, with ramp "linear" and ramp_steps > 0, λ rises linearly
-    from 0 at step warmup_steps to hint_weight at step warmup_steps + ramp_steps; with ramp
-    "step" (or ramp_steps 0) it jumps straight to hint_weight.
+    0 for steps < warmup_steps. Then, with ramp "linear" and ramp_steps > 0, it rises
+    linearly to 1 at step warmup_steps + ramp_steps; with ramp "step" (or ramp_steps 0) it
+    jumps straight to 1.
     """
     step = tf.cast(step, tf.float32)
     warmup = float(config.warmup_steps)
     if config.ramp == "linear" and config.ramp_steps > 0:
-        fraction = tf.clip_by_value((step - warmup) / float(config.ramp_steps), 0.0, 1.0)
-    else:
-        fraction = tf.cast(step >= warmup, tf.float32)
-    return config.hint_weight * fraction
+        return tf.clip_by_value((step - warmup) / float(config.ramp_steps), 0.0, 1.0)
+    return tf.cast(step >= warmup, tf.float32)
+
+
+def hint_weight(step: tf.Tensor, config: DistillConfig) -> tf.Tensor:
+    """λ at a 0-based global step: hint_weight · `schedule_fraction`."""
+    return config.hint_weight * schedule_fraction(step, config)

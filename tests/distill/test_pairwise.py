@@ -1,0 +1,131 @@
+"""Pairwise ranking distillation: hand-worked values, groups of one and without positives,
+the gradient block, and the config guards."""
+
+import math
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from rocketctr.config import Config, ConfigError
+from rocketctr.distill.pairwise import pairwise_per_example
+from rocketctr.model import build_model, variable_role
+from rocketctr.schema import load_schema
+from tests.helpers import random_labels
+
+FRAPPE = load_schema("frappe")  # user_id: user
+
+
+def _sigmoid(x):
+    return 1 / (1 + math.exp(-x))
+
+
+def _bce(p, logit):
+    q = _sigmoid(logit)
+    return -(p * math.log(q) + (1 - p) * math.log(1 - q))
+
+
+def _loss(t, light, groups, temperature=1.0):
+    return pairwise_per_example(
+        tf.constant(t), tf.constant(light), tf.constant(groups), temperature
+    ).numpy()
+
+
+def test_two_rows_by_hand():
+    # The teacher prefers row 0 (σ(1 − 0) = 0.731); the light net is indifferent (σ(0) = 0.5):
+    # BCE(0.731, 0.5) = ln 2 for the pair, seen from either row.
+    np.testing.assert_allclose(_loss([1.0, 0.0], [0.0, 0.0], ["u", "u"]), [math.log(2)] * 2,
+                               rtol=1e-6)  # fmt: skip
+    # Light already orders them as the teacher: what remains is the target's entropy.
+    p = _sigmoid(1.0)
+    entropy = -(p * math.log(p) + (1 - p) * math.log(1 - p))
+    np.testing.assert_allclose(_loss([1.0, 0.0], [3.0, 2.0], ["u", "u"]), [entropy] * 2,
+                               rtol=1e-6)  # fmt: skip
+    # Temperature 2 softens the teacher's preference: σ(1 / 2).
+    np.testing.assert_allclose(
+        _loss([1.0, 0.0], [0.0, 0.0], ["u", "u"], temperature=2.0), [math.log(2)] * 2, rtol=1e-6
+    )
+    q = _loss([1.0, 0.0], [0.5, 0.0], ["u", "u"], temperature=2.0)
+    np.testing.assert_allclose(q[0], _bce(_sigmoid(0.5), 0.5), rtol=1e-6)
+
+
+def test_four_rows_groups_of_one_contribute_nothing():
+    t, light = [2.0, 0.0, 1.0, -1.0], [1.0, 1.0, 0.0, 3.0]
+    groups = ["u", "u", "v", "u"]  # u: rows 0, 1, 3; v: row 2 alone
+    expected = [
+        (_bce(_sigmoid(2 - 0), 1 - 1) + _bce(_sigmoid(2 + 1), 1 - 3)) / 2,
+        (_bce(_sigmoid(0 - 2), 1 - 1) + _bce(_sigmoid(0 + 1), 1 - 3)) / 2,
+        0.0,
+        (_bce(_sigmoid(-1 - 2), 3 - 1) + _bce(_sigmoid(-1 - 0), 3 - 1)) / 2,
+    ]
+    np.testing.assert_allclose(_loss(t, light, groups), expected, rtol=1e-6)
+    np.testing.assert_array_equal(_loss(t, light, ["a", "b", "c", "d"]), [0.0] * 4)
+    # Integer group ids work the same.
+    np.testing.assert_allclose(_loss(t, light, [7, 7, 8, 7]), expected, rtol=1e-6)
+
+
+def _config(**pairwise):
+    return Config.from_dict({
+        "schema": "frappe",
+        "model": {"embedding_dim": 4, "booster": {"name": "dcn", "hidden_units": [8],
+                  "num_cross_layers": 1}, "light": {"name": "mlp", "hidden_units": [4]}},
+        "distill": {"hint_weight": 0.0, "pairwise": pairwise},
+    })  # fmt: skip
+
+
+def _features(num_rows=32):
+    """Frappe rows with ids in range (id_offset + k), 4 users of 8 rows each."""
+    rng = np.random.default_rng(0)
+    features = {
+        f.name: tf.constant((f.id_offset + rng.integers(0, f.num_ids, num_rows)).astype(str))
+        for f in FRAPPE.categorical
+    }
+    features["user"] = tf.constant(np.repeat(["3", "5", "8", "9"], num_rows // 4))
+    return features
+
+
+def test_groups_without_a_positive_are_distilled_too():
+    # The method reads no label: a group of negatives still learns the teacher's order.
+    model = build_model(_config(weight=0.5), FRAPPE)
+    features = _features()
+    zeros = model.compute_losses(features, tf.zeros([32]), training=False)
+    ones = model.compute_losses(features, tf.ones([32]), training=False)
+    assert float(zeros["pairwise"]) > 0
+    assert float(zeros["pairwise"]) == pytest.approx(float(ones["pairwise"]), rel=1e-6)
+
+
+def test_pairwise_gradient_reaches_the_light_side_never_the_booster():
+    model = build_model(_config(weight=0.5, temperature=2.0), FRAPPE)
+    features, labels = _features(), random_labels(32)
+    with tf.GradientTape() as tape:
+        losses = model.compute_losses(features, labels, training=True)
+        term = 0.5 * losses["pairwise"]
+    grads = tape.gradient(term, model.trainable_variables)
+    by_role = {}
+    for variable, grad in zip(model.trainable_variables, grads, strict=True):
+        values = np.zeros(0) if grad is None else tf.convert_to_tensor(grad).numpy()
+        by_role.setdefault(variable_role(variable.name), []).append((variable.name, values))
+    assert len(by_role["booster"]) >= 4
+    for name, grad in by_role["booster"]:
+        assert not np.any(grad), name
+    # Only differences of light logits matter: the output bias gets exactly none.
+    light = dict(by_role["light"])
+    output_bias = [n for n in light if "dense" in n and n.endswith("bias:0")][-1]
+    assert not np.any(light.pop(output_bias))
+    assert light and all(np.any(grad) for grad in light.values()), list(light)
+    # It is part of the total and of what training logs.
+    assert float(losses["pairwise"]) > 0
+    logs = model.train_step((features, labels))
+    assert "pairwise" in logs and float(logs["pairwise"]) > 0
+
+
+def test_pairwise_knobs_are_guarded():
+    with pytest.raises(ConfigError, match=r"distill.pairwise.temperature is set but .*weight is 0"):
+        build_model(_config(temperature=2.0), FRAPPE)
+    criteo = Config.from_dict({"distill": {"pairwise": {"weight": 0.1}}})
+    with pytest.raises(ConfigError, match="the schema needs a user_id column"):
+        build_model(criteo, load_schema("criteo"))
+    with pytest.raises(ConfigError, match=r"distill.pairwise.weight must be finite and >= 0"):
+        _config(weight=-1.0)
+    model = build_model(_config(), FRAPPE)  # off: nothing logged
+    assert "pairwise" not in [m.name for m in model.metrics]
