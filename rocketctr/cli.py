@@ -221,7 +221,7 @@ def _item_vectors_flags(p) -> None:
     _add_verbose(p)
 
 
-# name: (one-line description, flags, handler name)
+# name: (one-line description, the function adding its flags); handlers: HANDLERS
 COMMANDS = {
     "train": ("Train (or resume) a run, evaluate it, export the light net.", _train_flags),
     "evaluate": (

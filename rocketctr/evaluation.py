@@ -50,7 +50,9 @@ def run_towers(model: CoTrainModel, tower: str = "both") -> list[str]:
         raise ConfigError(f"--tower must be one of light, booster, both. Received: {tower!r}")
     if tower not in present:
         mode = model.rocket_config.distill.mode
-        raise ConfigError(f"The run has no {tower} net (distill.mode {mode!r}); it has {present}.")
+        raise ConfigError(
+            f"The run has no {tower} net (distill.mode {mode!r}): use --tower {present[0]}."
+        )
     return [tower]
 
 
