@@ -303,8 +303,8 @@ class CoTrainModel(tf_keras.Model):
         elif self.distills:
             target = out["booster_logits"]
         column = self.distiller.group_column
-        groups = features[column] if column and column in features else None
-        if self.distiller.pairwise and target is not None and groups is None:
+        groups = features.get(column) if column else None
+        if column and target is not None and groups is None:
             raise ValueError(f"distill.pairwise needs the group column {column!r} in the batch.")
         per_example, weight = self.distiller(labels, out, target, scale, groups, self.global_step)
         losses = {
