@@ -130,3 +130,25 @@ def test_parquet_bad_rows_and_missing_columns(tiny_schema, tmp_path, collect, ro
     pq.write_table(pa.table({k: v for k, v in COLUMNS.items() if k != "C1"}), no_c1)
     with pytest.raises(BadRowError, match=r"no_c1.parquet: missing column\(s\) \['C1'\]"):
         make_dataset(schema, no_c1, 8)
+
+
+def test_kept_columns_pass_through_by_name(tiny_schema, tmp_path, collect, rows_per_chunk):
+    # Parquet and tf.Example files keep any column by name (a request id the schema does
+    # not list); rows keep their order across chunks.
+    rows_per_chunk(3)
+    requests = ["r1", "r2", "r3", "r4"]
+    path = tmp_path / "rows.parquet"
+    pq.write_table(pa.table({**COLUMNS, "request": requests}), path, row_group_size=2)
+    features, _, _ = collect(
+        make_dataset(tiny_schema("parquet"), str(path), 8, keep_columns=["request"])
+    )
+    assert features["request"].tolist() == requests
+    record = write_tfrecord(tmp_path / "rows.tfrecord", rows_of({**COLUMNS, "request": requests}))
+    features, _, _ = collect(
+        make_dataset(tiny_schema("tfrecord"), record, 8, keep_columns=["request"])
+    )
+    assert features["request"].tolist() == requests
+    # A Parquet file without it is refused naming the column.
+    pq.write_table(pa.table(COLUMNS), path)
+    with pytest.raises(BadRowError, match=r"missing column\(s\) \['request'\]"):
+        make_dataset(tiny_schema("parquet"), str(path), 8, keep_columns=["request"])
