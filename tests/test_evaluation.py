@@ -9,6 +9,7 @@ import sys
 import numpy as np
 import pandas as pd
 import pytest
+import tensorflow as tf
 import yaml
 
 from rocketctr import train
@@ -173,7 +174,12 @@ def test_predict_through_the_export_equals_the_checkpoint_and_csv_equals_parquet
         predict([tiny["eval"]], tmp_path / "c.json", model_dir=tiny["run"])
     with pytest.raises(ValueError, match=r"Columns \['request'\] are not columns"):
         predict([tiny["eval"]], tmp_path / "c.csv", model_dir=tiny["run"], keep=["request"])
-    assert not list(tmp_path.glob("c.*"))  # nothing left behind, not even a partial file
+    # A malformed row under bad_rows=error, after a first batch was written: the error, and
+    # no file, not even a partial one.
+    bad = _write(tmp_path / "bad.tsv", ROWS * 10 + [(1, "u1", "a")])
+    with pytest.raises(tf.errors.InvalidArgumentError, match=r"bad.tsv:121: expected 4 columns"):
+        predict([bad], tmp_path / "c.csv", model_dir=tiny["run"], batch_size=16)
+    assert not list(tmp_path.glob("c.*"))  # nothing left behind
 
 
 def test_a_booster_only_run_is_evaluated_and_scored(tiny, tmp_path):
