@@ -180,6 +180,12 @@ def _predict_flags(p) -> None:
         default="light",
         help="Whose scores to write (booster: --model_dir only).",
     )
+    p.add_argument(
+        "--source",
+        action="store_true",
+        help="Also write each row's source_file and source_line, to join back on (lines "
+        "count the header, as bad-row messages do).",
+    )
     p.add_argument("--batch_size", type=int, default=4096, help="Rows scored per step.")
     _add_bad_rows(p)
     _add_verbose(p)
@@ -402,6 +408,7 @@ def predict_main(args) -> int:
     summary = predict(
         args.data, args.output, model_dir=args.model_dir, export_dir=args.export_dir,
         tower=args.tower, keep=args.keep, bad_rows=args.bad_rows, batch_size=args.batch_size,
+        source=args.source,
     )  # fmt: skip
     print(f"Wrote {summary['rows']:,} rows to {args.output} ({', '.join(summary['columns'])}); "
           f"scored with {summary['scored_with']}\ndata: {summary['bad_rows']}")  # fmt: skip

@@ -23,6 +23,7 @@ import tensorflow as tf
 
 from rocketctr.config import Config, ConfigError
 from rocketctr.data import BadRowReport, make_dataset
+from rocketctr.data.dataset import SOURCE_FILE, SOURCE_ROW, expand_patterns
 from rocketctr.evaluation import run_towers
 from rocketctr.rundir import restore_run
 from rocketctr.schema import load_schema, parse_schema
@@ -74,6 +75,7 @@ def predict(
     keep: Sequence[str] = (),
     bad_rows: str | None = None,
     batch_size: int = 4096,
+    source: bool = False,
 ) -> dict[str, Any]:
     """Scores the rows of `patterns` and writes them to `output` (.parquet or .csv).
 
@@ -86,6 +88,8 @@ def predict(
         keep: input columns copied to the output.
         bad_rows: the bad-row policy; None takes the run's.
         batch_size: rows per step.
+        source: also write each row's `source_file` and `source_line` (line or record
+            number, header counted, as bad-row messages count them), to join back on.
 
     Returns:
         {"rows", "columns", "scored_with", "bad_rows"} (the bad-row summary).
@@ -106,14 +110,18 @@ def predict(
     report = BadRowReport()
     dataset = make_dataset(
         schema, patterns, batch_size, bad_rows=bad_rows or config.train.bad_rows,
-        report=report, keep_columns=keep, in_file_order=True,
+        report=report, keep_columns=keep, in_file_order=True, row_sources=source,
     )  # fmt: skip
+    paths = np.array(expand_patterns(patterns), dtype=object) if source else None
     partial = output.with_name(output.name + ".partial")
     rows, writer = 0, None
     try:
         for features, labels in dataset:
             logits = scorer(features)
             columns = {c: _column(features[c].numpy()) for c in keep}
+            if source:
+                columns["source_file"] = pa.array(paths[features[SOURCE_FILE].numpy()])
+                columns["source_line"] = pa.array(features[SOURCE_ROW].numpy())
             columns["label"] = pa.array(labels.numpy())
             for name in towers:
                 z = logits[f"{name}_logits"].numpy().astype(np.float64)
@@ -136,7 +144,7 @@ def predict(
     scores = [f"{t}_{kind}" for t in towers for kind in ("probability", "logit")]
     return {
         "rows": rows,
-        "columns": [*keep, "label", *scores],
+        "columns": [*keep, *(["source_file", "source_line"] if source else []), "label", *scores],
         "scored_with": str(scored_with),
         "bad_rows": report.summary(),
     }

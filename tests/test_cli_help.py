@@ -14,7 +14,7 @@ FLAGS = {
               "--synthetic_train_rows", "--synthetic_eval_rows", "--verbose"],
     "evaluate": ["--model_dir", "--data", "--tower", "--output", "--export_dir", "--bad_rows"],
     "predict": ["--model_dir", "--export_dir", "--data", "--output", "--keep", "--tower",
-                "--batch_size", "--bad_rows"],
+                "--batch_size", "--bad_rows", "--source"],
     "report": ["--model_dir", "--baseline_dir", "--test", "--output", "--bad_rows"],
     "export": ["--model_dir", "--export_dir", "--set"],
     "item_vectors": ["--export_dir", "--catalogue", "--output", "--id_column"],

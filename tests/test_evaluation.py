@@ -242,10 +242,15 @@ def test_predict_keeps_row_order_and_count_on_the_criteo_sample(criteo_run, tmp_
     dirty = lines[:100] + [short] + lines[100:2000] + [bad_label, short] + lines[2000:3000]
     first.write_text("".join(dirty))
     summary = predict([str(first)], out, export_dir=criteo_run / "export", keep=["C1"],
-                      bad_rows="skip")  # fmt: skip
+                      bad_rows="skip", source=True)  # fmt: skip
     frame = pd.read_parquet(out)
     assert summary["rows"] == len(frame) == 3000
     assert list(frame["C1"]) == expected[:3000]
+    # Each row's file and line, to join back on: the malformed lines 101, 2002, 2003 are gone.
+    assert list(frame.columns[:3]) == ["C1", "source_file", "source_line"]
+    assert set(frame["source_file"]) == {str(first)}
+    lines = [*range(1, 101), *range(102, 2002), *range(2004, 3004)]
+    assert list(frame["source_line"]) == lines
     assert "a.tsv: skipped 3 of 3,003 rows (malformed), first at line 101" in summary["bad_rows"]
 
 

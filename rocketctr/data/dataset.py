@@ -30,6 +30,8 @@ ROWS_PER_CHUNK = 4096
 # must not depend on the machine's core count. Parsing parallelism is AUTOTUNE'd separately.
 MAX_FILES_IN_FLIGHT = 8
 _SHUFFLE_KEY = "__shuffle_key"  # a column of random row keys, only inside the pipeline
+# With `row_sources`: each row's file (index into the expanded file list) and line/record.
+SOURCE_FILE, SOURCE_ROW = "__source_file", "__source_row"
 
 
 def expand_patterns(patterns: str | Sequence[str]) -> list[str]:
@@ -72,6 +74,7 @@ def make_dataset(
     report: BadRowReport | None = None,
     keep_columns: Sequence[str] = (),
     in_file_order: bool = False,
+    row_sources: bool = False,
 ) -> tf.data.Dataset:
     """Streams `(features, labels)` batches from files in `schema.format`.
 
@@ -108,6 +111,9 @@ def make_dataset(
         in_file_order: read the files one after another, so the rows come in the order of
             the files and of their lines (scoring); without shuffle, training and evaluation
             read several files at once.
+        row_sources: also deliver `SOURCE_FILE` (int64, the row's file: an index into
+            `expand_patterns(patterns)`) and `SOURCE_ROW` (int64, its 1-based line or record
+            number, as bad-row messages count them).
 
     Returns:
         A dataset of `(features, labels)`. `features` maps every column in
@@ -162,6 +168,9 @@ def make_dataset(
 
     def parse_and_check(pass_index: tf.Tensor, *chunk: tf.Tensor):
         parsed = reader.parse(*chunk)
+        if row_sources:
+            parsed.features[SOURCE_FILE] = tf.fill(tf.shape(parsed.row_numbers), parsed.file_index)
+            parsed.features[SOURCE_ROW] = parsed.row_numbers
         if shuffle:  # each row's sort key for the block shuffle, a function of (seed, pass, row)
             chunk_seed = tf.random.experimental.stateless_fold_in(
                 tf.random.experimental.stateless_fold_in(
