@@ -92,7 +92,7 @@ def hint_weight_plot(config: Config, total_steps: int) -> str:
 
     plt = _pyplot()
     steps = np.linspace(0, max(total_steps, 1), num=200).astype(np.int64)
-    weights = [float(hint_weight(tf.constant(s), config.distill)) for s in steps]
+    weights = hint_weight(tf.constant(steps), config.distill).numpy().tolist()
     figure, ax = plt.subplots(figsize=(5, 3))
     ax.plot(steps, weights, color=COLORS["light"])
     ax.set_xlabel("global step")

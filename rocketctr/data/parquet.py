@@ -10,7 +10,7 @@ are 1-based row indices within the file.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 
 import numpy as np
 import pyarrow as pa
@@ -29,7 +29,6 @@ from rocketctr.data.checks import (
     parse_number,
 )
 from rocketctr.data.reader import Reader
-from rocketctr.schema import Schema
 
 
 def _is_numeric(arrow_type: pa.DataType) -> bool:
@@ -62,14 +61,8 @@ class ParquetReader(Reader):
 
     unit = "row"
 
-    def __init__(
-        self,
-        schema: Schema,
-        paths: Sequence[str],
-        rows_per_chunk: int,
-        keep_columns: Sequence[str] = (),
-    ):
-        super().__init__(schema, paths, rows_per_chunk, keep_columns)
+    def __init__(self, *args, **kwargs) -> None:  # Reader's arguments
+        super().__init__(*args, **kwargs)
         # Numeric columns travel as float32; a numeric column that the first file stores as
         # text travels as strings and is checked in-graph.
         with open_parquet(self.paths[0]) as parquet_file:
@@ -78,7 +71,7 @@ class ParquetReader(Reader):
         self._as_float = {
             column: _is_numeric(first.field(column).type)
             for column in self.read_columns
-            if column == schema.label or not schema.is_string_column(column)
+            if column == self.schema.label or not self.schema.is_string_column(column)
         }
         specs = {
             column: tf.TensorSpec([None], tf.float32 if self._as_float.get(column) else tf.string)

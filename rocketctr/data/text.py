@@ -13,7 +13,6 @@ Delimited fields are split on the delimiter as-is: quoted fields containing the 
 from __future__ import annotations
 
 import abc
-from collections.abc import Sequence
 
 import tensorflow as tf
 
@@ -30,7 +29,6 @@ from rocketctr.data.checks import (
     show,
 )
 from rocketctr.data.reader import Reader, check_whole, compression_type
-from rocketctr.schema import Schema
 
 _BYTE_ORDER_MARK = "\ufeff"
 
@@ -38,16 +36,11 @@ _BYTE_ORDER_MARK = "\ufeff"
 class _LineReader(Reader):
     """Reads files line by line; subclasses split a line into one token per column."""
 
-    def __init__(
-        self,
-        schema: Schema,
-        paths: Sequence[str],
-        rows_per_chunk: int,
-        keep_columns: Sequence[str] = (),
-    ):
-        super().__init__(schema, paths, rows_per_chunk, keep_columns)
-        unknown = [c for c in keep_columns if c not in schema.columns]
-        if unknown:
+    def __init__(self, *args, **kwargs) -> None:  # Reader's arguments
+        super().__init__(*args, **kwargs)
+        schema = self.schema
+        unknown = [c for c in self.output_columns if c not in schema.columns]
+        if unknown:  # kept columns a text file has no position for
             raise ValueError(
                 f"Columns {unknown} are not columns of schema {schema.source or schema.name!r}; "
                 f"its columns: {list(schema.columns)}"
@@ -184,17 +177,11 @@ class LibfmReader(_LineReader):
     _ID_TOKEN = r"-?[0-9]{1,18}:(?:" + NUMBER + ")"  # an integer-id field's: an integer index
     label_values = LIBFM_LABELS
 
-    def __init__(
-        self,
-        schema: Schema,
-        paths: Sequence[str],
-        rows_per_chunk: int,
-        keep_columns: Sequence[str] = (),
-    ):
-        super().__init__(schema, paths, rows_per_chunk, keep_columns)
+    def __init__(self, *args, **kwargs) -> None:  # Reader's arguments
+        super().__init__(*args, **kwargs)
         # Integer-id fields read from their own column (a derived field reads another's).
         self._id_fields = {
-            f.column: f for f in schema.categorical if f.num_ids is not None and not f.derive
+            f.column: f for f in self.schema.categorical if f.num_ids is not None and not f.derive
         }
 
     def count_description(self) -> str:

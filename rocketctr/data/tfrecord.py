@@ -10,8 +10,6 @@ apart. Row numbers in messages are 1-based record indices within the file.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import tensorflow as tf
 
 from rocketctr.data.checks import (
@@ -24,7 +22,6 @@ from rocketctr.data.checks import (
 )
 from rocketctr.data.raw_values import first_values, raw_values
 from rocketctr.data.reader import Reader, check_whole, compression_type
-from rocketctr.schema import Schema
 
 _KIND_DTYPES = {"bytes_list": tf.string, "int64_list": tf.int64, "float_list": tf.float32}
 # Records looked at to find each column's kind before falling back to the schema's view.
@@ -36,14 +33,8 @@ class TFRecordReader(Reader):
 
     unit = "record"
 
-    def __init__(
-        self,
-        schema: Schema,
-        paths: Sequence[str],
-        rows_per_chunk: int,
-        keep_columns: Sequence[str] = (),
-    ):
-        super().__init__(schema, paths, rows_per_chunk, keep_columns)
+    def __init__(self, *args, **kwargs) -> None:  # Reader's arguments
+        super().__init__(*args, **kwargs)
         self._compression_types = [compression_type(p, sniff=True) for p in self.paths]
         check_whole(self.paths, self._compression_types)
         self._compression = tf.constant(self._compression_types)
