@@ -50,11 +50,15 @@ VARIANTS = {
     "light": ({"distill.mode": "light_only"}, "light", None),
     "distilled": ({"distill.mode": "co_train"}, "light", "light"),
     "distilled_logit_mse": (
-        {"distill.mode": "co_train", "distill.hint": "logit_mse", "distill.hint_weight": 0.03},
+        {"distill.mode": "co_train", "distill.methods": {"logit_mse": {"weight": 0.03}}},
         "light",
         "light",
     ),
-    "distilled_kd": ({"distill.mode": "co_train", "distill.hint": "kd"}, "light", "light"),
+    "distilled_kd": (
+        {"distill.mode": "co_train", "distill.methods": {"kd": {"weight": 1.0}}},
+        "light",
+        "light",
+    ),
     "distilled_no_gradient_block": (
         {"distill.mode": "co_train", "distill.gradient_block": False},
         "light",
@@ -508,8 +512,8 @@ def _title(args, config: Config, overrides: dict, train_files, eval_files, num_s
             f"# Quality: {args.schema}",
             "",
             f"Config {args.config or args.schema!r} + overrides {overrides}; "
-            f"{num_seeds} seeds, {t.num_epochs} epochs, batch {t.batch_size}, hint_weight "
-            f"{config.distill.hint_weight}, kd temperature {config.distill.temperature}. "
+            f"{num_seeds} seeds, {t.num_epochs} epochs, batch {t.batch_size}, distillation "
+            f"methods {config.distill.methods}. "
             f"Train {train_files if args.split_rows is None else args.train} "
             f"{'' if args.split_rows is None else f'(first {args.split_rows} rows; rest eval)'}"
             f"; eval {eval_files if args.split_rows is None else '(the rest)'}. "

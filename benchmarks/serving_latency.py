@@ -158,7 +158,7 @@ def stage_fns(model, tower: str) -> dict[str, tuple[Callable, Callable]]:
         "features": (processor, lambda raw: (raw,)),
         "lookup": (table, lambda raw: (processor(raw)[0],)),
         "tower": (
-            lambda emb, dense: net(emb, dense, training=False),
+            lambda emb, dense: net(emb, dense, training=False).logits,
             lambda raw: (table(processor(raw)[0]), processor(raw)[1]),
         ),
     }

@@ -76,32 +76,27 @@ class ModelConfig:
 
 
 @dataclass(frozen=True)
-class PairwiseConfig:
-    """Ranking distillation within the schema's user groups (distill/pairwise.py), added to
-    the hint. Its weight follows the hint's warm-up and ramp."""
-
-    weight: float = 0.0  # 0 = off
-    temperature: float = 1.0  # of the teacher's pairwise preferences
-
-
-@dataclass(frozen=True)
 class DistillConfig:
-    """How the light net learns from the booster.
+    """How the light net learns from its teacher (the co-trained booster, a finished run's
+    booster, or codistillation peers).
 
-    total = w(λ) · BCE(y, light) + BCE(y, booster) + λ(step) · hint(stop_gradient(booster), light)
+    total = w(λ) · BCE(y, light) + BCE(y, booster) + s(step) · Σ_m weight_m · loss_m
 
-    with w(λ) = 1 for hint_form "additive" (Rocket Launching) and 1 − λ for "convex"
-    (Privileged Features Distillation, Xu et al. KDD 2020).
+    over the methods m of `methods`, with s(step) the warm-up/ramp share, λ(step) =
+    s(step) · Σ_m weight_m, and w(λ) = 1 for hint_form "additive" (Rocket Launching) and
+    1 − λ for "convex" (Privileged Features Distillation, Xu et al. KDD 2020).
     """
 
     mode: str = "co_train"  # co_train | light_only | booster_only
-    # KD of weight 1 by default: on Frappe it beat the logit-MSE hint at every weight tried,
-    # and on the Criteo/Avazu samples the two are within noise (README "Quality").
-    hint: str = "kd"  # a registered hint name: kd | logit_mse
-    hint_weight: float = 1.0  # λ after warm-up
-    temperature: float = 1.0  # kd only
+    # {method name: its knobs}, each with its own `weight`; several combine. Methods: kd,
+    # logit_mse, hidden, pairwise, topk (README "Distillation methods"). KD of weight 1 by
+    # default: on Frappe it beat the logit-MSE hint at every weight tried, and on the
+    # Criteo/Avazu samples the two are within noise (README "Quality").
+    methods: dict[str, dict[str, Any]] = field(
+        default_factory=lambda: {"kd": {"weight": 1.0, "temperature": 1.0}}
+    )
     gradient_block: bool = True
-    warmup_steps: int = 0  # λ = 0 for this many steps
+    warmup_steps: int = 0  # every method's weight is 0 for this many steps
     ramp: str = "linear"  # after warm-up: "linear" over ramp_steps, or "step" straight to λ
     ramp_steps: int = 0
     hint_form: str = "additive"  # "additive" or "convex": light BCE weighted by 1 − λ (PFD)
@@ -112,7 +107,6 @@ class DistillConfig:
     # Two-stage KD (distill/teacher.py): the model dir of a finished run whose booster,
     # frozen, is the hint target of this light_only run. None = off.
     teacher_dir: str | None = None
-    pairwise: PairwiseConfig = field(default_factory=PairwiseConfig)
 
 
 @dataclass(frozen=True)
@@ -191,6 +185,13 @@ class Config:
         for key, value in overrides.items():
             node = data
             parts = key.split(".")
+            if parts[0] == "distill" and len(parts) == 2 and parts[1] in _LEGACY_DISTILL:
+                raise ConfigError(f"Config key {key!r}: {_LEGACY_DISTILL[parts[1]]}")
+            if parts[:2] == ["distill", "methods"] and len(parts) > 3:
+                # A method's knobs are checked by the method (rocketctr/distill): naming one
+                # adds it to the methods, or changes its knob.
+                data["distill"]["methods"].setdefault(parts[2], {})[parts[3]] = value
+                continue
             for part in parts[:-1]:
                 if not isinstance(node.get(part), dict):
                     if part == "schema":
@@ -247,13 +248,9 @@ _VALUE_CHECKS: dict[tuple[type, str], tuple[Callable[[Any], bool], str]] = {
     ),
     (ModelConfig, "embedding_l2"): (_non_negative_finite, "must be finite and >= 0"),
     (ModelConfig, "embedding_table_l2"): (_non_negative_finite, "must be finite and >= 0"),
-    (DistillConfig, "hint_weight"): (_non_negative_finite, "must be finite and >= 0"),
-    (DistillConfig, "temperature"): (_positive_finite, "must be finite and > 0"),
     (DistillConfig, "warmup_steps"): (_non_negative, "must be >= 0"),
     (DistillConfig, "ramp_steps"): (_non_negative, "must be >= 0"),
     (DistillConfig, "codistill_replicas"): (_positive, "must be >= 1"),
-    (PairwiseConfig, "weight"): (_non_negative_finite, "must be finite and >= 0"),
-    (PairwiseConfig, "temperature"): (_positive_finite, "must be finite and > 0"),
     (DistillConfig, "codistill_every_steps"): (_positive, "must be >= 1"),
     (OptimizerConfig, "learning_rate"): (_positive_finite, "must be finite and > 0"),
     (TrainConfig, "batch_size"): (_positive, "must be >= 1"),
@@ -280,10 +277,67 @@ def _to_plain(value: Any) -> Any:
     return value
 
 
+# What replaced the distill keys of configs written before `distill.methods`; such files
+# still load (`_legacy_distill`).
+_LEGACY_DISTILL = {
+    "hint": "replaced by distill.methods: {<name>: {weight: ...}}, e.g. "
+    "--set distill.methods.logit_mse.weight=1 (with distill.methods.kd.weight=0).",
+    "hint_weight": "replaced by each method's weight, e.g. --set distill.methods.kd.weight=0.3.",
+    "temperature": "replaced by distill.methods.kd.temperature.",
+    "pairwise": "replaced by distill.methods.pairwise, e.g. "
+    "--set distill.methods.pairwise.weight=0.1.",
+}
+
+
+def _legacy_distill(data: dict[str, Any], path: str) -> dict[str, Any]:
+    """A distill section with the old keys (`hint`, `hint_weight`, `temperature`,
+    `pairwise`) rewritten as `methods`; any other section as it is."""
+    old = [k for k in _LEGACY_DISTILL if k in data]
+    if not old:
+        return data
+    if "methods" in data:
+        raise ConfigError(
+            f"Config section {path} sets both methods and {old}: "
+            + " ".join(f"{k}: {_LEGACY_DISTILL[k]}" for k in old)
+        )
+    data = dict(data)
+    name = data.pop("hint", "kd")
+    knobs = {"weight": data.pop("hint_weight", 1.0)}
+    if "temperature" in data:
+        temperature = data.pop("temperature")
+        if name != "kd":
+            raise ConfigError(
+                f"Config key {path}.temperature is read by the kd hint only; hint is {name!r}."
+            )
+        knobs["temperature"] = temperature
+    methods = {name: knobs}
+    pairwise = data.pop("pairwise", None) or {}
+    if not isinstance(pairwise, dict):
+        raise ConfigError(f"Config section {path}.pairwise must be a mapping. Received: {pairwise!r}")
+    if pairwise.get("weight", 0):
+        methods["pairwise"] = pairwise
+    elif set(pairwise) - {"weight"}:
+        raise ConfigError(
+            f"Config key {path}.pairwise.{sorted(set(pairwise) - {'weight'})[0]} is set but "
+            f"{path}.pairwise.weight is 0: pairwise distillation is off. Set its weight, or "
+            "remove the key."
+        )
+    data["methods"] = methods
+    return data
+
+
+def section_from_dict(cls: type, data: Any, path: str) -> Any:
+    """A config dataclass `cls` from a mapping, refusing unknown keys and wrong types with a
+    message naming `path` (how a distillation method reads its knobs)."""
+    return _from_dict(cls, data, path)
+
+
 def _from_dict(cls: type, data: Any, path: str) -> Any:
     where = path or "<top level>"
     if not isinstance(data, dict):
         raise ConfigError(f"Config section {where} must be a mapping. Received: {data!r}")
+    if cls is DistillConfig:
+        data = _legacy_distill(data, path)
     hints = typing.get_type_hints(cls)
     known = {f.name for f in dataclasses.fields(cls)}
     unknown = sorted(set(data) - known)
@@ -317,6 +371,14 @@ def _coerce(tp: Any, value: Any, path: str) -> Any:
         return _coerce(inner, value, path)
     if dataclasses.is_dataclass(tp):
         return _from_dict(tp, value, path)
+    if origin is dict:  # {name: mapping}, checked by whoever reads it
+        if not isinstance(value, dict) or not all(
+            isinstance(k, str) and isinstance(v, dict) for k, v in value.items()
+        ):
+            raise ConfigError(
+                f"Config key {path} must map names to mappings. Received: {value!r}"
+            )
+        return {k: dict(v) for k, v in value.items()}
     if origin is tuple:
         if not isinstance(value, (list, tuple)):
             raise ConfigError(f"Config key {path} must be a list. Received: {value!r}")

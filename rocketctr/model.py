@@ -1,6 +1,8 @@
 """The co-training model: shared embeddings, a booster tower, a light tower, one train_step.
 
-    total = BCE(y, light) + BCE(y, booster) + λ(step) · hint(stop_gradient(booster), light)
+    total = BCE(y, light) + BCE(y, booster) + s(step) · Σ_m weight_m · method_m(teacher, light)
+
+(composed by the `Distiller`, distill/distiller.py; the teacher is the booster by default.)
 
 `light_only` and `booster_only` run through the same code with the other tower absent, so
 baselines are trained exactly like the co-trained nets.
@@ -15,13 +17,16 @@ import tf_keras
 
 from rocketctr import towers
 from rocketctr.config import Config, ConfigError, OptimizerConfig
-from rocketctr.distill.distiller import Distiller
+from rocketctr.distill.base import MethodContext
+from rocketctr.distill.distiller import Distiller, DistillerInputs
+from rocketctr.distill.teacher import BoosterTeacher, Teacher
 from rocketctr.layers.embedding import Embedding
 from rocketctr.layers.features import FeatureProcessor
 from rocketctr.schema import Schema
 
 MODES = ("co_train", "light_only", "booster_only")
-ROLES = ("shared_embedding", "light_embedding", "booster", "light")
+# "distiller": the distillation methods' own weights (a regressor), trained, never served.
+ROLES = ("shared_embedding", "light_embedding", "booster", "light", "distiller")
 
 
 def variable_role(name: str) -> str:
@@ -120,19 +125,23 @@ class CoTrainModel(tf_keras.Model):
     """Booster and light towers on shared embedding tables.
 
     Variables are named by role: `shared_embedding/...` (both towers), `booster/...`
-    (never served), `light/...` and, with separate light embeddings, `light_embedding/...`.
+    (never served), `light/...`, with separate light embeddings `light_embedding/...`, and
+    `distiller/...` (methods' weights, never served).
 
     Args:
         config: the resolved config.
         schema: the dataset schema; privileged features reach the booster only.
+        teacher: what the light net learns from (distill/teacher.py): a finished run's
+            booster or codistillation peers; by default the co-trained booster, if any.
     """
 
-    def __init__(self, config: Config, schema: Schema, **kwargs) -> None:
+    def __init__(
+        self, config: Config, schema: Schema, teacher: Teacher | None = None, **kwargs
+    ) -> None:
         super().__init__(**kwargs)
         d = config.distill
         if d.mode not in MODES:
             raise ConfigError(f"distill.mode must be one of {list(MODES)}. Received: {d.mode!r}")
-        self.distiller = Distiller(d, schema.user_id)
         self.rocket_config = config
         self.schema = schema
         self.has_booster = d.mode != "light_only"
@@ -171,9 +180,18 @@ class CoTrainModel(tf_keras.Model):
                 else None
             )
         self._xla_calls = {}  # tower name -> XLA-compiled call, with train.jit_compile
-        # features -> (teacher logits [B], hint weight scale): replaces the booster as the
-        # hint target when set (codistillation, see distill/codistill.py).
-        self.teacher_fn = None
+        if teacher is None and self.has_booster and self.has_light:
+            teacher = BoosterTeacher(self.booster.hidden_names)
+        # A plain object: nothing of a frozen teacher is tracked (checkpointed, exported).
+        self.teacher = teacher if self.has_light else None
+        self.distiller = Distiller(
+            d,
+            MethodContext(
+                light_hidden=tuple(self.light.hidden_names) if self.has_light else (),
+                teacher_hidden=teacher.hidden_names if self.teacher else (),
+                group_column=schema.user_id,
+            ),
+        )
 
         self.dense_optimizer = build_optimizer(config.train.dense_optimizer)
         self.embedding_optimizer = build_optimizer(config.train.embedding_optimizer)
@@ -193,23 +211,32 @@ class CoTrainModel(tf_keras.Model):
         }
 
     # ----------------------------------------------------------------------------- forward
-    def call(self, features: dict[str, tf.Tensor], training: bool | None = None) -> dict:
-        """Returns {"booster_logits": [B], "light_logits": [B]} for the towers present."""
+    def call(
+        self, features: dict[str, tf.Tensor], training: bool | None = None, as_towers: bool = False
+    ) -> dict:
+        """{"booster_logits": [B], "light_logits": [B]} for the towers present; with
+        `as_towers`, {"booster": TowerOutput, "light": TowerOutput} (float32) instead."""
         ids, dense = self.processor(features)
         out = {}
         if training:
             self._add_embedding_l2(ids)
         if self.has_booster:
-            out["booster_logits"] = tf.cast(
-                self._xla(self.booster)(self.embedding(ids), dense, training=training), tf.float32
+            out["booster"] = _float32(
+                self._xla(self.booster)(self.embedding(ids), dense, training=training)
             )
         if self.has_light:
             if len(self._light_cat_idx) < ids.shape[1]:
                 ids = tf.gather(ids, self._light_cat_idx, axis=1)
             if len(self._light_dense_idx) < dense.shape[1]:
                 dense = tf.gather(dense, self._light_dense_idx, axis=1)
-            out["light_logits"] = self._light_from_ids(ids, dense, training, self._xla(self.light))
-        return out
+            out["light"] = self._light_from_ids(ids, dense, training, self._xla(self.light))
+        return out if as_towers else {f"{t}_logits": output.logits for t, output in out.items()}
+
+    def tower_outputs(
+        self, features: dict[str, tf.Tensor], training: bool | None = None
+    ) -> dict[str, towers.TowerOutput]:
+        """{"booster": TowerOutput, "light": TowerOutput} for the towers present, float32."""
+        return self(features, training=training, as_towers=True)
 
     def _add_embedding_l2(self, ids: tf.Tensor) -> None:
         """Adds model.embedding_l2 · Σ_fields ||row||², averaged over the global batch, and
@@ -243,7 +270,7 @@ class CoTrainModel(tf_keras.Model):
             self._xla_calls[tower.name] = tf.function(tower.__call__, jit_compile=True)
         return self._xla_calls[tower.name]
 
-    def _light_from_ids(self, ids, dense, training, light=None) -> tf.Tensor:
+    def _light_from_ids(self, ids, dense, training, light=None) -> towers.TowerOutput:
         if self.light_embedding is not None:
             embeddings = self.light_embedding(ids)
         else:
@@ -252,8 +279,7 @@ class CoTrainModel(tf_keras.Model):
                 embeddings = scale_gradient(
                     embeddings, self.rocket_config.model.light_embedding_gradient_scale
                 )
-        logits = (light or self.light)(embeddings, dense, training=training)
-        return tf.cast(logits, tf.float32)  # bf16 towers (train.mixed_precision) too
+        return _float32((light or self.light)(embeddings, dense, training=training))
 
     def light_logits(self, features: dict[str, tf.Tensor], lookup=None) -> tf.Tensor:
         """Light scores from the light net's own (serving) inputs only; inference mode.
@@ -266,9 +292,9 @@ class CoTrainModel(tf_keras.Model):
         """
         ids, dense = self.light_processor(features)
         if lookup is None:
-            return self._light_from_ids(ids, dense, training=False)
+            return self._light_from_ids(ids, dense, training=False).logits
         embeddings = lookup(ids, [f.name for f in self.light_processor.categorical])
-        return tf.cast(self.light(embeddings, dense, training=False), tf.float32)
+        return _float32(self.light(embeddings, dense, training=False)).logits
 
     def light_table(self) -> Embedding:
         """The table the light net reads: its own, or the shared one."""
@@ -277,8 +303,8 @@ class CoTrainModel(tf_keras.Model):
     # ----------------------------------------------------------------------------- losses
     @property
     def distills(self) -> bool:
-        """Whether the light net has a hint target: the booster, peers or a teacher."""
-        return self.has_light and (self.has_booster or self.teacher_fn is not None)
+        """Whether the light net has a teacher: the booster, peers or a finished run."""
+        return self.teacher is not None
 
     @property
     def global_step(self) -> tf.Variable:
@@ -288,32 +314,30 @@ class CoTrainModel(tf_keras.Model):
     def compute_losses(self, features, labels, training: bool) -> dict[str, tf.Tensor]:
         """Per-batch losses, each averaged with the global batch size (tf.distribute-safe).
 
-        Returns a dict with "loss" (the total to minimise), "light_bce", "booster_bce",
-        "hint" (unweighted), "pairwise" (when on), "hint_weight" (λ at this step), and the
-        towers' logits. The `Distiller` composes them.
+        Returns a dict with "loss" (the total to minimise), "light_bce", "booster_bce", each
+        distillation method's loss by its name (unweighted), "hint_weight" (λ at this step),
+        and the towers' logits. The `Distiller` composes them.
         """
         labels = tf.reshape(tf.cast(labels, tf.float32), [-1])
-        out = self(features, training=training)
+        outputs = self.tower_outputs(features, training=training)
         global_batch = tf.shape(labels)[0] * tf.distribute.get_strategy().num_replicas_in_sync
-        target, scale = None, tf.constant(1.0)
-        if self.distills and self.teacher_fn is not None:
-            # Codistillation / two-stage KD: frozen logits (no gradient path by
-            # construction); `scale` is 0 until a peer has saved a checkpoint.
-            target, scale = self.teacher_fn(features)
-        elif self.distills:
-            target = out["booster_logits"]
+        teacher, scale = self.teacher(features, outputs) if self.distills else (None, 1.0)
         column = self.distiller.group_column
-        groups = features.get(column) if column else None
-        if column and target is not None and groups is None:
-            raise ValueError(f"distill.pairwise needs the group column {column!r} in the batch.")
-        per_example, weight = self.distiller(labels, out, target, scale, groups, self.global_step)
+        if column and column not in features:
+            raise ValueError(f"distill.methods need the group column {column!r} in the batch.")
+        groups = features[column] if column else tf.zeros_like(labels)
+        inputs = DistillerInputs(
+            labels, outputs.get("light"), outputs.get("booster"), teacher, tf.convert_to_tensor(scale, tf.float32),
+            tf.reshape(groups, [-1]), self.global_step,
+        )  # fmt: skip
+        per_example, weight = self.distiller(inputs)
         losses = {
             name: tf.nn.compute_average_loss(value, global_batch_size=global_batch)
             for name, value in per_example.items()
         }
         losses["loss"] = losses.pop("total")
         losses["hint_weight"] = weight
-        return {**losses, **out}
+        return {**losses, **{f"{t}_logits": o.logits for t, o in outputs.items()}}
 
     # ----------------------------------------------------------------------------- steps
     def embedding_variables(self) -> list[tf.Variable]:
@@ -409,11 +433,27 @@ class CoTrainModel(tf_keras.Model):
         return trackers + [self._aucs[t] for t in towers_present]
 
 
+def _float32(output: towers.TowerOutput) -> towers.TowerOutput:
+    """A tower's output in float32 (bf16 towers, train.mixed_precision, too)."""
+    return tf.nest.map_structure(lambda t: tf.cast(t, tf.float32), output)
+
+
 def build_model(
-    config: Config, schema: Schema, model_class: type[CoTrainModel] = CoTrainModel
+    config: Config,
+    schema: Schema,
+    model_class: type[CoTrainModel] = CoTrainModel,
+    teacher: Teacher | None = None,
 ) -> CoTrainModel:
-    """Builds and compiles the model; its variables exist when this returns."""
-    model = model_class(config, schema, name="rocketctr")
+    """Builds and compiles the model; its variables (the distiller's too) exist when this
+    returns.
+
+    Args:
+        config: the resolved config.
+        schema: the dataset schema.
+        model_class: CoTrainModel or a subclass (benchmarks).
+        teacher: see `CoTrainModel`.
+    """
+    model = model_class(config, schema, teacher=teacher, name="rocketctr")
     # Never XLA for the whole step: it receives raw strings. train.jit_compile compiles the
     # towers only (see CoTrainModel._xla).
     model.compile(optimizer=model.dense_optimizer, jit_compile=False)
@@ -421,5 +461,7 @@ def build_model(
         c: tf.constant([""] if schema.is_string_column(c) else [0.0]) for c in schema.input_columns
     }
     model(example)
+    # One loss pass builds the distillation methods' weights before the optimizers' slots.
+    model.compute_losses(example, tf.constant([0.0]), training=False)
     model.build_optimizers()
     return model

@@ -88,6 +88,7 @@ def hint_weight_plot(config: Config, total_steps: int) -> str:
     """λ(step) over the run's global steps."""
     import tensorflow as tf
 
+    from rocketctr.distill.base import parse_methods, total_weight
     from rocketctr.distill.schedule import hint_weight
 
     plt = _pyplot()
@@ -96,9 +97,10 @@ def hint_weight_plot(config: Config, total_steps: int) -> str:
     figure, ax = plt.subplots(figsize=(5, 3))
     ax.plot(steps, weights, color=COLORS["light"])
     ax.set_xlabel("global step")
-    ax.set_ylabel("hint weight λ")
-    ax.set_title(f"hint {config.distill.hint!r}, mode {config.distill.mode!r}")
-    ax.set_ylim(bottom=0, top=max(max(weights), config.distill.hint_weight, 1e-3) * 1.1)
+    ax.set_ylabel("distillation weight λ")
+    methods = " + ".join(f"{m.weight:g}·{n}" for n, m in parse_methods(config.distill).items())
+    ax.set_title(f"{methods}, mode {config.distill.mode!r}")
+    ax.set_ylim(bottom=0, top=max(max(weights), total_weight(config.distill), 1e-3) * 1.1)
     ax.grid(alpha=0.3)
     return _png(figure)
 

@@ -22,7 +22,7 @@ from rocketctr import distribute
 from rocketctr.config import Config, ConfigError, save_config
 from rocketctr.data import BadRowError, BadRowReport, make_dataset
 from rocketctr.distill.codistill import CodistillReplica, for_replica
-from rocketctr.distill.teacher import load_teacher
+from rocketctr.distill.two_stage import load_teacher
 from rocketctr.evaluation import TOWERS, score
 from rocketctr.feature_format import has_trained_state, prepare_run_format
 from rocketctr.file_layout import check_layout
@@ -301,7 +301,7 @@ def _train(
         )  # fmt: skip
 
     train_ds = train_dataset(train_report, data_position.first_pass)
-    train_ds, codistill_callbacks = for_replica(config, schema, replica, train_ds)
+    train_ds, codistill = for_replica(config, schema, replica, train_ds)
     train_ds = skip_trained(train_ds, data_position.skip)
     eval_ds = make_dataset(
         schema, eval_patterns, t.batch_size, bad_rows=t.bad_rows, report=eval_report
@@ -316,8 +316,10 @@ def _train(
         train_ds, eval_ds = train_ds.with_options(options), eval_ds.with_options(options)
 
     with strategy.scope():
-        model = build_model(config, schema)
-        model.teacher_fn = load_teacher(config)  # two-stage KD: a finished run's booster
+        # The light net's teacher: codistillation peers, a finished run's booster (two-stage
+        # KD), or by default the co-trained booster.
+        teacher = codistill.teacher if codistill else load_teacher(config)
+        model = build_model(config, schema, teacher=teacher)
         position = RunPosition()
     checkpoint = position.checkpoint(model)
 
@@ -376,7 +378,7 @@ def _train(
         others = [
             saver,
             BatchTensorBoard(worker_dir("logs"), update_freq=100),
-            *codistill_callbacks,
+            *([codistill] if codistill else []),
         ]
         resumed_mid_epoch = int(position.epoch_step.numpy()) > 0
         try:

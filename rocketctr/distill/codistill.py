@@ -21,7 +21,10 @@ import tensorflow as tf
 import tf_keras
 
 from rocketctr.config import Config, ConfigError
+from rocketctr.distill.teacher import Teacher
+from rocketctr.model import CoTrainModel
 from rocketctr.schema import Schema
+from rocketctr.towers.base import TowerOutput
 
 log = logging.getLogger("rocketctr")
 
@@ -60,11 +63,27 @@ def validate(config: Config, replica: CodistillReplica | None) -> None:
         )
 
 
-class Codistillation(tf_keras.callbacks.Callback):
-    """Saves this replica every K steps and reloads its peers; supplies the model's teacher.
+class PeerTeacher(Teacher):
+    """The peers' average light logits (no hidden representations), scale 0 until one of
+    them has been loaded from a checkpoint."""
 
-    Attaching it to a model (Keras does so in `fit`) sets `model.teacher_fn`, which
-    `CoTrainModel.compute_losses` uses as the hint target instead of the booster's logits.
+    def __init__(self, peers: list[tf_keras.Model], ready: list[tf.Variable]) -> None:
+        self.peers, self.ready = peers, ready
+
+    def __call__(self, features, towers):
+        del towers
+        total, count = 0.0, 0.0
+        for peer, ready in zip(self.peers, self.ready, strict=True):
+            total += ready * tf.stop_gradient(peer.light_logits(features))
+            count += ready
+        return TowerOutput(total / tf.maximum(count, 1.0), {}), tf.minimum(count, 1.0)
+
+
+class Codistillation(tf_keras.callbacks.Callback):
+    """Saves this replica every K steps and reloads its peers.
+
+    Its `teacher` (the peers) is the model's: pass it to `build_model`, then attach the
+    callback to that model (Keras does so in `fit`).
 
     Args:
         config: the run's config (`distill.codistill_replicas`, `distill.codistill_every_steps`).
@@ -83,6 +102,7 @@ class Codistillation(tf_keras.callbacks.Callback):
         self.peers = [_frozen_light_copy(peer_config, schema) for _ in self.peer_indices]
         # 1.0 once peer j has been loaded from a checkpoint; the hint weight is 0 before any.
         self.ready = [tf.Variable(0.0, trainable=False) for _ in self.peers]
+        self.teacher = PeerTeacher(self.peers, self.ready)
         self.loaded = [None for _ in self.peers]
         self.manager = None
         self.saved_step = None
@@ -90,19 +110,12 @@ class Codistillation(tf_keras.callbacks.Callback):
 
     def set_model(self, model) -> None:
         super().set_model(model)
-        model.teacher_fn = self.teacher_logits
+        if model.teacher is not self.teacher:
+            raise ValueError("Build the model with this callback's teacher (build_model).")
         # Peers need only the light net's share: no booster, no optimizer slots to write.
         self.manager = tf.train.CheckpointManager(
             _light_part(model), replica_dir(self.replica.shared_dir, self.replica.index), 3
         )
-
-    def teacher_logits(self, features: dict[str, tf.Tensor]) -> tuple[tf.Tensor, tf.Tensor]:
-        """The peers' average light logits [B] and a 0/1 scale for the hint weight."""
-        total, count = 0.0, 0.0
-        for peer, ready in zip(self.peers, self.ready, strict=True):
-            total += ready * tf.stop_gradient(peer.light_logits(features))
-            count += ready
-        return total / tf.maximum(count, 1.0), tf.minimum(count, 1.0)
 
     def refresh_peers(self) -> int:
         """Loads each peer's newest checkpoint (if new); returns how many peers are loaded."""
@@ -140,8 +153,6 @@ class Codistillation(tf_keras.callbacks.Callback):
 
 def _frozen_light_copy(config: Config, schema: Schema) -> tf_keras.Model:
     """A light_only model with its variables built, no optimizers, never trained."""
-    from rocketctr.model import CoTrainModel  # model.py imports the distill package
-
     peer = CoTrainModel(config, schema, name="rocketctr")
     example = {
         c: tf.constant([""] if schema.is_string_column(c) else [0.0]) for c in schema.input_columns
@@ -165,10 +176,11 @@ def _light_part(model: tf_keras.Model) -> tf.train.Checkpoint:
 
 def for_replica(
     config: Config, schema: Schema, replica: CodistillReplica | None, train_ds: tf.data.Dataset
-) -> tuple[tf.data.Dataset, list[tf_keras.callbacks.Callback]]:
-    """This replica's share of the training batches and its callbacks (none when off)."""
+) -> tuple[tf.data.Dataset, Codistillation | None]:
+    """This replica's share of the training batches and its callback (None when off), whose
+    `teacher` the model is built with."""
     validate(config, replica)
     if config.distill.codistill_replicas == 1:
-        return train_ds, []
+        return train_ds, None
     shard = train_ds.shard(config.distill.codistill_replicas, replica.index)
-    return shard, [Codistillation(config, schema, replica)]
+    return shard, Codistillation(config, schema, replica)

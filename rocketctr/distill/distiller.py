@@ -1,114 +1,106 @@
 """The Distiller: the one place the training loss is composed.
 
-    total = w(λ) · BCE(y, light) + BCE(y, booster) + λ(step) · hint(t, light)
-            + s(step) · pairwise.weight · pairwise(t, light, groups)
+    total = w(λ) · BCE(y, light) + BCE(y, booster) + s(step) · Σ_m weight_m · method_m
 
-t is the teacher's logits (the co-trained booster, a frozen two-stage teacher, or the
-codistillation peers), put behind the gradient block here, once, before any method sees
-it; λ(step) = hint_weight · s(step) with s the warm-up/ramp share (distill/schedule.py);
-w(λ) is 1, or 1 − λ with hint_form "convex" (distill/pfd.py). Every term is per example;
-the model averages them over the global batch.
+over the methods of `distill.methods` (distill/base.py), with s(step) the warm-up/ramp
+share (distill/schedule.py) times the teacher's scale (codistillation: 0 until a peer has
+saved), λ(step) = s(step) · Σ_m weight_m, and w(λ) = 1, or 1 − λ with hint_form "convex"
+(distill/pfd.py). The teacher's output (logits and hidden representations: the co-trained
+booster, a frozen two-stage teacher, or the codistillation peers) is put behind the
+gradient block here, once, before any method sees it. Every term is per example; the model
+averages them over the global batch.
 """
 
 from __future__ import annotations
 
-import dataclasses
+from typing import NamedTuple
 
 import tensorflow as tf
+import tf_keras
 
-from rocketctr.config import ConfigError, DistillConfig, PairwiseConfig
-from rocketctr.distill.base import build_hint
-from rocketctr.distill.pairwise import pairwise_per_example
+from rocketctr.config import DistillConfig
+from rocketctr.distill.base import MethodContext, MethodInputs, build_methods
 from rocketctr.distill.pfd import light_label_weight
 from rocketctr.distill.schedule import schedule_fraction, validate_schedule
+from rocketctr.towers.base import TowerOutput
 
 
-class Distiller:
+class DistillerInputs(NamedTuple):
+    """One batch, as the model hands it over.
+
+    Attributes:
+        labels: float 0/1 [B].
+        light: the light tower's output, or None (booster_only).
+        booster: the booster's output, or None (light_only).
+        teacher: what the light net learns from, or None when it has no teacher.
+        teacher_scale: multiplies the methods' weights.
+        groups: [B] the group column's values (see `MethodInputs`).
+        step: the 0-based global step.
+    """
+
+    labels: tf.Tensor
+    light: TowerOutput | None
+    booster: TowerOutput | None
+    teacher: TowerOutput | None
+    teacher_scale: tf.Tensor
+    groups: tf.Tensor
+    step: tf.Tensor
+
+
+class Distiller(tf_keras.layers.Layer):
     """Composes the per-example losses of a batch.
+
+    A layer of the model, so the methods' own weights (a regressor) are tracked, trained
+    and checkpointed with it; their variables are named `distiller/<method>/...`.
 
     Args:
         config: the distill section.
-        group_column: the raw column whose equal values form a group for `pairwise` (the
-            schema's user id), or None.
+        context: what the towers offer the methods (see `MethodContext`).
 
     Raises:
-        ConfigError: an unknown hint or schedule; a pairwise knob set while pairwise is off,
-            or pairwise on without a group column.
+        ConfigError: an unknown method, knob or schedule; a method that needs groups
+            without a group column, or a hidden representation a tower does not offer.
     """
 
-    def __init__(self, config: DistillConfig, group_column: str | None) -> None:
+    def __init__(self, config: DistillConfig, context: MethodContext, **kwargs) -> None:
+        super().__init__(name="distiller", **kwargs)
         validate_schedule(config)
         self.config = config
-        self.hint = build_hint(config)
-        self.pairwise = config.pairwise.weight > 0
-        if not self.pairwise:
-            changed = [
-                f.name for f in dataclasses.fields(PairwiseConfig)
-                if getattr(config.pairwise, f.name) != getattr(PairwiseConfig(), f.name)
-            ]  # fmt: skip
-            if changed:
-                raise ConfigError(
-                    f"distill.pairwise.{changed[0]} is set but distill.pairwise.weight is 0: "
-                    "pairwise distillation is off. Set its weight, or remove the key."
-                )
-        elif group_column is None:
-            raise ConfigError(
-                "distill.pairwise ranks rows within a user: the schema needs a user_id column."
-            )
-        self.group_column = group_column if self.pairwise else None
+        self.methods = build_methods(config, context)
+        grouped = any(m.needs_groups for m in self.methods)
+        self.group_column = context.group_column if grouped else None
 
     @property
     def loss_names(self) -> tuple[str, ...]:
-        """The distillation losses it logs, besides the two label losses."""
-        return ("hint", "pairwise") if self.pairwise else ("hint",)
+        """The distillation losses it logs (unweighted), besides the two label losses."""
+        return tuple(m.method_name for m in self.methods)
 
-    def __call__(
-        self,
-        labels: tf.Tensor,
-        outputs: dict[str, tf.Tensor],
-        teacher_logits: tf.Tensor | None,
-        teacher_scale: tf.Tensor,
-        groups: tf.Tensor | None,
-        step: tf.Tensor,
-    ) -> tuple[dict[str, tf.Tensor], tf.Tensor]:
-        """The per-example losses [B] by name ("total", "light_bce", "booster_bce", "hint"
-        and, when on, "pairwise"), and λ at this step.
-
-        Args:
-            labels: float 0/1 [B].
-            outputs: the towers' "light_logits" / "booster_logits" [B] present.
-            teacher_logits: [B] the hint target, or None when the light net has none.
-            teacher_scale: multiplies λ (codistillation: 0 until a peer has saved).
-            groups: [B] the group column's values (pairwise only).
-            step: the 0-based global step.
-        """
+    def call(self, inputs: DistillerInputs) -> tuple[dict[str, tf.Tensor], tf.Tensor]:
+        """The per-example losses [B] by name ("total", "light_bce", "booster_bce" and each
+        method's), and λ at this step."""
+        labels = inputs.labels
         zero = tf.zeros_like(labels)
         losses = {name: zero for name in ("light_bce", "booster_bce", *self.loss_names)}
-        if "light_logits" in outputs:
-            losses["light_bce"] = tf.nn.sigmoid_cross_entropy_with_logits(
-                labels, outputs["light_logits"]
-            )
-        if "booster_logits" in outputs:
-            losses["booster_bce"] = tf.nn.sigmoid_cross_entropy_with_logits(
-                labels, outputs["booster_logits"]
-            )
+        for tower in ("light", "booster"):
+            output = getattr(inputs, tower)
+            if output is not None:
+                losses[f"{tower}_bce"] = tf.nn.sigmoid_cross_entropy_with_logits(
+                    labels, output.logits
+                )
         weight, label_weight = tf.constant(0.0), tf.constant(1.0)
         distill_total = zero
-        if teacher_logits is not None:
+        if inputs.teacher is not None and inputs.light is not None:
+            teacher = inputs.teacher
             if self.config.gradient_block:
                 # The one place the gradient block lives: booster-only weights learn from
                 # labels alone, whatever the method.
-                teacher_logits = tf.stop_gradient(teacher_logits)
-            light = outputs["light_logits"]
-            share = schedule_fraction(step, self.config) * teacher_scale
-            weight = self.config.hint_weight * share
-            losses["hint"] = self.hint.per_example(teacher_logits, light)
-            distill_total = weight * losses["hint"]
-            if self.pairwise:
-                losses["pairwise"] = pairwise_per_example(
-                    teacher_logits, light, groups, self.config.pairwise.temperature
-                )
-                distill_total += self.config.pairwise.weight * share * losses["pairwise"]
+                teacher = tf.nest.map_structure(tf.stop_gradient, teacher)
+            share = schedule_fraction(inputs.step, self.config) * inputs.teacher_scale
+            batch = MethodInputs(labels, teacher, inputs.light, inputs.groups, inputs.step)
+            for method in self.methods:
+                losses[method.method_name] = method(batch)
+                distill_total += method.config.weight * share * losses[method.method_name]
+            weight = share * sum(m.config.weight for m in self.methods)
             label_weight = light_label_weight(weight, self.config)
         losses["total"] = label_weight * losses["light_bce"] + losses["booster_bce"] + distill_total
         return losses, weight

@@ -14,7 +14,33 @@ within a user: it is meant to move GAUC.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import tensorflow as tf
+
+from rocketctr.distill.base import Method, MethodInputs, check_positive
+
+
+@dataclass(frozen=True)
+class PairwiseConfig:
+    weight: float = 1.0
+    temperature: float = 1.0  # of the teacher's pairwise preferences
+
+
+class Pairwise(Method, name="pairwise"):
+    """`pairwise_per_example` over the schema's user groups."""
+
+    Config = PairwiseConfig
+    needs_groups = True
+
+    def __init__(self, config, context, **kwargs) -> None:
+        super().__init__(config, context, **kwargs)
+        check_positive("pairwise", "temperature", config.temperature)
+
+    def per_example(self, inputs: MethodInputs) -> tf.Tensor:
+        return pairwise_per_example(
+            inputs.teacher.logits, inputs.light.logits, inputs.groups, self.config.temperature
+        )
 
 
 def pairwise_per_example(

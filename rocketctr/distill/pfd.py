@@ -7,7 +7,8 @@ light net's two targets convexly:
     (1 − λ) · BCE(y, light) + λ · hint(stop_gradient(booster), light) + BCE(y, booster)
 
 with λ = 0 during warm-up (the booster is no help until it has learnt something) and the
-configured value after it. The hint is any registered one (`logit_mse`, `kd`); the
+configured value after it (λ the sum of the methods' weights). The hint is any method
+(`logit_mse`, `kd`, ...); the
 `Distiller` (distill/distiller.py) composes the loss and applies the gradient block, as for
 every method.
 """
@@ -17,6 +18,7 @@ from __future__ import annotations
 import tensorflow as tf
 
 from rocketctr.config import ConfigError, DistillConfig
+from rocketctr.distill.base import total_weight
 
 HINT_FORMS = ("additive", "convex")
 
@@ -26,10 +28,10 @@ def validate_hint_form(config: DistillConfig) -> None:
         raise ConfigError(
             f"hint_form must be one of {list(HINT_FORMS)}. Received: {config.hint_form!r}"
         )
-    if config.hint_form == "convex" and config.hint_weight > 1:
+    if config.hint_form == "convex" and total_weight(config) > 1:
         raise ConfigError(
-            "hint_form 'convex' weighs BCE(y, light) by 1 − hint_weight, so hint_weight "
-            f"must be <= 1. Received: {config.hint_weight}"
+            "hint_form 'convex' weighs BCE(y, light) by 1 − λ, λ the sum of the methods' "
+            f"weights, so that sum must be <= 1. Received: {total_weight(config)}"
         )
 
 

@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import tensorflow as tf
 
-from rocketctr.distill.base import Hint
+from rocketctr.distill.base import Method, MethodInputs
 
 
-class LogitMSE(Hint, name="logit_mse"):
-    """Squared difference of logits, (z_booster − z_light)²."""
+@dataclass(frozen=True)
+class LogitMSEConfig:
+    weight: float = 1.0
 
-    def per_example(self, booster_logits, light_logits) -> tf.Tensor:
-        return tf.square(booster_logits - light_logits)
+
+class LogitMSE(Method, name="logit_mse"):
+    """Squared difference of logits, (z_teacher − z_light)²."""
+
+    Config = LogitMSEConfig
+
+    def per_example(self, inputs: MethodInputs) -> tf.Tensor:
+        return tf.square(inputs.teacher.logits - inputs.light.logits)

@@ -1,10 +1,11 @@
-"""λ(step): the hint weight over training."""
+"""λ(step): the distillation weight over training."""
 
 from __future__ import annotations
 
 import tensorflow as tf
 
 from rocketctr.config import ConfigError, DistillConfig
+from rocketctr.distill.base import total_weight
 from rocketctr.distill.pfd import validate_hint_form
 
 
@@ -29,5 +30,5 @@ def schedule_fraction(step: tf.Tensor, config: DistillConfig) -> tf.Tensor:
 
 
 def hint_weight(step: tf.Tensor, config: DistillConfig) -> tf.Tensor:
-    """λ at a 0-based global step: hint_weight · `schedule_fraction`."""
-    return config.hint_weight * schedule_fraction(step, config)
+    """λ at a 0-based global step: the sum of the methods' weights · `schedule_fraction`."""
+    return total_weight(config) * schedule_fraction(step, config)

@@ -1,57 +1,59 @@
-"""Two-stage KD: the booster of a finished run, frozen, teaches a light net trained after it.
+"""Teachers: what the light net learns from, one interface for the three kinds.
 
-The classic alternative to co-training (Hinton et al. 2015): train the booster first (any
-run with a booster), then a `light_only` run with `distill.teacher_dir` pointing at it. The
-teacher's latest checkpoint (its selected epoch) is restored into a model built from its
-own config; its booster logits replace the co-trained booster's as the hint target, with
-the run's hint, weight and schedule. Nothing of the teacher is trained or checkpointed with
-the student. Each step costs a booster forward pass plus the light net's step.
+- `BoosterTeacher`: the co-trained booster (co_train mode, the default).
+- `RunTeacher`: two-stage KD, the booster of a finished run, frozen (distill/two_stage.py).
+- Codistillation peers (distill/codistill.py, `PeerTeacher`).
+
+A teacher is handed to the model when the model is built (`build_model(teacher=...)`). It
+is a plain object, not a layer, so nothing of it is tracked by the student: its variables
+are never in the student's checkpoint or export.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import tensorflow as tf
 
-from rocketctr.config import Config, ConfigError
-from rocketctr.rundir import restore_run
-
-TeacherFn = Callable[[dict[str, tf.Tensor]], tuple[tf.Tensor, tf.Tensor]]
+from rocketctr.towers.base import TowerOutput
 
 
-def load_teacher(config: Config) -> TeacherFn | None:
-    """The frozen teacher's logits function for `CoTrainModel.teacher_fn`, or None if off.
+class Teacher:
+    """Gives the distillation target of a batch.
 
-    Raises:
-        ConfigError: the run is not light_only, also codistills, or the teacher dir holds no
-            finished run with a booster on the same schema.
+    Attributes:
+        hidden_names: the hidden representations its outputs carry (see `TowerOutput`).
     """
-    d = config.distill
-    if d.teacher_dir is None:
-        return None
-    if d.mode != "light_only":
-        raise ConfigError(
-            "distill.teacher_dir (two-stage KD) trains a light net from a finished booster: "
-            f"distill.mode must be 'light_only'. Received: {d.mode!r}"
-        )
-    if d.codistill_replicas > 1:
-        raise ConfigError(
-            "distill.teacher_dir and distill.codistill_replicas > 1 exclude each other."
-        )
-    teacher, teacher_config, checkpoint, _ = restore_run(d.teacher_dir, error=ConfigError)
-    if not teacher.has_booster:
-        raise ConfigError(f"distill.teacher_dir {d.teacher_dir} is a light_only run: no booster.")
-    if teacher_config.schema != config.schema:
-        raise ConfigError(
-            f"distill.teacher_dir {d.teacher_dir} was trained on schema "
-            f"{teacher_config.schema!r}, this run on {config.schema!r}."
-        )
-    teacher.trainable = False
-    print(f"Two-stage KD: teacher booster from {checkpoint}")
 
-    def teacher_logits(features: dict[str, tf.Tensor]) -> tuple[tf.Tensor, tf.Tensor]:
-        logits = teacher(features, training=False)["booster_logits"]
-        return tf.stop_gradient(logits), tf.constant(1.0)
+    hidden_names: tuple[str, ...] = ()
 
-    return teacher_logits
+    def __call__(
+        self, features: dict[str, tf.Tensor], towers: dict[str, TowerOutput]
+    ) -> tuple[TowerOutput, tf.Tensor]:
+        """The teacher's output for the batch and a scale in [0, 1] for the methods' weights.
+
+        Args:
+            features: the batch's raw columns.
+            towers: the student model's own tower outputs of this batch, by tower name.
+        """
+        raise NotImplementedError
+
+
+class BoosterTeacher(Teacher):
+    """The co-trained booster: its output in this very forward pass."""
+
+    def __init__(self, hidden_names: tuple[str, ...]) -> None:
+        self.hidden_names = tuple(hidden_names)
+
+    def __call__(self, features, towers):
+        return towers["booster"], tf.constant(1.0)
+
+
+class RunTeacher(Teacher):
+    """The booster of a finished run, frozen (two-stage KD)."""
+
+    def __init__(self, model) -> None:
+        self.model = model
+        self.hidden_names = tuple(model.booster.hidden_names)
+
+    def __call__(self, features, towers):
+        del towers
+        return self.model.tower_outputs(features, training=False)["booster"], tf.constant(1.0)

@@ -172,7 +172,7 @@ def export_tower(
 
         def logits(features):
             ids, dense = processor(features)
-            return tf.cast(net(table(ids), dense, training=False), tf.float32)
+            return tf.cast(net(table(ids), dense, training=False).logits, tf.float32)
 
         dtypes = processor.input_dtypes
         module = ServingModule(

@@ -1,11 +1,11 @@
-"""Tower registry: a tower is a layer (embeddings [B, F, d], dense [B, D]) -> logits [B]."""
+"""Tower registry: a tower is a layer (embeddings [B, F, d], dense [B, D]) -> TowerOutput."""
 
 from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import tensorflow as tf
 import tf_keras
@@ -39,6 +39,20 @@ class TowerInputs:
         )
 
 
+class TowerOutput(NamedTuple):
+    """What a tower returns.
+
+    Attributes:
+        logits: [B] pre-sigmoid scores.
+        hidden: {name: [B, k]} the representations a distillation method may transfer (the
+            last MLP layer "mlp", the cross output "cross", the CIN output "cin", ...); the
+            names each tower offers are in its `hidden_names`.
+    """
+
+    logits: tf.Tensor
+    hidden: dict[str, tf.Tensor]
+
+
 # (row ids [B, F], the F feature names) -> embeddings [B, F, d]: the table an export reads.
 Lookup = Callable[[tf.Tensor, Sequence[str]], tf.Tensor]
 
@@ -68,6 +82,7 @@ class Tower(tf_keras.layers.Layer):
     """
 
     uses: frozenset[str] = frozenset()
+    hidden_names: tuple[str, ...] = ()  # the keys of TowerOutput.hidden
 
     def __init_subclass__(cls, name: str | None = None, **kwargs) -> None:
         super().__init_subclass__(**kwargs)
@@ -81,7 +96,7 @@ class Tower(tf_keras.layers.Layer):
 
     def call(
         self, embeddings: tf.Tensor, dense: tf.Tensor, training: bool | None = None
-    ) -> tf.Tensor:
+    ) -> TowerOutput:
         raise NotImplementedError
 
     # Exported as light net, the tower may add signatures beyond the scoring ones (which

@@ -10,7 +10,7 @@ import tf_keras
 from rocketctr.config import ConfigError
 from rocketctr.layers.cross import VectorCross
 from rocketctr.layers.mlp import MLP
-from rocketctr.towers.base import Tower, flat_inputs
+from rocketctr.towers.base import Tower, TowerOutput, flat_inputs
 
 
 class DCNTower(Tower, name="dcn"):
@@ -25,6 +25,9 @@ class DCNTower(Tower, name="dcn"):
         {"hidden_units", "num_cross_layers", "cross_structure", "cross_type", "dropout",
          "batch_norm"}
     )  # fmt: skip
+    # "cross": the last cross layer's output; "mlp": the MLP's last hidden layer (stacked:
+    # over the crosses); "final": what the output layer reads.
+    hidden_names = ("cross", "mlp", "final")
 
     def __init__(self, config, **kwargs) -> None:
         super().__init__(config, **kwargs)
@@ -47,16 +50,18 @@ class DCNTower(Tower, name="dcn"):
         self.mlp = MLP(config.hidden_units, config.dropout, config.batch_norm)
         self.out = tf_keras.layers.Dense(1)
 
-    def call(self, embeddings, dense, training=None) -> tf.Tensor:
+    def call(self, embeddings, dense, training=None) -> TowerOutput:
         x0 = flat_inputs(embeddings, dense)
         x = x0
         for cross in self.crosses:
             x = cross(x0, x)
         if self.config.cross_structure == "stacked":
-            hidden = self.mlp(x, training=training)
+            mlp = final = self.mlp(x, training=training)
         else:
-            hidden = tf.concat([x, self.mlp(x0, training=training)], axis=1)
-        return tf.squeeze(self.out(hidden), axis=1)
+            mlp = self.mlp(x0, training=training)
+            final = tf.concat([x, mlp], axis=1)
+        logits = tf.squeeze(self.out(final), axis=1)
+        return TowerOutput(logits, {"cross": x, "mlp": mlp, "final": final})
 
 
 class DCNv2Tower(DCNTower, name="dcn_v2"):

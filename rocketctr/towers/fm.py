@@ -5,7 +5,7 @@ from __future__ import annotations
 import tensorflow as tf
 import tf_keras
 
-from rocketctr.towers.base import Tower, flat_inputs
+from rocketctr.towers.base import Tower, TowerOutput, flat_inputs
 
 
 def fm_pairwise(embeddings: tf.Tensor) -> tf.Tensor:
@@ -22,6 +22,6 @@ class FMTower(Tower, name="fm"):
         super().__init__(config, **kwargs)
         self.linear = tf_keras.layers.Dense(1)
 
-    def call(self, embeddings, dense, training=None) -> tf.Tensor:
+    def call(self, embeddings, dense, training=None) -> TowerOutput:
         linear = tf.squeeze(self.linear(flat_inputs(embeddings, dense)), axis=1)
-        return linear + fm_pairwise(embeddings)
+        return TowerOutput(linear + fm_pairwise(embeddings), {})

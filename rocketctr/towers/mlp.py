@@ -6,7 +6,7 @@ import tensorflow as tf
 import tf_keras
 
 from rocketctr.layers.mlp import MLP
-from rocketctr.towers.base import Tower, flat_inputs
+from rocketctr.towers.base import Tower, TowerOutput, flat_inputs
 
 
 class MLPTower(Tower, name="mlp"):
@@ -14,14 +14,19 @@ class MLPTower(Tower, name="mlp"):
 
     uses = frozenset({"hidden_units", "dropout", "batch_norm"})
 
+    @property
+    def hidden_names(self) -> tuple[str, ...]:
+        return ("mlp",) if self.config.hidden_units else ()  # the last hidden layer
+
     def __init__(self, config, **kwargs) -> None:
         super().__init__(config, **kwargs)
         self.mlp = MLP(config.hidden_units, config.dropout, config.batch_norm)
         self.out = tf_keras.layers.Dense(1)
 
-    def call(self, embeddings, dense, training=None) -> tf.Tensor:
+    def call(self, embeddings, dense, training=None) -> TowerOutput:
         hidden = self.mlp(flat_inputs(embeddings, dense), training=training)
-        return tf.squeeze(self.out(hidden), axis=1)
+        logits = tf.squeeze(self.out(hidden), axis=1)
+        return TowerOutput(logits, {"mlp": hidden} if self.hidden_names else {})
 
 
 class LRTower(MLPTower, name="lr"):

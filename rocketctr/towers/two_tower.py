@@ -14,7 +14,7 @@ import tf_keras
 from rocketctr.config import ConfigError
 from rocketctr.layers.features import FeatureProcessor
 from rocketctr.layers.mlp import MLP
-from rocketctr.towers.base import Lookup, Tower, VectorSignature, flat_inputs
+from rocketctr.towers.base import Lookup, Tower, TowerOutput, VectorSignature, flat_inputs
 
 USER_SIGNATURE = "user_embedding"
 ITEM_SIGNATURE = "item_embedding"
@@ -32,6 +32,7 @@ class TwoTowerTower(Tower, name="two_tower"):
     """
 
     uses = frozenset({"hidden_units", "dropout", "batch_norm", "output_dim"})
+    hidden_names = ("user", "item")  # u and v
 
     def __init__(self, config, inputs=None, **kwargs) -> None:
         super().__init__(config, inputs=inputs, **kwargs)
@@ -101,14 +102,14 @@ class TwoTowerTower(Tower, name="two_tower"):
             }
         }
 
-    def call(self, embeddings, dense, training=None) -> tf.Tensor:
+    def call(self, embeddings, dense, training=None) -> TowerOutput:
         u = self.user_vector(
             _columns(embeddings, self.user_fields), _columns(dense, self.user_dense), training
         )
         v = self.item_vector(
             _columns(embeddings, self.item_fields), _columns(dense, self.item_dense), training
         )
-        return tf.reduce_sum(u * v, axis=1) + self.bias
+        return TowerOutput(tf.reduce_sum(u * v, axis=1) + self.bias, {"user": u, "item": v})
 
 
 def _columns(x: tf.Tensor, indices: list[int]) -> tf.Tensor:

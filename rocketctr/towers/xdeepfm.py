@@ -7,7 +7,7 @@ import tf_keras
 
 from rocketctr.layers.cin import CIN
 from rocketctr.layers.mlp import MLP
-from rocketctr.towers.base import Tower, flat_inputs
+from rocketctr.towers.base import Tower, TowerOutput, flat_inputs
 from rocketctr.towers.fm import fm_pairwise
 
 
@@ -15,6 +15,7 @@ class XDeepFMTower(Tower, name="xdeepfm"):
     """Linear + CIN over the embeddings + MLP over x0 (Lian et al., KDD 2018)."""
 
     uses = frozenset({"hidden_units", "cin_layer_sizes", "dropout", "batch_norm"})
+    hidden_names = ("cin", "mlp")  # the CIN's pooled feature maps; the MLP's last layer
 
     def __init__(self, config, **kwargs) -> None:
         super().__init__(config, **kwargs)
@@ -24,20 +25,18 @@ class XDeepFMTower(Tower, name="xdeepfm"):
         self.mlp = MLP(config.hidden_units, config.dropout, config.batch_norm)
         self.mlp_out = tf_keras.layers.Dense(1)
 
-    def call(self, embeddings, dense, training=None) -> tf.Tensor:
+    def call(self, embeddings, dense, training=None) -> TowerOutput:
         x0 = flat_inputs(embeddings, dense)
-        logits = (
-            self.linear(x0)
-            + self.cin_out(self.cin(embeddings))
-            + self.mlp_out(self.mlp(x0, training=training))
-        )
-        return tf.squeeze(logits, axis=1)
+        cin, mlp = self.cin(embeddings), self.mlp(x0, training=training)
+        logits = self.linear(x0) + self.cin_out(cin) + self.mlp_out(mlp)
+        return TowerOutput(tf.squeeze(logits, axis=1), {"cin": cin, "mlp": mlp})
 
 
 class DeepFMTower(Tower, name="deepfm"):
     """Linear + FM pairwise term + MLP over x0 (Guo et al., IJCAI 2017)."""
 
     uses = frozenset({"hidden_units", "dropout", "batch_norm"})
+    hidden_names = ("mlp",)
 
     def __init__(self, config, **kwargs) -> None:
         super().__init__(config, **kwargs)
@@ -45,7 +44,8 @@ class DeepFMTower(Tower, name="deepfm"):
         self.mlp = MLP(config.hidden_units, config.dropout, config.batch_norm)
         self.mlp_out = tf_keras.layers.Dense(1)
 
-    def call(self, embeddings, dense, training=None) -> tf.Tensor:
+    def call(self, embeddings, dense, training=None) -> TowerOutput:
         x0 = flat_inputs(embeddings, dense)
-        logits = self.linear(x0) + self.mlp_out(self.mlp(x0, training=training))
-        return tf.squeeze(logits, axis=1) + fm_pairwise(embeddings)
+        mlp = self.mlp(x0, training=training)
+        logits = tf.squeeze(self.linear(x0) + self.mlp_out(mlp), axis=1)
+        return TowerOutput(logits + fm_pairwise(embeddings), {"mlp": mlp})
