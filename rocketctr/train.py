@@ -7,6 +7,7 @@ of starting over; a model dir whose saved config differs from the requested one 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import functools
 import json
 import logging
@@ -21,6 +22,7 @@ import tf_keras
 from rocketctr import distribute
 from rocketctr.config import Config, ConfigError, save_config
 from rocketctr.data import BadRowError, BadRowReport, make_dataset
+from rocketctr.distill.base import resolve_methods
 from rocketctr.distill.codistill import CodistillReplica, for_replica
 from rocketctr.distill.two_stage import load_teacher
 from rocketctr.evaluation import TOWERS, score
@@ -89,6 +91,11 @@ def _flatten(data: dict, prefix: str = "") -> dict:
     return flat
 
 
+def _resolved(config: Config) -> Config:
+    """The config with every distillation method's knobs checked and complete."""
+    return dataclasses.replace(config, distill=resolve_methods(config.distill))
+
+
 def prepare_model_dir(config: Config, model_dir: Path) -> None:
     """Creates the model dir and records config and schema; refuses conflicting ones."""
     model_dir.mkdir(parents=True, exist_ok=True)
@@ -107,7 +114,7 @@ def prepare_model_dir(config: Config, model_dir: Path) -> None:
         # Fields added since that run take their defaults, which is what it used. If a field
         # was removed since, compare the raw keys, which names it.
         with contextlib.suppress(ConfigError):
-            saved_data = Config.from_dict(saved_data).to_dict()
+            saved_data = _resolved(Config.from_dict(saved_data)).to_dict()
         saved = _flatten(saved_data)
         wanted = _flatten(config.to_dict())
         diff = sorted(
@@ -260,6 +267,7 @@ def train(
     Raises:
         RunLockedError: another process is training in `model_dir`.
     """
+    config = _resolved(config)  # a bad method knob is refused before anything is written
     strategy = distribute.make_strategy(config.train.strategy)
     chief = distribute.is_chief(strategy)
     with hold(model_dir) if chief else contextlib.nullcontext():

@@ -1,6 +1,7 @@
 import pytest
 
 from rocketctr.config import Config, ConfigError, load_config, parse_override, preset_names
+from rocketctr.distill.base import parse_methods
 from rocketctr.schema import SchemaError, load_schema, parse_schema, schema_names
 
 
@@ -17,7 +18,7 @@ def test_round_trip_and_overrides():
     config = Config().replace({"train.batch_size": 64, "model.booster.hidden_units": [8, 4]})
     assert config.train.batch_size == 64 and config.model.booster.hidden_units == (8, 4)
     assert Config.from_dict(config.to_dict()) == config
-    assert parse_override("distill.hint_weight=0.03") == ("distill.hint_weight", 0.03)
+    assert parse_override("distill.methods.kd.weight=0.03") == ("distill.methods.kd.weight", 0.03)
 
 
 def test_unknown_keys_and_wrong_types_are_named():
@@ -76,7 +77,6 @@ NAN, INF = float("nan"), float("inf")
         ("train.embedding_optimizer.learning_rate", INF, "must be finite and > 0"),
         ("train.num_epochs", 0, "must be >= 1"),
         ("train.steps_per_epoch", 0, "must be null (one pass) or >= 1"),
-        ("distill.temperature", 0.0, "must be finite and > 0"),
     ],
 )
 def test_values_no_model_can_use_are_refused_when_the_config_loads(key, value, rule):
@@ -90,7 +90,8 @@ def test_numbers_as_users_write_them(tmp_path):
     path.write_text("train:\n  dense_optimizer: {name: adam, learning_rate: 1e-3}\n")
     config = load_config(str(path))  # YAML 1.1 reads 1e-3 (no dot) as a string
     assert config.train.dense_optimizer.learning_rate == 0.001
-    assert Config().replace({"distill.hint_weight": "1e2"}).distill.hint_weight == 100.0
+    weight = Config().replace({"distill.methods.kd.weight": "1e2"}).distill
+    assert parse_methods(weight)["kd"].weight == 100.0
 
 
 @pytest.mark.parametrize(

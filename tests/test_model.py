@@ -21,7 +21,7 @@ def _config(**distill):
                 "booster": {"name": "dcn", "hidden_units": [8], "num_cross_layers": 2},
                 "light": {"name": "mlp", "hidden_units": [4]},
             },
-            "distill": {"hint_weight": 1.0, **distill},
+            "distill": {"methods": {"kd": {"weight": 1.0}}, **distill},
         }
     )
 
@@ -29,7 +29,7 @@ def _config(**distill):
 def _hint_gradients(model, features, labels):
     with tf.GradientTape() as tape:
         losses = model.compute_losses(features, labels, training=True)
-        hint = losses["hint_weight"] * losses["hint"]
+        hint = losses["hint_weight"] * sum(losses[n] for n in model.distiller.loss_names)
     variables = model.trainable_variables
     grads = tape.gradient(hint, variables)
     return {variable_role(v.name) + ":" + v.name: g for v, g in zip(variables, grads, strict=True)}
@@ -42,9 +42,11 @@ def _is_nonzero(grad):
     return bool(tf.reduce_any(values != 0))
 
 
-@pytest.mark.parametrize("hint", ["logit_mse", "kd"])
-def test_gradient_block_zeroes_hint_gradient_on_every_booster_variable(hint):
-    model = build_model(_config(hint=hint, temperature=2.0), SCHEMA)
+@pytest.mark.parametrize(
+    "methods", [{"logit_mse": {"weight": 1.0}}, {"kd": {"weight": 1.0, "temperature": 2.0}}]
+)
+def test_gradient_block_zeroes_hint_gradient_on_every_booster_variable(methods):
+    model = build_model(_config(methods=methods), SCHEMA)
     grads = _hint_gradients(model, random_features(SCHEMA, 16), random_labels(16))
     booster = {n: g for n, g in grads.items() if n.startswith("booster:")}
     assert len(booster) >= 6  # cross kernels/biases, MLP, output layer
@@ -64,11 +66,16 @@ def test_without_gradient_block_the_hint_updates_the_booster():
 
 
 def test_total_loss_is_sum_of_terms():
-    model = build_model(_config(hint_weight=0.5), SCHEMA)
+    methods = {"kd": {"weight": 0.5}, "logit_mse": {"weight": 0.25}}
+    model = build_model(_config(methods=methods), SCHEMA)
     losses = model.compute_losses(random_features(SCHEMA, 8), random_labels(8), training=False)
-    expected = losses["light_bce"] + losses["booster_bce"] + 0.5 * losses["hint"]
+    expected = (
+        losses["light_bce"] + losses["booster_bce"] + 0.5 * losses["kd"]
+        + 0.25 * losses["logit_mse"]
+    )  # fmt: skip
     np.testing.assert_allclose(losses["loss"].numpy(), expected.numpy(), rtol=1e-6)
-    assert losses["hint"].numpy() > 0
+    assert losses["kd"].numpy() > 0 and losses["logit_mse"].numpy() > 0
+    assert float(losses["hint_weight"]) == 0.75
 
 
 @pytest.mark.parametrize(
@@ -82,7 +89,7 @@ def test_baseline_modes_build_only_their_tower(mode, prefixes):
     model = build_model(_config(mode=mode), SCHEMA)
     assert {variable_role(v.name) for v in model.trainable_variables} == prefixes
     losses = model.compute_losses(random_features(SCHEMA, 8), random_labels(8), training=True)
-    assert float(losses["hint"]) == 0.0
+    assert float(losses["kd"]) == 0.0
     other = "booster_bce" if mode == "light_only" else "light_bce"
     assert float(losses[other]) == 0.0
 
@@ -102,7 +109,7 @@ def test_light_can_read_the_shared_tables_without_training_them():
     features, labels = random_features(SCHEMA, 16), random_labels(16)
     with tf.GradientTape() as tape:
         losses = model.compute_losses(features, labels, training=True)
-        light_loss = losses["light_bce"] + losses["hint_weight"] * losses["hint"]
+        light_loss = losses["light_bce"] + losses["hint_weight"] * losses["kd"]
     table = model.embedding.trainable_variables[0]
     light_vars = model.light.trainable_variables
     grads = tape.gradient(light_loss, [table, *light_vars])
@@ -116,7 +123,7 @@ def _light_table_gradient(scale: float, features, labels) -> tuple[np.ndarray, n
     model = build_model(_config().replace({"model.light_embedding_gradient_scale": scale}), SCHEMA)
     with tf.GradientTape() as tape:
         losses = model.compute_losses(features, labels, training=True)
-        light_loss = losses["light_bce"] + losses["hint_weight"] * losses["hint"]
+        light_loss = losses["light_bce"] + losses["hint_weight"] * losses["kd"]
     grad = tape.gradient(light_loss, model.embedding.trainable_variables[0])
     return losses["light_logits"].numpy(), tf.convert_to_tensor(grad).numpy()
 

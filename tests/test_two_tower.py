@@ -34,7 +34,7 @@ def _config(schema: str = "synthetic_pfd", **light) -> Config:
                 "booster": {"name": "mlp", "hidden_units": [8]},
                 "light": {"name": "two_tower", "hidden_units": [8], "output_dim": 3, **light},
             },
-            "distill": {"hint": "kd", "hint_form": "convex", "hint_weight": 0.5},
+            "distill": {"methods": {"kd": {"weight": 0.5}}, "hint_form": "convex"},
         }
     )
 

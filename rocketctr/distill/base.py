@@ -128,6 +128,13 @@ def parse_methods(config: DistillConfig) -> dict[str, Any]:
     return parsed
 
 
+def resolve_methods(config: DistillConfig) -> DistillConfig:
+    """`config` with each method's knobs checked and complete (defaults filled in), as a run
+    records them: two spellings of one config compare equal."""
+    methods = {name: dataclasses.asdict(knobs) for name, knobs in parse_methods(config).items()}
+    return dataclasses.replace(config, methods=methods)
+
+
 def total_weight(config: DistillConfig) -> float:
     """Σ of the methods' weights: λ after warm-up and ramp."""
     return sum(m.weight for m in parse_methods(config).values())

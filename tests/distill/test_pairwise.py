@@ -69,7 +69,7 @@ def _config(**pairwise):
         "schema": "frappe",
         "model": {"embedding_dim": 4, "booster": {"name": "dcn", "hidden_units": [8],
                   "num_cross_layers": 1}, "light": {"name": "mlp", "hidden_units": [4]}},
-        "distill": {"hint_weight": 0.0, "pairwise": pairwise},
+        "distill": {"methods": {"pairwise": pairwise} if pairwise else {"kd": {}}},
     })  # fmt: skip
 
 
@@ -120,12 +120,12 @@ def test_pairwise_gradient_reaches_the_light_side_never_the_booster():
 
 
 def test_pairwise_knobs_are_guarded():
-    with pytest.raises(ConfigError, match=r"distill.pairwise.temperature is set but .*weight is 0"):
-        build_model(_config(temperature=2.0), FRAPPE)
-    criteo = Config.from_dict({"distill": {"pairwise": {"weight": 0.1}}})
+    with pytest.raises(ConfigError, match="pairwise.temperature must be finite and > 0"):
+        build_model(_config(temperature=0.0), FRAPPE)
+    criteo = Config.from_dict({"distill": {"methods": {"pairwise": {"weight": 0.1}}}})
     with pytest.raises(ConfigError, match="the schema needs a user_id column"):
         build_model(criteo, load_schema("criteo"))
-    with pytest.raises(ConfigError, match=r"distill.pairwise.weight must be finite and >= 0"):
-        _config(weight=-1.0)
+    with pytest.raises(ConfigError, match=r"distill.methods.pairwise.weight must be finite"):
+        build_model(_config(weight=-1.0), FRAPPE)
     model = build_model(_config(), FRAPPE)  # off: nothing logged
     assert "pairwise" not in [m.name for m in model.metrics]

@@ -9,6 +9,7 @@ import tensorflow as tf
 from rocketctr.config import Config, ConfigError
 from rocketctr.model import build_model, variable_role
 from rocketctr.schema import load_schema
+from rocketctr.towers import TowerOutput
 from tests.helpers import random_features, random_labels
 
 PFD_SCHEMA = load_schema("synthetic_pfd")
@@ -16,7 +17,8 @@ PFD_SCHEMA = load_schema("synthetic_pfd")
 CRITEO = dataclasses.replace(load_schema("criteo"), privileged=("I1", "C1"))
 
 
-def _config(schema_name="synthetic_pfd", **distill) -> Config:
+def _config(schema_name="synthetic_pfd", hint="kd", weight=0.5, **distill) -> Config:
+    knobs = {"weight": weight, **({"temperature": 2.0} if hint == "kd" else {})}
     return Config.from_dict(
         {
             "schema": schema_name,
@@ -25,7 +27,9 @@ def _config(schema_name="synthetic_pfd", **distill) -> Config:
                 "booster": {"name": "dcn", "hidden_units": [8], "num_cross_layers": 1},
                 "light": {"name": "mlp", "hidden_units": [4]},
             },
-            "distill": {"hint_form": "convex", "hint_weight": 0.5, "warmup_steps": 5, **distill},
+            "distill": {
+                "methods": {hint: knobs}, "hint_form": "convex", "warmup_steps": 5, **distill
+            },
         }
     )
 
@@ -44,8 +48,13 @@ def _dense(grad):
     return np.zeros(0) if grad is None else tf.convert_to_tensor(grad).numpy()
 
 
+def _hint(losses):
+    (name,) = [n for n in ("kd", "logit_mse") if n in losses]
+    return losses[name]
+
+
 def _distill_term(losses):
-    return losses["hint_weight"] * losses["hint"]
+    return losses["hint_weight"] * _hint(losses)
 
 
 @pytest.mark.parametrize("hint_form", ["additive", "convex"])
@@ -54,7 +63,7 @@ def test_warmup_distill_term_gives_exactly_zero_gradient(hint_form, hint):
     model = build_model(_config(hint_form=hint_form, hint=hint), PFD_SCHEMA)
     assert int(model.global_step.numpy()) == 0
     losses, grads = _gradients(model, PFD_SCHEMA, _distill_term)
-    assert float(losses["hint_weight"]) == 0.0 and float(losses["hint"]) > 0
+    assert float(losses["hint_weight"]) == 0.0 and float(_hint(losses)) > 0
     assert len(grads) >= 8
     for variable, grad in grads:
         assert not np.any(_dense(grad)), variable.name
@@ -71,7 +80,7 @@ def test_warmup_distill_term_gives_exactly_zero_gradient(hint_form, hint):
 
 @pytest.mark.parametrize("hint", ["logit_mse", "kd"])
 def test_after_warmup_distill_term_reaches_light_and_shared_but_never_booster(hint):
-    model = build_model(_config("criteo", hint=hint, temperature=2.0), CRITEO)
+    model = build_model(_config("criteo", hint=hint), CRITEO)
     model.global_step.assign(5)  # the first step after warm-up
     losses, grads = _gradients(model, CRITEO, _distill_term)
     assert float(losses["hint_weight"]) == 0.5
@@ -94,11 +103,11 @@ def test_after_warmup_distill_term_reaches_light_and_shared_but_never_booster(hi
 
 def test_convex_form_weighs_light_bce_by_one_minus_lambda_by_hand(monkeypatch):
     """4 rows, fixed logits: light 0 (BCE ln 2 per row), booster [1, -1, 2, 0]."""
-    model = build_model(_config(hint="logit_mse", hint_weight=0.25, warmup_steps=0), PFD_SCHEMA)
+    model = build_model(_config(hint="logit_mse", weight=0.25, warmup_steps=0), PFD_SCHEMA)
     booster = tf.constant([1.0, -1.0, 2.0, 0.0])
     monkeypatch.setattr(
-        model, "call", lambda f, training=None: {"booster_logits": booster,
-                                                 "light_logits": tf.zeros([4])}
+        model, "tower_outputs", lambda f, training=None: {
+            "booster": TowerOutput(booster, {}), "light": TowerOutput(tf.zeros([4]), {})}
     )  # fmt: skip
     labels = tf.constant([1.0, 0.0, 1.0, 0.0])
     losses = model.compute_losses(random_features(PFD_SCHEMA, 4), labels, training=True)
@@ -109,13 +118,13 @@ def test_convex_form_weighs_light_bce_by_one_minus_lambda_by_hand(monkeypatch):
     hint = np.mean([1.0, 1.0, 4.0, 0.0])  # (z_b - 0)² = 1.5
     assert float(losses["light_bce"]) == pytest.approx(light_bce, rel=1e-6)
     assert float(losses["booster_bce"]) == pytest.approx(booster_bce, rel=1e-6)
-    assert float(losses["hint"]) == pytest.approx(1.5, rel=1e-6)
+    assert float(losses["logit_mse"]) == pytest.approx(1.5, rel=1e-6)
     expected = 0.75 * light_bce + booster_bce + 0.25 * hint
     assert float(losses["loss"]) == pytest.approx(expected, rel=1e-6)
     # The additive form keeps weight 1 on the light BCE.
-    additive = build_model(_config(hint="logit_mse", hint_weight=0.25, warmup_steps=0,
+    additive = build_model(_config(hint="logit_mse", weight=0.25, warmup_steps=0,
                                    hint_form="additive"), PFD_SCHEMA)  # fmt: skip
-    monkeypatch.setattr(additive, "call", model.call)
+    monkeypatch.setattr(additive, "tower_outputs", model.tower_outputs)
     losses = additive.compute_losses(random_features(PFD_SCHEMA, 4), labels, training=True)
     assert float(losses["loss"]) == pytest.approx(light_bce + booster_bce + 0.25 * hint, 1e-6)
 
@@ -124,7 +133,10 @@ def test_hint_form_is_validated():
     with pytest.raises(ConfigError, match=r"hint_form must be one of \['additive', 'convex'\]"):
         build_model(_config(hint_form="mixed"), PFD_SCHEMA)
     with pytest.raises(ConfigError, match="must be <= 1. Received: 1.5"):
-        build_model(_config(hint_weight=1.5), PFD_SCHEMA)
+        build_model(_config(weight=1.5), PFD_SCHEMA)
+    # λ is the sum over the methods.
+    with pytest.raises(ConfigError, match="must be <= 1. Received: 1.1"):
+        build_model(_config(weight=0.6, methods={"kd": {"weight": 0.6}, "logit_mse": {"weight": 0.5}}), PFD_SCHEMA)
 
 
 def test_light_net_never_reads_the_privileged_dwell_time():

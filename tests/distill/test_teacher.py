@@ -7,7 +7,7 @@ import pytest
 
 from rocketctr.config import Config, ConfigError
 from rocketctr.data import synthetic
-from rocketctr.distill.teacher import load_teacher
+from rocketctr.distill.two_stage import load_teacher
 from rocketctr.rundir import restore_run
 from rocketctr.schema import load_schema
 from rocketctr.train import train
@@ -39,10 +39,11 @@ def teacher_run(tmp_path_factory):
 def test_student_learns_from_the_frozen_booster_and_leaves_it_untouched(teacher_run, tmp_path):
     data, run = teacher_run
     config = _config(mode="light_only", teacher_dir=str(run))
-    teacher_fn = load_teacher(config)
+    teacher = load_teacher(config)
     features = random_features(load_schema("criteo"), 8)
     expected = restore_run(run)[0](features, training=False)["booster_logits"].numpy()
-    logits, scale = teacher_fn(features)
+    (logits, hidden), scale = teacher(features, {})
+    assert set(hidden) == {"cross", "mlp", "final"}  # a dcn booster's
     np.testing.assert_allclose(logits.numpy(), expected, rtol=1e-6, atol=1e-6)
     assert float(scale) == 1.0
 
@@ -53,7 +54,7 @@ def test_student_learns_from_the_frozen_booster_and_leaves_it_untouched(teacher_
     assert set(result.metrics) == {"light"} and 0.45 < result.metrics["light"]["auc"] < 1.0
     history = json.loads((tmp_path / "student" / "history.json").read_text())
     assert result.history == history and [r["epoch"] for r in history] == [1]
-    assert all(r["hint"] > 0 and r["hint_weight"] == 1.0 for r in result.history)
+    assert all(r["kd"] > 0 and r["hint_weight"] == 1.0 for r in result.history)
     student_vars = {v.name for v in result.model.variables}
     assert not any(name.startswith("booster/") for name in student_vars)
     # The teacher's weights were read, not trained: its run restores to the same logits.

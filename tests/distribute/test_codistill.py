@@ -72,7 +72,7 @@ def _run_pair(tmp_path: Path, name: str, data, hint_weight: float) -> list[Path]
                 f"--model_dir={model_dirs[i]}",
                 *TINY,
                 f"--set=train.seed={i}",
-                f"--set=distill.hint_weight={hint_weight}",
+                f"--set=distill.methods.kd.weight={hint_weight}",
                 f"--replica_index={i}",
                 f"--shared_dir={shared}",
             ],
@@ -122,19 +122,21 @@ def test_replica_reads_its_shard_and_its_teacher_waits_for_a_peer_checkpoint(tmp
                 "booster": {"name": "dcn", "hidden_units": [4], "num_cross_layers": 1},
                 "light": {"name": "mlp", "hidden_units": [2]},
             },
-            "distill": {"codistill_replicas": 2, "hint_weight": 0.5},
+            "distill": {"codistill_replicas": 2, "methods": {"kd": {"weight": 0.5}}},
         }
     )
     schema = load_schema("criteo")
     batches = tf.data.Dataset.range(6)
-    shard, (callback,) = for_replica(config, schema, CodistillReplica(1, str(tmp_path)), batches)
+    shard, callback = for_replica(config, schema, CodistillReplica(1, str(tmp_path)), batches)
     assert list(shard.as_numpy_iterator()) == [1, 3, 5]
 
-    model = build_model(config, schema)
+    with pytest.raises(ValueError, match="Build the model with this callback's teacher"):
+        callback.set_model(build_model(config, schema))  # its teacher: its own booster
+    model = build_model(config, schema, teacher=callback.teacher)
     callback.set_model(model)
-    assert model.teacher_fn == callback.teacher_logits
     features = random_features(schema, 4)
-    logits, scale = model.teacher_fn(features)
+    (logits, hidden), scale = model.teacher(features, {})
+    assert hidden == {}
     assert float(scale) == 0.0  # warm-up: no peer checkpoint yet, so no hint
     np.testing.assert_array_equal(logits.numpy(), np.zeros(4))
     losses = model.compute_losses(features, random_labels(4), training=True)
@@ -144,11 +146,11 @@ def test_replica_reads_its_shard_and_its_teacher_waits_for_a_peer_checkpoint(tmp
     directory = replica_dir(str(tmp_path), 0)
     tf.train.CheckpointManager(tf.train.Checkpoint(model=peer), directory, 1).save()
     assert callback.refresh_peers() == 1
-    logits, scale = model.teacher_fn(features)
+    (logits, _), scale = model.teacher(features, {})
     assert float(scale) == 1.0
     np.testing.assert_allclose(logits.numpy(), peer.light_logits(features).numpy(), rtol=1e-6)
     losses = model.compute_losses(features, random_labels(4), training=True)
-    assert float(losses["hint_weight"]) == config.distill.hint_weight
+    assert float(losses["hint_weight"]) == 0.5
     # The target is a frozen peer's output: no gradient path into the peer.
     with tf.GradientTape() as tape:
         loss = model.compute_losses(features, random_labels(4), training=True)["loss"]
@@ -165,4 +167,4 @@ def test_misconfigured_codistillation_is_refused():
         for_replica(config, None, CodistillReplica(2, "/tmp/x"), batches)
     with pytest.raises(ConfigError, match="need distill.codistill_replicas > 1"):
         for_replica(Config(), None, CodistillReplica(0, "/tmp/x"), batches)
-    assert for_replica(Config(), None, None, batches) == (batches, [])
+    assert for_replica(Config(), None, None, batches) == (batches, None)
