@@ -313,14 +313,18 @@ def _legacy_distill(data: dict[str, Any], path: str) -> dict[str, Any]:
     methods = {name: knobs}
     pairwise = data.pop("pairwise", None) or {}
     if not isinstance(pairwise, dict):
-        raise ConfigError(f"Config section {path}.pairwise must be a mapping. Received: {pairwise!r}")
+        raise ConfigError(
+            f"Config section {path}.pairwise must be a mapping. Received: {pairwise!r}"
+        )
+    # Off at weight 0; its other knob kept its default in the files runs recorded.
+    defaults = {"weight": 0.0, "temperature": 1.0}
+    changed = sorted(k for k, v in pairwise.items() if k != "weight" and v != defaults.get(k))
     if pairwise.get("weight", 0):
         methods["pairwise"] = pairwise
-    elif set(pairwise) - {"weight"}:
+    elif changed:
         raise ConfigError(
-            f"Config key {path}.pairwise.{sorted(set(pairwise) - {'weight'})[0]} is set but "
-            f"{path}.pairwise.weight is 0: pairwise distillation is off. Set its weight, or "
-            "remove the key."
+            f"Config key {path}.pairwise.{changed[0]} is set but {path}.pairwise.weight is "
+            "0: pairwise distillation is off. Set its weight, or remove the key."
         )
     data["methods"] = methods
     return data
@@ -375,9 +379,7 @@ def _coerce(tp: Any, value: Any, path: str) -> Any:
         if not isinstance(value, dict) or not all(
             isinstance(k, str) and isinstance(v, dict) for k, v in value.items()
         ):
-            raise ConfigError(
-                f"Config key {path} must map names to mappings. Received: {value!r}"
-            )
+            raise ConfigError(f"Config key {path} must map names to mappings. Received: {value!r}")
         return {k: dict(v) for k, v in value.items()}
     if origin is tuple:
         if not isinstance(value, (list, tuple)):

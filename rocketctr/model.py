@@ -327,8 +327,8 @@ class CoTrainModel(tf_keras.Model):
             raise ValueError(f"distill.methods need the group column {column!r} in the batch.")
         groups = features[column] if column else tf.zeros_like(labels)
         inputs = DistillerInputs(
-            labels, outputs.get("light"), outputs.get("booster"), teacher, tf.convert_to_tensor(scale, tf.float32),
-            tf.reshape(groups, [-1]), self.global_step,
+            labels, outputs.get("light"), outputs.get("booster"), teacher,
+            tf.convert_to_tensor(scale, tf.float32), tf.reshape(groups, [-1]), self.global_step,
         )  # fmt: skip
         per_example, weight = self.distiller(inputs)
         losses = {

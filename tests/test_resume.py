@@ -167,6 +167,33 @@ def test_one_pass_run_killed_at_three_points_resumes_to_the_uninterrupted_result
     _assert_same_metrics(_metrics(model_dir), _metrics(uninterrupted))
 
 
+def test_a_run_with_a_hidden_hint_regressor_killed_mid_epoch_resumes_its_regressor(tmp_path, data):
+    """The `hidden` method's regressor is a training-only weight: it must be in the backups,
+    restored, and go on from there (one-pass epochs, the default)."""
+    methods = "--set=distill.methods={kd: {weight: 1.0}, hidden: {weight: 0.5}}"
+    reference, model_dir = tmp_path / "reference", tmp_path / "run"
+    _run(_cmd(data, reference, methods, "--set=train.num_epochs=1"), tmp_path)
+    cmd = _cmd(data, model_dir, methods, "--set=train.num_epochs=1")
+    _kill_after_backup(cmd, tmp_path, model_dir, 60)
+    expected = _newest_state(model_dir)
+    _assert_resumed(_run(cmd, tmp_path), *expected)
+    assert _steps(model_dir / "checkpoints") == _steps(reference / "checkpoints") == [188]
+
+    def regressor(run):
+        """{checkpoint key: value} of the regressor's kernel and bias."""
+        reader = tf.train.load_checkpoint(checkpoint_paths(run / "checkpoints")[-1])
+        keys = [k for k in reader.get_variable_to_shape_map() if "distiller" in k]
+        return {k: reader.get_tensor(k) for k in keys}
+
+    resumed, uninterrupted = regressor(model_dir), regressor(reference)
+    assert len(resumed) == 2 and resumed.keys() == uninterrupted.keys()
+    (bias,) = [k for k in resumed if "bias" in k]
+    assert np.any(resumed[bias])  # trained: it starts at zeros
+    for key, value in resumed.items():
+        np.testing.assert_allclose(value, uninterrupted[key], atol=1e-5, err_msg=key)
+    _assert_same_metrics(_metrics(model_dir), _metrics(reference))
+
+
 @pytest.mark.parametrize("delay_seconds", [0.0, 1.5])
 def test_a_backup_at_an_epochs_last_batch_is_never_resumed_from(
     tmp_path, data, uninterrupted, delay_seconds

@@ -115,8 +115,7 @@ def parse_methods(config: DistillConfig) -> dict[str, Any]:
     for name, knobs in config.methods.items():
         if name not in _REGISTRY:
             raise ConfigError(
-                f"Unknown distillation method {name!r} in distill.methods. Known: "
-                f"{method_names()}"
+                f"Unknown distillation method {name!r} in distill.methods. Known: {method_names()}"
             )
         parsed[name] = section_from_dict(_REGISTRY[name].Config, knobs, f"distill.methods.{name}")
         weight = parsed[name].weight

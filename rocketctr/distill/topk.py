@@ -78,7 +78,9 @@ class TopK(Method, name="topk"):
     def __init__(self, config, context, **kwargs) -> None:
         super().__init__(config, context, **kwargs)
         if config.k < 1:
-            raise ConfigError(f"Config key distill.methods.topk.k must be >= 1. Received: {config.k}")
+            raise ConfigError(
+                f"Config key distill.methods.topk.k must be >= 1. Received: {config.k}"
+            )
         if config.weighting not in WEIGHTINGS:
             raise ConfigError(
                 f"Config key distill.methods.topk.weighting must be one of {list(WEIGHTINGS)}. "

@@ -1,9 +1,10 @@
 """Checks an export must pass before it is published, each on its own.
 
     check_variables:  exactly the light path's variables (the light features' table rows,
-                      the light tower); no booster weight, no optimizer slot, no row of a
-                      privileged feature; parameter count = light rows × dim (+ one scale
-                      per row for int8) + light tower parameters.
+                      the light tower); no booster or distillation-method weight, no
+                      optimizer slot, no row of a privileged feature; parameter count =
+                      light rows × dim (+ one scale per row for int8) + light tower
+                      parameters.
     check_signatures: the signatures take exactly the serving columns (no privileged
                       input) and return what they declare.
     check_parity:     every signature of the reloaded export scores rows like the in-memory
@@ -105,9 +106,11 @@ def check_variables(path: Path, loaded: Any, model: CoTrainModel, dtype: str) ->
     optimizer_names = {v.name for opt in model.all_optimizers for v in opt.variables()}
     variables = loaded_variables(loaded)
     found = {v.name: tuple(v.shape) for v in variables}
-    booster = sorted(n for n in found if variable_role(n) == "booster")
-    if booster:
-        raise ExportError(f"The export holds booster variables: {booster}")
+    training_only = (("booster", "booster"), ("distiller", "distillation-method (training-only)"))
+    for role, what in training_only:
+        held = sorted(n for n in found if variable_role(n) == role)
+        if held:
+            raise ExportError(f"The export holds {what} variables: {held}")
     in_optimizer = sorted(set(found) & optimizer_names)
     if in_optimizer:
         raise ExportError(f"The export holds optimizer variables: {in_optimizer}")

@@ -28,7 +28,10 @@ def _config(schema_name="synthetic_pfd", hint="kd", weight=0.5, **distill) -> Co
                 "light": {"name": "mlp", "hidden_units": [4]},
             },
             "distill": {
-                "methods": {hint: knobs}, "hint_form": "convex", "warmup_steps": 5, **distill
+                "methods": {hint: knobs},
+                "hint_form": "convex",
+                "warmup_steps": 5,
+                **distill,
             },
         }
     )
@@ -136,7 +139,8 @@ def test_hint_form_is_validated():
         build_model(_config(weight=1.5), PFD_SCHEMA)
     # λ is the sum over the methods.
     with pytest.raises(ConfigError, match="must be <= 1. Received: 1.1"):
-        build_model(_config(weight=0.6, methods={"kd": {"weight": 0.6}, "logit_mse": {"weight": 0.5}}), PFD_SCHEMA)
+        both = {"kd": {"weight": 0.6}, "logit_mse": {"weight": 0.5}}
+        build_model(_config(methods=both), PFD_SCHEMA)
 
 
 def test_light_net_never_reads_the_privileged_dwell_time():

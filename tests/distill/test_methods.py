@@ -1,0 +1,118 @@
+"""Every distillation method, alone and combined: the gradient block holds for all of them,
+and configs name methods the way the README says (old distill keys still load)."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from rocketctr.config import Config, ConfigError
+from rocketctr.distill import method_names
+from rocketctr.model import build_model, variable_role
+from rocketctr.schema import load_schema
+from tests.helpers import random_labels
+
+FRAPPE = load_schema("frappe")  # user_id: user
+ALONE = [{name: {"weight": 0.5}} for name in ("kd", "logit_mse", "hidden", "pairwise", "topk")]
+COMBINED = [
+    {"kd": {"weight": 0.3}, "pairwise": {"weight": 0.1}},
+    {"kd": {"weight": 1.0}, "hidden": {"weight": 0.3, "teacher_layer": "cross"}},
+    {name: {"weight": 0.2} for name in ("kd", "logit_mse", "hidden", "pairwise", "topk")},
+]
+
+
+def _config(methods, **distill):
+    return Config.from_dict({
+        "schema": "frappe",
+        "model": {"embedding_dim": 4, "booster": {"name": "dcn", "hidden_units": [8],
+                  "num_cross_layers": 1}, "light": {"name": "mlp", "hidden_units": [4]}},
+        "distill": {"methods": methods, **distill},
+    })  # fmt: skip
+
+
+def _features(num_rows=32):
+    """Frappe rows, 4 users of 8 rows each."""
+    rng = np.random.default_rng(0)
+    features = {
+        f.name: tf.constant((f.id_offset + rng.integers(0, f.num_ids, num_rows)).astype(str))
+        for f in FRAPPE.categorical
+    }
+    features["user"] = tf.constant(np.repeat(["3", "5", "8", "9"], num_rows // 4))
+    return features
+
+
+def _distill_gradients(model):
+    """{variable name: dense gradient} of the weighted distillation losses alone."""
+    features, labels = _features(), random_labels(32)
+    with tf.GradientTape() as tape:
+        losses = model.compute_losses(features, labels, training=True)
+        distill = losses["loss"] - losses["light_bce"] - losses["booster_bce"]
+    variables = model.trainable_variables
+    grads = tape.gradient(distill, variables)
+    dense = {
+        v.name: np.zeros(v.shape) if g is None else tf.convert_to_tensor(g).numpy()
+        for v, g in zip(variables, grads, strict=True)
+    }
+    return losses, dense
+
+
+def test_every_method_is_covered():
+    assert sorted(next(iter(m)) for m in ALONE) == method_names()
+
+
+@pytest.mark.parametrize("methods", ALONE + COMBINED, ids=lambda m: "+".join(m))
+def test_gradient_block_keeps_every_method_off_the_booster(methods):
+    model = build_model(_config(methods), FRAPPE)
+    losses, grads = _distill_gradients(model)
+    assert all(float(losses[name]) > 0 for name in methods), losses
+    booster = [n for n in grads if variable_role(n) == "booster"]
+    assert len(booster) >= 6
+    for name in booster:
+        assert not np.any(grads[name]), f"{methods}: distillation reaches booster {name}"
+    light = [n for n in grads if variable_role(n) in ("light", "shared_embedding")]
+    assert any(np.any(grads[n]) for n in light)
+
+
+def test_without_gradient_block_the_methods_reach_the_booster():
+    methods = {"kd": {"weight": 1.0}, "hidden": {"weight": 1.0}}
+    _, grads = _distill_gradients(build_model(_config(methods, gradient_block=False), FRAPPE))
+    assert any(np.any(g) for n, g in grads.items() if variable_role(n) == "booster")
+
+
+def test_old_distill_keys_still_load_as_methods():
+    old = Config.from_dict({"distill": {"hint": "logit_mse", "hint_weight": 0.03}}).distill
+    assert old.methods == {"logit_mse": {"weight": 0.03}}
+    old = Config.from_dict({"distill": {"hint": "kd", "temperature": 2.0,
+                                        "pairwise": {"weight": 0.1}}}).distill  # fmt: skip
+    assert old.methods == {"kd": {"weight": 1.0, "temperature": 2.0}, "pairwise": {"weight": 0.1}}
+    # The resolved defaults of an old file equal today's.
+    assert (
+        Config.from_dict(
+            {
+                "distill": {
+                    "hint": "kd",
+                    "hint_weight": 1.0,
+                    "temperature": 1.0,
+                    "pairwise": {"weight": 0.0, "temperature": 1.0},
+                }
+            }
+        )
+        == Config()
+    )
+    with pytest.raises(ConfigError, match="temperature is read by the kd hint only"):
+        Config.from_dict({"distill": {"hint": "logit_mse", "temperature": 2.0}})
+    with pytest.raises(ConfigError, match="sets both methods and"):
+        Config.from_dict({"distill": {"hint": "kd", "methods": {"kd": {}}}})
+
+
+def test_overrides_add_and_change_methods_and_name_what_replaced_old_keys():
+    config = Config().replace({"distill.methods.pairwise.weight": 0.1,
+                               "distill.methods.kd.temperature": 2.0})  # fmt: skip
+    assert config.distill.methods == {"kd": {"weight": 1.0, "temperature": 2.0},
+                                      "pairwise": {"weight": 0.1}}  # fmt: skip
+    only = Config().replace({"distill.methods": {"hidden": {"weight": 1.0}}})
+    assert only.distill.methods == {"hidden": {"weight": 1.0}}
+    with pytest.raises(ConfigError, match=r"'distill.hint_weight': replaced by each method's "
+                       r"weight, e.g. --set distill.methods.kd.weight=0.3"):  # fmt: skip
+        Config().replace({"distill.hint_weight": 0.3})
+    with pytest.raises(ConfigError, match="must map names to mappings"):
+        Config.from_dict({"distill": {"methods": {"kd": 1.0}}})
