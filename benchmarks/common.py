@@ -53,7 +53,7 @@ def reference_config(
                 "booster": {"name": "dcn", "hidden_units": [1024, 512, 256], "num_cross_layers": 3},
                 "light": {"name": "mlp", "hidden_units": [64]},
             },
-            "distill": {"mode": mode, "hint": "logit_mse", "hint_weight": 0.1, **distill},
+            "distill": {"mode": mode, "methods": {"logit_mse": {"weight": 0.1}}, **distill},
             "train": {
                 "batch_size": batch_size,
                 "jit_compile": jit_compile,

@@ -63,7 +63,7 @@ def run_config(preset: str, mode: str, seed: int, args) -> Config:
     overrides = {"distill.mode": mode, "train.seed": seed, "train.restore_best": False}
     for key, value in (
         ("train.num_epochs", args.num_epochs),
-        ("distill.hint_weight", args.hint_weight),
+        ("distill.methods.kd.weight", args.hint_weight),
         ("distill.warmup_steps", args.warmup_steps),
     ):  # fmt: skip
         if value is not None:
@@ -123,8 +123,8 @@ def render(payload: dict) -> str:
             f"## {r['title']}",
             "",
             f"Preset `{EXPERIMENTS[experiment]['preset']}`: booster `{_tower(m['booster'])}`, "
-            f"light `{_tower(m['light'])}`, embedding dim {m['embedding_dim']}; hint "
-            f"`{d['hint']}`, hint_form `{d['hint_form']}`, λ = {d['hint_weight']} after "
+            f"light `{_tower(m['light'])}`, embedding dim {m['embedding_dim']}; methods "
+            f"`{d['methods']}`, hint_form `{d['hint_form']}`, at full weight after "
             f"{d['warmup_steps']} warm-up steps; {configs[experiment]['train']['num_epochs']} "
             f"epoch(s), batch {configs[experiment]['train']['batch_size']}.",
             "",
@@ -144,7 +144,9 @@ def main() -> None:
     parser.add_argument("--train_rows", type=int, default=500_000)
     parser.add_argument("--eval_rows", type=int, default=50_000)
     parser.add_argument("--num_epochs", type=int, default=None, help="default: the preset's")
-    parser.add_argument("--hint_weight", type=float, default=None, help="default: the preset's")
+    parser.add_argument(
+        "--hint_weight", type=float, default=None, help="the kd weight; default: the preset's"
+    )
     parser.add_argument("--warmup_steps", type=int, default=None, help="default: the preset's")
     parser.add_argument("--set", action="append", default=[], help="key=value for every run.")
     parser.add_argument("--data_seed", type=int, default=0, help="one data draw for all seeds")

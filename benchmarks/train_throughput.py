@@ -72,7 +72,8 @@ class FrozenBoosterModel(CoTrainModel):
 
 def _variant_config(mode: str, optimizer: str, jit: bool, batch_size: int) -> Config:
     if mode == "kd_stage":
-        config = common.reference_config("co_train", optimizer, jit, batch_size, hint="kd")
+        kd = {"kd": {"weight": 0.1}}
+        config = common.reference_config("co_train", optimizer, jit, batch_size, methods=kd)
         return config.replace({"model.separate_light_embeddings": True})
     return common.reference_config(mode, optimizer, jit, batch_size)
 

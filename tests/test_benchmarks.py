@@ -29,11 +29,11 @@ def test_search_grid_points_are_the_product_or_a_seeded_sample():
     spec = importlib.util.spec_from_file_location("search", BENCHMARKS / "search.py")
     search = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(search)
-    grid = ["distill.hint_weight=0.3,1", "distill.hint=kd,logit_mse,kd"]
+    grid = ["distill.methods.kd.weight=0.3,1", "distill.ramp=linear,step,linear"]
     points = search.grid_points(grid, None, 0)
     assert len(points) == 6
-    assert points[0] == {"distill.hint_weight": 0.3, "distill.hint": "kd"}
-    assert isinstance(points[-1]["distill.hint_weight"], int)  # YAML: "1" is an int
+    assert points[0] == {"distill.methods.kd.weight": 0.3, "distill.ramp": "linear"}
+    assert isinstance(points[-1]["distill.methods.kd.weight"], int)  # YAML: "1" is an int
     sample = search.grid_points(grid, 4, seed=1)
     assert len(sample) == 4 and all(p in points for p in sample)
     assert sample == search.grid_points(grid, 4, seed=1)

@@ -78,9 +78,9 @@ def test_train_on_synthetic_data_then_resume(tmp_path):
     assert resumed[:2] == history and [r["epoch"] for r in resumed] == [1, 2, 3]
 
     # A different model config on the same dir is refused, naming the key.
-    refused = _run(*args, "--set=distill.hint=logit_mse", check=False)
+    refused = _run(*args, "--set=distill.methods.kd.temperature=2", check=False)
     assert refused.returncode == 2
-    assert "distill.hint: 'kd' -> 'logit_mse'" in refused.stderr
+    assert "distill.methods.kd.temperature: 1.0 -> 2.0" in refused.stderr
 
 
 def test_unknown_override_is_refused_with_its_name(tmp_path):

@@ -26,7 +26,7 @@ CONFIG = Config.from_dict(
             "booster": {"name": "dcn", "hidden_units": [8], "num_cross_layers": 1},
             "light": {"name": "mlp", "hidden_units": [4]},
         },
-        "distill": {"hint_weight": 0.5},
+        "distill": {"methods": {"kd": {"weight": 0.5}}},
     }
 )
 BATCHES = [(random_features(SCHEMA, 64, seed=i), random_labels(64, seed=i)) for i in range(6)]
