@@ -346,16 +346,9 @@ def _train_and_export(args, config, model_dir: Path, replica) -> int:
         print(f"No --train/--eval: using built-in synthetic data {paths[0]}, {paths[1]}")
     result = train.train(config, train_files, eval_files, model_dir, replica=replica)
     print(train.summary(result))
-    if args.export and result.is_chief and config.distill.mode != "booster_only":
-        from rocketctr import serving
-
-        base = export_base(args)
-        nothing_trained = result.initial_epoch >= config.train.num_epochs
-        if nothing_trained and serving.next_version(base) > 1:
-            print(f"Nothing new to export; the latest version is in {base}")
-        else:
-            path = train.export_trained(result, eval_files, base)
-            print(f"Exported the light net to {path}: {_described(path)}")
+    path = train.export_trained(result, eval_files, export_base(args)) if args.export else None
+    if path is not None:
+        print(f"Exported the light net to {path}: {_described(path)}")
     return 0
 
 

@@ -83,7 +83,7 @@ def run_fn(fn_args: Any) -> None:
         fn_args: `tfx.components.FnArgs` (see the module docstring for the fields read).
     """
     from rocketctr import serving
-    from rocketctr.train import summary, train
+    from rocketctr.train import export_trained, summary, train
 
     custom = dict(fn_args.custom_config or {})
     unknown = sorted(set(custom) - _CUSTOM_CONFIG_KEYS)
@@ -112,13 +112,14 @@ def run_fn(fn_args: Any) -> None:
 
     schema = result.schema
     example_dtypes = training_example_dtypes(schema, fn_args.train_files, tfmd)
-    features, labels = serving.eval_rows(schema, fn_args.eval_files, config.train.bad_rows)
-    metadata = {"metrics": result.metrics, "tfx": {"transform_graph": transform_dir}}
+    features, _ = serving.eval_rows(schema, fn_args.eval_files, config.train.bad_rows)  # verify
     with tempfile.TemporaryDirectory(prefix="rocketctr-export-") as tmp:
-        version_dir = serving.export_light(
-            result.model, tmp, example_features=features, example_labels=labels,
-            metadata=metadata, example_dtypes=example_dtypes,
+        version_dir = export_trained(
+            result, fn_args.eval_files, tmp, example_dtypes=example_dtypes,
+            metadata={"tfx": {"transform_graph": transform_dir}},
         )  # fmt: skip
+        if version_dir is None:
+            raise ConfigError("Nothing to export: TFX's Pusher needs the light net.")
         final = Path(tmp) / "tfx"
         save_for_tfx(version_dir, final, example_dtypes, tft_output, schema.label)
         if tft_output is None:

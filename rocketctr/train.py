@@ -23,7 +23,7 @@ from rocketctr import distribute
 from rocketctr.config import Config, ConfigError, save_config
 from rocketctr.data import BadRowError, BadRowReport, make_dataset
 from rocketctr.distill.base import resolve_methods
-from rocketctr.distill.codistill import CodistillReplica, for_replica
+from rocketctr.distill.codistill import Codistillation, CodistillReplica, for_replica
 from rocketctr.distill.two_stage import load_teacher
 from rocketctr.evaluation import TOWERS, score
 from rocketctr.feature_format import has_trained_state, prepare_run_format
@@ -157,6 +157,74 @@ class BatchTensorBoard(tf_keras.callbacks.TensorBoard):
         self._steps += 1
         if self._steps % self.update_freq == 0 or self._should_trace:
             super().on_train_batch_end(batch, logs)
+
+
+@dataclass
+class Inputs:
+    """A run's data, as `make_inputs` builds it.
+
+    Attributes:
+        fit_data: model.fit's `x` and `validation_data`.
+        eval_ds: the eval rows, for the final evaluation.
+        position: where the training stream stands (resume moves it).
+        one_pass: epochs are passes over the files (no train.steps_per_epoch).
+        mid_epoch_backups: whether backups can be taken within an epoch.
+        codistill: this replica's codistillation callback (its `teacher` too), or None.
+        train_report, eval_report: the bad rows read.
+    """
+
+    fit_data: dict
+    eval_ds: tf.data.Dataset
+    position: DataPosition
+    one_pass: bool
+    mid_epoch_backups: bool
+    codistill: Codistillation | None
+    train_report: BadRowReport
+    eval_report: BadRowReport
+
+
+def make_inputs(
+    config: Config,
+    schema: Schema,
+    train_patterns: Sequence[str],
+    eval_patterns: Sequence[str],
+    strategy: tf.distribute.Strategy,
+    replica: CodistillReplica | None,
+) -> Inputs:
+    """The training stream (shuffled, this replica's share, resumable) and the eval rows."""
+    t = config.train
+    train_report, eval_report = BadRowReport(), BadRowReport()
+    one_pass = t.steps_per_epoch is None
+    position = DataPosition()
+
+    def train_dataset(
+        report: BadRowReport | None = None, first_pass: tf.Variable | None = None
+    ) -> tf.data.Dataset:
+        return make_dataset(
+            schema, train_patterns, t.batch_size, bad_rows=t.bad_rows, shuffle=True,
+            shuffle_buffer_rows=t.shuffle_buffer_rows, seed=t.seed,
+            num_epochs=1 if one_pass else None, first_pass=first_pass, report=report,
+        )  # fmt: skip
+
+    train_ds = train_dataset(train_report, position.first_pass)
+    train_ds, codistill = for_replica(config, schema, replica, train_ds)
+    train_ds = skip_trained(train_ds, position.skip)
+    eval_ds = make_dataset(
+        schema, eval_patterns, t.batch_size, bad_rows=t.bad_rows, report=eval_report
+    )
+    if strategy.num_replicas_in_sync > 1:
+        # Batches are global; Keras splits them across replicas. Workers each read all files
+        # and keep their share of rows (files are few and large in CTR data).
+        options = tf.data.Options()
+        options.experimental_distribute.auto_shard_policy = (
+            tf.data.experimental.AutoShardPolicy.DATA
+        )
+        train_ds, eval_ds = train_ds.with_options(options), eval_ds.with_options(options)
+    fit_data, mid_epoch_backups = _fit_inputs(strategy, train_ds, eval_ds, train_dataset, t)
+    return Inputs(
+        fit_data, eval_ds, position, one_pass, mid_epoch_backups, codistill, train_report,
+        eval_report,
+    )  # fmt: skip
 
 
 def _fit_inputs(
@@ -294,41 +362,15 @@ def _train(
     if chief:
         prepare_model_dir(config, model_dir)
     tf_keras.utils.set_random_seed(t.seed)
-    train_report, eval_report = BadRowReport(), BadRowReport()
-
-    one_pass = t.steps_per_epoch is None
-    data_position = DataPosition()
-
-    def train_dataset(
-        report: BadRowReport | None = None, first_pass: tf.Variable | None = None
-    ) -> tf.data.Dataset:
-        return make_dataset(
-            schema, train_patterns, t.batch_size, bad_rows=t.bad_rows, shuffle=True,
-            shuffle_buffer_rows=t.shuffle_buffer_rows, seed=t.seed,
-            num_epochs=1 if one_pass else None, first_pass=first_pass, report=report,
-        )  # fmt: skip
-
-    train_ds = train_dataset(train_report, data_position.first_pass)
-    train_ds, codistill = for_replica(config, schema, replica, train_ds)
-    train_ds = skip_trained(train_ds, data_position.skip)
-    eval_ds = make_dataset(
-        schema, eval_patterns, t.batch_size, bad_rows=t.bad_rows, report=eval_report
-    )
-    if strategy.num_replicas_in_sync > 1:
-        # Batches are global; Keras splits them across replicas. Workers each read all files
-        # and keep their share of rows (files are few and large in CTR data).
-        options = tf.data.Options()
-        options.experimental_distribute.auto_shard_policy = (
-            tf.data.experimental.AutoShardPolicy.DATA
-        )
-        train_ds, eval_ds = train_ds.with_options(options), eval_ds.with_options(options)
-
+    inputs = make_inputs(config, schema, train_patterns, eval_patterns, strategy, replica)
     with strategy.scope():
         # The light net's teacher: codistillation peers, a finished run's booster (two-stage
         # KD), or by default the co-trained booster.
+        codistill = inputs.codistill
         teacher = codistill.teacher if codistill else load_teacher(config)
         model = build_model(config, schema, teacher=teacher)
         position = RunPosition()
+    one_pass, data_position = inputs.one_pass, inputs.position
     checkpoint = position.checkpoint(model)
 
     def worker_dir(name: str) -> str:
@@ -361,8 +403,7 @@ def _train(
         return Selection(config, kept, history_path if chief else None, best_dir)
 
     selection = selection_from(initial_epoch)
-    fit_data, mid_epoch_backups = _fit_inputs(strategy, train_ds, eval_ds, train_dataset, t)
-    if mid_epoch_backups and t.checkpoint_every_steps > 0:
+    if inputs.mid_epoch_backups and t.checkpoint_every_steps > 0:
         saver = BackupSaver(
             position, data_position, checkpoint, manager, one_pass, backup_dir,
             t.checkpoint_every_steps,
@@ -376,7 +417,7 @@ def _train(
     if trains:
         fit = functools.partial(
             model.fit,
-            **fit_data,
+            **inputs.fit_data,
             epochs=t.num_epochs,
             steps_per_epoch=t.steps_per_epoch,
             verbose=verbose,
@@ -414,8 +455,8 @@ def _train(
         selection.finish(model, manager, position.epoch, t.num_epochs) if trains else None
     )
 
-    metrics = evaluate_towers(model, eval_ds, schema.user_id)
-    bad_rows = "train: " + train_report.summary() + "\neval: " + eval_report.summary()
+    metrics = evaluate_towers(model, inputs.eval_ds, schema.user_id)
+    bad_rows = "train: " + inputs.train_report.summary() + "\neval: " + inputs.eval_report.summary()
     if chief and trains:  # else: the finished run, maybe on other data
         write_atomically(model_dir / METRICS_FILE, json.dumps(metrics, indent=2, sort_keys=True))
     return TrainResult(
@@ -425,24 +466,59 @@ def _train(
 
 
 def export_trained(
-    result: TrainResult, eval_patterns: Sequence[str], export_base: str | Path, num_rows: int = 1000
-) -> Path:
-    """Exports the light net of a finished run; its first `num_rows` eval rows (as many as
-    `rocketctr export` uses) feed the parity check, the AUC change of a quantized export,
-    and the warmup requests."""
+    result: TrainResult,
+    eval_patterns: Sequence[str],
+    export_base: str | Path,
+    num_rows: int | None = None,
+    *,
+    metadata: dict | None = None,
+    example_dtypes: dict | None = None,
+) -> Path | None:
+    """Exports the light net of a finished run, or says why there is nothing to export.
+
+    The one place the CLI, the TFX trainer and the library decide and make a run's export.
+    Its first `num_rows` eval rows (as many as `rocketctr export` uses) feed the parity
+    check, the AUC change of a quantized export, and the warmup requests.
+
+    Args:
+        result: what `train` returned.
+        eval_patterns: the eval file globs it trained with.
+        export_base: the directory of numbered versions.
+        num_rows: eval rows for the checks and warmup (default `serving.PARITY_ROWS`).
+        metadata: more entries for the export's rocketctr.json.
+        example_dtypes: see `serving.export_light`.
+
+    Returns:
+        The new version's directory; None (and a line printed saying why) for a worker that
+        is not the chief, a booster_only run (nothing is served), or a run that trained
+        nothing new when `export_base` already holds a version.
+    """
     from rocketctr import serving  # TF Serving protos load only when exporting
 
-    t = result.model.rocket_config.train
+    config = result.model.rocket_config
+    if not result.is_chief:
+        return None
+    if config.distill.mode == "booster_only":
+        print("booster_only run: the booster is never served, so nothing is exported.")
+        return None
+    nothing_trained = result.initial_epoch >= config.train.num_epochs
+    if nothing_trained and serving.next_version(export_base) > 1:
+        print(f"Nothing new to export; the latest version is in {export_base}")
+        return None
     # The eval rows' bad-row count was reported by training already.
-    features, labels = serving.eval_rows(result.schema, eval_patterns, t.bad_rows, num_rows)
+    rows = serving.eval_rows(
+        result.schema, eval_patterns, config.train.bad_rows, num_rows or serving.PARITY_ROWS
+    )
     return serving.export_light(
-        result.model, export_base, example_features=features, example_labels=labels,
+        result.model, export_base, example_features=rows[0], example_labels=rows[1],
         metadata={
             "metrics": result.metrics,
             # What `rocketctr evaluate` matches an export to its run's checkpoint by.
             "model_dir": str(result.model_dir.resolve()) if result.model_dir else None,
             "global_step": int(result.model.global_step.numpy()),
+            **(metadata or {}),
         },
+        example_dtypes=example_dtypes,
     )  # fmt: skip
 
 
