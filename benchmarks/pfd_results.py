@@ -128,7 +128,9 @@ def render(payload: dict) -> str:
             f"{d['warmup_steps']} warm-up steps; {configs[experiment]['train']['num_epochs']} "
             f"epoch(s), batch {configs[experiment]['train']['batch_size']}.",
             "",
-            common.markdown_table(["model", "AUC", "logloss"], r["table"]),
+            common.markdown_table(
+                ["model", "AUC", "logloss", "GAUC (per user)"][: len(r["table"][0])], r["table"]
+            ),
             "",
             _verdict(r["runs"]),
             "",
@@ -188,7 +190,8 @@ def main() -> None:
             for label, mode, tower in spec["rows"]:
                 aucs = [m[tower]["auc"] for m in runs[mode]]
                 loglosses = [m[tower]["logloss"] for m in runs[mode]]
-                table.append([label, mean_std(aucs), mean_std(loglosses)])
+                gaucs = [m[tower]["gauc"] for m in runs[mode]]
+                table.append([label, mean_std(aucs), mean_std(loglosses), mean_std(gaucs)])
             results[experiment] = {"title": spec["title"], "runs": runs, "table": table}
 
     payload = {

@@ -4,7 +4,8 @@
     /work/venv/bin/python benchmarks/search.py --schema frappe \
         --train /work/shared/data/frappe/frappe.train.reconstructed.libfm \
         --eval /work/shared/data/frappe/frappe.validation.libfm \
-        --grid distill.methods.kd.weight=0.3,1,3 --grid train.light_optimizer.learning_rate=0.01,0.03
+        --grid distill.methods.kd.weight=0.3,1,3 \
+        --grid train.light_optimizer.learning_rate=0.01,0.03
     # the light net alone: its own learning rate
     ... --mode light_only --grid train.light_optimizer.learning_rate=0.01,0.03,0.1,0.3
 

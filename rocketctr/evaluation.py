@@ -9,6 +9,7 @@ export's parity tolerance, a quantized one within its AUC tolerance.
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -56,6 +57,18 @@ def run_towers(model: CoTrainModel, tower: str = "both") -> list[str]:
     return [tower]
 
 
+# One compiled forward pass per model: a new tf.function per call would trace again each
+# time (and TF warns of frequent retracing once a process has scored a few times).
+_PREDICT: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _predict_function(model: CoTrainModel):
+    if model not in _PREDICT:
+        ref = weakref.ref(model)  # the cache must not keep the model alive
+        _PREDICT[model] = tf.function(lambda x: ref()(x, training=False), reduce_retracing=True)
+    return _PREDICT[model]
+
+
 def score(
     model: CoTrainModel,
     dataset: tf.data.Dataset,
@@ -63,7 +76,7 @@ def score(
     export: Any = None,
 ) -> Scores:
     """Scores every row of `dataset` with `towers` (and the loaded light `export`)."""
-    predict = tf.function(lambda x: model(x, training=False), reduce_retracing=True)
+    predict = _predict_function(model)
     serving_columns = list(model.light_processor.input_dtypes) if export is not None else []
     user_column = model.schema.user_id
     labels, users, logits, served = [], [], {t: [] for t in towers}, []
