@@ -189,7 +189,7 @@ class CoTrainModel(tf_keras.Model):
             MethodContext(
                 light_hidden=tuple(self.light.hidden_names) if self.has_light else (),
                 teacher_hidden=teacher.hidden_names if self.teacher else (),
-                group_column=schema.user_id,
+                group_column=schema.group_column,
             ),
         )
 
@@ -457,9 +457,8 @@ def build_model(
     # Never XLA for the whole step: it receives raw strings. train.jit_compile compiles the
     # towers only (see CoTrainModel._xla).
     model.compile(optimizer=model.dense_optimizer, jit_compile=False)
-    example = {
-        c: tf.constant([""] if schema.is_string_column(c) else [0.0]) for c in schema.input_columns
-    }
+    columns = [*schema.input_columns, *([schema.group_column] if schema.group_column else [])]
+    example = {c: tf.constant([""] if schema.is_string_column(c) else [0.0]) for c in columns}
     model(example)
     # One loss pass builds the distillation methods' weights before the optimizers' slots.
     model.compute_losses(example, tf.constant([0.0]), training=False)

@@ -81,6 +81,9 @@ class Schema:
             followed by one column per field; for parquet/tfrecord, the columns to read).
         label: label column; values > 0 are positives (libfm uses 1/-1).
         user_id: optional raw column grouping rows by user, for GAUC.
+        request_id: optional raw column grouping the candidates of one request (page view,
+            query): the ranking distillation methods rank rows within a request when it is
+            set, within a user otherwise.
         privileged: names of features the booster sees and the light net never does.
         user_features: features describing the user (two-tower light nets; PFD+MD).
         item_features: features describing the item. With a two-tower light net the item
@@ -97,6 +100,7 @@ class Schema:
     header: bool = False
     delimiter: str = ","
     user_id: str | None = None
+    request_id: str | None = None
     privileged: tuple[str, ...] = ()
     user_features: tuple[str, ...] = ()
     item_features: tuple[str, ...] = ()
@@ -133,8 +137,14 @@ class Schema:
             if n not in self.privileged and n not in self.item_features
         ]  # fmt: skip
 
+    @property
+    def group_column(self) -> str | None:
+        """The column whose equal values form a group for ranking distillation: the request
+        id if the schema names one, else the user id."""
+        return self.request_id or self.user_id
+
     def is_string_column(self, column: str) -> bool:
-        """Categorical sources and the user id are strings; dense columns are floats."""
+        """Categorical sources, the user and request ids are strings; dense columns floats."""
         return column not in {f.name for f in self.dense}
 
     def to_dict(self) -> dict[str, Any]:
@@ -182,7 +192,7 @@ def load_schema(name_or_path: str) -> Schema:
 
 _SCHEMA_KEYS = {
     "name", "format", "columns", "label", "dense", "categorical", "header", "delimiter",
-    "user_id", "privileged", "user_features", "item_features", "description",
+    "user_id", "request_id", "privileged", "user_features", "item_features", "description",
 }  # fmt: skip
 _DENSE_KEYS = {"name", "transform", "clip_max"}
 _CATEGORICAL_KEYS = {"name", "hash_buckets", "num_ids", "id_offset", "source", "derive"}
@@ -274,9 +284,10 @@ def parse_schema(data: Any, source: str = "<dict>") -> Schema:
     if not categorical:
         fail("categorical", "at least one categorical feature is required")
 
-    user_id = data.get("user_id")
-    if user_id is not None and user_id not in columns:
-        fail("user_id", f"must be one of the columns. Received: {user_id!r}")
+    user_id, request_id = data.get("user_id"), data.get("request_id")
+    for key, value in (("user_id", user_id), ("request_id", request_id)):
+        if value is not None and value not in columns:
+            fail(key, f"must be one of the columns. Received: {value!r}")
     privileged = data.get("privileged") or []
     for p in privileged:
         if p not in names:
@@ -317,6 +328,7 @@ def parse_schema(data: Any, source: str = "<dict>") -> Schema:
         header=bool(data.get("header", False)),
         delimiter=delimiter,
         user_id=user_id,
+        request_id=request_id,
         privileged=tuple(privileged),
         user_features=tuple(user_features),
         item_features=tuple(item_features),

@@ -24,10 +24,11 @@ _GZIP_MAGIC = b"\x1f\x8b\x08"  # gzip header: magic bytes + "deflate" method
 
 
 def output_columns(schema: Schema, keep: Sequence[str] = ()) -> list[str]:
-    """Feature columns a dataset yields: the model's inputs plus the user id (for GAUC) and
-    the raw `keep` columns."""
+    """Feature columns a dataset yields: the model's inputs plus the user id (for GAUC), the
+    request id (ranking distillation) and the raw `keep` columns."""
     columns = list(schema.input_columns)
-    for column in ([schema.user_id] if schema.user_id else []) + list(keep):
+    ids = [c for c in (schema.user_id, schema.request_id) if c]
+    for column in ids + list(keep):
         if column not in columns:
             columns.append(column)
     return columns

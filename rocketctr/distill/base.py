@@ -33,8 +33,9 @@ class MethodInputs(NamedTuple):
         labels: float 0/1 [B].
         teacher: the teacher's output (behind the gradient block when it is on).
         light: the light net's output.
-        groups: [B] ids whose equal values form a group (the schema's user id); all equal
-            (one group) when the schema names none, which no method reads then.
+        groups: [B] ids whose equal values form a group (the schema's request id, else its
+            user id); all equal (one group) when the schema names none, which no method
+            reads then.
         step: the 0-based global step.
     """
 
@@ -52,7 +53,8 @@ class MethodContext:
     Attributes:
         light_hidden: the light tower's `hidden_names`.
         teacher_hidden: the teacher's `hidden_names` (none for codistillation peers).
-        group_column: the column that forms groups, or None.
+        group_column: the column that forms groups (the schema's request id, else its user
+            id), or None.
     """
 
     light_hidden: tuple[str, ...] = ()
@@ -83,8 +85,8 @@ class Method(tf_keras.layers.Layer):
         self.context = context
         if self.needs_groups and context.group_column is None:
             raise ConfigError(
-                f"distill.methods.{self.method_name} ranks rows within a user: the schema "
-                "needs a user_id column."
+                f"distill.methods.{self.method_name} ranks rows within a request or a user: "
+                "the schema needs a request_id or user_id column."
             )
 
     def call(self, inputs: MethodInputs) -> tf.Tensor:

@@ -1,6 +1,7 @@
 """Pairwise ranking distillation: hand-worked values, groups of one and without positives,
 the gradient block, and the config guards."""
 
+import dataclasses
 import math
 
 import numpy as np
@@ -11,6 +12,7 @@ from rocketctr.config import Config, ConfigError
 from rocketctr.distill.pairwise import pairwise_per_example
 from rocketctr.model import build_model, variable_role
 from rocketctr.schema import load_schema
+from rocketctr.towers import TowerOutput
 from tests.helpers import random_labels
 
 FRAPPE = load_schema("frappe")  # user_id: user
@@ -123,9 +125,29 @@ def test_pairwise_knobs_are_guarded():
     with pytest.raises(ConfigError, match="pairwise.temperature must be finite and > 0"):
         build_model(_config(temperature=0.0), FRAPPE)
     criteo = Config.from_dict({"distill": {"methods": {"pairwise": {"weight": 0.1}}}})
-    with pytest.raises(ConfigError, match="the schema needs a user_id column"):
+    with pytest.raises(ConfigError, match="the schema needs a request_id or user_id column"):
         build_model(criteo, load_schema("criteo"))
     with pytest.raises(ConfigError, match=r"distill.methods.pairwise.weight must be finite"):
         build_model(_config(weight=-1.0), FRAPPE)
     model = build_model(_config(), FRAPPE)  # off: nothing logged
     assert "pairwise" not in [m.name for m in model.metrics]
+
+
+def test_a_request_id_groups_the_rows_instead_of_the_user(monkeypatch):
+    # Frappe rows grouped by their `item` column as if it were the request: 4 requests that
+    # cut across the 4 users. Fixed logits, so the two groupings give different losses.
+    schema = dataclasses.replace(FRAPPE, request_id="item")
+    assert schema.group_column == "item"
+    model = build_model(_config(weight=1.0), schema)
+    assert model.distiller.group_column == "item"
+    teacher = tf.linspace(-2.0, 2.0, 32)
+    light = tf.sin(tf.range(32, dtype=tf.float32))
+    monkeypatch.setattr(model, "tower_outputs", lambda f, training=None: {
+        "booster": TowerOutput(teacher, {}), "light": TowerOutput(light, {})})  # fmt: skip
+    features = _features()
+    features["item"] = tf.constant(np.tile(["a", "b", "c", "d"], 8))
+    losses = model.compute_losses(features, tf.zeros([32]), training=False)
+    by_request = _loss(teacher.numpy(), light.numpy(), features["item"].numpy())
+    by_user = _loss(teacher.numpy(), light.numpy(), features["user"].numpy())
+    assert float(losses["pairwise"]) == pytest.approx(by_request.mean(), rel=1e-5)
+    assert abs(by_request.mean() - by_user.mean()) > 0.01

@@ -109,5 +109,5 @@ def test_topk_knobs_are_guarded():
     with pytest.raises(ConfigError, match="topk.decay must be finite and > 0"):
         build_model(_config(decay=0.0), FRAPPE)
     criteo = Config.from_dict({"distill": {"methods": {"topk": {}}}})
-    with pytest.raises(ConfigError, match="the schema needs a user_id column"):
+    with pytest.raises(ConfigError, match="the schema needs a request_id or user_id column"):
         build_model(criteo, load_schema("criteo"))
