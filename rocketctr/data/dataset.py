@@ -119,8 +119,8 @@ def make_dataset(
         A dataset of `(features, labels)`. `features` maps every column in
         `schema.input_columns`, plus `schema.user_id` and `schema.request_id` if set and
         `keep_columns`, to a [B] tensor: tf.string for string columns (missing: ""),
-        tf.float32 for dense ones (missing: NaN). `labels` is float32 [B], 1.0 where the raw label is > 0 (libfm's -1
-        becomes 0.0).
+        tf.float32 for dense ones (missing: NaN). `labels` is float32 [B], 1.0 where the raw
+        label is > 0 (libfm's -1 becomes 0.0).
 
     Raises:
         ValueError: an unknown `bad_rows` or out-of-range argument, or "skip" without a
