@@ -23,6 +23,18 @@ def random_features(schema, num_rows: int, seed: int = 0) -> dict[str, tf.Tensor
     return features
 
 
+def frappe_rows_of_four_users(schema, num_rows: int = 32) -> dict[str, tf.Tensor]:
+    """Frappe rows (`schema`: the frappe schema) with ids in range (id_offset + k): 4 users
+    ("user", the schema's user_id) of num_rows / 4 rows each, for ranking distillation."""
+    rng = np.random.default_rng(0)
+    features = {
+        f.name: tf.constant((f.id_offset + rng.integers(0, f.num_ids, num_rows)).astype(str))
+        for f in schema.categorical
+    }
+    features["user"] = tf.constant(np.repeat(["3", "5", "8", "9"], num_rows // 4))
+    return features
+
+
 def random_labels(num_rows: int, seed: int = 0) -> tf.Tensor:
     return tf.constant((np.random.default_rng(seed).random(num_rows) < 0.4).astype(np.float32))
 

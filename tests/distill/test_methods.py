@@ -9,7 +9,7 @@ from rocketctr.config import Config, ConfigError
 from rocketctr.distill import method_names
 from rocketctr.model import build_model, variable_role
 from rocketctr.schema import load_schema
-from tests.helpers import random_labels
+from tests.helpers import frappe_rows_of_four_users, random_labels
 
 FRAPPE = load_schema("frappe")  # user_id: user
 ALONE = [{name: {"weight": 0.5}} for name in ("kd", "logit_mse", "hidden", "pairwise", "topk")]
@@ -29,20 +29,9 @@ def _config(methods, **distill):
     })  # fmt: skip
 
 
-def _features(num_rows=32):
-    """Frappe rows, 4 users of 8 rows each."""
-    rng = np.random.default_rng(0)
-    features = {
-        f.name: tf.constant((f.id_offset + rng.integers(0, f.num_ids, num_rows)).astype(str))
-        for f in FRAPPE.categorical
-    }
-    features["user"] = tf.constant(np.repeat(["3", "5", "8", "9"], num_rows // 4))
-    return features
-
-
 def _distill_gradients(model):
     """{variable name: dense gradient} of the weighted distillation losses alone."""
-    features, labels = _features(), random_labels(32)
+    features, labels = frappe_rows_of_four_users(FRAPPE), random_labels(32)
     with tf.GradientTape() as tape:
         losses = model.compute_losses(features, labels, training=True)
         distill = losses["loss"] - losses["light_bce"] - losses["booster_bce"]

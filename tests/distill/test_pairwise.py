@@ -13,7 +13,7 @@ from rocketctr.distill.pairwise import pairwise_per_example
 from rocketctr.model import build_model, variable_role
 from rocketctr.schema import load_schema
 from rocketctr.towers import TowerOutput
-from tests.helpers import random_labels
+from tests.helpers import frappe_rows_of_four_users, random_labels
 
 FRAPPE = load_schema("frappe")  # user_id: user
 
@@ -75,15 +75,8 @@ def _config(**pairwise):
     })  # fmt: skip
 
 
-def _features(num_rows=32):
-    """Frappe rows with ids in range (id_offset + k), 4 users of 8 rows each."""
-    rng = np.random.default_rng(0)
-    features = {
-        f.name: tf.constant((f.id_offset + rng.integers(0, f.num_ids, num_rows)).astype(str))
-        for f in FRAPPE.categorical
-    }
-    features["user"] = tf.constant(np.repeat(["3", "5", "8", "9"], num_rows // 4))
-    return features
+def _features():
+    return frappe_rows_of_four_users(FRAPPE)
 
 
 def test_groups_without_a_positive_are_distilled_too():

@@ -11,7 +11,7 @@ from rocketctr.config import Config, ConfigError
 from rocketctr.distill.topk import TopKConfig, group_ranks, topk_per_example
 from rocketctr.model import build_model, variable_role
 from rocketctr.schema import load_schema
-from tests.helpers import random_labels
+from tests.helpers import frappe_rows_of_four_users, random_labels
 
 FRAPPE = load_schema("frappe")
 
@@ -77,12 +77,7 @@ def _config(**topk):
 
 def test_topk_gradient_reaches_the_light_side_never_the_booster():
     model = build_model(_config(k=2), FRAPPE)
-    rng = np.random.default_rng(0)
-    features = {
-        f.name: tf.constant((f.id_offset + rng.integers(0, f.num_ids, 32)).astype(str))
-        for f in FRAPPE.categorical
-    }
-    features["user"] = tf.constant(np.repeat(["3", "5", "8", "9"], 8))
+    features = frappe_rows_of_four_users(FRAPPE)
     with tf.GradientTape() as tape:
         losses = model.compute_losses(features, tf.zeros([32]), training=True)
     variables = model.trainable_variables
