@@ -187,10 +187,14 @@ class Config:
             parts = key.split(".")
             if parts[0] == "distill" and len(parts) == 2 and parts[1] in _LEGACY_DISTILL:
                 raise ConfigError(f"Config key {key!r}: {_LEGACY_DISTILL[parts[1]]}")
-            if parts[:2] == ["distill", "methods"] and len(parts) > 3:
+            if parts[:2] == ["distill", "methods"] and len(parts) in (3, 4):
                 # A method's knobs are checked by the method (rocketctr/distill): naming one
-                # adds it to the methods, or changes its knob.
-                data["distill"]["methods"].setdefault(parts[2], {})[parts[3]] = value
+                # adds it to the methods (all its knobs, or one), or changes its knob.
+                methods = data["distill"]["methods"]
+                if len(parts) == 3:
+                    methods[parts[2]] = value
+                else:
+                    methods.setdefault(parts[2], {})[parts[3]] = value
                 continue
             for part in parts[:-1]:
                 if not isinstance(node.get(part), dict):

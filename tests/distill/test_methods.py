@@ -100,6 +100,8 @@ def test_overrides_add_and_change_methods_and_name_what_replaced_old_keys():
                                       "pairwise": {"weight": 0.1}}  # fmt: skip
     only = Config().replace({"distill.methods": {"hidden": {"weight": 1.0}}})
     assert only.distill.methods == {"hidden": {"weight": 1.0}}
+    added = Config().replace({"distill.methods.topk": {"k": 2}})
+    assert added.distill.methods == {"kd": {"weight": 1.0, "temperature": 1.0}, "topk": {"k": 2}}
     with pytest.raises(ConfigError, match=r"'distill.hint_weight': replaced by each method's "
                        r"weight, e.g. --set distill.methods.kd.weight=0.3"):  # fmt: skip
         Config().replace({"distill.hint_weight": 0.3})
