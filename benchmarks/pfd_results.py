@@ -41,7 +41,7 @@ EXPERIMENTS = {
         "preset": "pfd",
         "rows": [
             ("light alone (light_only)", "light_only", "light"),
-            ("PFD light (co_train, convex kd)", "co_train", "light"),
+            ("PFD light (co_train, convex form)", "co_train", "light"),
             ("booster, with privileged (co_train)", "co_train", "booster"),
         ],
     },
@@ -50,7 +50,7 @@ EXPERIMENTS = {
         "preset": "pfd_md",
         "rows": [
             ("two-tower alone (light_only)", "light_only", "light"),
-            ("distilled two-tower (co_train, convex kd)", "co_train", "light"),
+            ("distilled two-tower (co_train, convex form)", "co_train", "light"),
             ("DNN booster, with privileged (co_train)", "co_train", "booster"),
         ],
     },
