@@ -7,6 +7,7 @@
     rocketctr report --model_dir <dir> [--baseline_dir <dir>] [--test <glob>] --output <f.html>
     rocketctr export --model_dir <dir> --export_dir <base> [--set=export.embedding_dtype=int8]
     rocketctr item_vectors --export_dir <version> --catalogue <file> --output <f.parquet>
+    rocketctr summary --config <preset|yaml> [--tower light|booster|both]
 
 `rocketctr --help` lists the commands, `rocketctr <command> --help` a command's flags.
 
@@ -227,6 +228,15 @@ def _item_vectors_flags(p) -> None:
     _add_verbose(p)
 
 
+def _summary_flags(p) -> None:
+    p.add_argument("--config", default="default",
+                   help="A preset name or a YAML path, as for train.")  # fmt: skip
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="Config override, repeatable, as for train.")  # fmt: skip
+    p.add_argument("--tower", choices=["light", "booster", "both"], default="both",
+                   help="Which net to show (default: every net the config builds).")  # fmt: skip
+
+
 # name: (one-line description, the function adding its flags); handlers: HANDLERS
 COMMANDS = {
     "train": ("Train (or resume) a run, evaluate it, export the light net.", _train_flags),
@@ -244,6 +254,10 @@ COMMANDS = {
     ),  # fmt: skip
     "export": ("Export a run's light net for TF Serving, verified.", _export_flags),
     "item_vectors": ("Two-tower light net: item vectors of a catalogue.", _item_vectors_flags),
+    "summary": (
+        "A config's towers: layers, shapes, parameters, FLOPs.",
+        _summary_flags,
+    ),  # fmt: skip
 }
 
 
@@ -419,6 +433,27 @@ def report_main(args) -> int:
     return 0
 
 
+def summary_main(args) -> int:
+    from rocketctr.config import load_config, parse_override
+    from rocketctr.flops import flops_per_example
+    from rocketctr.model import build_model
+    from rocketctr.schema import load_schema
+
+    config = load_config(args.config).replace(dict(parse_override(s) for s in args.set))
+    model = build_model(config, load_schema(config.schema))
+    names = ["light", "booster"] if args.tower == "both" else [args.tower]
+    for name in [n for n in names if getattr(model, f"has_{n}")]:
+        tower = getattr(model, name)
+        view = model.tower_view(name)
+        view.summary(line_length=110)
+        num_fields = view.inputs[0].shape[1]
+        flops = flops_per_example(tower, num_fields, config.model.embedding_dim)
+        hidden = ", ".join(tower.hidden_names) or "none"
+        print(f"{name}: {getattr(config.model, name).name}, {flops:,} FLOPs per example; "
+              f"hidden representations for distill.methods.hidden: {hidden}\n")  # fmt: skip
+    return 0
+
+
 def export_main(args) -> int:
     from rocketctr import serving
     from rocketctr.config import parse_override
@@ -442,6 +477,7 @@ HANDLERS = {
     "report": report_main,
     "export": export_main,
     "item_vectors": item_vectors_main,
+    "summary": summary_main,
 }
 
 

@@ -296,6 +296,19 @@ class CoTrainModel(tf_keras.Model):
         embeddings = lookup(ids, [f.name for f in self.light_processor.categorical])
         return _float32(self.light(embeddings, dense, training=False)).logits
 
+    def tower_view(self, tower: str) -> tf_keras.Model:
+        """A functional view of the "light" or "booster" tower (see `towers.tower_view`):
+        `model.tower_view("light").summary()` shows its layers, shapes and connections."""
+        if not getattr(self, f"has_{tower}", False):
+            raise ValueError(
+                f"The model has no {tower!r} tower (mode {self.rocket_config.distill.mode!r})."
+            )
+        processor = self.light_processor if tower == "light" else self.processor
+        return towers.tower_view(
+            getattr(self, tower), towers.TowerInputs.of(processor, self.schema),
+            self.rocket_config.model.embedding_dim,
+        )  # fmt: skip
+
     def light_table(self) -> Embedding:
         """The table the light net reads: its own, or the shared one."""
         return self.light_embedding or self.embedding

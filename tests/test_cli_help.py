@@ -18,6 +18,7 @@ FLAGS = {
     "report": ["--model_dir", "--baseline_dir", "--test", "--output", "--bad_rows"],
     "export": ["--model_dir", "--export_dir", "--set"],
     "item_vectors": ["--export_dir", "--catalogue", "--output", "--id_column"],
+    "summary": ["--config", "--set", "--tower"],
 }  # fmt: skip
 
 
@@ -54,7 +55,7 @@ def test_unknown_commands_and_flags_get_one_line_naming_the_valid_ones(capsys):
     assert code == 2
     assert err == (
         "rocketctr: error: unknown command 'trian'; the commands are train, evaluate, predict, "
-        "report, export, item_vectors. Did you mean 'train'?\n"
+        "report, export, item_vectors, summary. Did you mean 'train'?\n"
     )
     code, _, err = _exit(["evaluate", "--model_dir=x", "--data=y", "--towr=light"], capsys)
     assert code == 2 and err.count("\n") == 1
@@ -72,3 +73,17 @@ def test_old_spellings_still_work():
     assert args.train == ["a", "b"] and args.eval == ["c"]
     args = cli.parse(["evaluate", "--model_dir", "d", "--eval", "x"])  # --eval: --data's old name
     assert args.data == ["x"] and args.tower == "both"
+
+
+def test_summary_shows_a_configs_towers_with_their_shapes():
+    proc = subprocess.run(
+        [sys.executable, "-m", "rocketctr.cli", "summary", "--config", "frappe", "--tower",
+         "light", "--set", "model.light.hidden_units=[16]"],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    # Frappe: 10 fields of width 10 -> 100 inputs -> 16 -> 1.
+    assert re.search(r"\(MLP\)\s+\(None, 16\)\s+1616\b", proc.stdout), proc.stdout
+    assert "Total params: 1633" in proc.stdout
+    assert "light: mlp, 3,232 FLOPs per example; hidden representations for " in proc.stdout
+    assert 'Model: "booster"' not in proc.stdout

@@ -316,3 +316,28 @@ def test_mixed_precision_towers_compute_in_bf16_and_stay_close_to_fp32(booster, 
 
 def tf_keras_policy_name():
     return tf_keras.mixed_precision.global_policy().name
+
+
+@pytest.mark.parametrize(
+    "light",
+    [{"name": "mlp", "hidden_units": [4]}, {"name": "lr"}, {"name": "fm"}],
+    ids=lambda c: c["name"],
+)
+def test_tower_views_share_the_towers_layers_and_compute_the_same(light):
+    config = _config().replace({"model.light": light})
+    model = build_model(config, SCHEMA)
+    before = len(model.variables)
+    for name in ("light", "booster"):
+        tower = getattr(model, name)
+        view = model.tower_view(name)
+        assert view.count_params() == tower.count_params()
+        processor = model.light_processor if name == "light" else model.processor
+        ids, dense = processor(random_features(SCHEMA, 8))
+        embeddings = model.embedding(ids)
+        direct = tower(embeddings, dense, training=False)
+        viewed = view([embeddings, dense], training=False)
+        assert sorted(viewed) == sorted(["logits", *tower.hidden_names])
+        np.testing.assert_allclose(viewed["logits"].numpy(), direct.logits.numpy(), rtol=1e-6)
+        for hidden, value in direct.hidden.items():
+            np.testing.assert_allclose(viewed[hidden].numpy(), value.numpy(), rtol=1e-6)
+    assert len(model.variables) == before  # no variable of its own

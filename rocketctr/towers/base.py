@@ -125,6 +125,22 @@ def flat_inputs(embeddings: tf.Tensor, dense: tf.Tensor) -> tf.Tensor:
     return tf.concat([flat, tf.cast(dense, flat.dtype)], axis=1)
 
 
+def tower_view(tower: Tower, inputs: TowerInputs, embedding_dim: int) -> tf_keras.Model:
+    """A functional model over a built tower's own layers, for `summary()`: each layer's
+    output shape and what it is connected to. It creates no variable: it shares the tower's.
+
+    Its inputs are the tower's embeddings [B, F, d] and dense values [B, D]; its outputs
+    {"logits": [B], <hidden name>: [B, k], ...}.
+    """
+    if not tower.built:
+        raise ValueError(f"Tower {tower.name!r} is not built; call the model once first.")
+    embeddings = tf_keras.Input(shape=(len(inputs.categorical), embedding_dim), name="embeddings")
+    dense = tf_keras.Input(shape=(len(inputs.dense),), name="dense")
+    output = tower.call(embeddings, dense, training=False)
+    outputs = {"logits": output.logits, **output.hidden}
+    return tf_keras.Model([embeddings, dense], outputs, name=tower.name)
+
+
 def tower_names() -> list[str]:
     return sorted(_REGISTRY)
 
