@@ -319,12 +319,18 @@ def tf_keras_policy_name():
 
 
 @pytest.mark.parametrize(
-    "light",
-    [{"name": "mlp", "hidden_units": [4]}, {"name": "lr"}, {"name": "fm"}],
-    ids=lambda c: c["name"],
+    ("light", "booster"),
+    [
+        ({"name": "mlp", "hidden_units": [4]}, None),
+        ({"name": "lr"}, {"name": "xdeepfm", "hidden_units": [8], "cin_layer_sizes": [4, 4]}),
+        ({"name": "fm"}, {"name": "deepfm", "hidden_units": [8]}),
+    ],
+    ids=["mlp+dcn", "lr+xdeepfm", "fm+deepfm"],
 )
-def test_tower_views_share_the_towers_layers_and_compute_the_same(light):
-    config = _config().replace({"model.light": light})
+def test_tower_views_share_the_towers_layers_and_compute_the_same(light, booster):
+    config = _config().replace(
+        {"model.light": light, **({"model.booster": booster} if booster else {})}
+    )
     model = build_model(config, SCHEMA)
     before = len(model.variables)
     for name in ("light", "booster"):

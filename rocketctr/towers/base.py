@@ -134,8 +134,10 @@ def tower_view(tower: Tower, inputs: TowerInputs, embedding_dim: int) -> tf_kera
     """
     if not tower.built:
         raise ValueError(f"Tower {tower.name!r} is not built; call the model once first.")
-    embeddings = tf_keras.Input(shape=(len(inputs.categorical), embedding_dim), name="embeddings")
-    dense = tf_keras.Input(shape=(len(inputs.dense),), name="dense")
+    # Input names no layer of a tower takes (Keras names a tower's first Dense "dense").
+    fields = (len(inputs.categorical), embedding_dim)
+    embeddings = tf_keras.Input(shape=fields, name="embeddings_input")
+    dense = tf_keras.Input(shape=(len(inputs.dense),), name="dense_values_input")
     output = tower.call(embeddings, dense, training=False)
     outputs = {"logits": output.logits, **output.hidden}
     return tf_keras.Model([embeddings, dense], outputs, name=tower.name)
