@@ -1,15 +1,15 @@
 """Ranking distillation within groups: the light net learns the booster's pairwise order.
 
-Within each group (rows of the same user, the schema's `user_id`, in one batch), for every
-pair (i, j) the light net's preference σ(l_i − l_j) is pulled towards the teacher's
-σ((t_i − t_j) / T):
+Within each group (rows of one request, or else of one user, in one batch: the schema's
+`group_column`), for every pair (i, j) the light net's preference σ(l_i − l_j) is pulled
+towards the teacher's σ((t_i − t_j) / T):
 
     pairwise_i = mean over j in group(i), j ≠ i, of BCE(σ((t_i − t_j) / T), σ(l_i − l_j))
 
 and the batch loss is the mean over rows, so each group counts by its size and a row alone
 in its group contributes 0. The target is the teacher's logits after the gradient block.
 Unlike the pointwise hints it says nothing of the level of the scores, only of their order
-within a user: it is meant to move GAUC.
+within a group: it is meant to move GAUC.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ class PairwiseConfig:
 
 
 class Pairwise(Method, name="pairwise"):
-    """`pairwise_per_example` over the schema's user groups."""
+    """`pairwise_per_example` over the schema's request or user groups."""
 
     Config = PairwiseConfig
     needs_groups = True

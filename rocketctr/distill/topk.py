@@ -1,9 +1,9 @@
 """Ranking distillation (Tang & Wang, KDD 2018): the teacher's top-K become extra positives.
 
-Within each group (rows of one user in the batch), rows are ranked by the teacher's logits,
-r = 0 for its best. A row that the teacher ranks in its group's top `k`, that is not the
-group's last row, and that is not labelled positive, is taken as a weighted positive for
-the light net:
+Within each group (the rows of one request, or else of one user, in the batch: the schema's
+`group_column`), rows are ranked by the teacher's logits, r = 0 for its best. A row that
+the teacher ranks in its group's top `k`, that is not the group's last row, and that is not
+labelled positive, is taken as a weighted positive for the light net:
 
     topk_i = w_i · BCE(1, σ(l_i))      (0 for every other row)
 
