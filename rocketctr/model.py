@@ -446,6 +446,13 @@ class CoTrainModel(tf_keras.Model):
         return trackers + [self._aucs[t] for t in towers_present]
 
 
+def example_batch(schema: Schema) -> dict[str, tf.Tensor]:
+    """One placeholder row of every column a batch holds (the model's inputs and the group
+    column): calling a model on it creates its variables."""
+    columns = [*schema.input_columns, *([schema.group_column] if schema.group_column else [])]
+    return {c: tf.constant([""] if schema.is_string_column(c) else [0.0]) for c in columns}
+
+
 def _float32(output: towers.TowerOutput) -> towers.TowerOutput:
     """A tower's output in float32 (bf16 towers, train.mixed_precision, too)."""
     return tf.nest.map_structure(lambda t: tf.cast(t, tf.float32), output)
@@ -470,8 +477,7 @@ def build_model(
     # Never XLA for the whole step: it receives raw strings. train.jit_compile compiles the
     # towers only (see CoTrainModel._xla).
     model.compile(optimizer=model.dense_optimizer, jit_compile=False)
-    columns = [*schema.input_columns, *([schema.group_column] if schema.group_column else [])]
-    example = {c: tf.constant([""] if schema.is_string_column(c) else [0.0]) for c in columns}
+    example = example_batch(schema)
     model(example)
     # One loss pass builds the distillation methods' weights before the optimizers' slots.
     model.compute_losses(example, tf.constant([0.0]), training=False)

@@ -112,10 +112,10 @@ def run_fn(fn_args: Any) -> None:
 
     schema = result.schema
     example_dtypes = training_example_dtypes(schema, fn_args.train_files, tfmd)
-    features, _ = serving.eval_rows(schema, fn_args.eval_files, config.train.bad_rows)  # verify
+    rows = serving.eval_rows(schema, fn_args.eval_files, config.train.bad_rows)
     with tempfile.TemporaryDirectory(prefix="rocketctr-export-") as tmp:
         version_dir = export_trained(
-            result, fn_args.eval_files, tmp, example_dtypes=example_dtypes,
+            result, fn_args.eval_files, tmp, example_dtypes=example_dtypes, example_rows=rows,
             metadata={"tfx": {"transform_graph": transform_dir}},
         )  # fmt: skip
         if version_dir is None:
@@ -123,7 +123,7 @@ def run_fn(fn_args: Any) -> None:
         final = Path(tmp) / "tfx"
         save_for_tfx(version_dir, final, example_dtypes, tft_output, schema.label)
         if tft_output is None:
-            verify_for_tfx(final, result.model, features, example_dtypes)
+            verify_for_tfx(final, result.model, rows[0], example_dtypes)
         copy_tree(final, fn_args.serving_model_dir)
     record = {
         "serving_model_dir": str(fn_args.serving_model_dir),

@@ -473,6 +473,7 @@ def export_trained(
     *,
     metadata: dict | None = None,
     example_dtypes: dict | None = None,
+    example_rows: tuple[dict[str, tf.Tensor], tf.Tensor] | None = None,
 ) -> Path | None:
     """Exports the light net of a finished run, or says why there is nothing to export.
 
@@ -487,6 +488,7 @@ def export_trained(
         num_rows: eval rows for the checks and warmup (default `serving.PARITY_ROWS`).
         metadata: more entries for the export's rocketctr.json.
         example_dtypes: see `serving.export_light`.
+        example_rows: (features, labels) of those eval rows, if the caller has read them.
 
     Returns:
         The new version's directory; None (and a line printed saying why) for a worker that
@@ -506,7 +508,7 @@ def export_trained(
         print(f"Nothing new to export; the latest version is in {export_base}")
         return None
     # The eval rows' bad-row count was reported by training already.
-    rows = serving.eval_rows(
+    rows = example_rows or serving.eval_rows(
         result.schema, eval_patterns, config.train.bad_rows, num_rows or serving.PARITY_ROWS
     )
     return serving.export_light(

@@ -22,7 +22,7 @@ import tf_keras
 
 from rocketctr.config import Config, ConfigError
 from rocketctr.distill.teacher import Teacher
-from rocketctr.model import CoTrainModel
+from rocketctr.model import CoTrainModel, example_batch
 from rocketctr.schema import Schema
 from rocketctr.towers.base import TowerOutput
 
@@ -154,10 +154,7 @@ class Codistillation(tf_keras.callbacks.Callback):
 def _frozen_light_copy(config: Config, schema: Schema) -> tf_keras.Model:
     """A light_only model with its variables built, no optimizers, never trained."""
     peer = CoTrainModel(config, schema, name="rocketctr")
-    example = {
-        c: tf.constant([""] if schema.is_string_column(c) else [0.0]) for c in schema.input_columns
-    }
-    peer(example)
+    peer(example_batch(schema))
     peer.trainable = False
     return peer
 
