@@ -154,13 +154,22 @@ def stage_fns(model, tower: str) -> dict[str, tuple[Callable, Callable]]:
             return light_rows.lookup(ids, names)
     else:
         processor, table, net = model.processor, model.embedding, model.booster
+
+    def tower_args(ids, dense):  # LR reads no embedding; LR and FM read their row ids
+        if net.reads_embeddings:
+            embeddings = table(ids)
+        else:
+            embeddings = tf.zeros([ids.shape[0], ids.shape[1], 0])
+        return embeddings, dense, processor.local_ids(ids)
+
+    def tower(embeddings, dense, ids):
+        kwargs = {"ids": ids} if net.uses_first_order else {}
+        return net(embeddings, dense, training=False, **kwargs).logits
+
     return {
         "features": (processor, lambda raw: (raw,)),
         "lookup": (table, lambda raw: (processor(raw)[0],)),
-        "tower": (
-            lambda emb, dense: net(emb, dense, training=False).logits,
-            lambda raw: (table(processor(raw)[0]), processor(raw)[1]),
-        ),
+        "tower": (tower, lambda raw: tower_args(*processor(raw))),
     }
 
 

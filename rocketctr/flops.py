@@ -2,11 +2,11 @@
 
 Counted: matrix products as 2 FLOPs per multiply-add (2·in·out per Dense kernel, the CIN
 filter contractions, xᵀw of a vector cross), plus the element-wise work of cross layers
-(x0 ∘ (Wx + b) + x, x0 · (xᵀw) + b + x), CIN outer products and sum-pooling, and the FM
-pairwise term. Not counted: bias adds, activations, BatchNorm/Dropout at inference, embedding
-gathers and feature hashing (memory bound, the same for both towers on shared tables). The
-count is exact for what it counts and deliberately simple: it ranks towers by compute, it
-does not predict latency.
+(x0 ∘ (Wx + b) + x, x0 · (xᵀw) + b + x), CIN outer products and sum-pooling, the FM pairwise
+term, and the sum of per-id first-order weights (LR, FM). Not counted: bias adds,
+activations, BatchNorm/Dropout at inference, embedding gathers and feature hashing (memory
+bound, the same for both towers on shared tables). The count is exact for what it counts and
+deliberately simple: it ranks towers by compute, it does not predict latency.
 
 Why not `tf.profiler`: its FLOP counter works on TF1 graphs (`tf.compat.v1.profiler`) and
 does not see inside the function calls of a traced TF2 Keras model without extra plumbing,
@@ -62,7 +62,7 @@ def flops_per_example(tower: Tower, num_fields: int, embedding_dim: int) -> int:
     total = 0
     for module in tower.submodules:
         if isinstance(module, tf_keras.layers.Dense):
-            total += _dense_flops(module)
+            total += _dense_flops(module) if module.built else 0  # LR's, with no dense column
         elif isinstance(module, tfrs.layers.dcn.Cross):
             # Its Dense (or low-rank U, V pair) is a submodule counted above; this is the
             # x0 ∘ (Wx + b) + x element-wise work (plus the optional diagonal term).
@@ -74,6 +74,8 @@ def flops_per_example(tower: Tower, num_fields: int, embedding_dim: int) -> int:
             total += 2 * width + 2 * width  # x·w, then x0 · s + x
         elif isinstance(module, CIN):
             total += _cin_flops(module, num_fields, embedding_dim)
+    if tower.uses_first_order:
+        total += num_fields  # the sum of the fields' first-order weights
     if isinstance(tower, (FMTower, DeepFMTower)):
         total += fm_pairwise_flops(num_fields, embedding_dim)
     return total

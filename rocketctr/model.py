@@ -221,9 +221,10 @@ class CoTrainModel(tf_keras.Model):
         if training:
             self._add_embedding_l2(ids)
         if self.has_booster:
-            out["booster"] = _float32(
-                self._xla(self.booster)(self.embedding(ids), dense, training=training)
-            )
+            out["booster"] = self.tower_output(
+                self.booster, self.embedding, self.processor, ids, dense, training,
+                self._xla(self.booster),
+            )  # fmt: skip
         if self.has_light:
             if len(self._light_cat_idx) < ids.shape[1]:
                 ids = tf.gather(ids, self._light_cat_idx, axis=1)
@@ -238,25 +239,74 @@ class CoTrainModel(tf_keras.Model):
         """{"booster": TowerOutput, "light": TowerOutput} for the towers present, float32."""
         return self(features, training=training, as_towers=True)
 
+    def _read_tables(self) -> list[Embedding]:
+        """The embedding tables a tower present reads (LR reads none)."""
+        tables = []
+        if self.has_booster and self.booster.reads_embeddings:
+            tables.append(self.embedding)
+        if self.has_light and self.light.reads_embeddings:
+            table = self.light_table()
+            tables += [] if table in tables else [table]
+        return tables
+
     def _add_embedding_l2(self, ids: tf.Tensor) -> None:
         """Adds model.embedding_l2 · Σ_fields ||row||², averaged over the global batch, and
-        (model.embedding_table_l2 / 2) · Σ_tables ||E||² once per step."""
+        (model.embedding_table_l2 / 2) · Σ_tables ||E||² once per step, over the embedding
+        tables read and the towers' first-order tables."""
         model = self.rocket_config.model
-        tables = [self.embedding] + ([self.light_embedding] if self.light_embedding else [])
+        tables = self._read_tables()
         replicas = tf.distribute.get_strategy().num_replicas_in_sync
         if model.embedding_l2:
-            per_example = tf.add_n(
-                [tf.reduce_sum(tf.square(table(ids)), axis=[1, 2]) for table in tables]
-            )
+            per_example = [tf.reduce_sum(tf.square(table(ids)), axis=[1, 2]) for table in tables]
+            for tower, processor, fields in self._first_order_towers(ids):
+                weights = tower.first_order(processor.local_ids(fields))
+                per_example.append(tf.reduce_sum(tf.square(weights), axis=1))
             self.add_loss(
                 tf.nn.compute_average_loss(
-                    model.embedding_l2 * per_example, global_batch_size=tf.shape(ids)[0] * replicas
+                    model.embedding_l2 * tf.add_n(per_example),
+                    global_batch_size=tf.shape(ids)[0] * replicas,
                 )
             )
         if model.embedding_table_l2:
             # Each replica adds its share: the gradients summed over replicas are one step's.
-            squares = tf.add_n([tf.reduce_sum(tf.square(t.table)) for t in tables])
+            variables = [t.table for t in tables] + self._row_variables()
+            squares = tf.add_n([tf.reduce_sum(tf.square(v)) for v in variables])
             self.add_loss(0.5 * model.embedding_table_l2 * squares / replicas)
+
+    def _first_order_towers(self, ids: tf.Tensor):
+        """(tower, its processor, its fields' ids) of each tower with first-order weights."""
+        out = []
+        if self.has_booster and self.booster.uses_first_order:
+            out.append((self.booster, self.processor, ids))
+        if self.has_light and self.light.uses_first_order:
+            light_ids = ids
+            if len(self._light_cat_idx) < ids.shape[1]:
+                light_ids = tf.gather(ids, self._light_cat_idx, axis=1)
+            out.append((self.light, self.light_processor, light_ids))
+        return out
+
+    def _row_variables(self) -> list[tf.Variable]:
+        return [v for t in (self.booster, self.light) if t is not None for v in t.row_variables()]
+
+    @staticmethod
+    def tower_output(
+        tower, table, processor, ids, dense, training, call=None
+    ) -> towers.TowerOutput:
+        """A tower's float32 output from its fields' row ids (full offsets) and dense values.
+
+        Args:
+            tower: the tower.
+            table: (row ids [B, F]) -> embeddings [B, F, d]: a training table, or the
+                lookup of an export's copy.
+            processor: the FeatureProcessor of the tower's fields.
+            call: how to call the tower, if not directly (its XLA-compiled call, `_xla`).
+        """
+        if tower.reads_embeddings:
+            embeddings = table(ids)
+        else:  # LR: no table is read at all, so an export holds none
+            embeddings = tf.zeros([tf.shape(ids)[0], ids.shape[1], 0])
+        kwargs = {"ids": processor.local_ids(ids)} if tower.uses_first_order else {}
+        return _float32((call or tower)(embeddings, dense, training=training, **kwargs))
 
     def _xla(self, tower):
         """The tower itself, or (train.jit_compile) an XLA-compiled call of it.
@@ -270,16 +320,21 @@ class CoTrainModel(tf_keras.Model):
             self._xla_calls[tower.name] = tf.function(tower.__call__, jit_compile=True)
         return self._xla_calls[tower.name]
 
-    def _light_from_ids(self, ids, dense, training, light=None) -> towers.TowerOutput:
+    def _light_from_ids(self, ids, dense, training, call=None) -> towers.TowerOutput:
         if self.light_embedding is not None:
-            embeddings = self.light_embedding(ids)
+            table = self.light_embedding
         else:
-            embeddings = self.embedding(ids)
-            if self.has_booster:
-                embeddings = scale_gradient(
-                    embeddings, self.rocket_config.model.light_embedding_gradient_scale
-                )
-        return _float32((light or self.light)(embeddings, dense, training=training))
+
+            def table(ids):
+                embeddings = self.embedding(ids)
+                if not self.has_booster:
+                    return embeddings
+                scale = self.rocket_config.model.light_embedding_gradient_scale
+                return scale_gradient(embeddings, scale)
+
+        return self.tower_output(
+            self.light, table, self.light_processor, ids, dense, training, call
+        )
 
     def light_logits(self, features: dict[str, tf.Tensor], lookup=None) -> tf.Tensor:
         """Light scores from the light net's own (serving) inputs only; inference mode.
@@ -293,8 +348,10 @@ class CoTrainModel(tf_keras.Model):
         ids, dense = self.light_processor(features)
         if lookup is None:
             return self._light_from_ids(ids, dense, training=False).logits
-        embeddings = lookup(ids, [f.name for f in self.light_processor.categorical])
-        return _float32(self.light(embeddings, dense, training=False)).logits
+        names = [f.name for f in self.light_processor.categorical]
+        return self.tower_output(
+            self.light, lambda ids: lookup(ids, names), self.light_processor, ids, dense, False
+        ).logits
 
     def tower_view(self, tower: str) -> tf_keras.Model:
         """A functional view of the "light" or "booster" tower (see `towers.tower_view`):
@@ -309,8 +366,10 @@ class CoTrainModel(tf_keras.Model):
             self.rocket_config.model.embedding_dim,
         )  # fmt: skip
 
-    def light_table(self) -> Embedding:
-        """The table the light net reads: its own, or the shared one."""
+    def light_table(self) -> Embedding | None:
+        """The table the light net reads: its own, or the shared one; None for LR."""
+        if not self.light.reads_embeddings:
+            return None
         return self.light_embedding or self.embedding
 
     # ----------------------------------------------------------------------------- losses
@@ -321,7 +380,8 @@ class CoTrainModel(tf_keras.Model):
 
     @property
     def global_step(self) -> tf.Variable:
-        # Every mode has an embedding table, so this optimizer steps on every batch.
+        # Every mode has a table of rows (embeddings, or LR's first-order weights), so this
+        # optimizer steps on every batch.
         return self.embedding_optimizer.iterations
 
     def compute_losses(self, features, labels, training: bool) -> dict[str, tf.Tensor]:
@@ -354,12 +414,17 @@ class CoTrainModel(tf_keras.Model):
 
     # ----------------------------------------------------------------------------- steps
     def embedding_variables(self) -> list[tf.Variable]:
-        layers = [self.embedding] + ([self.light_embedding] if self.light_embedding else [])
-        return [v for layer in layers for v in layer.trainable_variables]
+        """The embedding tables a tower reads and the towers' first-order tables."""
+        tables = [v for layer in self._read_tables() for v in layer.trainable_variables]
+        return tables + self._row_variables()
 
     def light_variables(self) -> list[tf.Variable]:
-        """The light tower's weights when it has its own optimizer (train.light_optimizer)."""
-        return list(self.light.trainable_variables) if self.light_optimizer else []
+        """The light tower's weights when it has its own optimizer (train.light_optimizer),
+        its first-order table aside."""
+        if not self.light_optimizer:
+            return []
+        rows = {id(v) for v in self.light.row_variables()}
+        return [v for v in self.light.trainable_variables if id(v) not in rows]
 
     def dense_variables(self) -> list[tf.Variable]:
         other_ids = {id(v) for v in self.embedding_variables() + self.light_variables()}

@@ -26,9 +26,9 @@ def test_fm_pairwise_flops():
 @pytest.mark.parametrize(
     ("light", "expected"),
     [
-        ({"name": "lr"}, 2 * 65),
+        ({"name": "lr"}, 2 * 13 + 26),  # dense weights; 26 first-order weights summed
         ({"name": "mlp", "hidden_units": [4]}, 2 * 65 * 4 + 2 * 4),
-        ({"name": "fm"}, 2 * 65 + 162),
+        ({"name": "fm"}, 2 * 13 + 26 + 162),
     ],
 )
 def test_light_tower_flops(light, expected):

@@ -339,9 +339,14 @@ def test_tower_views_share_the_towers_layers_and_compute_the_same(light, booster
         assert view.count_params() == tower.count_params()
         processor = model.light_processor if name == "light" else model.processor
         ids, dense = processor(random_features(SCHEMA, 8))
+        direct = model.tower_output(tower, model.embedding, processor, ids, dense, False)
         embeddings = model.embedding(ids)
-        direct = tower(embeddings, dense, training=False)
-        viewed = view([embeddings, dense], training=False)
+        if not tower.reads_embeddings:  # LR
+            embeddings = embeddings[:, :, :0]
+        inputs = [embeddings, dense]
+        if tower.uses_first_order:
+            inputs.append(processor.local_ids(ids))
+        viewed = view(inputs, training=False)
         assert sorted(viewed) == sorted(["logits", *tower.hidden_names])
         np.testing.assert_allclose(viewed["logits"].numpy(), direct.logits.numpy(), rtol=1e-6)
         for hidden, value in direct.hidden.items():

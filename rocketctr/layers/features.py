@@ -168,6 +168,10 @@ class FeatureProcessor(tf_keras.layers.Layer):
                 cols.append(f.column)
         return cols
 
+    def local_ids(self, ids: tf.Tensor) -> tf.Tensor:
+        """Row ids [B, F] this processor returned -> each field's own ids 0 .. rows − 1."""
+        return ids - _int64_vector(self._offsets)
+
     @property
     def input_dtypes(self) -> dict[str, tf.DType]:
         """{raw column: tf.string | tf.float32}, in `input_columns` order."""

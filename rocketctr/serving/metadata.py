@@ -43,7 +43,7 @@ def parameter_counts(model: CoTrainModel) -> dict[str, dict[str, int] | None]:
     counts: dict[str, dict[str, int] | None] = {"light": None, "booster": None}
     if model.has_light:
         names = [f.name for f in model.light_processor.categorical]
-        table = light_rows(model.schema, names) * dim
+        table = light_rows(model.schema, names) * dim if model.light_table() else 0
         tower = _count(model.light.variables) + _count(model.light_processor.variables)
         counts["light"] = {"embedding": table, "tower": tower, "total": table + tower}
     if model.has_booster:
@@ -125,7 +125,7 @@ def export_info(
         "signatures": signatures,
         "embedding_table": {
             "dtype": report["embedding_dtype"],
-            "rows": light_rows(schema, names),
+            "rows": light_rows(schema, names) if model.light_table() else 0,
             "training_rows": model.processor.num_table_rows,
             "features": names,
             "layout": "the light features' blocks of the training table, in schema order; "

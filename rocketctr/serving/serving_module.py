@@ -109,25 +109,29 @@ def serving_input_dtypes(model: CoTrainModel) -> dict[str, tf.DType]:
     return model.light_processor.input_dtypes
 
 
-def light_table(model: CoTrainModel, dtype: str | None = None) -> LightTable:
-    """The export's copy of the light features' rows (dtype: the run's export config)."""
+def light_table(model: CoTrainModel, dtype: str | None = None) -> LightTable | None:
+    """The export's copy of the light features' rows (dtype: the run's export config);
+    None for a light net that reads no embedding (LR)."""
+    if model.light_table() is None:
+        return None
     dtype = dtype or model.rocket_config.export.embedding_dtype
     names = [f.name for f in model.light_processor.categorical]
     return LightTable(model.light_table(), model.schema, names, dtype)
 
 
 def build_light_module(
-    model: CoTrainModel, example_dtypes: Mapping[str, tf.DType], table: LightTable
+    model: CoTrainModel, example_dtypes: Mapping[str, tf.DType], table: LightTable | None
 ) -> ServingModule:
     """The light net's serving module, reading `table` (slim, maybe quantized)."""
     tower_vars = list(model.light_processor.variables) + list(model.light.variables)
+    lookup = table.lookup if table is not None else None
     return ServingModule(
-        lambda features: model.light_logits(features, lookup=table.lookup),
-        table.variables_to_export,
+        lambda features: model.light_logits(features, lookup=lookup),
+        table.variables_to_export if table is not None else [],
         tower_vars,
         serving_input_dtypes(model),
         example_dtypes,
-        model.light.serving_signatures(model.schema, table.lookup),
+        model.light.serving_signatures(model.schema, lookup),
         model.light.serving_aliases,
     )
 
@@ -172,7 +176,7 @@ def export_tower(
 
         def logits(features):
             ids, dense = processor(features)
-            return tf.cast(net(table(ids), dense, training=False).logits, tf.float32)
+            return model.tower_output(net, table, processor, ids, dense, False).logits
 
         dtypes = processor.input_dtypes
         module = ServingModule(

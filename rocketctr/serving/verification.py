@@ -95,7 +95,14 @@ def check_variables(path: Path, loaded: Any, model: CoTrainModel, dtype: str) ->
         schema, [f.name for f in schema.categorical if f.name not in schema.privileged]
     )
     dim = model.rocket_config.model.embedding_dim
-    table = light_table_lib.expected_variables(model.light_table().name, rows, dim, dtype)
+    light = model.light_table()
+    table = light_table_lib.expected_variables(light.name, rows, dim, dtype) if light else {}
+    table_rows = rows if light else 0  # LR reads no embedding
+    if model.light.first_order is not None and model.light.first_order.table.shape[0] != rows:
+        raise ExportError(
+            f"The light net's first-order table has {model.light.first_order.table.shape[0]} "
+            f"rows; its servable features have {rows}."
+        )
     expected = {name: shape for name, (shape, _) in table.items()}
     expected.update(
         {
@@ -119,7 +126,7 @@ def check_variables(path: Path, loaded: Any, model: CoTrainModel, dtype: str) ->
         shapes = [(n, s, expected[n]) for n, s in found.items() if s != expected.get(n, s)]
         raise ExportError(
             "The export's variables are not exactly the light path's "
-            f"({rows} light table rows x {dim}, {dtype}). "
+            f"({table_rows} light table rows x {dim}, {dtype}). "
             f"Unexpected: {sorted(set(found) - set(expected)) or not_light}; "
             f"missing: {sorted(set(expected) - set(found))}; "
             f"other shapes (found, expected): {shapes}"
@@ -130,11 +137,11 @@ def check_variables(path: Path, loaded: Any, model: CoTrainModel, dtype: str) ->
     tower = sum(int(np.prod(v.shape)) for v in model.light.variables)
     tower += sum(int(np.prod(v.shape)) for v in model.light_processor.variables)
     count = sum(int(np.prod(v.shape)) for v in variables)
-    wanted = rows * dim + (rows if dtype == "int8" else 0) + tower
+    wanted = table_rows * dim + (table_rows if dtype == "int8" else 0) + tower
     if count != wanted:
         raise ExportError(
             f"The export has {count} parameters; the light path has {wanted} "
-            f"({rows} rows x {dim} + tower {tower})."
+            f"({table_rows} rows x {dim} + tower {tower})."
         )
     return count
 
@@ -278,7 +285,7 @@ def verify_export(
         lookup, reference = None, None  # the training table itself: proves the slim remap
     else:
         reference = light_table(model, dtype)
-        lookup = reference.lookup
+        lookup = reference.lookup if reference else None  # LR: no table to store
     vectors = model.light.serving_signatures(
         model.schema, lookup or (lambda ids, names: model.light_table()(ids))
     )

@@ -1,4 +1,6 @@
-"""Tower registry: a tower is a layer (embeddings [B, F, d], dense [B, D]) -> TowerOutput."""
+"""Tower registry: a tower is a layer (embeddings [B, F, d], dense [B, D]) -> TowerOutput.
+
+Towers with per-id first-order weights (LR, FM) also take the fields' local row ids."""
 
 from __future__ import annotations
 
@@ -11,6 +13,7 @@ import tensorflow as tf
 import tf_keras
 
 from rocketctr.config import ConfigError, TowerConfig
+from rocketctr.layers.first_order import FirstOrder
 
 _REGISTRY: dict[str, type[Tower]] = {}
 
@@ -23,11 +26,13 @@ class TowerInputs:
         categorical: feature names of the F fields of `embeddings` [B, F, d].
         dense: feature names of the D columns of `dense` [B, D].
         item_features: the schema's item-side features (two_tower splits on them).
+        rows: the table rows of each of the F fields (ids + OOV row, or hash buckets).
     """
 
     categorical: tuple[str, ...] = ()
     dense: tuple[str, ...] = ()
     item_features: tuple[str, ...] = ()
+    rows: tuple[int, ...] = ()
 
     @classmethod
     def of(cls, processor, schema) -> TowerInputs:
@@ -36,6 +41,7 @@ class TowerInputs:
             categorical=tuple(f.name for f in processor.categorical),
             dense=tuple(f.name for f in processor.dense),
             item_features=tuple(schema.item_features),
+            rows=tuple(f.num_rows for f in processor.categorical),
         )
 
 
@@ -75,14 +81,21 @@ class VectorSignature:
 class Tower(tf_keras.layers.Layer):
     """Base class. Subclasses set `uses` (the TowerConfig fields they read) and register.
 
+    A tower with `uses_first_order` owns a `FirstOrder` table over its own fields' rows
+    (`self.first_order`) and is called with `ids`, the fields' local row ids [B, F]; one
+    without `reads_embeddings` (LR) gets embeddings [B, F, 0], and its path reads no
+    embedding table at all (an export of it holds none).
+
     Args:
         config: the tower's config.
         inputs: the names of the fields and dense columns it receives (towers that treat
-            fields differently, like two_tower, need them).
+            fields differently, like two_tower, need them), and the fields' rows.
     """
 
     uses: frozenset[str] = frozenset()
     hidden_names: tuple[str, ...] = ()  # the keys of TowerOutput.hidden
+    uses_first_order: bool = False
+    reads_embeddings: bool = True
 
     def __init_subclass__(cls, name: str | None = None, **kwargs) -> None:
         super().__init_subclass__(**kwargs)
@@ -93,11 +106,25 @@ class Tower(tf_keras.layers.Layer):
         super().__init__(**kwargs)
         self.config = config
         self.inputs = inputs
+        self.first_order = None
+        if self.uses_first_order:
+            if inputs is None or len(inputs.rows) != len(inputs.categorical):
+                raise ValueError(f"Tower {config.name!r} needs its fields' rows (TowerInputs).")
+            self.first_order = FirstOrder(inputs.rows, name="first_order")
 
     def call(
-        self, embeddings: tf.Tensor, dense: tf.Tensor, training: bool | None = None
+        self,
+        embeddings: tf.Tensor,
+        dense: tf.Tensor,
+        training: bool | None = None,
+        ids: tf.Tensor | None = None,
     ) -> TowerOutput:
         raise NotImplementedError
+
+    def row_variables(self) -> list[tf.Variable]:
+        """The tower's own tables of rows (its first-order weights): like the embedding
+        table, they take the embedding optimizer."""
+        return list(self.first_order.trainable_variables) if self.first_order else []
 
     # Exported as light net, the tower may add signatures beyond the scoring ones (which
     # every export has); most towers add none.
@@ -129,18 +156,26 @@ def tower_view(tower: Tower, inputs: TowerInputs, embedding_dim: int) -> tf_kera
     """A functional model over a built tower's own layers, for `summary()`: each layer's
     output shape and what it is connected to. It creates no variable: it shares the tower's.
 
-    Its inputs are the tower's embeddings [B, F, d] and dense values [B, D]; its outputs
-    {"logits": [B], <hidden name>: [B, k], ...}.
+    Its inputs are the tower's embeddings [B, F, d] and dense values [B, D] (and the local
+    row ids [B, F] of a tower with first-order weights); its outputs {"logits": [B],
+    <hidden name>: [B, k], ...}.
     """
     if not tower.built:
         raise ValueError(f"Tower {tower.name!r} is not built; call the model once first.")
     # Input names no layer of a tower takes (Keras names a tower's first Dense "dense").
-    fields = (len(inputs.categorical), embedding_dim)
-    embeddings = tf_keras.Input(shape=fields, name="embeddings_input")
+    width = embedding_dim if tower.reads_embeddings else 0
+    embeddings = tf_keras.Input(shape=(len(inputs.categorical), width), name="embeddings_input")
     dense = tf_keras.Input(shape=(len(inputs.dense),), name="dense_values_input")
-    output = tower.call(embeddings, dense, training=False)
+    model_inputs = [embeddings, dense]
+    kwargs = {}
+    if tower.uses_first_order:
+        kwargs["ids"] = tf_keras.Input(
+            shape=(len(inputs.categorical),), dtype=tf.int64, name="row_ids_input"
+        )
+        model_inputs.append(kwargs["ids"])
+    output = tower.call(embeddings, dense, training=False, **kwargs)
     outputs = {"logits": output.logits, **output.hidden}
-    return tf_keras.Model([embeddings, dense], outputs, name=tower.name)
+    return tf_keras.Model(model_inputs, outputs, name=tower.name)
 
 
 def tower_names() -> list[str]:

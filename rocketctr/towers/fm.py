@@ -1,11 +1,18 @@
-"""Factorization machine light tower (Rendle, 2010) and its pairwise term."""
+"""Factorization machine (Rendle, 2010) and logistic regression light towers.
+
+    LR: b + Σ_f w_f(id_f) + Σ_j u_j x_j
+    FM: LR + Σ_{f<g} ⟨v_f, v_g⟩
+
+w is the tower's own first-order table (one weight per row, `FirstOrder`), x the dense
+values, v the embeddings. LR reads no embedding at all.
+"""
 
 from __future__ import annotations
 
 import tensorflow as tf
 import tf_keras
 
-from rocketctr.towers.base import Tower, TowerOutput, flat_inputs
+from rocketctr.towers.base import Tower, TowerOutput
 
 
 def fm_pairwise(embeddings: tf.Tensor) -> tf.Tensor:
@@ -15,13 +22,37 @@ def fm_pairwise(embeddings: tf.Tensor) -> tf.Tensor:
     return 0.5 * tf.reduce_sum(square_of_sum - sum_of_square, axis=1)
 
 
-class FMTower(Tower, name="fm"):
-    """Linear term over [embeddings, dense] plus FM pairwise interactions of the embeddings."""
+class LRTower(Tower, name="lr"):
+    """Logistic regression: a weight per id (first-order table) and per dense value."""
+
+    uses_first_order = True
+    reads_embeddings = False
 
     def __init__(self, config, **kwargs) -> None:
         super().__init__(config, **kwargs)
-        self.linear = tf_keras.layers.Dense(1)
+        # u and the bias b; with no dense column, b alone (oneDNN refuses a 0-wide matmul).
+        self.linear = tf_keras.layers.Dense(1, name="dense_weights")
 
-    def call(self, embeddings, dense, training=None) -> TowerOutput:
-        linear = tf.squeeze(self.linear(flat_inputs(embeddings, dense)), axis=1)
-        return TowerOutput(linear + fm_pairwise(embeddings), {})
+    def build(self, input_shape) -> None:
+        if not self.inputs.dense:
+            self.bias = self.add_weight(name="bias", shape=[], initializer="zeros")
+        super().build(input_shape)
+
+    def linear_logits(self, dense, ids) -> tf.Tensor:
+        weights = tf.reduce_sum(tf.cast(self.first_order(ids), self.compute_dtype), axis=1)
+        if not self.inputs.dense:
+            return weights + tf.cast(self.bias, self.compute_dtype)
+        return tf.squeeze(self.linear(tf.cast(dense, self.compute_dtype)), axis=1) + weights
+
+    def call(self, embeddings, dense, training=None, ids=None) -> TowerOutput:
+        return TowerOutput(self.linear_logits(dense, ids), {})
+
+
+class FMTower(LRTower, name="fm"):
+    """LR plus the FM pairwise interactions of the (shared) embeddings."""
+
+    reads_embeddings = True
+
+    def call(self, embeddings, dense, training=None, ids=None) -> TowerOutput:
+        pairwise = tf.cast(fm_pairwise(embeddings), self.compute_dtype)
+        return TowerOutput(self.linear_logits(dense, ids) + pairwise, {})

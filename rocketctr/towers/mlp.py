@@ -1,4 +1,4 @@
-"""Light towers LR and MLP over the shared embeddings."""
+"""The MLP light tower over the shared embeddings."""
 
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ from rocketctr.towers.base import Tower, TowerOutput, flat_inputs
 
 
 class MLPTower(Tower, name="mlp"):
-    """A small MLP over [flattened embeddings, dense]; with no hidden units it is LR."""
+    """A small MLP over [flattened embeddings, dense]; with no hidden units, a linear model
+    of the embeddings (the `lr` tower is the real LR: a weight per id)."""
 
     uses = frozenset({"hidden_units", "dropout", "batch_norm"})
 
@@ -27,9 +28,3 @@ class MLPTower(Tower, name="mlp"):
         hidden = self.mlp(flat_inputs(embeddings, dense), training=training)
         logits = tf.squeeze(self.out(hidden), axis=1)
         return TowerOutput(logits, {"mlp": hidden} if self.hidden_names else {})
-
-
-class LRTower(MLPTower, name="lr"):
-    """Logistic regression: one weight per embedding coordinate and dense value."""
-
-    uses = frozenset()
