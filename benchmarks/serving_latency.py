@@ -147,7 +147,7 @@ def stage_fns(model, tower: str) -> dict[str, tuple[Callable, Callable]]:
     """{stage: (fn, inputs from raw features -> that stage's args)} of one tower's path."""
     if tower == "light":  # the export's lookup: the light rows, ids remapped
         processor, net = model.light_processor, model.light
-        names = [f.name for f in processor.categorical]
+        names = processor.slot_names
         light_rows = light_table(model, "float32")
 
         def table(ids):
@@ -155,15 +155,19 @@ def stage_fns(model, tower: str) -> dict[str, tuple[Callable, Callable]]:
     else:
         processor, table, net = model.processor, model.embedding, model.booster
 
-    def tower_args(ids, dense):  # LR reads no embedding; LR and FM read their row ids
+    def tower_args(ids, dense):  # the tower's inputs: LR reads no embedding
+        batch = ids.shape[0]
         if net.reads_embeddings:
-            embeddings = table(ids)
+            embeddings = processor.pool(table(ids), ids)
         else:
-            embeddings = tf.zeros([ids.shape[0], ids.shape[1], 0])
-        return embeddings, dense, processor.local_ids(ids)
+            embeddings = tf.zeros([batch, len(processor.categorical), 0])
+        weights = tf.zeros([batch, 0])
+        if net.uses_first_order:
+            weights = processor.pool(net.first_order(ids, processor.slot_fields), ids)
+        return embeddings, dense, weights
 
-    def tower(embeddings, dense, ids):
-        kwargs = {"ids": ids} if net.uses_first_order else {}
+    def tower(embeddings, dense, weights):
+        kwargs = {"first_order": weights} if net.uses_first_order else {}
         return net(embeddings, dense, training=False, **kwargs).logits
 
     return {

@@ -73,6 +73,9 @@ class ModelConfig:
     # every step updates every row. A strong regulariser for small tables (Frappe); costly
     # on tables of millions of rows.
     embedding_table_l2: float = 0.0
+    # Standard deviation of the normal the embedding rows start from. Rows that start
+    # small keep an FM's pairwise term (a product of two rows) small for many steps.
+    embedding_init_stddev: float = 0.01
 
 
 @dataclass(frozen=True)
@@ -252,6 +255,7 @@ _VALUE_CHECKS: dict[tuple[type, str], tuple[Callable[[Any], bool], str]] = {
     ),
     (ModelConfig, "embedding_l2"): (_non_negative_finite, "must be finite and >= 0"),
     (ModelConfig, "embedding_table_l2"): (_non_negative_finite, "must be finite and >= 0"),
+    (ModelConfig, "embedding_init_stddev"): (_positive_finite, "must be finite and > 0"),
     (DistillConfig, "warmup_steps"): (_non_negative, "must be >= 0"),
     (DistillConfig, "ramp_steps"): (_non_negative, "must be >= 0"),
     (DistillConfig, "codistill_replicas"): (_positive, "must be >= 1"),

@@ -151,17 +151,22 @@ class CoTrainModel(tf_keras.Model):
         light_features = [f for f in schema.feature_names if f not in schema.privileged]
         self.light_processor = FeatureProcessor(schema, light_features, name="light_features")
         # Positions of the light net's inputs among all processed fields/dense columns.
-        all_cat = [f.name for f in self.processor.categorical]
+        slots = list(zip(self.processor.slot_names, _slot_positions(self.processor), strict=True))
         all_dense = [f.name for f in self.processor.dense]
-        self._light_cat_idx = [all_cat.index(f.name) for f in self.light_processor.categorical]
+        light_slots = zip(
+            self.light_processor.slot_names, _slot_positions(self.light_processor), strict=True
+        )
+        self._light_cat_idx = [slots.index(slot) for slot in light_slots]
         self._light_dense_idx = [all_dense.index(f.name) for f in self.light_processor.dense]
 
         dim = config.model.embedding_dim
         rows = self.processor.num_table_rows
-        self.embedding = Embedding(rows, dim, name="shared_embedding")
+        stddev = config.model.embedding_init_stddev
+        padded = bool(schema.multi_valued_columns)  # empty slots of multi-valued fields
+        self.embedding = Embedding(rows, dim, stddev, padded, name="shared_embedding")
         self.light_embedding = None
         if config.model.separate_light_embeddings and self.has_light:
-            self.light_embedding = Embedding(rows, dim, name="light_embedding")
+            self.light_embedding = Embedding(rows, dim, stddev, padded, name="light_embedding")
         with _tower_precision(config.train.mixed_precision):
             self.booster = (
                 towers.build_tower(
@@ -259,7 +264,7 @@ class CoTrainModel(tf_keras.Model):
         if model.embedding_l2:
             per_example = [tf.reduce_sum(tf.square(table(ids)), axis=[1, 2]) for table in tables]
             for tower, processor, fields in self._first_order_towers(ids):
-                weights = tower.first_order(processor.local_ids(fields))
+                weights = first_order_weights(tower, fields, processor)
                 per_example.append(tf.reduce_sum(tf.square(weights), axis=1))
             self.add_loss(
                 tf.nn.compute_average_loss(
@@ -302,10 +307,12 @@ class CoTrainModel(tf_keras.Model):
             call: how to call the tower, if not directly (its XLA-compiled call, `_xla`).
         """
         if tower.reads_embeddings:
-            embeddings = table(ids)
+            embeddings = processor.pool(table(ids), ids)
         else:  # LR: no table is read at all, so an export holds none
-            embeddings = tf.zeros([tf.shape(ids)[0], ids.shape[1], 0])
-        kwargs = {"ids": processor.local_ids(ids)} if tower.uses_first_order else {}
+            embeddings = tf.zeros([tf.shape(ids)[0], len(processor.categorical), 0])
+        kwargs = {}
+        if tower.uses_first_order:
+            kwargs["first_order"] = processor.pool(first_order_weights(tower, ids, processor), ids)
         return _float32((call or tower)(embeddings, dense, training=training, **kwargs))
 
     def _xla(self, tower):
@@ -348,7 +355,7 @@ class CoTrainModel(tf_keras.Model):
         ids, dense = self.light_processor(features)
         if lookup is None:
             return self._light_from_ids(ids, dense, training=False).logits
-        names = [f.name for f in self.light_processor.categorical]
+        names = self.light_processor.slot_names
         return self.tower_output(
             self.light, lambda ids: lookup(ids, names), self.light_processor, ids, dense, False
         ).logits
@@ -509,6 +516,21 @@ class CoTrainModel(tf_keras.Model):
         if self.distills:
             trackers += [self._trackers[n] for n in (*self.distiller.loss_names, "hint_weight")]
         return trackers + [self._aucs[t] for t in towers_present]
+
+
+def first_order_weights(tower, ids: tf.Tensor, processor: FeatureProcessor) -> tf.Tensor:
+    """The tower's first-order weights [B, S] of its fields' row ids [B, S]. Read in the
+    tower's name scope, so the table (built on first read) is named by the tower's role."""
+    with tf.name_scope(tower.name):
+        return tower.first_order(ids, processor.slot_fields)
+
+
+def _slot_positions(processor: FeatureProcessor) -> list[int]:
+    """Each slot's position within its field (0 for a single-valued one)."""
+    return [
+        k for f in processor.categorical
+        for k in range(f.multi_valued.max_length if f.multi_valued else 1)
+    ]  # fmt: skip
 
 
 def example_batch(schema: Schema) -> dict[str, tf.Tensor]:

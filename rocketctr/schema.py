@@ -40,6 +40,29 @@ class DenseFeature:
     clip_max: float | None = None
 
 
+POOLINGS = ("mean", "sum")
+
+
+@dataclass(frozen=True)
+class MultiValued:
+    """How a column holding several values per row (tags, genres) becomes one field.
+
+    In delimited text the values are one field joined by `separator`; Parquet list columns
+    and repeated tf.Example features are joined with it on reading, so the model (and the
+    serving signature) sees one string per row. Empty values (an empty field, separators at
+    the ends or doubled) are dropped; values past the first `max_length` are dropped.
+
+    Attributes:
+        separator: the string between values.
+        max_length: values kept per row.
+        pooling: "mean" or "sum" of the values' embedding rows (an empty list gives 0).
+    """
+
+    separator: str = "|"
+    max_length: int = 8
+    pooling: str = "mean"
+
+
 @dataclass(frozen=True)
 class CategoricalFeature:
     """A categorical feature mapped to rows of the shared embedding table.
@@ -53,6 +76,8 @@ class CategoricalFeature:
         source: raw column the value is computed from, when it differs from `name`.
         derive: in-graph derivation from the source column: "hour_of_day" or "weekday" of a
             YYMMDDHH timestamp (Avazu `hour`); yields integer ids.
+        multi_valued: several values per row, pooled into one field (see `MultiValued`);
+            each value is hashed or read as an id like a single value.
     """
 
     name: str
@@ -61,6 +86,7 @@ class CategoricalFeature:
     id_offset: int = 0
     source: str | None = None
     derive: str | None = None
+    multi_valued: MultiValued | None = None
 
     @property
     def column(self) -> str:
@@ -138,6 +164,11 @@ class Schema:
         ]  # fmt: skip
 
     @property
+    def multi_valued_columns(self) -> dict[str, MultiValued]:
+        """{raw column: how its values are joined} of the multi-valued features."""
+        return {f.column: f.multi_valued for f in self.categorical if f.multi_valued}
+
+    @property
     def group_column(self) -> str | None:
         """The column whose equal values form a group for ranking distillation: the request
         id if the schema names one, else the user id."""
@@ -195,7 +226,29 @@ _SCHEMA_KEYS = {
     "user_id", "request_id", "privileged", "user_features", "item_features", "description",
 }  # fmt: skip
 _DENSE_KEYS = {"name", "transform", "clip_max"}
-_CATEGORICAL_KEYS = {"name", "hash_buckets", "num_ids", "id_offset", "source", "derive"}
+_CATEGORICAL_KEYS = {
+    "name", "hash_buckets", "num_ids", "id_offset", "source", "derive", "multi_valued",
+}  # fmt: skip
+_MULTI_VALUED_KEYS = {"separator", "max_length", "pooling"}
+
+
+def _multi_valued(item: Any, key: str, fail) -> MultiValued | None:
+    """A `multi_valued` mapping checked key by key ({} takes every default)."""
+    if item is None:
+        return None
+    if not isinstance(item, dict):
+        fail(key, f"must be a mapping of {sorted(_MULTI_VALUED_KEYS)}. Received: {item!r}")
+    extra = sorted(set(item) - _MULTI_VALUED_KEYS)
+    if extra:
+        fail(f"{key}.{extra[0]}", f"unknown key. Known keys: {sorted(_MULTI_VALUED_KEYS)}")
+    value = MultiValued(**item)
+    if not isinstance(value.separator, str) or not value.separator:
+        fail(f"{key}.separator", f"must be a non-empty string. Received: {value.separator!r}")
+    if type(value.max_length) is not int or value.max_length < 1:
+        fail(f"{key}.max_length", f"must be a positive integer. Received: {value.max_length!r}")
+    if value.pooling not in POOLINGS:
+        fail(f"{key}.pooling", f"must be one of {list(POOLINGS)}. Received: {value.pooling!r}")
+    return value
 
 
 def parse_schema(data: Any, source: str = "<dict>") -> Schema:
@@ -255,6 +308,7 @@ def parse_schema(data: Any, source: str = "<dict>") -> Schema:
             id_offset=item.get("id_offset", 0),
             source=item.get("source"),
             derive=item.get("derive"),
+            multi_valued=_multi_valued(item.get("multi_valued"), f"{key}.multi_valued", fail),
         )
         if (feature.hash_buckets is None) == (feature.num_ids is None):
             fail(key, f"needs exactly one of 'hash_buckets' and 'num_ids'. Received: {item!r}")
@@ -271,8 +325,25 @@ def parse_schema(data: Any, source: str = "<dict>") -> Schema:
                      f"{feature.derive!r}")  # fmt: skip
             if feature.num_ids is None:
                 fail(f"{key}.num_ids", "is required with 'derive' (derived values are ids)")
+        if feature.multi_valued is not None:
+            if feature.derive is not None:
+                fail(f"{key}.multi_valued", "cannot be combined with 'derive'")
+            if fmt == "libfm":
+                fail(f"{key}.multi_valued", "libfm files hold one value per field")
+            if feature.multi_valued.separator == data.get(
+                "delimiter", {"tsv": "\t"}.get(fmt, ",")
+            ) and fmt in ("csv", "tsv"):
+                fail(f"{key}.multi_valued.separator", "must differ from the file's delimiter")
         categorical.append(feature)
 
+    multi = {f.column: f.multi_valued for f in categorical if f.multi_valued}
+    for i, f in enumerate(categorical):
+        if f.column in multi and f.multi_valued != multi[f.column]:
+            fail(f"categorical[{i}]", f"reads column {f.column!r}, which another feature reads "
+                 "as multi-valued; every feature of a column must read it the same way")  # fmt: skip
+    for key in ("user_id", "request_id"):
+        if data.get(key) in multi:
+            fail(key, f"cannot be a multi-valued column. Received: {data[key]!r}")
     names = [f.name for f in dense] + [f.name for f in categorical]
     if len(set(names)) != len(names):
         fail(

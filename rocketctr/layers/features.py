@@ -134,19 +134,30 @@ class FeatureProcessor(tf_keras.layers.Layer):
             offsets[f.name] = total
             total += f.num_rows
         self.num_table_rows = total
-        self.categorical = [f for f in schema.categorical if f.name in names]
+        chosen = [f for f in schema.categorical if f.name in names]
+        # The fields, in the order towers see them: single-valued ones, then multi-valued.
+        self.categorical = [f for f in chosen if not f.multi_valued]
+        self.multi_valued = [f for f in chosen if f.multi_valued]
+        self.categorical += self.multi_valued
         self._string_columns = {c for c in schema.input_columns if schema.is_string_column(c)}
         self.dense = [f for f in schema.dense if f.name in names]
         self._offsets = [offsets[f.name] for f in self.categorical]
+        # Row ids come in slots: one per single-valued field, max_length per multi-valued
+        # one (-1 where a row has fewer values); `pool` turns slots back into fields.
+        self.slot_fields = tuple(
+            i for i, f in enumerate(self.categorical)
+            for _ in range(f.multi_valued.max_length if f.multi_valued else 1)
+        )  # fmt: skip
+        self.slot_names = tuple(self.categorical[i].name for i in self.slot_fields)
+        self.field_offsets = tuple(self._offsets)
 
         # Fields are processed in kind groups (hashed, then integer ids, then derived) and
         # put back in schema order by one gather at the end, when the groups interleave.
-        self._hashed = [i for i, f in enumerate(self.categorical) if f.hash_buckets]
-        self._plain_ids = [
-            i for i, f in enumerate(self.categorical) if not f.hash_buckets and not f.derive
-        ]
+        single = list(enumerate(self.categorical[: len(self.categorical) - len(self.multi_valued)]))
+        self._hashed = [i for i, f in single if f.hash_buckets]
+        self._plain_ids = [i for i, f in single if not f.hash_buckets and not f.derive]
         self._derived: dict[str, list[int]] = {}
-        for i, f in enumerate(self.categorical):
+        for i, f in single:
             if f.derive:
                 self._derived.setdefault(f.column, []).append(i)
         derived = [i for indices in self._derived.values() for i in indices]
@@ -168,9 +179,33 @@ class FeatureProcessor(tf_keras.layers.Layer):
                 cols.append(f.column)
         return cols
 
-    def local_ids(self, ids: tf.Tensor) -> tf.Tensor:
-        """Row ids [B, F] this processor returned -> each field's own ids 0 .. rows − 1."""
-        return ids - _int64_vector(self._offsets)
+    def pool(self, values: tf.Tensor, ids: tf.Tensor) -> tf.Tensor:
+        """Per-slot values [B, S, ...] (rows read at `ids` [B, S]) -> per field [B, F, ...].
+
+        A single-valued field's slot is its value; a multi-valued field's slots are summed
+        or averaged over its values (slots with id -1 hold none). No values give 0.
+        """
+        if not self.multi_valued:
+            return values
+        num_single = len(self.categorical) - len(self.multi_valued)
+        present = tf.cast(ids >= 0, values.dtype)
+        if values.shape.rank == 3:
+            present = present[:, :, None]
+        fields = [values[:, :num_single]]
+        start = num_single
+        for f in self.multi_valued:
+            end = start + f.multi_valued.max_length
+            part, mask = values[:, start:end], present[:, start:end]
+            pooled = tf.reduce_sum(part * mask, axis=1)
+            if f.multi_valued.pooling == "mean":
+                pooled /= tf.maximum(tf.reduce_sum(mask, axis=1), 1.0)
+            fields.append(pooled[:, None])
+            start = end
+        return tf.concat(fields, axis=1)
+
+    def embed(self, ids: tf.Tensor, lookup) -> tf.Tensor:
+        """Embeddings [B, F, d] of the fields: `lookup(ids, slot names)` [B, S, d], pooled."""
+        return self.pool(lookup(ids, self.slot_names), ids)
 
     @property
     def input_dtypes(self) -> dict[str, tf.DType]:
@@ -187,10 +222,38 @@ class FeatureProcessor(tf_keras.layers.Layer):
             parts.append(self._hashed_ids(features))
         if self._id_fields:
             parts.append(self._integer_ids(features))
-        ids = _concat(parts) + _int64_vector(self._offsets_in_order)
-        if self._order is not None:
-            ids = tf.gather(ids, self._order, axis=1)
+        ids = None
+        if parts:
+            ids = _concat(parts) + _int64_vector(self._offsets_in_order)
+            if self._order is not None:
+                ids = tf.gather(ids, self._order, axis=1)
+        if self.multi_valued:
+            multi = [self._multi_ids(f, features[f.column]) for f in self.multi_valued]
+            ids = _concat(([ids] if ids is not None else []) + multi)
         return ids, self._dense_values(features, ids)
+
+    def _multi_ids(self, feature: CategoricalFeature, raw: tf.Tensor) -> tf.Tensor:
+        """Row ids [B, max_length] of a multi-valued field: its first max_length non-empty
+        values, each hashed or read as an id like a single value; -1 pads."""
+        spec = feature.multi_valued
+        raw = _column(raw)
+        if raw.dtype != tf.string:
+            raw = tf.strings.as_string(raw)
+        values = tf.strings.split(raw, spec.separator)
+        values = tf.ragged.boolean_mask(values, values != "")[:, : spec.max_length]
+        flat = values.flat_values
+        if feature.hash_buckets:
+            local = tf.math.floormod(
+                tf.strings.to_hash_bucket_fast(flat, HASH_SPACE), feature.hash_buckets
+            )
+        else:
+            value, valid = _parse_int(flat)
+            value -= feature.id_offset
+            local = tf.where(valid & (value >= 0) & (value < feature.num_ids), value,
+                             feature.num_ids)  # fmt: skip
+        offset = self._offsets[self.categorical.index(feature)]
+        rows = values.with_flat_values(local + offset)
+        return rows.to_tensor(default_value=-1, shape=[None, spec.max_length])
 
     def _hashed_ids(self, features: dict[str, tf.Tensor]) -> tf.Tensor:
         """Local ids [B, F_hashed]: one hash op over all hashed fields, one modulo."""

@@ -8,30 +8,46 @@ import numpy as np
 import tensorflow as tf
 import tf_keras
 
+from rocketctr.layers.embedding import gather_rows
+
 
 class FirstOrder(tf_keras.layers.Layer):
-    """w_f(id) for each field: a [R, 1] table over the rows of a tower's own fields only.
+    """w(row) for a tower's fields: a [R, 1] table over the rows of its own fields only.
 
-    A tower's fields own contiguous blocks of this table in their order, so a light net's
-    table holds no row of a privileged feature and ships as it is. The table starts at 0:
-    the model starts as its bias, and the pairwise term of an FM is not drowned by a linear
-    term that starts large. It is trained by the embedding optimizer (sparse-friendly, like
-    any table of rows).
+    The fields own contiguous blocks of this table in their order, so a light net's table
+    holds no row of a privileged feature and ships as it is. It is read with the row ids
+    of the training table (the embedding table's layout), remapped by one add. The table
+    starts at 0: the model starts as its bias, and the pairwise term of an FM is not
+    drowned by a linear term that starts large. It is trained by the embedding optimizer
+    (sparse-friendly, like any table of rows).
 
     Args:
         rows: rows of each field (a categorical feature's `num_rows`), in field order.
+        offsets: each field's first row in the embedding table's layout.
     """
 
-    def __init__(self, rows: Sequence[int], **kwargs) -> None:
+    def __init__(self, rows: Sequence[int], offsets: Sequence[int], **kwargs) -> None:
         super().__init__(**kwargs)
         self.rows = tuple(int(r) for r in rows)
-        self._offsets = np.cumsum((0, *self.rows[:-1])).astype(np.int64)
+        own = np.cumsum((0, *self.rows[:-1])).astype(np.int64)
+        self._shift = own - np.asarray(offsets, np.int64)
 
     def build(self, input_shape) -> None:
         self.table = self.add_weight(name="table", shape=[sum(self.rows), 1], initializer="zeros")
         super().build(input_shape)
 
-    def call(self, ids: tf.Tensor) -> tf.Tensor:
-        """Maps per-field local ids [B, F] (0 .. rows_f − 1) to weights [B, F]."""
-        rows = tf.nn.embedding_lookup(self.table, ids + tf.constant(self._offsets))
-        return tf.squeeze(rows, axis=2)
+    def call(self, ids: tf.Tensor, slot_fields: Sequence[int]) -> tf.Tensor:
+        """Row ids [B, S] of the embedding layout -> weights [B, S].
+
+        Args:
+            ids: what the tower's `FeatureProcessor` returns.
+            slot_fields: the field of each slot (the processor's `slot_fields`). Slots of
+                id -1 (empty) give 0.
+        """
+        shift = tf.constant(self._shift[np.asarray(slot_fields, np.int64)])
+        padded = len(slot_fields) > len(self.rows)  # multi-valued fields have empty slots
+        if padded:
+            ids = tf.where(ids >= 0, ids + shift, -1)
+        else:
+            ids = ids + shift
+        return tf.squeeze(gather_rows(self.table, ids, padded), axis=2)

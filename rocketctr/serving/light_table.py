@@ -99,14 +99,15 @@ class LightTable(tf.Module):
         return [self.rows] + ([self.scales] if self.scales is not None else [])
 
     def lookup(self, ids: tf.Tensor, feature_names: Sequence[str]) -> tf.Tensor:
-        """Row ids of the training layout [B, F] -> float32 embeddings [B, F, d].
+        """Row ids of the training layout [B, S] -> float32 embeddings [B, S, d].
 
         Args:
             ids: what a `FeatureProcessor` over `feature_names` returns (full offsets).
-            feature_names: the F fields of `ids`, in order; all light features.
+            feature_names: the feature of each of the S slots of `ids` (the processor's
+                `slot_names`); all light features.
         """
         shift = tf.constant(np.asarray([self._shift[n] for n in feature_names], np.int64))
-        ids = ids + shift
+        ids = tf.maximum(ids + shift, 0)  # an empty slot (-1) reads a row the pooling masks
         rows = tf.gather(self.rows, ids)
         if self.scales is not None:
             return tf.cast(rows, tf.float32) * tf.gather(self.scales, ids)[..., None]

@@ -1,6 +1,6 @@
 """Tower registry: a tower is a layer (embeddings [B, F, d], dense [B, D]) -> TowerOutput.
 
-Towers with per-id first-order weights (LR, FM) also take the fields' local row ids."""
+Towers with per-id first-order weights (LR, FM) also take those weights [B, F]."""
 
 from __future__ import annotations
 
@@ -27,12 +27,14 @@ class TowerInputs:
         dense: feature names of the D columns of `dense` [B, D].
         item_features: the schema's item-side features (two_tower splits on them).
         rows: the table rows of each of the F fields (ids + OOV row, or hash buckets).
+        offsets: each field's first row in the embedding table.
     """
 
     categorical: tuple[str, ...] = ()
     dense: tuple[str, ...] = ()
     item_features: tuple[str, ...] = ()
     rows: tuple[int, ...] = ()
+    offsets: tuple[int, ...] = ()
 
     @classmethod
     def of(cls, processor, schema) -> TowerInputs:
@@ -42,6 +44,7 @@ class TowerInputs:
             dense=tuple(f.name for f in processor.dense),
             item_features=tuple(schema.item_features),
             rows=tuple(f.num_rows for f in processor.categorical),
+            offsets=processor.field_offsets,
         )
 
 
@@ -82,9 +85,10 @@ class Tower(tf_keras.layers.Layer):
     """Base class. Subclasses set `uses` (the TowerConfig fields they read) and register.
 
     A tower with `uses_first_order` owns a `FirstOrder` table over its own fields' rows
-    (`self.first_order`) and is called with `ids`, the fields' local row ids [B, F]; one
-    without `reads_embeddings` (LR) gets embeddings [B, F, 0], and its path reads no
-    embedding table at all (an export of it holds none).
+    (`self.first_order`); the model reads it like the embeddings and calls the tower with
+    `first_order`, the fields' weights [B, F]. A tower without `reads_embeddings` (LR) gets
+    embeddings [B, F, 0], and its path reads no embedding table at all (an export of it
+    holds none).
 
     Args:
         config: the tower's config.
@@ -110,14 +114,14 @@ class Tower(tf_keras.layers.Layer):
         if self.uses_first_order:
             if inputs is None or len(inputs.rows) != len(inputs.categorical):
                 raise ValueError(f"Tower {config.name!r} needs its fields' rows (TowerInputs).")
-            self.first_order = FirstOrder(inputs.rows, name="first_order")
+            self.first_order = FirstOrder(inputs.rows, inputs.offsets, name="first_order")
 
     def call(
         self,
         embeddings: tf.Tensor,
         dense: tf.Tensor,
         training: bool | None = None,
-        ids: tf.Tensor | None = None,
+        first_order: tf.Tensor | None = None,
     ) -> TowerOutput:
         raise NotImplementedError
 
@@ -156,9 +160,9 @@ def tower_view(tower: Tower, inputs: TowerInputs, embedding_dim: int) -> tf_kera
     """A functional model over a built tower's own layers, for `summary()`: each layer's
     output shape and what it is connected to. It creates no variable: it shares the tower's.
 
-    Its inputs are the tower's embeddings [B, F, d] and dense values [B, D] (and the local
-    row ids [B, F] of a tower with first-order weights); its outputs {"logits": [B],
-    <hidden name>: [B, k], ...}.
+    Its inputs are the tower's embeddings [B, F, d] and dense values [B, D] (and the
+    first-order weights [B, F] of a tower that has them: its first-order table is read
+    before, and is not in the view); its outputs {"logits": [B], <hidden name>: [B, k], ...}.
     """
     if not tower.built:
         raise ValueError(f"Tower {tower.name!r} is not built; call the model once first.")
@@ -169,10 +173,10 @@ def tower_view(tower: Tower, inputs: TowerInputs, embedding_dim: int) -> tf_kera
     model_inputs = [embeddings, dense]
     kwargs = {}
     if tower.uses_first_order:
-        kwargs["ids"] = tf_keras.Input(
-            shape=(len(inputs.categorical),), dtype=tf.int64, name="row_ids_input"
+        kwargs["first_order"] = tf_keras.Input(
+            shape=(len(inputs.categorical),), name="first_order_input"
         )
-        model_inputs.append(kwargs["ids"])
+        model_inputs.append(kwargs["first_order"])
     output = tower.call(embeddings, dense, training=False, **kwargs)
     outputs = {"logits": output.logits, **output.hidden}
     return tf_keras.Model(model_inputs, outputs, name=tower.name)

@@ -38,14 +38,14 @@ class LRTower(Tower, name="lr"):
             self.bias = self.add_weight(name="bias", shape=[], initializer="zeros")
         super().build(input_shape)
 
-    def linear_logits(self, dense, ids) -> tf.Tensor:
-        weights = tf.reduce_sum(tf.cast(self.first_order(ids), self.compute_dtype), axis=1)
+    def linear_logits(self, dense, first_order) -> tf.Tensor:
+        weights = tf.reduce_sum(tf.cast(first_order, self.compute_dtype), axis=1)
         if not self.inputs.dense:
             return weights + tf.cast(self.bias, self.compute_dtype)
         return tf.squeeze(self.linear(tf.cast(dense, self.compute_dtype)), axis=1) + weights
 
-    def call(self, embeddings, dense, training=None, ids=None) -> TowerOutput:
-        return TowerOutput(self.linear_logits(dense, ids), {})
+    def call(self, embeddings, dense, training=None, first_order=None) -> TowerOutput:
+        return TowerOutput(self.linear_logits(dense, first_order), {})
 
 
 class FMTower(LRTower, name="fm"):
@@ -53,6 +53,6 @@ class FMTower(LRTower, name="fm"):
 
     reads_embeddings = True
 
-    def call(self, embeddings, dense, training=None, ids=None) -> TowerOutput:
+    def call(self, embeddings, dense, training=None, first_order=None) -> TowerOutput:
         pairwise = tf.cast(fm_pairwise(embeddings), self.compute_dtype)
-        return TowerOutput(self.linear_logits(dense, ids) + pairwise, {})
+        return TowerOutput(self.linear_logits(dense, first_order) + pairwise, {})

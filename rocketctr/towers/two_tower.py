@@ -84,11 +84,10 @@ class TwoTowerTower(Tower, name="two_tower"):
             processor = FeatureProcessor(
                 schema, features, name=name.replace("embedding", "features")
             )
-            fields = [f.name for f in processor.categorical]
 
-            def fn(raw, processor=processor, fields=fields, vector=vector):
+            def fn(raw, processor=processor, vector=vector):
                 ids, dense = processor(raw)
-                return vector(lookup(ids, fields), dense, training=False)
+                return vector(processor.embed(ids, lookup), dense, training=False)
 
             signatures[name] = VectorSignature(fn, processor.input_dtypes, self.config.output_dim)
         return signatures
