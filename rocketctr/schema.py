@@ -339,8 +339,14 @@ def parse_schema(data: Any, source: str = "<dict>") -> Schema:
     multi = {f.column: f.multi_valued for f in categorical if f.multi_valued}
     for i, f in enumerate(categorical):
         if f.column in multi and f.multi_valued != multi[f.column]:
-            fail(f"categorical[{i}]", f"reads column {f.column!r}, which another feature reads "
-                 "as multi-valued; every feature of a column must read it the same way")  # fmt: skip
+            fail(
+                f"categorical[{i}]",
+                f"reads column {f.column!r}, which another feature reads as multi-valued; "
+                "every feature of a column must read it the same way",
+            )
+    for d in dense:
+        if d.name in multi:
+            fail("dense", f"{d.name!r} is a multi-valued column; a dense feature cannot read it")
     for key in ("user_id", "request_id"):
         if data.get(key) in multi:
             fail(key, f"cannot be a multi-valued column. Received: {data[key]!r}")

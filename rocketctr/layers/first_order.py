@@ -46,8 +46,5 @@ class FirstOrder(tf_keras.layers.Layer):
         """
         shift = tf.constant(self._shift[np.asarray(slot_fields, np.int64)])
         padded = len(slot_fields) > len(self.rows)  # multi-valued fields have empty slots
-        if padded:
-            ids = tf.where(ids >= 0, ids + shift, -1)
-        else:
-            ids = ids + shift
+        ids = tf.where(ids >= 0, ids + shift, -1) if padded else ids + shift
         return tf.squeeze(gather_rows(self.table, ids, padded), axis=2)
