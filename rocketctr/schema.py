@@ -169,6 +169,11 @@ class Schema:
         return {f.column: f.multi_valued for f in self.categorical if f.multi_valued}
 
     @property
+    def separators(self) -> dict[str, str]:
+        """{multi-valued column: the separator its values are joined by}."""
+        return {c: m.separator for c, m in self.multi_valued_columns.items()}
+
+    @property
     def group_column(self) -> str | None:
         """The column whose equal values form a group for ranking distillation: the request
         id if the schema names one, else the user id."""

@@ -48,6 +48,10 @@ def _is_bytes(arrow_type: pa.DataType) -> bool:
     return pa.types.is_binary(arrow_type) or pa.types.is_large_binary(arrow_type)
 
 
+def _is_list(arrow_type: pa.DataType) -> bool:
+    return pa.types.is_list(arrow_type) or pa.types.is_large_list(arrow_type)
+
+
 def open_parquet(path: str) -> pq.ParquetFile:
     """Opens a local path, or a URI (gs://, s3://, hdfs://) through pyarrow's filesystems."""
     if "://" not in path:
@@ -99,7 +103,14 @@ class ParquetReader(Reader):
                     f"{path}: column {column!r} must be numeric or a string of numbers. "
                     f"Received type: {arrow_type}"
                 )
-            if pa.types.is_nested(arrow_type):
+            if column in self.schema.multi_valued_columns and _is_list(arrow_type):
+                if not (_is_text(arrow_type.value_type) or _is_bytes(arrow_type.value_type)
+                        or pa.types.is_integer(arrow_type.value_type)):  # fmt: skip
+                    raise BadRowError(
+                        f"{path}: multi-valued column {column!r} must be a list of strings or "
+                        f"integers, or a string of values. Received type: {arrow_type}"
+                    )
+            elif pa.types.is_nested(arrow_type):
                 raise BadRowError(
                     f"{path}: column {column!r} must hold one value per row. "
                     f"Received type: {arrow_type}"
@@ -124,6 +135,14 @@ class ParquetReader(Reader):
 
     def _to_numpy(self, array: pa.Array, column: str, path: str) -> np.ndarray:
         try:
+            if _is_list(array.type):  # a multi-valued column: its values, joined
+                separator = self.schema.multi_valued_columns[column].separator
+                values = pc.cast(array, pa.list_(pa.string()))
+                # A null value is an empty one (dropped in the graph), not a null row.
+                values = pa.ListArray.from_arrays(
+                    values.offsets, pc.fill_null(values.values, ""), mask=values.is_null()
+                )
+                array = pc.binary_join(values, separator)
             if self._as_float.get(column):
                 return pc.cast(array, pa.float32()).to_numpy(zero_copy_only=False)  # null: NaN
             if not _is_bytes(array.type):

@@ -6,7 +6,8 @@ another type, it is converted here, the same way for TFRecord files, tf.Examples
 the serving signature, TFX Transform outputs and catalogue files:
     number -> text column: its decimal text (`123`, a float32 in its shortest form `1.5`);
     text -> dense column: the number it spells ("" is missing);
-    absent -> "" or NaN.
+    absent -> "" or NaN;
+    several values of a multi-valued column -> one text, joined by its separator.
 """
 
 from __future__ import annotations
@@ -58,3 +59,13 @@ def raw_values(values: tf.Tensor, present: tf.Tensor, string: bool) -> tf.Tensor
     if values.dtype == tf.string:
         return tf.strings.to_number(tf.where(present & (values != ""), values, "nan"), tf.float32)
     return tf.where(present, tf.cast(values, tf.float32), math.nan)
+
+
+def joined_values(values: tf.RaggedTensor | tf.SparseTensor, separator: str) -> tf.Tensor:
+    """A multi-valued column's values [B, (n)] -> one text per row, joined by `separator`
+    ("" for none); numbers become their (shortest) decimal text."""
+    if isinstance(values, tf.SparseTensor):
+        values = tf.RaggedTensor.from_sparse(values)
+    if values.dtype != tf.string:
+        values = tf.strings.as_string(values, shortest=values.dtype.is_floating)
+    return tf.strings.reduce_join(values, axis=1, separator=separator)

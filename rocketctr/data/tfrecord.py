@@ -1,11 +1,12 @@
 """TFRecord files of `tf.train.Example`, as TFX ExampleGen writes them.
 
 GZIP is detected per file, by a `.gz` suffix or the gzip magic bytes. Each column's kind
-(bytes, int64 or float list) is taken from the first record that has it (first file
-first), because TFX's CsvExampleGen writes integer columns as int64 where a schema may call
-them categorical. Records are parsed a chunk at a time with `tf.io.parse_example` into
-ragged features, so a missing feature ("" / NaN) and a repeated one (malformed) can be told
-apart. Row numbers in messages are 1-based record indices within the file.
+(bytes, int64 or float list) is taken from the first record that has it (first file first),
+because TFX's CsvExampleGen writes integer columns as int64 where a schema may call them
+categorical. Records are parsed a chunk at a time with `tf.io.parse_example` into ragged
+features, so a missing feature ("" / NaN) and a repeated one (malformed) can be told apart;
+the repeated values of a multi-valued column are joined by its separator. Row numbers in
+messages are 1-based record indices within the file.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from rocketctr.data.checks import (
     label_values,
     parse_number,
 )
-from rocketctr.data.raw_values import first_values, raw_values
+from rocketctr.data.raw_values import first_values, joined_values, raw_values
 from rocketctr.data.reader import Reader, check_whole, compression_type
 
 _KIND_DTYPES = {"bytes_list": tf.string, "int64_list": tf.int64, "float_list": tf.float32}
@@ -81,9 +82,13 @@ class TFRecordReader(Reader):
         )
         checks: list[tuple[int, RowCheck]] = []  # (column index, check)
         features = {}
+        multi_valued = self.schema.multi_valued_columns
         for column in self.read_columns:
             index = self.column_index[column]
             ragged = parsed[column]
+            if column in multi_valued:  # repeated values are its values
+                features[column] = joined_values(ragged, multi_valued[column].separator)
+                continue
             checks.append((index, _single_value_check(ragged.row_lengths(), column, index)))
             values, present = first_values(ragged)
             string = column != self.schema.label and self.schema.is_string_column(column)

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
-from rocketctr.data.raw_values import first_values, raw_values
+from rocketctr.data.raw_values import first_values, joined_values, raw_values
 from rocketctr.serving.export_error import ExportError
 
 _EXAMPLE_DTYPES = (tf.string, tf.float32, tf.int64)
@@ -26,6 +26,7 @@ def parse_examples(
     examples: tf.Tensor,
     input_dtypes: Mapping[str, tf.DType],
     example_dtypes: Mapping[str, tf.DType],
+    separators: Mapping[str, str] | None = None,
 ) -> dict[str, tf.Tensor]:
     """Serialized tf.Example [B] -> raw serving features, as `serving_default` takes them.
 
@@ -40,6 +41,8 @@ def parse_examples(
         examples: serialized tf.Example protos, shape [B].
         input_dtypes: {column: serving dtype (tf.string or tf.float32)}.
         example_dtypes: {column: list type of the column's tf.Example feature}.
+        separators: {multi-valued column: its separator}: its feature's repeated values
+            (or one value already joined) become one text joined by it.
 
     Returns:
         {column: [B]} with the serving dtypes.
@@ -50,6 +53,9 @@ def parse_examples(
     parsed = tf.io.parse_example(examples, spec)
     features = {}
     for column, serving_dtype in input_dtypes.items():
+        if column in (separators or {}):
+            features[column] = joined_values(parsed[column], separators[column])
+            continue
         lengths = parsed[column].row_lengths()
         # FixedLenFeature would refuse a second value; refuse it here too, never drop it.
         check = tf.debugging.assert_less_equal(

@@ -49,6 +49,8 @@ class ServingModule(tf.Module):
         example_dtypes: {serving column: how predict_examples parses it from a tf.Example}.
         vector_signatures: {signature name: VectorSignature} the tower declares.
         aliases: more names of serving_default the tower declares.
+        separators: {multi-valued column: separator} (`Schema.separators`): such a
+            column's repeated tf.Example values are joined by it.
     """
 
     def __init__(
@@ -60,6 +62,7 @@ class ServingModule(tf.Module):
         example_dtypes: Mapping[str, tf.DType],
         vector_signatures: Mapping[str, VectorSignature] | None = None,
         aliases: Sequence[str] = (),
+        separators: Mapping[str, str] | None = None,
     ) -> None:
         super().__init__(name="rocketctr_export")
         self.embedding_variables = list(embedding_variables)
@@ -74,7 +77,7 @@ class ServingModule(tf.Module):
         self.serve = tf.function(outputs, input_signature=[_specs(input_dtypes)])
 
         def predict_examples(examples):
-            return outputs(parse_examples(examples, input_dtypes, example_dtypes))
+            return outputs(parse_examples(examples, input_dtypes, example_dtypes, separators))
 
         self.predict_examples = tf.function(
             predict_examples,
@@ -133,6 +136,7 @@ def build_light_module(
         example_dtypes,
         model.light.serving_signatures(model.schema, lookup),
         model.light.serving_aliases,
+        model.schema.separators,
     )
 
 
@@ -181,7 +185,7 @@ def export_tower(
         dtypes = processor.input_dtypes
         module = ServingModule(
             logits, list(table.variables), list(processor.variables) + list(net.variables),
-            dtypes, dtypes,
+            dtypes, dtypes, separators=model.schema.separators,
         )  # fmt: skip
     export_dir = Path(export_dir)
     tf.saved_model.save(module, str(export_dir), signatures=module.signatures())
