@@ -45,6 +45,7 @@ class TowerConfig:
     # DCN's x0 · (xᵀ w) + b + x (rank one, 2·D weights a layer).
     cross_type: str = "matrix"
     cin_layer_sizes: tuple[int, ...] = (128, 128)
+    attention_units: tuple[int, ...] = (80, 40)  # din: the attention MLP's hidden layers
     dropout: float = 0.0
     batch_norm: bool = False
     output_dim: int = 16  # two_tower only: width k of the user and item vectors
@@ -246,6 +247,7 @@ _VALUE_CHECKS: dict[tuple[type, str], tuple[Callable[[Any], bool], str]] = {
     (TowerConfig, "num_cross_layers"): (_non_negative, "must be >= 0"),
     (TowerConfig, "projection_dim"): (_optional_positive, "must be null or >= 1"),
     (TowerConfig, "cin_layer_sizes"): (_all_positive, "must list positive layer sizes"),
+    (TowerConfig, "attention_units"): (_all_positive, "must list positive layer widths"),
     (TowerConfig, "dropout"): (lambda v: 0.0 <= v < 1.0, "must be in [0, 1)"),
     (TowerConfig, "output_dim"): (_positive, "must be >= 1"),
     (ModelConfig, "embedding_dim"): (_positive, "must be >= 1"),

@@ -21,6 +21,7 @@ import tf_keras
 from rocketctr.layers.cin import CIN
 from rocketctr.layers.cross import VectorCross
 from rocketctr.towers.base import Tower
+from rocketctr.towers.din import TargetAttention
 from rocketctr.towers.fm import FMTower
 from rocketctr.towers.xdeepfm import DeepFMTower
 
@@ -60,8 +61,19 @@ def flops_per_example(tower: Tower, num_fields: int, embedding_dim: int) -> int:
     if not tower.built:
         raise ValueError(f"Tower {tower.name!r} is not built; call the model once first.")
     total = 0
+    # DIN's attention MLP runs once per sequence position: its Dense layers count L times.
+    attention = {}
     for module in tower.submodules:
-        if isinstance(module, tf_keras.layers.Dense):
+        if isinstance(module, TargetAttention):
+            length = tower.inputs.sequence_length[module.name.removeprefix("attention_")]
+            for dense in module.submodules:
+                if isinstance(dense, tf_keras.layers.Dense):
+                    attention[id(dense)] = length
+            total += length * 4 * embedding_dim  # q − k, q ∘ k; the weighted sum
+    for module in tower.submodules:
+        if isinstance(module, tf_keras.layers.Dense) and id(module) in attention:
+            total += attention[id(module)] * _dense_flops(module)
+        elif isinstance(module, tf_keras.layers.Dense):
             total += _dense_flops(module) if module.built else 0  # LR's, with no dense column
         elif isinstance(module, tfrs.layers.dcn.Cross):
             # Its Dense (or low-rank U, V pair) is a submodule counted above; this is the

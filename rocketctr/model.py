@@ -306,11 +306,14 @@ class CoTrainModel(tf_keras.Model):
             processor: the FeatureProcessor of the tower's fields.
             call: how to call the tower, if not directly (its XLA-compiled call, `_xla`).
         """
+        kwargs = {}
         if tower.reads_embeddings:
-            embeddings = processor.pool(table(ids), ids)
+            slots = table(ids)
+            embeddings = processor.pool(slots, ids)
+            if tower.uses_sequences:
+                kwargs["sequences"] = processor.sequences(slots, ids)
         else:  # LR: no table is read at all, so an export holds none
             embeddings = tf.zeros([tf.shape(ids)[0], len(processor.categorical), 0])
-        kwargs = {}
         if tower.uses_first_order:
             kwargs["first_order"] = processor.pool(first_order_weights(tower, ids, processor), ids)
         return _float32((call or tower)(embeddings, dense, training=training, **kwargs))

@@ -78,6 +78,11 @@ class CategoricalFeature:
             YYMMDDHH timestamp (Avazu `hour`); yields integer ids.
         multi_valued: several values per row, pooled into one field (see `MultiValued`);
             each value is hashed or read as an id like a single value.
+        sequence_of: a behaviour sequence (the user's last clicked items): its values are
+            values of this item feature and read its rows (the feature owns none). It is a
+            multi-valued field (mean pooling) to every tower, and attention towers (`din`)
+            read its values one by one. Its ids, buckets and separator are resolved from
+            the schema's `sequence` entry.
     """
 
     name: str
@@ -87,6 +92,7 @@ class CategoricalFeature:
     source: str | None = None
     derive: str | None = None
     multi_valued: MultiValued | None = None
+    sequence_of: str | None = None
 
     @property
     def column(self) -> str:
@@ -94,8 +100,16 @@ class CategoricalFeature:
 
     @property
     def num_rows(self) -> int:
-        """Rows this feature takes in the embedding table (ids + one OOV row)."""
+        """Rows this feature takes in the embedding table (ids + one OOV row); a sequence
+        takes none: it reads its item feature's."""
+        if self.sequence_of:
+            return 0
         return self.hash_buckets if self.hash_buckets else self.num_ids + 1
+
+    @property
+    def rows_of(self) -> str:
+        """The feature whose block of rows this one reads: itself, or a sequence's item."""
+        return self.sequence_of or self.name
 
 
 @dataclass(frozen=True)
@@ -191,11 +205,21 @@ class Schema:
                 return {k: v for k, v in dataclasses.asdict(value).items() if v is not None}
             return [plain(v) for v in value] if isinstance(value, tuple) else value
 
-        return {
+        out = {
             f.name: plain(getattr(self, f.name))
             for f in dataclasses.fields(self)
             if f.name != "source" and getattr(self, f.name) is not None
         }
+        for entry, feature in zip(out["categorical"], self.categorical, strict=True):
+            if feature.sequence_of:  # written as the `sequence` entry it was read from
+                multi = feature.multi_valued
+                entry.clear()
+                entry.update(
+                    name=feature.name, **({"source": feature.source} if feature.source else {})
+                )
+                entry["sequence"] = {"separator": multi.separator, "max_length": multi.max_length,
+                                     "item_feature": feature.sequence_of}  # fmt: skip
+        return out
 
 
 def schema_names() -> list[str]:
@@ -233,8 +257,10 @@ _SCHEMA_KEYS = {
 _DENSE_KEYS = {"name", "transform", "clip_max"}
 _CATEGORICAL_KEYS = {
     "name", "hash_buckets", "num_ids", "id_offset", "source", "derive", "multi_valued",
+    "sequence",
 }  # fmt: skip
 _MULTI_VALUED_KEYS = {"separator", "max_length", "pooling"}
+_SEQUENCE_KEYS = {"separator", "max_length", "item_feature"}
 
 
 def _multi_valued(item: Any, key: str, fail) -> MultiValued | None:
@@ -254,6 +280,45 @@ def _multi_valued(item: Any, key: str, fail) -> MultiValued | None:
     if value.pooling not in POOLINGS:
         fail(f"{key}.pooling", f"must be one of {list(POOLINGS)}. Received: {value.pooling!r}")
     return value
+
+
+def _sequence(item: dict, key: str, entries: list, fmt: str, fail) -> CategoricalFeature:
+    """A `sequence` entry as the multi-valued feature that reads its item feature's rows."""
+    spec = item["sequence"]
+    if not isinstance(spec, dict):
+        fail(
+            f"{key}.sequence", f"must be a mapping of {sorted(_SEQUENCE_KEYS)}. Received: {spec!r}"
+        )
+    extra = sorted(set(spec) - _SEQUENCE_KEYS)
+    if extra:
+        fail(f"{key}.sequence.{extra[0]}", f"unknown key. Known keys: {sorted(_SEQUENCE_KEYS)}")
+    owned = sorted(set(item) & {"hash_buckets", "num_ids", "id_offset", "derive", "multi_valued"})
+    if owned:
+        fail(f"{key}.{owned[0]}", "is taken from the sequence's item_feature; remove it")
+    target = spec.get("item_feature")
+    items = {e.get("name"): e for e in entries if isinstance(e, dict)}
+    if target not in items or "sequence" in items[target]:
+        fail(f"{key}.sequence.item_feature", "must name a categorical feature of the schema "
+             f"(not a sequence). Received: {target!r}")  # fmt: skip
+    if items[target].get("multi_valued") or items[target].get("derive"):
+        fail(f"{key}.sequence.item_feature", f"must be single-valued and not derived: {target!r}")
+    if fmt == "libfm":
+        fail(f"{key}.sequence", "libfm files hold one value per field")
+    multi = _multi_valued(
+        {"separator": spec.get("separator", "|"), "max_length": spec.get("max_length", 20)},
+        f"{key}.sequence",
+        fail,
+    )
+    target_item = items[target]
+    return CategoricalFeature(
+        name=item["name"],
+        hash_buckets=target_item.get("hash_buckets"),
+        num_ids=target_item.get("num_ids"),
+        id_offset=target_item.get("id_offset", 0),
+        source=item.get("source"),
+        multi_valued=multi,
+        sequence_of=target,
+    )
 
 
 def parse_schema(data: Any, source: str = "<dict>") -> Schema:
@@ -303,18 +368,22 @@ def parse_schema(data: Any, source: str = "<dict>") -> Schema:
         dense.append(DenseFeature(item["name"], transform, item.get("clip_max")))
 
     categorical = []
-    for i, item in enumerate(data.get("categorical") or []):
+    entries = data.get("categorical") or []
+    for i, item in enumerate(entries):
         key = f"categorical[{i}]"
         check_entry(key, item, _CATEGORICAL_KEYS)
-        feature = CategoricalFeature(
-            name=item["name"],
-            hash_buckets=item.get("hash_buckets"),
-            num_ids=item.get("num_ids"),
-            id_offset=item.get("id_offset", 0),
-            source=item.get("source"),
-            derive=item.get("derive"),
-            multi_valued=_multi_valued(item.get("multi_valued"), f"{key}.multi_valued", fail),
-        )
+        if "sequence" in item:
+            feature = _sequence(item, key, entries, fmt, fail)
+        else:
+            feature = CategoricalFeature(
+                name=item["name"],
+                hash_buckets=item.get("hash_buckets"),
+                num_ids=item.get("num_ids"),
+                id_offset=item.get("id_offset", 0),
+                source=item.get("source"),
+                derive=item.get("derive"),
+                multi_valued=_multi_valued(item.get("multi_valued"), f"{key}.multi_valued", fail),
+            )
         if (feature.hash_buckets is None) == (feature.num_ids is None):
             fail(key, f"needs exactly one of 'hash_buckets' and 'num_ids'. Received: {item!r}")
         for size_key in ("hash_buckets", "num_ids"):
@@ -374,6 +443,10 @@ def parse_schema(data: Any, source: str = "<dict>") -> Schema:
     for p in privileged:
         if p not in names:
             fail("privileged", f"names a feature the schema does not define. Received: {p!r}")
+    for f in categorical:
+        if f.sequence_of and f.sequence_of in privileged and f.name not in privileged:
+            fail("privileged", f"lists {f.sequence_of!r} but not the sequence {f.name!r} that "
+                 "reads its rows: the light net would read rows it never has")  # fmt: skip
     if privileged and all(f.name in privileged for f in categorical):
         fail("privileged", "the light net needs at least one non-privileged categorical feature")
     user_features = data.get("user_features") or []

@@ -133,6 +133,7 @@ class FeatureProcessor(tf_keras.layers.Layer):
         for f in schema.categorical:
             offsets[f.name] = total
             total += f.num_rows
+        offsets = {f.name: offsets[f.rows_of] for f in schema.categorical}  # sequences
         self.num_table_rows = total
         chosen = [f for f in schema.categorical if f.name in names]
         # The fields, in the order towers see them: single-valued ones, then multi-valued.
@@ -202,6 +203,19 @@ class FeatureProcessor(tf_keras.layers.Layer):
             fields.append(pooled[:, None])
             start = end
         return tf.concat(fields, axis=1)
+
+    def sequences(
+        self, values: tf.Tensor, ids: tf.Tensor
+    ) -> dict[str, tuple[tf.Tensor, tf.Tensor]]:
+        """{sequence feature: (its slots' values [B, L, d], present [B, L] float)}: the
+        behaviour sequences unpooled, for attention towers."""
+        out, start = {}, len(self.categorical) - len(self.multi_valued)
+        for f in self.multi_valued:
+            end = start + f.multi_valued.max_length
+            if f.sequence_of:
+                out[f.name] = (values[:, start:end], tf.cast(ids[:, start:end] >= 0, values.dtype))
+            start = end
+        return out
 
     def embed(self, ids: tf.Tensor, lookup) -> tf.Tensor:
         """Embeddings [B, F, d] of the fields: `lookup(ids, slot names)` [B, S, d], pooled."""

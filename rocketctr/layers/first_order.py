@@ -23,13 +23,20 @@ class FirstOrder(tf_keras.layers.Layer):
 
     Args:
         rows: rows of each field (a categorical feature's `num_rows`), in field order.
-        offsets: each field's first row in the embedding table's layout.
+        offsets: each field's first row in the embedding table's layout (a sequence's is
+            its item feature's, and it has no rows of its own).
     """
 
     def __init__(self, rows: Sequence[int], offsets: Sequence[int], **kwargs) -> None:
         super().__init__(**kwargs)
         self.rows = tuple(int(r) for r in rows)
         own = np.cumsum((0, *self.rows[:-1])).astype(np.int64)
+        # A field of no rows (a sequence) reads the rows of the field at its offset (its item).
+        own_at = {o: w for o, w, r in zip(offsets, own, self.rows, strict=True) if r}
+        missing = [o for o, r in zip(offsets, self.rows, strict=True) if not r and o not in own_at]
+        if missing:
+            raise ValueError(f"Fields without rows read rows at {missing}, which no field owns.")
+        own = np.asarray([own_at[o] for o in offsets], np.int64)
         self._shift = own - np.asarray(offsets, np.int64)
 
     def build(self, input_shape) -> None:

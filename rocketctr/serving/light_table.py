@@ -83,6 +83,11 @@ class LightTable(tf.Module):
                 num_rows += f.num_rows
             full_rows += f.num_rows
         self.num_rows = num_rows
+        # A sequence reads its item feature's rows (a light sequence's item is light too).
+        for f in schema.categorical:
+            if f.sequence_of and f.name in names:
+                full_offset[f.name] = full_offset[f.sequence_of]
+                light_offset[f.name] = light_offset[f.sequence_of]
         self._shift = {n: light_offset[n] - full_offset[n] for n in light_offset}
         # embedding_lookup reads a ShardedVariable (parameter servers) as well.
         values = tf.nn.embedding_lookup(table.table, np.concatenate(blocks)).numpy()

@@ -28,6 +28,9 @@ class TowerInputs:
         item_features: the schema's item-side features (two_tower splits on them).
         rows: the table rows of each of the F fields (ids + OOV row, or hash buckets).
         offsets: each field's first row in the embedding table.
+        sequences: (sequence feature, its item feature) of each behaviour sequence among
+            the fields (attention towers read them unpooled, the item as the query).
+        sequence_length: {sequence feature: its max_length}.
     """
 
     categorical: tuple[str, ...] = ()
@@ -35,6 +38,8 @@ class TowerInputs:
     item_features: tuple[str, ...] = ()
     rows: tuple[int, ...] = ()
     offsets: tuple[int, ...] = ()
+    sequences: tuple[tuple[str, str], ...] = ()
+    sequence_length: dict[str, int] = dataclasses.field(default_factory=dict)
 
     @classmethod
     def of(cls, processor, schema) -> TowerInputs:
@@ -45,6 +50,12 @@ class TowerInputs:
             item_features=tuple(schema.item_features),
             rows=tuple(f.num_rows for f in processor.categorical),
             offsets=processor.field_offsets,
+            sequences=tuple(
+                (f.name, f.sequence_of) for f in processor.categorical if f.sequence_of
+            ),
+            sequence_length={
+                f.name: f.multi_valued.max_length for f in processor.categorical if f.sequence_of
+            },
         )
 
 
@@ -100,6 +111,7 @@ class Tower(tf_keras.layers.Layer):
     hidden_names: tuple[str, ...] = ()  # the keys of TowerOutput.hidden
     uses_first_order: bool = False
     reads_embeddings: bool = True
+    uses_sequences: bool = False  # called with `sequences`, see `FeatureProcessor.sequences`
 
     def __init_subclass__(cls, name: str | None = None, **kwargs) -> None:
         super().__init_subclass__(**kwargs)
@@ -122,6 +134,7 @@ class Tower(tf_keras.layers.Layer):
         dense: tf.Tensor,
         training: bool | None = None,
         first_order: tf.Tensor | None = None,
+        sequences: dict[str, tuple[tf.Tensor, tf.Tensor]] | None = None,
     ) -> TowerOutput:
         raise NotImplementedError
 
@@ -177,6 +190,14 @@ def tower_view(tower: Tower, inputs: TowerInputs, embedding_dim: int) -> tf_kera
             shape=(len(inputs.categorical),), name="first_order_input"
         )
         model_inputs.append(kwargs["first_order"])
+    if tower.uses_sequences:
+        kwargs["sequences"] = {}
+        for name, _ in inputs.sequences:
+            length = inputs.sequence_length[name]
+            values = tf_keras.Input(shape=(length, embedding_dim), name=f"{name}_input")
+            present = tf_keras.Input(shape=(length,), name=f"{name}_present_input")
+            kwargs["sequences"][name] = (values, present)
+            model_inputs += [values, present]
     output = tower.call(embeddings, dense, training=False, **kwargs)
     outputs = {"logits": output.logits, **output.hidden}
     return tf_keras.Model(model_inputs, outputs, name=tower.name)
