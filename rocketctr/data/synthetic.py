@@ -9,6 +9,7 @@ the default job exercises the same path as real data.
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import numpy as np
@@ -118,6 +119,15 @@ PFD_NUM_BRANDS = 300
 PFD_AFFINITY_DIM = 4
 # task: (base logit, scale of the latent intent z that dwell time reveals)
 PFD_TASKS = {"ctr": (-0.8, 1.0), "cvr": (-2.0, 1.5)}
+# With sequences (data_schemas/synthetic_sequence.yaml): each impression carries the user's
+# last clicks (up to SEQUENCE_LENGTH items, "|"-separated), drawn mostly from the user's two
+# favourite categories; every earlier click of the candidate's category adds SEQUENCE_EFFECT
+# to the label logit (at most SEQUENCE_MAX_MATCHES of them count).
+SEQUENCE_LENGTH = 10
+SEQUENCE_FAVOURITE_SHARE = 0.7
+SEQUENCE_CANDIDATE_FAVOURITE_SHARE = 0.3
+SEQUENCE_EFFECT = 0.6
+SEQUENCE_MAX_MATCHES = 3
 
 
 def _pfd_world(world_seed: int) -> dict[str, np.ndarray]:
@@ -137,6 +147,8 @@ def _pfd_world(world_seed: int) -> dict[str, np.ndarray]:
         "age_category": world.normal(0.0, 0.5, (7, PFD_NUM_CATEGORIES)),
         "hour_category": world.normal(0.0, 0.3, (24, PFD_NUM_CATEGORIES)),
         "device_bias": world.normal(0.0, 0.2, 4),
+        # Drawn last, so the attributes above are the same whether sequences are drawn or not.
+        "user_favourites": world.integers(0, PFD_NUM_CATEGORIES, (PFD_NUM_USERS, 2)),
     }
 
 
@@ -149,8 +161,46 @@ def _item_columns(w: dict[str, np.ndarray], item: np.ndarray) -> dict[str, objec
     }
 
 
+def _items_of_categories(
+    w: dict[str, np.ndarray], categories: np.ndarray, rng: np.random.Generator
+) -> np.ndarray:
+    """One random item of each given category (any item for a category that has none)."""
+    order = np.argsort(w["item_category"], kind="stable")
+    counts = np.bincount(w["item_category"], minlength=PFD_NUM_CATEGORIES)
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    pick = starts[categories] + np.floor(rng.random(len(categories)) * counts[categories])
+    items = order[np.minimum(pick.astype(np.int64), PFD_NUM_ITEMS - 1)]
+    empty = counts[categories] == 0
+    items[empty] = rng.integers(0, PFD_NUM_ITEMS, int(empty.sum()))
+    return items
+
+
+def _click_sequences(
+    w: dict[str, np.ndarray], user: np.ndarray, category: np.ndarray, rng: np.random.Generator
+) -> tuple[list[str], np.ndarray]:
+    """("|"-joined earlier clicks per row, how many share the candidate's category)."""
+    lengths = rng.integers(0, SEQUENCE_LENGTH + 1, len(user))
+    owner = np.repeat(np.arange(len(user)), lengths)
+    favourite = w["user_favourites"][user[owner], rng.integers(0, 2, len(owner))]
+    random = _zipf_ids(rng, PFD_NUM_CATEGORIES, len(owner))
+    categories = np.where(rng.random(len(owner)) < SEQUENCE_FAVOURITE_SHARE, favourite, random)
+    clicks = _items_of_categories(w, categories, rng)
+    matches = np.bincount(
+        owner, weights=w["item_category"][clicks] == category[owner], minlength=len(user)
+    )
+    bounds = np.concatenate([[0], np.cumsum(lengths)])
+    texts = [
+        "|".join(f"i{i}" for i in clicks[a:b]) for a, b in zip(bounds[:-1], bounds[1:], strict=True)
+    ]
+    return texts, matches
+
+
 def generate_pfd(
-    num_rows: int, seed: int = 0, world_seed: int = 4321, task: str = "ctr"
+    num_rows: int,
+    seed: int = 0,
+    world_seed: int = 4321,
+    task: str = "ctr",
+    sequence: bool = False,
 ) -> pd.DataFrame:
     """Generates rows for Privileged Features Distillation experiments.
 
@@ -170,10 +220,13 @@ def generate_pfd(
         task: "ctr" (label = click, dwell time in the viewport) or "cvr" (rows are clicks,
             label = conversion, dwell time on the landing page; rarer positives, a stronger
             post-click signal).
+        sequence: also draw `click_sequence`, the user's earlier clicks, whose matches with
+            the candidate's category raise the logit (see SEQUENCE_EFFECT); a share of the
+            candidates then comes from the user's favourite categories.
 
     Returns:
-        A DataFrame with `PFD_COLUMNS`: integer label, float dwell_time and item_price,
-        categorical values as strings.
+        A DataFrame with `PFD_COLUMNS` (and `click_sequence`): integer label, float
+        dwell_time and item_price, categorical values as strings.
     """
     if task not in PFD_TASKS:
         raise ValueError(f"task must be one of {sorted(PFD_TASKS)}. Received: {task!r}")
@@ -182,6 +235,11 @@ def generate_pfd(
     rng = np.random.default_rng(seed)
     user = _zipf_ids(rng, PFD_NUM_USERS, num_rows)
     item = _zipf_ids(rng, PFD_NUM_ITEMS, num_rows)
+    sequence_rng = np.random.default_rng([seed, 1])  # the draws of `rng` stay the same
+    if sequence:
+        liked = sequence_rng.random(num_rows) < SEQUENCE_CANDIDATE_FAVOURITE_SHARE
+        favourite = w["user_favourites"][user, sequence_rng.integers(0, 2, num_rows)]
+        item = np.where(liked, _items_of_categories(w, favourite, sequence_rng), item)
     hour = rng.integers(0, 24, num_rows)
     device = rng.integers(0, 4, num_rows)
     age, category = w["user_age"][user], w["item_category"][item]
@@ -191,6 +249,11 @@ def generate_pfd(
         + np.sum(w["user_taste"][user] * w["item_style"][item], axis=1) / np.sqrt(PFD_AFFINITY_DIM)
         + w["age_category"][age, category] + w["hour_category"][hour, category]
     )  # fmt: skip
+    extra = {}
+    if sequence:
+        texts, matches = _click_sequences(w, user, category, sequence_rng)
+        f = f + SEQUENCE_EFFECT * np.minimum(matches, SEQUENCE_MAX_MATCHES)
+        extra["click_sequence"] = texts
     intent = rng.normal(0.0, 1.0, num_rows)
     logit = f + intent_scale * intent
     labels = (rng.random(num_rows) < 1.0 / (1.0 + np.exp(-logit))).astype(np.int64)
@@ -205,8 +268,9 @@ def generate_pfd(
             "hour": hour.astype(str),
             "device": device.astype(str),
             **_item_columns(w, item),
+            **extra,
         },
-        columns=list(PFD_COLUMNS),
+        columns=list(PFD_COLUMNS) + list(extra),
     )
 
 
@@ -216,19 +280,26 @@ def pfd_item_catalogue(world_seed: int = 4321) -> pd.DataFrame:
 
 
 def ensure_synthetic_pfd(
-    directory: Path, num_train_rows: int, num_eval_rows: int, seed: int = 0, task: str = "ctr"
+    directory: Path,
+    num_train_rows: int,
+    num_eval_rows: int,
+    seed: int = 0,
+    task: str = "ctr",
+    sequence: bool = False,
 ) -> tuple[Path, Path]:
     """Writes (or reuses) CSV train/eval files of `generate_pfd`; returns their paths."""
     directory = Path(directory)
     paths = []
+    flavour = f"{task}_sequence" if sequence else task
     for split, rows, row_seed in (
         ("train", num_train_rows, 2 * seed), ("eval", num_eval_rows, 2 * seed + 1)
     ):  # fmt: skip
-        path = directory / f"pfd_{task}_{split}_{rows}_s{seed}.csv"
+        path = directory / f"pfd_{flavour}_{split}_{rows}_s{seed}.csv"
         if not path.exists():
             path.parent.mkdir(parents=True, exist_ok=True)
             tmp = path.with_suffix(".csv.tmp")
-            generate_pfd(rows, seed=row_seed, task=task).to_csv(tmp, index=False)
+            frame = generate_pfd(rows, seed=row_seed, task=task, sequence=sequence)
+            frame.to_csv(tmp, index=False)
             tmp.rename(path)
         paths.append(path)
     return paths[0], paths[1]
@@ -237,12 +308,17 @@ def ensure_synthetic_pfd(
 def ensure_synthetic(
     schema_name: str, directory: Path, num_train_rows: int, num_eval_rows: int, seed: int = 0
 ) -> tuple[Path, Path]:
-    """Built-in data for a schema that has a generator: "criteo" or "synthetic_pfd".
+    """Built-in data for a schema that has a generator: "criteo", "synthetic_pfd" or
+    "synthetic_sequence".
 
     Raises:
         ValueError: naming the schemas that have built-in data.
     """
-    writers = {"criteo": ensure_synthetic_criteo, "synthetic_pfd": ensure_synthetic_pfd}
+    writers = {
+        "criteo": ensure_synthetic_criteo,
+        "synthetic_pfd": ensure_synthetic_pfd,
+        "synthetic_sequence": functools.partial(ensure_synthetic_pfd, sequence=True),
+    }
     if schema_name not in writers:
         raise ValueError(
             f"No built-in synthetic data for schema {schema_name!r} (only {sorted(writers)}). "

@@ -33,3 +33,32 @@ def test_ensure_synthetic_pfd_writes_once(tmp_path):
     assert len(evaluation.read_text().splitlines()) == 21
     mtime = train.stat().st_mtime_ns
     assert synthetic.ensure_synthetic_pfd(tmp_path, 50, 20, seed=1)[0].stat().st_mtime_ns == mtime
+
+
+def test_click_sequences_plant_an_effect_of_earlier_clicks_of_the_candidates_category():
+    schema = load_schema("synthetic_sequence")
+    plain = synthetic.generate_pfd(20000, seed=3)
+    rows = synthetic.generate_pfd(20000, seed=3, sequence=True)
+    assert list(rows.columns) == list(schema.columns)
+    assert rows["user_id"].equals(plain["user_id"])  # the same impressions' users
+    clicks = rows["click_sequence"].str.split("|").map(lambda v: [i for i in v if i])
+    lengths = clicks.map(len)
+    assert lengths.min() == 0 and lengths.max() == synthetic.SEQUENCE_LENGTH
+    category = synthetic.pfd_item_catalogue().set_index("item_id")["item_category"]
+    matches = np.array(
+        [
+            sum(category[i] == c for i in items)
+            for items, c in zip(clicks, rows["item_category"], strict=True)
+        ]
+    )
+    labels = rows["label"].to_numpy()
+    # Every match adds SEQUENCE_EFFECT to the logit: clicks rise with the matches.
+    none, some, many = (labels[m].mean() for m in (matches == 0, matches == 1, matches >= 3))
+    assert none + 0.05 < some < many - 0.05
+    assert 0.1 < (matches > 0).mean() < 0.6
+
+
+def test_ensure_synthetic_writes_sequences_for_their_schema(tmp_path):
+    train, _ = synthetic.ensure_synthetic("synthetic_sequence", tmp_path, 30, 10)
+    assert train.name == "pfd_ctr_sequence_train_30_s0.csv"
+    assert train.read_text().splitlines()[0].endswith(",click_sequence")
