@@ -11,9 +11,10 @@ import tensorflow as tf
 
 from rocketctr import serving
 from rocketctr.config import Config
+from rocketctr.data import make_dataset
 from rocketctr.layers.features import HASH_SPACE, FeatureProcessor
 from rocketctr.model import build_model
-from rocketctr.schema import SchemaError, parse_schema
+from rocketctr.schema import SchemaError, load_schema, parse_schema
 
 
 def _schema(pooling: str = "mean", **extra):
@@ -194,3 +195,24 @@ def test_multi_valued_is_refused_for_libfm_and_with_derive():
 def test_the_schema_round_trips_through_to_dict():
     schema = _schema()
     assert parse_schema(schema.to_dict(), source=schema.source) == schema
+
+
+def test_the_movielens_schema_reads_joined_rows_and_pools_the_genres(tmp_path):
+    # Hand-made rows in the layout the schema documents (the data is not shipped).
+    path = tmp_path / "ml.csv"
+    path.write_text(
+        "label,user_id,movie_id,gender,age,occupation,zip_code,genres\n"
+        "1,1,1193,F,1,10,48067,Drama\n"
+        "0,2,1,M,56,16,70072,Animation|Children's|Comedy\n"
+        "1,6040,3952,M,25,0,11106,\n"
+    )
+    schema = load_schema("movielens")
+    features, labels = next(iter(make_dataset(schema, str(path), 8)))
+    assert features["genres"].numpy().tolist() == [b"Drama", b"Animation|Children's|Comedy", b""]
+    model = build_model(Config.from_dict({"model": {"embedding_dim": 4}}), schema)
+    ids = model.processor(features)[0].numpy()
+    genres = ids[:, -8:]
+    assert [int((row >= 0).sum()) for row in genres] == [1, 3, 0]
+    assert ids[2, 0] == 6039  # user 6040 (id_offset 1): the block's last id row
+    logs = model.train_step((features, labels))
+    assert np.isfinite(float(logs["loss"]))
