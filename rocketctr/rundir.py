@@ -27,6 +27,7 @@ from typing import Any
 import tensorflow as tf
 import yaml
 
+from rocketctr import feature_stats
 from rocketctr.config import Config, ConfigError
 from rocketctr.feature_format import check_run_format
 from rocketctr.files import write_atomically
@@ -322,9 +323,15 @@ def _shown(keys: dict[str, Any], key: str) -> str:
 
 
 def run_schema(model_dir: str | Path, config: Config) -> Schema:
-    """The schema a run was trained with: its `SCHEMA_FILE`, or for older runs the config's."""
+    """The schema a run was trained with: its `SCHEMA_FILE`, or for older runs the config's,
+    resolved with the run's statistics pass (vocabularies, quantiles, moments) if it has
+    such features."""
     path = Path(model_dir) / SCHEMA_FILE
-    return _read_schema(path) if path.exists() else load_schema(config.schema)
+    schema = _read_schema(path) if path.exists() else load_schema(config.schema)
+    try:
+        return feature_stats.resolve(schema, model_dir)
+    except feature_stats.FeatureStatsError as e:
+        raise RunFileError(str(e)) from None
 
 
 def _read_schema(path: Path) -> Schema:

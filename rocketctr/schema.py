@@ -8,6 +8,8 @@ id range, an optional user id for GAUC, and privileged features that only the bo
 from __future__ import annotations
 
 import dataclasses
+import itertools
+import math
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -16,7 +18,7 @@ from typing import Any
 from rocketctr import yaml_files
 
 FORMATS = ("csv", "tsv", "libfm", "parquet", "tfrecord")
-DENSE_TRANSFORMS = ("none", "log1p")
+DENSE_TRANSFORMS = ("none", "log1p", "standardize")
 DERIVATIONS = ("hour_of_day", "weekday")
 
 
@@ -25,19 +27,41 @@ class SchemaError(ValueError):
 
 
 @dataclass(frozen=True)
+class Learned:
+    """What the statistics pass over the training files found for one feature
+    (rocketctr/feature_stats.py); a schema as written has none.
+
+    Attributes:
+        size: a vocabulary's values (its rows, without the OOV row).
+        file: the vocabulary file, one value per line, row k = line k.
+        boundaries: bucket boundaries learned from quantiles.
+        mean, std: a standardized dense feature's moments.
+    """
+
+    size: int | None = None
+    file: str | None = None
+    boundaries: tuple[float, ...] | None = None
+    mean: float | None = None
+    std: float | None = None
+
+
+@dataclass(frozen=True)
 class DenseFeature:
     """A numeric feature. Missing values (empty field, NaN) become 0 after the transform.
 
     Attributes:
         name: raw column name.
-        transform: "none", or "log1p": log(1 + max(x, 0)), for heavy-tailed counts (Criteo
-            integer features, which can be negative).
+        transform: "none"; "log1p": log(1 + max(x, 0)), for heavy-tailed counts (Criteo
+            integer features, which can be negative); or "standardize": (x − mean) / std,
+            with the mean and std of the training files (the statistics pass).
         clip_max: optional upper clip applied before the transform.
+        learned: the statistics pass's mean and std (standardize).
     """
 
     name: str
     transform: str = "none"
     clip_max: float | None = None
+    learned: Learned | None = None
 
 
 POOLINGS = ("mean", "sum")
@@ -64,12 +88,31 @@ class MultiValued:
 
 
 @dataclass(frozen=True)
+class Vocabulary:
+    """A categorical feature's values, counted by the statistics pass over the training
+    files: every value seen at least `min_count` times owns a row (most frequent first,
+    ties by value); the rest, and values never seen, share one OOV row.
+
+    Attributes:
+        min_count: the rare-value threshold.
+    """
+
+    min_count: int = 1
+
+
+@dataclass(frozen=True)
 class CategoricalFeature:
     """A categorical feature mapped to rows of the shared embedding table.
 
-    Exactly one of `hash_buckets` (any string value, hashed in-graph with
-    `tf.strings.to_hash_bucket_fast`) and `num_ids` (integer ids `id_offset ..
-    id_offset + num_ids - 1`; anything else goes to one out-of-vocabulary row) is set.
+    Exactly one of these says how a value finds its row:
+        hash_buckets: any string value, hashed in-graph (`tf.strings.to_hash_bucket_fast`);
+        num_ids: integer ids `id_offset .. id_offset + num_ids - 1`; anything else goes to
+            one out-of-vocabulary row;
+        vocabulary: the values the statistics pass counted often enough (`Vocabulary`),
+            looked up in a static hash table, one OOV row;
+        buckets: a numeric column cut at these boundaries (n boundaries, n + 1 buckets,
+            [b_i, b_i+1)), plus one row for a missing or non-numeric value;
+        quantiles: as buckets, at the q-quantiles of the training files (the pass).
 
     Attributes:
         name: feature name (and raw column name unless `source` is given).
@@ -93,6 +136,10 @@ class CategoricalFeature:
     derive: str | None = None
     multi_valued: MultiValued | None = None
     sequence_of: str | None = None
+    vocabulary: Vocabulary | None = None
+    buckets: tuple[float, ...] | None = None
+    quantiles: int | None = None
+    learned: Learned | None = None
 
     @property
     def column(self) -> str:
@@ -104,7 +151,32 @@ class CategoricalFeature:
         takes none: it reads its item feature's."""
         if self.sequence_of:
             return 0
-        return self.hash_buckets if self.hash_buckets else self.num_ids + 1
+        if self.hash_buckets:
+            return self.hash_buckets
+        if self.num_ids:
+            return self.num_ids + 1
+        if self.vocabulary and self.learned:
+            return self.learned.size + 1
+        if self.buckets is not None:
+            return len(self.buckets) + 2
+        if self.quantiles and self.learned:
+            return len(self.learned.boundaries) + 2
+        raise SchemaError(
+            f"Feature {self.name!r} takes its rows from the statistics pass over the training "
+            "files (a vocabulary or quantiles), which this schema has not been through: "
+            "train with it, or read it from a run dir."
+        )
+
+    @property
+    def boundaries(self) -> tuple[float, ...] | None:
+        """Bucket boundaries: given (`buckets`) or learned (`quantiles`)."""
+        if self.buckets is not None:
+            return self.buckets
+        return self.learned.boundaries if self.quantiles and self.learned else None
+
+    @property
+    def needs_stats(self) -> bool:
+        return bool(self.vocabulary or self.quantiles)
 
     @property
     def rows_of(self) -> str:
@@ -178,6 +250,14 @@ class Schema:
         ]  # fmt: skip
 
     @property
+    def needs_stats(self) -> bool:
+        """Whether a feature learns from the statistics pass (vocabulary, quantiles,
+        standardize), i.e. the schema must be resolved by rocketctr.feature_stats."""
+        return any(f.needs_stats for f in self.categorical) or any(
+            f.transform == "standardize" for f in self.dense
+        )
+
+    @property
     def multi_valued_columns(self) -> dict[str, MultiValued]:
         """{raw column: how its values are joined} of the multi-valued features."""
         return {f.column: f.multi_valued for f in self.categorical if f.multi_valued}
@@ -202,7 +282,11 @@ class Schema:
 
         def plain(value: Any) -> Any:
             if dataclasses.is_dataclass(value):
-                return {k: v for k, v in dataclasses.asdict(value).items() if v is not None}
+                return {
+                    k: list(v) if isinstance(v, tuple) else v
+                    for k, v in dataclasses.asdict(value).items()
+                    if v is not None and k != "learned"  # the pass's findings are not written
+                }
             return [plain(v) for v in value] if isinstance(value, tuple) else value
 
         out = {
@@ -257,8 +341,11 @@ _SCHEMA_KEYS = {
 _DENSE_KEYS = {"name", "transform", "clip_max"}
 _CATEGORICAL_KEYS = {
     "name", "hash_buckets", "num_ids", "id_offset", "source", "derive", "multi_valued",
-    "sequence",
+    "sequence", "vocabulary", "buckets", "quantiles",
 }  # fmt: skip
+_VOCABULARY_KEYS = {"min_count"}
+# How a categorical value finds its row: exactly one of these.
+_ROW_KEYS = ("hash_buckets", "num_ids", "vocabulary", "buckets", "quantiles")
 _MULTI_VALUED_KEYS = {"separator", "max_length", "pooling"}
 _SEQUENCE_KEYS = {"separator", "max_length", "item_feature"}
 
@@ -282,6 +369,28 @@ def _multi_valued(item: Any, key: str, fail) -> MultiValued | None:
     return value
 
 
+def _vocabulary(item: Any, key: str, fail) -> Vocabulary | None:
+    if item is None:
+        return None
+    if not isinstance(item, dict) or set(item) - _VOCABULARY_KEYS:
+        fail(key, f"must be a mapping of {sorted(_VOCABULARY_KEYS)}. Received: {item!r}")
+    value = Vocabulary(**item)
+    if type(value.min_count) is not int or value.min_count < 1:
+        fail(f"{key}.min_count", f"must be a positive integer. Received: {value.min_count!r}")
+    return value
+
+
+def _buckets(item: Any, key: str, fail) -> tuple[float, ...] | None:
+    if item is None:
+        return None
+    numbers = isinstance(item, list) and all(
+        isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v) for v in item
+    )
+    if not numbers or not item or any(a >= b for a, b in itertools.pairwise(item)):
+        fail(key, f"must be a non-empty list of increasing finite numbers. Received: {item!r}")
+    return tuple(float(v) for v in item)
+
+
 def _sequence(item: dict, key: str, entries: list, fmt: str, fail) -> CategoricalFeature:
     """A `sequence` entry as the multi-valued feature that reads its item feature's rows."""
     spec = item["sequence"]
@@ -300,8 +409,9 @@ def _sequence(item: dict, key: str, entries: list, fmt: str, fail) -> Categorica
     if target not in items or "sequence" in items[target]:
         fail(f"{key}.sequence.item_feature", "must name a categorical feature of the schema "
              f"(not a sequence). Received: {target!r}")  # fmt: skip
-    if items[target].get("multi_valued") or items[target].get("derive"):
-        fail(f"{key}.sequence.item_feature", f"must be single-valued and not derived: {target!r}")
+    if any(items[target].get(k) for k in ("multi_valued", "derive", "buckets", "quantiles")):
+        fail(f"{key}.sequence.item_feature", f"must be single-valued ids or strings, not "
+             f"derived or bucketed: {target!r}")  # fmt: skip
     if fmt == "libfm":
         fail(f"{key}.sequence", "libfm files hold one value per field")
     multi = _multi_valued(
@@ -318,6 +428,7 @@ def _sequence(item: dict, key: str, entries: list, fmt: str, fail) -> Categorica
         source=item.get("source"),
         multi_valued=multi,
         sequence_of=target,
+        vocabulary=_vocabulary(target_item.get("vocabulary"), f"{key}.sequence", fail),
     )
 
 
@@ -375,6 +486,9 @@ def parse_schema(data: Any, source: str = "<dict>") -> Schema:
         if "sequence" in item:
             feature = _sequence(item, key, entries, fmt, fail)
         else:
+            given = [k for k in _ROW_KEYS if item.get(k) is not None]
+            if len(given) != 1:
+                fail(key, f"needs exactly one of {list(_ROW_KEYS)}. Received: {item!r}")
             feature = CategoricalFeature(
                 name=item["name"],
                 hash_buckets=item.get("hash_buckets"),
@@ -383,9 +497,16 @@ def parse_schema(data: Any, source: str = "<dict>") -> Schema:
                 source=item.get("source"),
                 derive=item.get("derive"),
                 multi_valued=_multi_valued(item.get("multi_valued"), f"{key}.multi_valued", fail),
+                vocabulary=_vocabulary(item.get("vocabulary"), f"{key}.vocabulary", fail),
+                buckets=_buckets(item.get("buckets"), f"{key}.buckets", fail),
+                quantiles=item.get("quantiles"),
             )
-        if (feature.hash_buckets is None) == (feature.num_ids is None):
-            fail(key, f"needs exactly one of 'hash_buckets' and 'num_ids'. Received: {item!r}")
+            quantiles = feature.quantiles
+            if quantiles is not None and (type(quantiles) is not int or quantiles < 2):
+                fail(f"{key}.quantiles", f"must be an integer >= 2. Received: {quantiles!r}")
+            numeric = feature.buckets is not None or quantiles is not None
+            if numeric and (feature.multi_valued or feature.derive):
+                fail(key, "buckets and quantiles cut one number per row: no multi_valued, derive")
         for size_key in ("hash_buckets", "num_ids"):
             size = getattr(feature, size_key)
             if size is not None and (type(size) is not int or size < 1):  # not a bool

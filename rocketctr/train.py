@@ -19,7 +19,7 @@ from pathlib import Path
 import tensorflow as tf
 import tf_keras
 
-from rocketctr import distribute
+from rocketctr import distribute, feature_stats
 from rocketctr.config import Config, ConfigError, save_config
 from rocketctr.data import BadRowError, BadRowReport, make_dataset
 from rocketctr.distill.base import resolve_methods
@@ -361,6 +361,8 @@ def _train(
     check_inputs(schema, eval_patterns, "evaluation", t.bad_rows)
     if chief:
         prepare_model_dir(config, model_dir)
+    # Vocabularies, quantiles, moments: the run's stored pass, or a new one before training.
+    schema = feature_stats.prepare(schema, model_dir, train_patterns, t.bad_rows, chief)
     tf_keras.utils.set_random_seed(t.seed)
     inputs = make_inputs(config, schema, train_patterns, eval_patterns, strategy, replica)
     with strategy.scope():

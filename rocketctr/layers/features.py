@@ -34,6 +34,30 @@ HASHING_DESCRIPTION = (
 )
 
 _INT_PATTERN = r"\s*-?[0-9]{1,18}\s*"
+_FLOAT_PATTERN = r"\s*[-+]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][-+]?[0-9]+)?\s*"
+
+# Vocabulary tables by file: every processor over a feature reads one table (a SavedModel
+# then holds it once, with the file as its asset).
+_VOCABULARY_TABLES: dict[str, tf.lookup.StaticHashTable] = {}
+
+
+def vocabulary_table(feature: CategoricalFeature) -> tf.lookup.StaticHashTable:
+    """The static hash table value -> row (line number) of a resolved vocabulary feature,
+    initialised from its file, tracked as a SavedModel asset."""
+    if feature.learned is None or feature.learned.file is None:
+        raise ValueError(
+            f"Feature {feature.name!r} has a vocabulary but no statistics pass resolved it "
+            "(rocketctr.feature_stats.resolve)."
+        )
+    path = feature.learned.file
+    if path not in _VOCABULARY_TABLES:
+        with tf.init_scope():  # created eagerly, even when first built inside a function
+            initializer = tf.lookup.TextFileInitializer(
+                tf.saved_model.Asset(path), tf.string, tf.lookup.TextFileIndex.WHOLE_LINE,
+                tf.int64, tf.lookup.TextFileIndex.LINE_NUMBER,
+            )  # fmt: skip
+            _VOCABULARY_TABLES[path] = tf.lookup.StaticHashTable(initializer, default_value=-1)
+    return _VOCABULARY_TABLES[path]
 
 
 def _column(raw: tf.Tensor) -> tf.Tensor:
@@ -156,14 +180,19 @@ class FeatureProcessor(tf_keras.layers.Layer):
         # put back in schema order by one gather at the end, when the groups interleave.
         single = list(enumerate(self.categorical[: len(self.categorical) - len(self.multi_valued)]))
         self._hashed = [i for i, f in single if f.hash_buckets]
-        self._plain_ids = [i for i, f in single if not f.hash_buckets and not f.derive]
+        self._plain_ids = [i for i, f in single if f.num_ids and not f.derive]
+        # Vocabulary and bucket fields: one lookup or bucketize op each.
+        self._looked_up = [i for i, f in single if f.vocabulary or f.boundaries is not None]
+        self._tables = {
+            f.name: vocabulary_table(f) for f in self.categorical if f.vocabulary
+        }  # fmt: skip
         self._derived: dict[str, list[int]] = {}
         for i, f in single:
             if f.derive:
                 self._derived.setdefault(f.column, []).append(i)
         derived = [i for indices in self._derived.values() for i in indices]
         self._id_fields = self._plain_ids + derived
-        order = self._hashed + self._id_fields
+        order = self._hashed + self._id_fields + self._looked_up
         self._order = None if order == list(range(len(order))) else np.argsort(order)
         self._offsets_in_order = [self._offsets[i] for i in order]
 
@@ -171,6 +200,19 @@ class FeatureProcessor(tf_keras.layers.Layer):
         clips = [np.inf if f.clip_max is None else f.clip_max for f in self.dense]
         self._clip_max = np.asarray(clips, np.float32) if np.isfinite(clips).any() else None
         self._log1p = np.asarray([f.transform == "log1p" for f in self.dense], bool)
+        self._standardize = np.asarray([f.transform == "standardize" for f in self.dense], bool)
+        moments = [(f.learned.mean, f.learned.std or 1.0) if f.learned else (0.0, 1.0)
+                   for f in self.dense]  # fmt: skip
+        missing = [f.name for f in self.dense if f.transform == "standardize" and not f.learned]
+        if missing:
+            raise ValueError(f"standardize features {missing} need the statistics pass "
+                             "(rocketctr.feature_stats.resolve)")  # fmt: skip
+        self._mean = np.asarray([m for m, _ in moments], np.float32)
+        self._std = np.asarray([sd for _, sd in moments], np.float32)
+
+    def lookup_tables(self) -> list:
+        """The vocabulary tables the processor reads (a SavedModel must track them)."""
+        return list(self._tables.values())
 
     @property
     def input_columns(self) -> list[str]:
@@ -236,6 +278,12 @@ class FeatureProcessor(tf_keras.layers.Layer):
             parts.append(self._hashed_ids(features))
         if self._id_fields:
             parts.append(self._integer_ids(features))
+        if self._looked_up:
+            looked_up = [
+                self._value_ids(self.categorical[i], _column(features[self.categorical[i].column]))
+                for i in self._looked_up
+            ]
+            parts.append(_stack(looked_up))
         ids = None
         if parts:
             ids = _concat(parts) + _int64_vector(self._offsets_in_order)
@@ -260,6 +308,8 @@ class FeatureProcessor(tf_keras.layers.Layer):
             local = tf.math.floormod(
                 tf.strings.to_hash_bucket_fast(flat, HASH_SPACE), feature.hash_buckets
             )
+        elif feature.vocabulary:
+            local = self._value_ids(feature, flat)
         else:
             value, valid = _parse_int(flat)
             value -= feature.id_offset
@@ -268,6 +318,23 @@ class FeatureProcessor(tf_keras.layers.Layer):
         offset = self._offsets[self.categorical.index(feature)]
         rows = values.with_flat_values(local + offset)
         return rows.to_tensor(default_value=-1, shape=[None, spec.max_length])
+
+    def _value_ids(self, feature: CategoricalFeature, raw: tf.Tensor) -> tf.Tensor:
+        """Local ids [N] of a vocabulary feature's values (unknown: the OOV row) or of a
+        bucketed column's numbers (missing or not a number: the last row)."""
+        if feature.vocabulary:
+            if raw.dtype != tf.string:
+                raw = tf.strings.as_string(raw)
+            ids = self._tables[feature.name].lookup(raw)
+            return tf.where(ids >= 0, ids, feature.learned.size)
+        boundaries = [float(b) for b in feature.boundaries]
+        if raw.dtype == tf.string:
+            valid = tf.strings.regex_full_match(raw, _FLOAT_PATTERN)
+            x = tf.strings.to_number(tf.where(valid, raw, "nan"), tf.float32)
+        else:
+            x = tf.cast(raw, tf.float32)
+        buckets = tf.cast(tf.raw_ops.Bucketize(input=x, boundaries=boundaries), tf.int64)
+        return tf.where(tf.math.is_finite(x), buckets, len(boundaries) + 1)
 
     def _hashed_ids(self, features: dict[str, tf.Tensor]) -> tf.Tensor:
         """Local ids [B, F_hashed]: one hash op over all hashed fields, one modulo."""
@@ -322,5 +389,7 @@ class FeatureProcessor(tf_keras.layers.Layer):
         if self._log1p.any():
             logs = tf.math.log1p(tf.maximum(x, 0.0))
             x = logs if self._log1p.all() else tf.where(self._log1p, logs, x)
+        if self._standardize.any():
+            x = tf.where(self._standardize, (x - self._mean) / self._std, x)
         # Missing is 0 whatever the transform (NaN and inf went through the ops above).
         return tf.where(present, x, 0.0)

@@ -51,6 +51,8 @@ class ServingModule(tf.Module):
         aliases: more names of serving_default the tower declares.
         separators: {multi-valued column: separator} (`Schema.separators`): such a
             column's repeated tf.Example values are joined by it.
+        lookup_tables: the vocabulary tables the feature processing reads; their files
+            become the SavedModel's assets.
     """
 
     def __init__(
@@ -63,12 +65,14 @@ class ServingModule(tf.Module):
         vector_signatures: Mapping[str, VectorSignature] | None = None,
         aliases: Sequence[str] = (),
         separators: Mapping[str, str] | None = None,
+        lookup_tables: Sequence = (),
     ) -> None:
         super().__init__(name="rocketctr_export")
         self.embedding_variables = list(embedding_variables)
         self.tower_variables = list(tower_variables)
         self.logits_fn = logits_fn
         self.aliases = tuple(aliases)
+        self.lookup_tables = list(lookup_tables)
 
         def outputs(features):
             logits = logits_fn(features)
@@ -137,6 +141,7 @@ def build_light_module(
         model.light.serving_signatures(model.schema, lookup),
         model.light.serving_aliases,
         model.schema.separators,
+        model.light_processor.lookup_tables(),
     )
 
 
@@ -186,6 +191,7 @@ def export_tower(
         module = ServingModule(
             logits, list(table.variables), list(processor.variables) + list(net.variables),
             dtypes, dtypes, separators=model.schema.separators,
+            lookup_tables=processor.lookup_tables(),
         )  # fmt: skip
     export_dir = Path(export_dir)
     tf.saved_model.save(module, str(export_dir), signatures=module.signatures())
