@@ -2,6 +2,7 @@
 
     /work/venv/bin/python benchmarks/input_pipeline.py
     /work/venv/bin/python benchmarks/input_pipeline.py --rows 262144 --rounds 3
+    /work/venv/bin/python benchmarks/input_pipeline.py --tags --out input_pipeline_tags
 
 The same synthetic Criteo-shaped rows (`rocketctr.data.synthetic`) are written to a temp
 dir as raw Criteo TSV, Parquet (pandas/pyarrow; nullable integer counts) and TFRecord of
@@ -15,6 +16,10 @@ configuration (DCN 3 crosses ∥ MLP 1024-512-256, MLP-64 light, emb 16, Adagrad
 no XLA) is timed on in-memory batches. "read / train" is rows/s read over examples/s
 trained: above 1 the reader keeps up with training on its own; note that in a real run
 the two share the machine's cores, so the margin needed is larger than 1.
+
+With `--tags`, every row also has a multi-valued `tags` field (0-8 Zipf-distributed tokens
+of 100,000; hashed, mean-pooled, max_length 8): "|"-joined in TSV, a Parquet list column,
+repeated bytes in TFRecord; the co-training step then reads it too.
 """
 
 from __future__ import annotations
@@ -37,7 +42,22 @@ import tensorflow as tf
 from rocketctr.data import make_dataset
 from rocketctr.data.synthetic import generate, write_criteo_tsv
 from rocketctr.model import build_model
-from rocketctr.schema import load_schema
+from rocketctr.schema import load_schema, parse_schema
+
+TAGS = {
+    "name": "tags",
+    "hash_buckets": 100_000,
+    "multi_valued": {"separator": "|", "max_length": 8, "pooling": "mean"},
+}
+
+
+def tag_lists(num_rows: int, seed: int = 0) -> list[list[str]]:
+    """0-8 tokens a row, Zipf-distributed over 100,000."""
+    rng = np.random.default_rng(seed)
+    lengths = rng.integers(0, 9, num_rows)
+    tokens = np.minimum(rng.zipf(1.2, lengths.sum()), 100_000)
+    bounds = np.concatenate([[0], np.cumsum(lengths)])
+    return [[f"t{t}" for t in tokens[a:b]] for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
 
 
 def write_parquet(frame: pd.DataFrame, path: Path) -> Path:
@@ -52,6 +72,7 @@ def write_tfrecord(frame: pd.DataFrame, path: Path) -> Path:
     labels = frame["label"].to_numpy()
     counts = {c: frame[c].to_numpy(dtype="float64", na_value=np.nan) for c in dense}
     tokens = {c: frame[c].to_numpy().astype("S") for c in categorical}
+    tags = frame["tags"].tolist() if "tags" in frame else None
     with tf.io.TFRecordWriter(str(path)) as writer:
         for i in range(len(frame)):  # setup only; not timed
             feature = {"label": _int64(int(labels[i]))}
@@ -60,6 +81,9 @@ def write_tfrecord(frame: pd.DataFrame, path: Path) -> Path:
                     feature[c] = _int64(int(counts[c][i]))
             for c in categorical:
                 feature[c] = tf.train.Feature(bytes_list=tf.train.BytesList(value=[tokens[c][i]]))
+            if tags is not None:  # repeated bytes
+                values = tf.train.BytesList(value=[t.encode() for t in tags[i]])
+                feature["tags"] = tf.train.Feature(bytes_list=values)
             example = tf.train.Example(features=tf.train.Features(feature=feature))
             writer.write(example.SerializeToString())
     return path
@@ -85,9 +109,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=3, help="Interleaved passes per format.")
     parser.add_argument("--train_steps", type=int, default=6, help="Co-train steps per round.")
     parser.add_argument("--out", default="input_pipeline", help="Results file stem.")
+    parser.add_argument("--tags", action="store_true", help="Add a multi-valued field.")
     args = parser.parse_args(argv)
 
     tsv_schema = load_schema("criteo")
+    if args.tags:
+        spec = tsv_schema.to_dict()
+        spec["columns"] = [*spec["columns"], "tags"]
+        spec["categorical"] = [*spec["categorical"], TAGS]
+        tsv_schema = parse_schema(spec, source="criteo + tags")
     schemas = {
         "tsv": tsv_schema,
         "parquet": dataclasses.replace(tsv_schema, format="parquet"),
@@ -96,10 +126,15 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="rocketctr_input_") as tmp:
         tmp = Path(tmp)
         frame = generate(args.rows, seed=0)
+        listed = frame
+        if args.tags:
+            tags = tag_lists(args.rows)
+            listed = frame.assign(tags=tags)
+            frame = frame.assign(tags=["|".join(t) for t in tags])
         paths = {
             "tsv": write_criteo_tsv(frame, tmp / "rows.tsv"),
-            "parquet": write_parquet(frame, tmp / "rows.parquet"),
-            "tfrecord": write_tfrecord(frame, tmp / "rows.tfrecord"),
+            "parquet": write_parquet(listed, tmp / "rows.parquet"),
+            "tfrecord": write_tfrecord(listed, tmp / "rows.tfrecord"),
         }
         sizes = {name: path.stat().st_size for name, path in paths.items()}
 
@@ -148,7 +183,9 @@ def main(argv: list[str] | None = None) -> int:
         [
             "# Input pipeline: file -> training batches (make_dataset)",
             "",
-            f"{args.rows:,} synthetic Criteo-shaped rows per format, batch {args.batch_size}, "
+            f"{args.rows:,} synthetic Criteo-shaped rows per format"
+            + (" with a multi-valued tags field (0-8 values)" if args.tags else "")
+            + f", batch {args.batch_size}, "
             f"shuffle on (as in train()); median of {args.rounds} interleaved passes. "
             f"Machine: nproc {machine['nproc']}, {machine['cpu']}, TF {machine['tensorflow']}.",
             "",
