@@ -151,12 +151,9 @@ class CoTrainModel(tf_keras.Model):
         light_features = [f for f in schema.feature_names if f not in schema.privileged]
         self.light_processor = FeatureProcessor(schema, light_features, name="light_features")
         # Positions of the light net's inputs among all processed fields/dense columns.
-        slots = list(zip(self.processor.slot_names, _slot_positions(self.processor), strict=True))
+        slots = list(self.processor.slot_keys)
         all_dense = [f.name for f in self.processor.dense]
-        light_slots = zip(
-            self.light_processor.slot_names, _slot_positions(self.light_processor), strict=True
-        )
-        self._light_cat_idx = [slots.index(slot) for slot in light_slots]
+        self._light_cat_idx = [slots.index(slot) for slot in self.light_processor.slot_keys]
         self._light_dense_idx = [all_dense.index(f.name) for f in self.light_processor.dense]
 
         dim = config.model.embedding_dim
@@ -231,11 +228,11 @@ class CoTrainModel(tf_keras.Model):
                 self._xla(self.booster),
             )  # fmt: skip
         if self.has_light:
-            if len(self._light_cat_idx) < ids.shape[1]:
-                ids = tf.gather(ids, self._light_cat_idx, axis=1)
             if len(self._light_dense_idx) < dense.shape[1]:
                 dense = tf.gather(dense, self._light_dense_idx, axis=1)
-            out["light"] = self._light_from_ids(ids, dense, training, self._xla(self.light))
+            out["light"] = self._light_from_ids(
+                self._light_ids(ids), dense, training, self._xla(self.light)
+            )
         return out if as_towers else {f"{t}_logits": output.logits for t, output in out.items()}
 
     def tower_outputs(
@@ -284,11 +281,14 @@ class CoTrainModel(tf_keras.Model):
         if self.has_booster and self.booster.uses_first_order:
             out.append((self.booster, self.processor, ids))
         if self.has_light and self.light.uses_first_order:
-            light_ids = ids
-            if len(self._light_cat_idx) < ids.shape[1]:
-                light_ids = tf.gather(ids, self._light_cat_idx, axis=1)
-            out.append((self.light, self.light_processor, light_ids))
+            out.append((self.light, self.light_processor, self._light_ids(ids)))
         return out
+
+    def _light_ids(self, ids: tf.Tensor) -> tf.Tensor:
+        """The light net's slots of all the row ids [B, S] (privileged ones left out)."""
+        if len(self._light_cat_idx) < ids.shape[1]:
+            return tf.gather(ids, self._light_cat_idx, axis=1)
+        return ids
 
     def _row_variables(self) -> list[tf.Variable]:
         return [v for t in (self.booster, self.light) if t is not None for v in t.row_variables()]
@@ -301,8 +301,8 @@ class CoTrainModel(tf_keras.Model):
 
         Args:
             tower: the tower.
-            table: (row ids [B, F]) -> embeddings [B, F, d]: a training table, or the
-                lookup of an export's copy.
+            table: (row ids [B, S]) -> rows [B, S, d]: a training table, or the lookup of an
+                export's copy; pooled into fields [B, F, d] by the processor.
             processor: the FeatureProcessor of the tower's fields.
             call: how to call the tower, if not directly (its XLA-compiled call, `_xla`).
         """
@@ -526,14 +526,6 @@ def first_order_weights(tower, ids: tf.Tensor, processor: FeatureProcessor) -> t
     tower's name scope, so the table (built on first read) is named by the tower's role."""
     with tf.name_scope(tower.name):
         return tower.first_order(ids, processor.slot_fields)
-
-
-def _slot_positions(processor: FeatureProcessor) -> list[int]:
-    """Each slot's position within its field (0 for a single-valued one)."""
-    return [
-        k for f in processor.categorical
-        for k in range(f.multi_valued.max_length if f.multi_valued else 1)
-    ]  # fmt: skip
 
 
 def example_batch(schema: Schema) -> dict[str, tf.Tensor]:

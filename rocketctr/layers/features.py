@@ -118,6 +118,11 @@ def _derive(
     return values, valid
 
 
+def _positions(fields: Sequence[int]) -> list[int]:
+    """Each slot's position within its field: 0, 1, .. over a field's run of slots."""
+    return [fields[:n].count(f) for n, f in enumerate(fields)]
+
+
 def _int64_vector(values: Sequence[int]) -> tf.Tensor:
     return tf.constant(np.asarray(values, np.int64))
 
@@ -174,6 +179,8 @@ class FeatureProcessor(tf_keras.layers.Layer):
             for _ in range(f.multi_valued.max_length if f.multi_valued else 1)
         )  # fmt: skip
         self.slot_names = tuple(self.categorical[i].name for i in self.slot_fields)
+        # (feature, position within it) of each slot: the same slot in any processor.
+        self.slot_keys = tuple(zip(self.slot_names, _positions(self.slot_fields), strict=True))
         self.field_offsets = tuple(self._offsets)
 
         # Fields are processed in kind groups (hashed, then integer ids, then derived) and
