@@ -1,6 +1,7 @@
 """Behaviour sequences on the built-in synthetic data: the MLP light net with and without
-the click sequence, the din booster against the DCN booster, and the light net distilled
-from a din booster that alone reads the sequence (PFD with a feature too slow to serve).
+the click sequences (items and their categories), the din booster against the DCN booster,
+and the light net distilled from a din booster that alone reads the sequences (PFD with
+features too slow to serve).
 
     python benchmarks/sequences.py --seeds 3 --train_rows 200000 --eval_rows 50000
 
@@ -9,7 +10,7 @@ every earlier click of the candidate's category adds to the label logit (dwell t
 a feature of that schema). Config: the `pfd`
 preset on that schema, trained to early stopping on the validation AUC of the net scored
 (patience 2, at most --epochs), best epoch kept. "without sequence" runs on the same files
-with `click_sequence` declared privileged: the light net never reads it. Every run goes
+with both sequences declared privileged: the light net never reads them. Every run goes
 through `rocketctr.train.train()` (benchmarks/quality.py `run_quality`); AUC and GAUC per
 user are exact, on the eval rows, mean ± std over seeds.
 """
@@ -69,10 +70,11 @@ def main(argv: list[str] | None = None) -> int:
             tmp / "data", args.train_rows, args.eval_rows, sequence=True
         )
         schema = load_schema("synthetic_sequence")
+        sequences = ("click_sequence", "click_category_sequence")
         hidden = dataclasses.replace(
             schema,
-            privileged=(*schema.privileged, "click_sequence"),
-            user_features=tuple(n for n in schema.user_features if n != "click_sequence"),
+            privileged=(*schema.privileged, *sequences),
+            user_features=tuple(n for n in schema.user_features if n not in sequences),
         )
         without = tmp / "synthetic_sequence_privileged.yaml"
         without.write_text(yaml.safe_dump(hidden.to_dict(), sort_keys=False))

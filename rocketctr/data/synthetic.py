@@ -177,8 +177,9 @@ def _items_of_categories(
 
 def _click_sequences(
     w: dict[str, np.ndarray], user: np.ndarray, category: np.ndarray, rng: np.random.Generator
-) -> tuple[list[str], np.ndarray]:
-    """("|"-joined earlier clicks per row, how many share the candidate's category)."""
+) -> tuple[list[str], list[str], np.ndarray]:
+    """("|"-joined earlier clicks per row, their categories, how many share the candidate's
+    category)."""
     lengths = rng.integers(0, SEQUENCE_LENGTH + 1, len(user))
     owner = np.repeat(np.arange(len(user)), lengths)
     favourite = w["user_favourites"][user[owner], rng.integers(0, 2, len(owner))]
@@ -189,10 +190,11 @@ def _click_sequences(
         owner, weights=w["item_category"][clicks] == category[owner], minlength=len(user)
     )
     bounds = np.concatenate([[0], np.cumsum(lengths)])
-    texts = [
-        "|".join(f"i{i}" for i in clicks[a:b]) for a, b in zip(bounds[:-1], bounds[1:], strict=True)
-    ]
-    return texts, matches
+    spans = list(zip(bounds[:-1], bounds[1:], strict=True))
+    texts = ["|".join(f"i{i}" for i in clicks[a:b]) for a, b in spans]
+    clicked = w["item_category"][clicks]
+    categories_text = ["|".join(f"c{c}" for c in clicked[a:b]) for a, b in spans]
+    return texts, categories_text, matches
 
 
 def generate_pfd(
@@ -220,12 +222,13 @@ def generate_pfd(
         task: "ctr" (label = click, dwell time in the viewport) or "cvr" (rows are clicks,
             label = conversion, dwell time on the landing page; rarer positives, a stronger
             post-click signal).
-        sequence: also draw `click_sequence`, the user's earlier clicks, whose matches with
-            the candidate's category raise the logit (see SEQUENCE_EFFECT); a share of the
-            candidates then comes from the user's favourite categories.
+        sequence: also draw `click_sequence`, the user's earlier clicks (and
+            `click_category_sequence`, their categories), whose matches with the candidate's
+            category raise the logit (see SEQUENCE_EFFECT); a share of the candidates then
+            comes from the user's favourite categories.
 
     Returns:
-        A DataFrame with `PFD_COLUMNS` (and `click_sequence`): integer label, float
+        A DataFrame with `PFD_COLUMNS` (and the two sequences): integer label, float
         dwell_time and item_price, categorical values as strings.
     """
     if task not in PFD_TASKS:
@@ -251,9 +254,10 @@ def generate_pfd(
     )  # fmt: skip
     extra = {}
     if sequence:
-        texts, matches = _click_sequences(w, user, category, sequence_rng)
+        texts, categories_text, matches = _click_sequences(w, user, category, sequence_rng)
         f = f + SEQUENCE_EFFECT * np.minimum(matches, SEQUENCE_MAX_MATCHES)
         extra["click_sequence"] = texts
+        extra["click_category_sequence"] = categories_text
     intent = rng.normal(0.0, 1.0, num_rows)
     logit = f + intent_scale * intent
     labels = (rng.random(num_rows) < 1.0 / (1.0 + np.exp(-logit))).astype(np.int64)

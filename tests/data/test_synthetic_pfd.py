@@ -56,9 +56,12 @@ def test_click_sequences_plant_an_effect_of_earlier_clicks_of_the_candidates_cat
     none, some, many = (labels[m].mean() for m in (matches == 0, matches == 1, matches >= 3))
     assert none + 0.05 < some < many - 0.05
     assert 0.1 < (matches > 0).mean() < 0.6
+    # The category sequence lists the clicks' categories, one for one.
+    categories = rows["click_category_sequence"].str.split("|").map(lambda v: [c for c in v if c])
+    assert categories.tolist() == clicks.map(lambda items: [category[i] for i in items]).tolist()
 
 
 def test_ensure_synthetic_writes_sequences_for_their_schema(tmp_path):
     train, _ = synthetic.ensure_synthetic("synthetic_sequence", tmp_path, 30, 10)
     assert train.name == "pfd_ctr_sequence_train_30_s0.csv"
-    assert train.read_text().splitlines()[0].endswith(",click_sequence")
+    assert train.read_text().splitlines()[0].endswith(",click_sequence,click_category_sequence")
