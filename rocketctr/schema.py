@@ -274,8 +274,11 @@ class Schema:
         return self.request_id or self.user_id
 
     def is_string_column(self, column: str) -> bool:
-        """Categorical sources, the user and request ids are strings; dense columns floats."""
-        return column not in {f.name for f in self.dense}
+        """Categorical sources, the user and request ids are strings; dense columns and the
+        columns that buckets or quantiles cut are floats (readers check they are numbers)."""
+        numeric = {f.name for f in self.dense}
+        numeric |= {f.column for f in self.categorical if f.buckets is not None or f.quantiles}
+        return column not in numeric
 
     def to_dict(self) -> dict[str, Any]:
         """The mapping `parse_schema` reads back into this schema (`source` aside)."""

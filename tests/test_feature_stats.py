@@ -39,7 +39,7 @@ ROWS = [  # city counts: paris 3, rome 2, oslo 1 (below min_count 2)
     ("1", "paris", "", "0.5", "3"),
     ("0", "oslo", "c|b|b", "1", ""),
     ("1", "rome", "a", "10", "4"),
-    ("0", "paris", "b|", "x", "5"),
+    ("0", "paris", "b|", "", "5"),
 ]
 
 
@@ -75,13 +75,13 @@ def test_ids_buckets_and_standardize_by_hand(tmp_path):
     features = {
         "city": tf.constant(["paris", "rome", "oslo", "berlin"]),
         "tags": tf.constant(["c|a", "", "zzz", "b"]),
-        "n": tf.constant(["-1", "1", "10.5", ""]),
+        "n": tf.constant([-1.0, 1.0, 10.5, np.nan]),
         "price": tf.constant([3.0, 5.0, np.nan, 1.0]),
     }
     ids, dense = processor(features)
     ids = ids.numpy()  # fields: city, n, n_q, then the multi-valued tags' 3 slots
     np.testing.assert_array_equal(ids[:, 0], [0, 1, 2, 2])  # paris, rome, OOV, OOV (unseen)
-    # buckets [0, 1, 10]: (-inf, 0) 0, [0, 1) 1, [1, 10) 2, [10, inf) 3, missing/not a number 4
+    # buckets [0, 1, 10]: (-inf, 0) 0, [0, 1) 1, [1, 10) 2, [10, inf) 3, missing 4
     np.testing.assert_array_equal(ids[:, 1] - 7, [0, 2, 3, 4])
     # tags (rows 3..6: b, a, c, OOV): c|a, none, unseen, b
     np.testing.assert_array_equal(ids[:, 3:], [[5, 4, -1], [-1, -1, -1], [6, -1, -1], [3, -1, -1]])
@@ -132,7 +132,7 @@ def test_a_run_stores_its_pass_exports_the_vocabularies_and_resume_reuses_them(t
     unseen = {
         "city": tf.constant(["berlin", "paris", "oslo"]),  # unseen, known, below min_count
         "tags": tf.constant(["q|r", "a", ""]),
-        "n": tf.constant(["7", "x", ""]),
+        "n": tf.constant([7.0, np.inf, np.nan]),
         "price": tf.constant([1.0, np.nan, 9.0]),
     }
     np.testing.assert_allclose(
@@ -159,3 +159,11 @@ def test_a_changed_threshold_is_refused_on_resume(tmp_path):
     _, changed = _write(tmp_path / "changed", spec=spec)
     with pytest.raises(ConfigError, match="vocabulary"):
         train(_config(changed, num_epochs=2), [data], [data], run, verbose=0)
+
+
+def test_text_in_a_bucketed_column_is_a_malformed_row(tmp_path):
+    rows = [*ROWS, ("1", "rome", "a", "ten", "6")]
+    data, _ = _write(tmp_path, rows=rows)
+    with pytest.raises(Exception, match=r"rows.tsv:7: column `n` \(index 3\): expected a number"):
+        feature_stats.compute(parse_schema(SPEC), [data])
+    assert parse_schema(SPEC).is_string_column("n") is False  # served as DT_FLOAT
