@@ -2,8 +2,10 @@
 
 Signatures (every tensor has the batch dimension first, shape [None]):
     serving_default: one input per raw serving column, DT_STRING for categorical source
-        columns and DT_FLOAT for dense ones (missing = NaN, as readers deliver them).
-    predict_examples: `examples`, serialized tf.Example protos (see example_codec.py).
+        columns (a multi-valued one: its values joined by its separator) and DT_FLOAT for
+        dense and bucketed ones (missing = NaN, as readers deliver them).
+    predict_examples: `examples`, serialized tf.Example protos (see example_codec.py); a
+        multi-valued column's repeated values are joined by its separator.
     Both return `probabilities` (sigmoid) and `logits`, shape [None].
     A tower may declare more (`Tower.serving_signatures`, `Tower.serving_aliases`): the
     two-tower light net adds `score` (= serving_default) and `user_embedding` /
