@@ -8,7 +8,9 @@ The graph is vectorized: whatever the number of fields, a batch costs a handful 
 All hash-bucket fields are stacked into one [B, F] string tensor and hashed by one op, each
 field's bucket count and table offset applied as a vector; integer-id fields are parsed
 together as one [B, F'] tensor; dense columns are transformed together as one [B, D]
-tensor, each column's clip and log1p applied as a vector or mask.
+tensor, each column's clip, log1p and standardize applied as a vector or mask. Vocabulary
+and bucketed fields take one lookup or bucketize op each, multi-valued fields and
+sequences a split, a hash (or lookup) and a pad each.
 """
 
 from __future__ import annotations
@@ -128,11 +130,17 @@ def _int64_vector(values: Sequence[int]) -> tf.Tensor:
 
 
 class FeatureProcessor(tf_keras.layers.Layer):
-    """Raw feature dict -> (row ids [B, F] into the shared table, dense values [B, D]).
+    """Raw feature dict -> (row ids [B, S] into the shared table, dense values [B, D]).
 
     Every categorical feature owns a contiguous block of rows of one shared embedding
     table; its block offset comes from its position in the full schema, so a processor built
-    for a subset of features (the light net's serving inputs) looks up the same rows.
+    for a subset of features (the light net's serving inputs) looks up the same rows. A
+    sequence owns none: it reads its item feature's block.
+
+    Ids come in S slots (`slot_fields`, `slot_names`): the single-valued fields first, one
+    slot each, then each multi-valued field or sequence with `max_length` slots, -1 where a
+    row has fewer values. `pool` makes per-field values [B, F, ...] of what was read per
+    slot; `categorical` lists the F fields in that order.
 
     Row ids, per kind of categorical feature (local id + the feature's block offset):
         hash_buckets: `to_hash_bucket_fast(value, HASH_SPACE) % hash_buckets` (see
@@ -141,6 +149,10 @@ class FeatureProcessor(tf_keras.layers.Layer):
         num_ids: `id_offset + k` -> k; anything else (missing, text, out of range) -> the
             single out-of-vocabulary row `num_ids`.
         derive: hour of day or weekday of a YYMMDDHH timestamp, then as num_ids.
+        vocabulary: the value's line in the vocabulary file (a static hash table); values
+            not in it -> the OOV row (the vocabulary's size).
+        buckets / quantiles: `Bucketize` of the number at the boundaries; missing -> the
+            last row.
     Dense values: missing (NaN) becomes 0 after the transform; `clip_max` is applied before
     `log1p`, which is log(1 + max(x, 0)). +-inf is treated as missing too: readers refuse it
     in training data, and a served request that sends it gets the missing-value score, not NaN.
@@ -183,8 +195,8 @@ class FeatureProcessor(tf_keras.layers.Layer):
         self.slot_keys = tuple(zip(self.slot_names, _positions(self.slot_fields), strict=True))
         self.field_offsets = tuple(self._offsets)
 
-        # Fields are processed in kind groups (hashed, then integer ids, then derived) and
-        # put back in schema order by one gather at the end, when the groups interleave.
+        # Fields are processed in kind groups (hashed, integer ids, derived, then looked up)
+        # and put back in schema order by one gather at the end, when the groups interleave.
         single = list(enumerate(self.categorical[: len(self.categorical) - len(self.multi_valued)]))
         self._hashed = [i for i, f in single if f.hash_buckets]
         self._plain_ids = [i for i, f in single if f.num_ids and not f.derive]
