@@ -353,10 +353,15 @@ class _TfxModule(tf.Module):
             from rocketctr import serving
 
             parse_dtypes = {c: tf.as_dtype(example_dtypes[c]) for c in input_dtypes}
+            from rocketctr.schema import parse_schema
+
+            # Multi-valued columns: their repeated values are joined, as the export does.
+            definition = serving.read_export_info(light_dir)["schema"]["definition"]
+            separators = parse_schema(definition).separators
 
             def light_inputs(examples):
                 # Absent and empty-list features are missing, as in training.
-                return serving.parse_examples(examples, input_dtypes, parse_dtypes)
+                return serving.parse_examples(examples, input_dtypes, parse_dtypes, separators)
 
         def predict(examples):
             return self.light.signatures["serving_default"](**light_inputs(examples))
