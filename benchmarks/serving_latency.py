@@ -156,23 +156,29 @@ def stage_fns(model, tower: str) -> dict[str, tuple[Callable, Callable]]:
         processor, table, net = model.processor, model.embedding, model.booster
 
     def tower_args(ids, dense):  # the tower's inputs: LR reads no embedding
-        batch = ids.shape[0]
+        batch = tf.shape(ids)[0]
+        embeddings, sequences = tf.zeros([batch, len(processor.categorical), 0]), {}
         if net.reads_embeddings:
-            embeddings = processor.pool(table(ids), ids)
-        else:
-            embeddings = tf.zeros([batch, len(processor.categorical), 0])
+            slots = table(ids)
+            embeddings = processor.pool(slots, ids)
+            if net.uses_sequences:
+                sequences = processor.sequences(slots, ids)
         weights = tf.zeros([batch, 0])
         if net.uses_first_order:
             weights = processor.pool(net.first_order(ids, processor.slot_fields), ids)
-        return embeddings, dense, weights
+        return embeddings, dense, weights, sequences
 
-    def tower(embeddings, dense, weights):
+    def tower(embeddings, dense, weights, sequences):
         kwargs = {"first_order": weights} if net.uses_first_order else {}
+        if net.uses_sequences:
+            kwargs["sequences"] = sequences
         return net(embeddings, dense, training=False, **kwargs).logits
 
     return {
         "features": (processor, lambda raw: (raw,)),
-        "lookup": (table, lambda raw: (processor(raw)[0],)),
+        # The rows (pooled per field) and first-order weights the tower reads; LR reads
+        # first-order weights only.
+        "lookup": (tower_args, lambda raw: processor(raw)),
         "tower": (tower, lambda raw: tower_args(*processor(raw))),
     }
 
