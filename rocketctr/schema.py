@@ -111,7 +111,7 @@ class CategoricalFeature:
         vocabulary: the values the statistics pass counted often enough (`Vocabulary`),
             looked up in a static hash table, one OOV row;
         buckets: a numeric column cut at these boundaries (n boundaries, n + 1 buckets,
-            [b_i, b_i+1)), plus one row for a missing or non-numeric value;
+            [b_i, b_i+1)), plus one row for a missing value;
         quantiles: as buckets, at the q-quantiles of the training files (the pass).
 
     Attributes:
