@@ -93,7 +93,8 @@ def compute(schema: Schema, patterns: Sequence[str], bad_rows: str = "error") ->
     stats = {}
     for name, counter in counts.items():
         min_count = spec[name]["vocabulary"]["min_count"]
-        kept = [(v, c) for v, c in counter.items() if c >= min_count and b"\n" not in v]
+        # "" (missing) has its own row after the OOV row, and cannot be a line of the file.
+        kept = [(v, c) for v, c in counter.items() if c >= min_count and v and b"\n" not in v]
         kept.sort(key=lambda vc: (-vc[1], vc[0]))
         stats[name] = {
             "values": [v.decode() for v, _ in kept],

@@ -91,7 +91,8 @@ class MultiValued:
 class Vocabulary:
     """A categorical feature's values, counted by the statistics pass over the training
     files: every value seen at least `min_count` times owns a row (most frequent first,
-    ties by value); the rest, and values never seen, share one OOV row.
+    ties by value); the rest, and values never seen, share one OOV row. The missing value
+    "" has a row of its own after it, however often it was seen.
 
     Attributes:
         min_count: the rare-value threshold.
@@ -109,7 +110,8 @@ class CategoricalFeature:
         num_ids: integer ids `id_offset .. id_offset + num_ids - 1`; anything else goes to
             one out-of-vocabulary row;
         vocabulary: the values the statistics pass counted often enough (`Vocabulary`),
-            looked up in a static hash table, one OOV row;
+            looked up in a static hash table, one OOV row, and one row for the missing
+            value "" (not for a multi-valued field, whose empty values are dropped);
         buckets: a numeric column cut at these boundaries (n boundaries, n + 1 buckets,
             [b_i, b_i+1)), plus one row for a missing value;
         quantiles: as buckets, at the q-quantiles of the training files (the pass).
@@ -155,8 +157,8 @@ class CategoricalFeature:
             return self.hash_buckets
         if self.num_ids:
             return self.num_ids + 1
-        if self.vocabulary and self.learned:
-            return self.learned.size + 1
+        if self.vocabulary and self.learned:  # + the OOV row (+ the missing value's row)
+            return self.learned.size + (1 if self.multi_valued else 2)
         if self.buckets is not None:
             return len(self.buckets) + 2
         if self.quantiles and self.learned:

@@ -40,6 +40,8 @@ ROWS = [  # city counts: paris 3, rome 2, oslo 1 (below min_count 2)
     ("0", "oslo", "c|b|b", "1", ""),
     ("1", "rome", "a", "10", "4"),
     ("0", "paris", "b|", "", "5"),
+    ("1", "", "", "2", "6"),  # city missing, twice: still not a line of the vocabulary
+    ("0", "", "a", "3", "7"),
 ]
 
 
@@ -58,8 +60,9 @@ def test_the_pass_counts_thresholds_orders_and_is_deterministic(tmp_path):
     stats = feature_stats.compute(schema, [data])
     assert stats["city"]["values"] == ["paris", "rome"]  # oslo: 1 < min_count 2
     assert stats["tags"]["values"] == ["b", "a", "c"]  # 5, 2, 1 values; "" dropped
-    assert stats["n_q"]["boundaries"] == list(np.quantile([-1, 0, 0.5, 1, 10], [0.25, 0.5, 0.75]))
-    prices = np.array([1, 2, 3, 4, 5], np.float64)
+    values = [-1, 0, 0.5, 1, 10, 2, 3]  # n's numbers; a missing one takes no part
+    assert stats["n_q"]["boundaries"] == list(np.quantile(values, [0.25, 0.5, 0.75]))
+    prices = np.array([1, 2, 3, 4, 5, 6, 7], np.float64)
     assert stats["price"]["mean"] == pytest.approx(prices.mean())
     assert stats["price"]["std"] == pytest.approx(prices.std())
     assert feature_stats.compute(schema, [data]) == stats
@@ -70,23 +73,24 @@ def test_ids_buckets_and_standardize_by_hand(tmp_path):
     schema = parse_schema(SPEC)
     feature_stats.save(feature_stats.compute(schema, [data]), schema, tmp_path)
     resolved = feature_stats.resolve(schema, tmp_path)
-    assert [f.num_rows for f in resolved.categorical] == [3, 4, 5, 5]
+    # city: 2 values + OOV + missing; tags: 3 + OOV (empty values are dropped); n: 3 + 2
+    assert [f.num_rows for f in resolved.categorical] == [4, 4, 5, 5]
     processor = FeatureProcessor(resolved)
     features = {
-        "city": tf.constant(["paris", "rome", "oslo", "berlin"]),
+        "city": tf.constant(["paris", "rome", "oslo", ""]),
         "tags": tf.constant(["c|a", "", "zzz", "b"]),
         "n": tf.constant([-1.0, 1.0, 10.5, np.nan]),
         "price": tf.constant([3.0, 5.0, np.nan, 1.0]),
     }
     ids, dense = processor(features)
     ids = ids.numpy()  # fields: city, n, n_q, then the multi-valued tags' 3 slots
-    np.testing.assert_array_equal(ids[:, 0], [0, 1, 2, 2])  # paris, rome, OOV, OOV (unseen)
+    np.testing.assert_array_equal(ids[:, 0], [0, 1, 2, 3])  # paris, rome, OOV, missing
     # buckets [0, 1, 10]: (-inf, 0) 0, [0, 1) 1, [1, 10) 2, [10, inf) 3, missing 4
-    np.testing.assert_array_equal(ids[:, 1] - 7, [0, 2, 3, 4])
-    # tags (rows 3..6: b, a, c, OOV): c|a, none, unseen, b
-    np.testing.assert_array_equal(ids[:, 3:], [[5, 4, -1], [-1, -1, -1], [6, -1, -1], [3, -1, -1]])
-    std = np.std([1, 2, 3, 4, 5])
-    np.testing.assert_allclose(dense.numpy()[:, 0], [0.0, 2 / std, 0.0, -2 / std], rtol=1e-6)
+    np.testing.assert_array_equal(ids[:, 1] - 8, [0, 2, 3, 4])
+    # tags (rows 4..7: b, a, c, OOV): c|a, none, unseen, b
+    np.testing.assert_array_equal(ids[:, 3:], [[6, 5, -1], [-1, -1, -1], [7, -1, -1], [4, -1, -1]])
+    std = np.std([1, 2, 3, 4, 5, 6, 7])  # mean 4
+    np.testing.assert_allclose(dense.numpy()[:, 0], [-1 / std, 1 / std, 0.0, -3 / std], rtol=1e-6)
 
 
 def test_schema_checks(tmp_path):
@@ -164,6 +168,6 @@ def test_a_changed_threshold_is_refused_on_resume(tmp_path):
 def test_text_in_a_bucketed_column_is_a_malformed_row(tmp_path):
     rows = [*ROWS, ("1", "rome", "a", "ten", "6")]
     data, _ = _write(tmp_path, rows=rows)
-    with pytest.raises(Exception, match=r"rows.tsv:7: column `n` \(index 3\): expected a number"):
+    with pytest.raises(Exception, match=r"rows.tsv:9: column `n` \(index 3\): expected a number"):
         feature_stats.compute(parse_schema(SPEC), [data])
     assert parse_schema(SPEC).is_string_column("n") is False  # served as DT_FLOAT

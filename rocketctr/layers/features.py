@@ -150,7 +150,7 @@ class FeatureProcessor(tf_keras.layers.Layer):
             single out-of-vocabulary row `num_ids`.
         derive: hour of day or weekday of a YYMMDDHH timestamp, then as num_ids.
         vocabulary: the value's line in the vocabulary file (a static hash table); values
-            not in it -> the OOV row (the vocabulary's size).
+            not in it -> the OOV row (the vocabulary's size); missing "" -> the next row.
         buckets / quantiles: `Bucketize` of the number at the boundaries; missing -> the
             last row.
     Dense values: missing (NaN) becomes 0 after the transform; `clip_max` is applied before
@@ -178,9 +178,8 @@ class FeatureProcessor(tf_keras.layers.Layer):
         self.num_table_rows = total
         chosen = [f for f in schema.categorical if f.name in names]
         # The fields, in the order towers see them: single-valued ones, then multi-valued.
-        self.categorical = [f for f in chosen if not f.multi_valued]
         self.multi_valued = [f for f in chosen if f.multi_valued]
-        self.categorical += self.multi_valued
+        self.categorical = [f for f in chosen if not f.multi_valued] + self.multi_valued
         self._string_columns = {c for c in schema.input_columns if schema.is_string_column(c)}
         self.dense = [f for f in schema.dense if f.name in names]
         self._offsets = [offsets[f.name] for f in self.categorical]
@@ -205,10 +204,13 @@ class FeatureProcessor(tf_keras.layers.Layer):
         self._tables = {
             f.name: vocabulary_table(f) for f in self.categorical if f.vocabulary
         }  # fmt: skip
-        self._derived: dict[str, list[int]] = {}
+        derived_by_column: dict[str, list[int]] = {}
         for i, f in single:
             if f.derive:
-                self._derived.setdefault(f.column, []).append(i)
+                derived_by_column.setdefault(f.column, []).append(i)
+        # Assigned whole: Keras tracks a layer's dict attributes, and refuses to checkpoint
+        # one that changed outside its wrapper.
+        self._derived = derived_by_column
         derived = [i for indices in self._derived.values() for i in indices]
         self._id_fields = self._plain_ids + derived
         order = self._hashed + self._id_fields + self._looked_up
@@ -345,7 +347,9 @@ class FeatureProcessor(tf_keras.layers.Layer):
             if raw.dtype != tf.string:
                 raw = tf.strings.as_string(raw)
             ids = self._tables[feature.name].lookup(raw)
-            return tf.where(ids >= 0, ids, feature.learned.size)
+            ids = tf.where(ids >= 0, ids, feature.learned.size)  # not in it: the OOV row
+            missing = tf.constant(feature.learned.size + 1, tf.int64)
+            return tf.where(raw == "", missing, ids)  # missing: a row of its own
         boundaries = [float(b) for b in feature.boundaries]
         if raw.dtype == tf.string:
             valid = tf.strings.regex_full_match(raw, _FLOAT_PATTERN)

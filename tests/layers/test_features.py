@@ -335,3 +335,15 @@ def test_frappe_validation_matches_the_per_field_reference(shared_data):
     # libfm indices are global: each field's value minus its id_offset is its local id.
     items = features["item"].numpy().astype(int)
     np.testing.assert_array_equal(ids[:, 1], 958 + items - 957)
+
+
+def test_a_model_with_derived_fields_checkpoints(tmp_path):
+    # Avazu's hour_of_day and weekday share one source column; the processor's grouping of
+    # them once broke every checkpoint save of such a model (a tracked dict mutated after
+    # assignment), so no Avazu run could save its first epoch.
+    from rocketctr.config import Config
+    from rocketctr.model import build_model
+
+    model = build_model(Config.from_dict({"model": {"embedding_dim": 2}}), load_schema("avazu"))
+    path = tf.train.Checkpoint(model=model).save(str(tmp_path / "ckpt"))
+    assert tf.train.list_variables(path)
