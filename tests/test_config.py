@@ -48,7 +48,11 @@ def _schema(**overrides):
     [
         ({"format": "xls"}, "key 'format': must be one of .* Received: 'xls'"),
         ({"label": "z"}, "key 'label': must be one of the columns. Received: 'z'"),
-        ({"categorical": [{"name": "b"}]}, "needs exactly one of 'hash_buckets' and 'num_ids'"),
+        (
+            {"categorical": [{"name": "b"}]},
+            "needs exactly one of \\['hash_buckets', 'num_ids', 'vocabulary', 'buckets', "
+            "'quantiles'\\]",
+        ),
         ({"categorical": [{"name": "b", "hash_buckets": 0}]}, "hash_buckets': must be a positive"),
         ({"dense": [{"name": "a", "transform": "log"}]}, "transform': must be one of"),
         ({"privileged": ["q"]}, "privileged': names a feature the schema does not define"),
