@@ -55,13 +55,13 @@ def test_light_tower_flops(light, expected):
              "projection_dim": 3, "cross_structure": "stacked"},
             2 * 65 * 3 + 2 * 3 * 65 + 2 * 65 + 2 * 65 * 8 + 2 * 8,
         ),
-        # linear + CIN [4] (filter 26*26 x 4: outer product, contraction, pooling, output)
-        # + MLP 65->8 + output.
+        # linear (13 dense weights, 26 first-order weights summed) + CIN [4] (filter 26*26 x
+        # 4: outer product, contraction, pooling, output) + MLP 65->8 + output.
         (
             {"name": "xdeepfm", "hidden_units": [8], "cin_layer_sizes": [4]},
-            2 * 65 + (676 * 2 + 2 * 676 * 4 * 2 + 4 * 2) + 2 * 4 + 2 * 65 * 8 + 2 * 8,
+            2 * 13 + 26 + (676 * 2 + 2 * 676 * 4 * 2 + 4 * 2) + 2 * 4 + 2 * 65 * 8 + 2 * 8,
         ),
-        ({"name": "deepfm", "hidden_units": [8]}, 2 * 65 + 2 * 65 * 8 + 2 * 8 + 162),
+        ({"name": "deepfm", "hidden_units": [8]}, 2 * 13 + 26 + 2 * 65 * 8 + 2 * 8 + 162),
     ],
 )  # fmt: skip
 def test_booster_tower_flops(booster, expected):

@@ -84,8 +84,8 @@ def test_fm_logits_by_hand():
     rng = np.random.default_rng(0)
     w = rng.normal(size=(9, 1)).astype(np.float32)
     model.light.first_order.table.assign(w)
-    model.light.linear.kernel.assign([[0.7]])
-    model.light.linear.bias.assign([0.2])
+    model.light.linear.dense_weights.kernel.assign([[0.7]])
+    model.light.linear.dense_weights.bias.assign([0.2])
     logits = model.light_logits({c: FEATURES[c] for c in ("a", "c", "x")}).numpy()
 
     ids, _ = model.light_processor({c: FEATURES[c] for c in ("a", "c", "x")})
@@ -101,8 +101,8 @@ def test_lr_logits_by_hand_read_no_embedding():
     model = _model("lr", mode="light_only")
     w = np.arange(9, dtype=np.float32)[:, None] / 10
     model.light.first_order.table.assign(w)
-    model.light.linear.kernel.assign([[-0.5]])
-    model.light.linear.bias.assign([0.1])
+    model.light.linear.dense_weights.kernel.assign([[-0.5]])
+    model.light.linear.dense_weights.bias.assign([0.1])
     features = {c: FEATURES[c] for c in ("a", "c", "x")}
     logits = model.light_logits(features).numpy()
     x = np.nan_to_num(FEATURES["x"].numpy())
@@ -144,8 +144,8 @@ def test_the_export_holds_the_first_order_table_and_for_lr_no_embedding(tmp_path
     path = serving.export_light(model, tmp_path, example_features=rows)  # verified, parity
     variables = {v.name: v for v in loaded_variables(tf.saved_model.load(str(path)))}
     names = {
-        "rocketctr/light/first_order/table:0", "rocketctr/light/dense_weights/kernel:0",
-        "rocketctr/light/dense_weights/bias:0",
+        "rocketctr/light/first_order/table:0", "rocketctr/light/linear/dense_weights/kernel:0",
+        "rocketctr/light/linear/dense_weights/bias:0",
     }  # fmt: skip
     if light == "fm":
         names.add("shared_embedding/light_rows:0")
@@ -168,9 +168,9 @@ def test_without_dense_columns_the_linear_part_is_a_bias():
     schema = parse_schema({**SCHEMA.to_dict(), "dense": []})
     config = Config.from_dict({"model": {"embedding_dim": 2, "light": {"name": "fm"}}})
     model = build_model(config, schema)
-    assert not model.light.linear.built
+    assert model.light.linear.dense_weights is None
     assert flops_per_example(model.light, num_fields=2, embedding_dim=2) == 2 + 3 * 2 * 2 + 3 * 2
-    model.light.bias.assign(0.25)
+    model.light.linear.bias.assign(0.25)
     features = {c: FEATURES[c] for c in ("a", "b", "c")}
     ids, _ = model.light_processor(features)
     expected = 0.25 + fm_pairwise(model.embedding(ids))  # first-order weights start at 0

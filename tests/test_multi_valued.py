@@ -124,7 +124,7 @@ def test_lr_first_order_weights_are_pooled_like_the_embeddings():
     model = build_model(config, schema)
     w = np.arange(23, dtype=np.float32)[:, None] / 100  # 7 + 10 + 6 rows, its own layout
     model.light.first_order.table.assign(w)
-    model.light.linear.kernel.assign([[0.0]])
+    model.light.linear.dense_weights.kernel.assign([[0.0]])
     logits = model.light_logits(FEATURES).numpy()
     ids = model.processor(FEATURES)[0].numpy()
     for row in range(4):

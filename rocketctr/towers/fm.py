@@ -1,6 +1,6 @@
 """Factorization machine (Rendle, 2010) and logistic regression light towers.
 
-    LR: b + Σ_f w_f(id_f) + Σ_j u_j x_j
+    LR: b + Σ_f w_f(id_f) + Σ_j u_j x_j                      (`LinearTerm`)
     FM: LR + Σ_{f<g} ⟨v_f, v_g⟩
 
 w is the tower's own first-order table (one weight per row, `FirstOrder`), x the dense
@@ -22,6 +22,32 @@ def fm_pairwise(embeddings: tf.Tensor) -> tf.Tensor:
     return 0.5 * tf.reduce_sum(square_of_sum - sum_of_square, axis=1)
 
 
+class LinearTerm(tf_keras.layers.Layer):
+    """The linear part of LR, FM, DeepFM and xDeepFM: b + Σ_f w_f + Σ_j u_j x_j, from the
+    fields' first-order weights w [B, F] (the tower's `FirstOrder` table, read by the model)
+    and the dense values x [B, D]. With no dense column it is b + Σ_f w_f (oneDNN refuses a
+    0-wide matmul).
+
+    Args:
+        num_dense: D.
+    """
+
+    def __init__(self, num_dense: int, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.dense_weights = tf_keras.layers.Dense(1, name="dense_weights") if num_dense else None
+
+    def build(self, input_shape) -> None:
+        if self.dense_weights is None:
+            self.bias = self.add_weight(name="bias", shape=[], initializer="zeros")
+        super().build(input_shape)
+
+    def call(self, dense: tf.Tensor, first_order: tf.Tensor) -> tf.Tensor:
+        weights = tf.reduce_sum(tf.cast(first_order, self.compute_dtype), axis=1)
+        if self.dense_weights is None:
+            return weights + tf.cast(self.bias, self.compute_dtype)
+        return tf.squeeze(self.dense_weights(tf.cast(dense, self.compute_dtype)), axis=1) + weights
+
+
 class LRTower(Tower, name="lr"):
     """Logistic regression: a weight per id (first-order table) and per dense value."""
 
@@ -30,22 +56,10 @@ class LRTower(Tower, name="lr"):
 
     def __init__(self, config, **kwargs) -> None:
         super().__init__(config, **kwargs)
-        # u and the bias b; with no dense column, b alone (oneDNN refuses a 0-wide matmul).
-        self.linear = tf_keras.layers.Dense(1, name="dense_weights")
-
-    def build(self, input_shape) -> None:
-        if not self.inputs.dense:
-            self.bias = self.add_weight(name="bias", shape=[], initializer="zeros")
-        super().build(input_shape)
-
-    def linear_logits(self, dense, first_order) -> tf.Tensor:
-        weights = tf.reduce_sum(tf.cast(first_order, self.compute_dtype), axis=1)
-        if not self.inputs.dense:
-            return weights + tf.cast(self.bias, self.compute_dtype)
-        return tf.squeeze(self.linear(tf.cast(dense, self.compute_dtype)), axis=1) + weights
+        self.linear = LinearTerm(len(self.inputs.dense), name="linear")
 
     def call(self, embeddings, dense, training=None, first_order=None) -> TowerOutput:
-        return TowerOutput(self.linear_logits(dense, first_order), {})
+        return TowerOutput(self.linear(dense, first_order), {})
 
 
 class FMTower(LRTower, name="fm"):
@@ -55,4 +69,4 @@ class FMTower(LRTower, name="fm"):
 
     def call(self, embeddings, dense, training=None, first_order=None) -> TowerOutput:
         pairwise = tf.cast(fm_pairwise(embeddings), self.compute_dtype)
-        return TowerOutput(self.linear_logits(dense, first_order) + pairwise, {})
+        return TowerOutput(self.linear(dense, first_order) + pairwise, {})

@@ -8,44 +8,49 @@ import tf_keras
 from rocketctr.layers.cin import CIN
 from rocketctr.layers.mlp import MLP
 from rocketctr.towers.base import Tower, TowerOutput, flat_inputs
-from rocketctr.towers.fm import fm_pairwise
+from rocketctr.towers.fm import LinearTerm, fm_pairwise
 
 
 class XDeepFMTower(Tower, name="xdeepfm"):
-    """Linear + CIN over the embeddings + MLP over x0 (Lian et al., KDD 2018)."""
+    """Linear (a weight per id and per dense value) + CIN over the embeddings + MLP over x0
+    (Lian et al., KDD 2018)."""
 
     uses = frozenset({"hidden_units", "cin_layer_sizes", "dropout", "batch_norm"})
     hidden_names = ("cin", "mlp")  # the CIN's pooled feature maps; the MLP's last layer
+    uses_first_order = True
 
     def __init__(self, config, **kwargs) -> None:
         super().__init__(config, **kwargs)
-        self.linear = tf_keras.layers.Dense(1)
+        self.linear = LinearTerm(len(self.inputs.dense), name="linear")
         self.cin = CIN(config.cin_layer_sizes)
         self.cin_out = tf_keras.layers.Dense(1)
         self.mlp = MLP(config.hidden_units, config.dropout, config.batch_norm)
         self.mlp_out = tf_keras.layers.Dense(1)
 
-    def call(self, embeddings, dense, training=None) -> TowerOutput:
+    def call(self, embeddings, dense, training=None, first_order=None) -> TowerOutput:
         x0 = flat_inputs(embeddings, dense)
         cin, mlp = self.cin(embeddings), self.mlp(x0, training=training)
-        logits = self.linear(x0) + self.cin_out(cin) + self.mlp_out(mlp)
-        return TowerOutput(tf.squeeze(logits, axis=1), {"cin": cin, "mlp": mlp})
+        logits = tf.squeeze(self.cin_out(cin) + self.mlp_out(mlp), axis=1)
+        return TowerOutput(logits + self.linear(dense, first_order), {"cin": cin, "mlp": mlp})
 
 
 class DeepFMTower(Tower, name="deepfm"):
-    """Linear + FM pairwise term + MLP over x0 (Guo et al., IJCAI 2017)."""
+    """Linear (a weight per id and per dense value) + FM pairwise term + MLP over x0 (Guo
+    et al., IJCAI 2017)."""
 
     uses = frozenset({"hidden_units", "dropout", "batch_norm"})
     hidden_names = ("mlp",)
+    uses_first_order = True
 
     def __init__(self, config, **kwargs) -> None:
         super().__init__(config, **kwargs)
-        self.linear = tf_keras.layers.Dense(1)
+        self.linear = LinearTerm(len(self.inputs.dense), name="linear")
         self.mlp = MLP(config.hidden_units, config.dropout, config.batch_norm)
         self.mlp_out = tf_keras.layers.Dense(1)
 
-    def call(self, embeddings, dense, training=None) -> TowerOutput:
+    def call(self, embeddings, dense, training=None, first_order=None) -> TowerOutput:
         x0 = flat_inputs(embeddings, dense)
         mlp = self.mlp(x0, training=training)
-        logits = tf.squeeze(self.linear(x0) + self.mlp_out(mlp), axis=1)
-        return TowerOutput(logits + fm_pairwise(embeddings), {"mlp": mlp})
+        logits = tf.squeeze(self.mlp_out(mlp), axis=1) + self.linear(dense, first_order)
+        pairwise = tf.cast(fm_pairwise(embeddings), logits.dtype)
+        return TowerOutput(logits + pairwise, {"mlp": mlp})
