@@ -55,12 +55,12 @@ def _spec(schema: Schema) -> dict:
 def compute(schema: Schema, patterns: Sequence[str], bad_rows: str = "error") -> dict:
     """One pass over `patterns`: {feature: its statistics}, as `save` stores them.
 
-    Vocabulary values are kept most frequent first, ties by value (so two passes over the
-    same rows give the same rows); values holding a line break cannot be a line of the
-    vocabulary file and read the OOV row. Quantile boundaries are the distinct
-    q-quantiles of a uniform sample of the column's numeric values (all of them up to
-    QUANTILE_SAMPLE); missing and non-numeric values take no part. Moments are over the
-    finite values after `clip_max`.
+    Vocabulary values are kept most frequent first, ties by value (so two passes over
+    the same rows give the same rows); values holding a line break, or bytes that are
+    not UTF-8, cannot be a line of the vocabulary file and read the OOV row. Quantile
+    boundaries are the distinct q-quantiles of a uniform sample of the column's numeric
+    values (all of them up to QUANTILE_SAMPLE); missing and non-numeric values take no
+    part. Moments are over the finite values after `clip_max`.
     """
     from rocketctr.data import make_dataset  # TensorFlow loads only when a pass is needed
 
@@ -92,12 +92,13 @@ def compute(schema: Schema, patterns: Sequence[str], bad_rows: str = "error") ->
     stats = {}
     for name, counter in counts.items():
         min_count = spec[name]["vocabulary"]["min_count"]
-        # "" (missing) has its own row after the OOV row, and cannot be a line of the file.
-        kept = [(v, c) for v, c in counter.items() if c >= min_count and v and b"\n" not in v]
+        # "" (missing) has its own row after the OOV row; it, values with a line break and
+        # bytes that are not UTF-8 cannot be a line of the (text) vocabulary file.
+        kept = [(v, c) for v, c in counter.items() if c >= min_count and _writable(v)]
         kept.sort(key=lambda vc: (-vc[1], vc[0]))
         stats[name] = {
             "values": [v.decode() for v, _ in kept],
-            "rows_counted": sum(counter.values()),
+            "values_counted": sum(counter.values()),
         }
     for name, sample in samples.items():
         q = spec[name]["quantiles"]
@@ -112,6 +113,17 @@ def compute(schema: Schema, patterns: Sequence[str], bad_rows: str = "error") ->
         std = float(np.sqrt(max(squares / n - mean * mean, 0.0)))
         stats[name] = {"mean": float(mean), "std": std, "values_seen": int(n)}
     return stats
+
+
+def _writable(value: bytes) -> bool:
+    """Whether a value can be one line of the vocabulary file."""
+    if not value or b"\n" in value or b"\r" in value:
+        return False
+    try:
+        value.decode()
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 def _numbers(values: np.ndarray) -> np.ndarray:
