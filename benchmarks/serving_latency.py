@@ -155,23 +155,11 @@ def stage_fns(model, tower: str) -> dict[str, tuple[Callable, Callable]]:
     else:
         processor, table, net = model.processor, model.embedding, model.booster
 
-    def tower_args(ids, dense):  # the tower's inputs: LR reads no embedding
-        batch = tf.shape(ids)[0]
-        embeddings, sequences = tf.zeros([batch, len(processor.categorical), 0]), {}
-        if net.reads_embeddings:
-            slots = table(ids)
-            embeddings = processor.pool(slots, ids)
-            if net.uses_sequences:
-                sequences = processor.sequences(slots, ids)
-        weights = tf.zeros([batch, 0])
-        if net.uses_first_order:
-            weights = processor.pool(net.first_order(ids, processor.slot_fields), ids)
-        return embeddings, dense, weights, sequences
+    def tower_args(ids, dense):  # what the tower reads, as the model assembles it
+        embeddings, kwargs = model.tower_inputs(net, table, processor, ids)
+        return embeddings, dense, kwargs
 
-    def tower(embeddings, dense, weights, sequences):
-        kwargs = {"first_order": weights} if net.uses_first_order else {}
-        if net.uses_sequences:
-            kwargs["sequences"] = sequences
+    def tower(embeddings, dense, kwargs):
         return net(embeddings, dense, training=False, **kwargs).logits
 
     return {

@@ -127,19 +127,9 @@ def _writable(value: bytes) -> bool:
 
 
 def _numbers(values: np.ndarray) -> np.ndarray:
-    """The finite numbers of a column delivered as floats or as text."""
-    if values.dtype != object:
-        x = np.asarray(values, np.float64)
-    else:
-        x = np.array([_to_float(v) for v in values], np.float64)
+    """The finite numbers of a bucketed column (readers deliver it as floats, NaN missing)."""
+    x = np.asarray(values, np.float64)
     return x[np.isfinite(x)]
-
-
-def _to_float(value: bytes) -> float:
-    try:
-        return float(value)
-    except ValueError:
-        return np.nan
 
 
 def _reservoir(sample, seen: int, values: np.ndarray, rng) -> tuple[np.ndarray, int]:

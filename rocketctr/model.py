@@ -294,17 +294,16 @@ class CoTrainModel(tf_keras.Model):
         return [v for t in (self.booster, self.light) if t is not None for v in t.row_variables()]
 
     @staticmethod
-    def tower_output(
-        tower, table, processor, ids, dense, training, call=None
-    ) -> towers.TowerOutput:
-        """A tower's float32 output from its fields' row ids (full offsets) and dense values.
+    def tower_inputs(tower, table, processor, ids) -> tuple[tf.Tensor, dict]:
+        """What a tower reads besides the dense values: (embeddings [B, F, d], keyword
+        arguments: `first_order` [B, F] and `sequences` for the towers that take them).
 
         Args:
             tower: the tower.
             table: (row ids [B, S]) -> rows [B, S, d]: a training table, or the lookup of an
                 export's copy; pooled into fields [B, F, d] by the processor.
             processor: the FeatureProcessor of the tower's fields.
-            call: how to call the tower, if not directly (its XLA-compiled call, `_xla`).
+            ids: its row ids [B, S].
         """
         kwargs = {}
         if tower.reads_embeddings:
@@ -316,6 +315,16 @@ class CoTrainModel(tf_keras.Model):
             embeddings = tf.zeros([tf.shape(ids)[0], len(processor.categorical), 0])
         if tower.uses_first_order:
             kwargs["first_order"] = processor.pool(first_order_weights(tower, ids, processor), ids)
+        return embeddings, kwargs
+
+    @classmethod
+    def tower_output(
+        cls, tower, table, processor, ids, dense, training, call=None
+    ) -> towers.TowerOutput:
+        """A tower's float32 output from its fields' row ids (full offsets) and dense values
+        (see `tower_inputs`); `call`: how to call the tower, if not directly (its
+        XLA-compiled call, `_xla`)."""
+        embeddings, kwargs = cls.tower_inputs(tower, table, processor, ids)
         return _float32((call or tower)(embeddings, dense, training=training, **kwargs))
 
     def _xla(self, tower):

@@ -36,7 +36,6 @@ HASHING_DESCRIPTION = (
 )
 
 _INT_PATTERN = r"\s*-?[0-9]{1,18}\s*"
-_FLOAT_PATTERN = r"\s*[-+]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][-+]?[0-9]+)?\s*"
 
 # Vocabulary tables by file: every processor over a feature reads one table (a SavedModel
 # then holds it once, with the file as its asset).
@@ -342,7 +341,7 @@ class FeatureProcessor(tf_keras.layers.Layer):
 
     def _value_ids(self, feature: CategoricalFeature, raw: tf.Tensor) -> tf.Tensor:
         """Local ids [N] of a vocabulary feature's values (unknown: the OOV row) or of a
-        bucketed column's numbers (missing or not a number: the last row)."""
+        bucketed column's numbers (missing: the last row)."""
         if feature.vocabulary:
             if raw.dtype != tf.string:
                 raw = tf.strings.as_string(raw)
@@ -351,11 +350,7 @@ class FeatureProcessor(tf_keras.layers.Layer):
             missing = tf.constant(feature.learned.size + 1, tf.int64)
             return tf.where(raw == "", missing, ids)  # missing: a row of its own
         boundaries = [float(b) for b in feature.boundaries]
-        if raw.dtype == tf.string:
-            valid = tf.strings.regex_full_match(raw, _FLOAT_PATTERN)
-            x = tf.strings.to_number(tf.where(valid, raw, "nan"), tf.float32)
-        else:
-            x = tf.cast(raw, tf.float32)
+        x = tf.cast(raw, tf.float32)  # a numeric column: readers and serving give floats
         buckets = tf.cast(tf.raw_ops.Bucketize(input=x, boundaries=boundaries), tf.int64)
         return tf.where(tf.math.is_finite(x), buckets, len(boundaries) + 1)
 
