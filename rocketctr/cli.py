@@ -69,7 +69,17 @@ def _add_bad_rows(p) -> None:
 def _add_verbose(p) -> None:
     p.add_argument(
         "--verbose", action="store_true",
-        help="On an input, config or run-dir error, print the whole trace too.",
+        help="On an input, config or run-dir error, print the whole trace too; show "
+        f"TensorFlow's start-up log lines (or set {TF_LOGS_ENV}=1).",
+    )  # fmt: skip
+
+
+def _add_force(p) -> None:
+    p.add_argument(
+        "--force", action="store_true",
+        help="Publish the light net even when the export gate refuses it (non-finite or "
+        "constant scores, AUC at chance, below export.min_auc, or more than "
+        "export.max_auc_drop below the newest version). Its rocketctr.json says forced.",
     )  # fmt: skip
 
 
@@ -109,6 +119,7 @@ def _train_flags(p) -> None:
         help="Export the light net for TF Serving at the end (--noexport: don't).",
     )
     p.add_argument("--noexport", dest="export", action="store_false", help=argparse.SUPPRESS)
+    _add_force(p)
     p.add_argument(
         "--replica_index",
         type=int,
@@ -215,6 +226,7 @@ def _export_flags(p) -> None:
         metavar="export.KEY=VALUE",
         help="export.* override, e.g. --set export.embedding_dtype=int8.",
     )
+    _add_force(p)
     _add_verbose(p)
 
 
@@ -235,6 +247,7 @@ def _summary_flags(p) -> None:
                    help="Config override, repeatable, as for train.")  # fmt: skip
     p.add_argument("--tower", choices=["light", "booster", "both"], default="both",
                    help="Which net to show (default: every net the config builds).")  # fmt: skip
+    _add_verbose(p)
 
 
 # name: (one-line description, the function adding its flags); handlers: HANDLERS
@@ -360,7 +373,9 @@ def _train_and_export(args, config, model_dir: Path, replica) -> int:
         print(f"No --train/--eval: using built-in synthetic data {paths[0]}, {paths[1]}")
     result = train.train(config, train_files, eval_files, model_dir, replica=replica)
     print(train.summary(result))
-    path = train.export_trained(result, eval_files, export_base(args)) if args.export else None
+    path = None
+    if args.export:
+        path = train.export_trained(result, eval_files, export_base(args), force=args.force)
     if path is not None:
         print(f"Exported the light net to {path}: {_described(path)}")
     return 0
@@ -383,7 +398,7 @@ def item_vectors_main(args) -> int:
 
 
 def evaluate_main(args) -> int:
-    from rocketctr.evaluation import evaluate_run, metrics_only
+    from rocketctr.evaluation import describe_scored, evaluate_run, metrics_only
     from rocketctr.files import write_atomically
     from rocketctr.metrics import format_table
 
@@ -391,7 +406,7 @@ def evaluate_main(args) -> int:
         args.model_dir, args.data, tower=args.tower, bad_rows=args.bad_rows,
         export_base=args.export_dir,
     )  # fmt: skip
-    print(f"Scored {result['checkpoint']} (global step {result['global_step']:,})")
+    print(describe_scored(result))
     parity = result["export_parity"]
     if parity is not None:
         print(
@@ -459,7 +474,9 @@ def export_main(args) -> int:
     from rocketctr.config import parse_override
 
     overrides = dict(parse_override(s) for s in args.set)  # export.* keys only
-    path = serving.export_from_model_dir(args.model_dir, export_base(args), overrides=overrides)
+    path = serving.export_from_model_dir(
+        args.model_dir, export_base(args), overrides=overrides, force=args.force
+    )
     print(f"Exported the light net to {path}: {_described(path)}")
     return 0
 
@@ -486,6 +503,11 @@ def main(argv: list[str]) -> int:
     try:
         return HANDLERS[args.command](args)
     except Exception as e:
+        divergence = sys.modules.get("rocketctr.health")  # loaded by training
+        if divergence is not None and isinstance(e, divergence.TrainingDiverged):
+            print(flush=True)  # end the progress bar's line
+            print(f"rocketctr: error: {e}", file=sys.stderr)
+            return divergence.DIVERGED_EXIT_CODE
         message = user_error_message(e)
         if message is None:
             raise  # a bug, not the user's input: the whole trace
@@ -531,9 +553,67 @@ def pipeline_error_message(error: Exception) -> str:
     return text.strip().splitlines()[0] if text.strip() else repr(error)
 
 
+# What TensorFlow's C++ side prints on every start of a CPU machine, before its logging
+# is set up (so TF_CPP_MIN_LOG_LEVEL cannot hide it): absl's notice, INFO/WARNING lines
+# (oneDNN, "Could not find cuda drivers", CPU instructions) and the cuInit error of a
+# machine without a GPU. Every other line, errors included, passes.
+TF_NOISE = re.compile(
+    r"WARNING: All log messages before absl::InitializeLog\(\) is called are written to STDERR"
+    r"|[IW]\d{4} [\d:.]+ +\d+ [\w.]+:\d+\] "
+    r"|E\d{4} [\d:.]+ +\d+ cuda_\w+\.cc:\d+\] failed call to cuInit"
+    r"|To enable the following instructions: .* rebuild TensorFlow"
+)
+TF_LOGS_ENV = "ROCKETCTR_TF_LOGS"  # set to 1 to see them (as --verbose does)
+
+# The filter process: copies its stdin to its stdout line by line, without the noise. A
+# process, not a thread: it forwards what a crashing rocketctr wrote last (a C++ check
+# failure before abort) until the pipe closes.
+_FILTER = """
+import re, sys
+noise = re.compile(sys.argv[1])
+for line in sys.stdin.buffer:
+    if not noise.match(line.decode("utf-8", "replace")):
+        sys.stdout.buffer.write(line)
+        sys.stdout.buffer.flush()
+"""
+
+
+def filter_tf_noise() -> None:
+    """Sends this process's stderr (fd 2, so C++ writes too) through a filter process that
+    drops `TF_NOISE` lines; restores fd 2 and waits for the filter at exit."""
+    import atexit
+    import subprocess
+
+    sys.stderr.flush()
+    original = os.dup(2)
+    read_end, write_end = os.pipe()
+    try:
+        filter_process = subprocess.Popen(
+            [sys.executable, "-I", "-S", "-c", _FILTER, TF_NOISE.pattern],
+            stdin=read_end, stdout=original, stderr=original,
+        )  # fmt: skip
+    except OSError:
+        os.close(read_end), os.close(write_end), os.close(original)
+        return  # no filter: the noise shows, nothing is lost
+    os.close(read_end)
+    os.dup2(write_end, 2)
+    os.close(write_end)
+
+    def restore() -> None:
+        with contextlib.suppress(Exception):
+            sys.stderr.flush()
+        os.dup2(original, 2)  # closes our end of the pipe: the filter sees its end
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            filter_process.wait(timeout=10)  # a child still holding the pipe may outlive us
+
+    atexit.register(restore)
+
+
 def run() -> None:
     from absl import logging
 
+    if "--verbose" not in sys.argv and os.environ.get(TF_LOGS_ENV) != "1":
+        filter_tf_noise()
     logging.set_verbosity(logging.WARNING)
     sys.exit(main(sys.argv[1:]))
 

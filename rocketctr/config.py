@@ -166,6 +166,13 @@ class ExportConfig:
     # serving graph. The exporter refuses an export whose AUC moves beyond the dtype's
     # stated tolerance (rocketctr.serving.quality.AUC_TOLERANCE).
     embedding_dtype: str = "float32"
+    # The export gate (rocketctr/serving/gate.py), scored on the export's eval rows: refuse a
+    # light net whose AUC is below this floor (null: no floor; a net at or below chance,
+    # AUC <= 0.51, is always refused) ...
+    min_auc: float | None = None
+    # ... or whose AUC is lower by more than this than the newest version already under the
+    # export base, scored on the same rows (null: no comparison).
+    max_auc_drop: float | None = 0.01
 
 
 @dataclass(frozen=True)
@@ -272,6 +279,14 @@ _VALUE_CHECKS: dict[tuple[type, str], tuple[Callable[[Any], bool], str]] = {
     (TrainConfig, "early_stopping_patience"): (_non_negative, "must be >= 0 (0: never stop)"),
     (TrainConfig, "lr_plateau_factor"): (lambda v: 0.0 < v <= 1.0, "must be in (0, 1]"),
     (TrainConfig, "lr_plateau_patience"): (_positive, "must be >= 1"),
+    (ExportConfig, "min_auc"): (
+        lambda v: v is None or 0.0 <= v <= 1.0,
+        "must be null or in [0, 1]",
+    ),
+    (ExportConfig, "max_auc_drop"): (
+        lambda v: v is None or 0.0 <= v <= 1.0,
+        "must be null or in [0, 1]",
+    ),
     (ExportConfig, "embedding_dtype"): (
         lambda v: v in EMBEDDING_DTYPES,
         f"must be one of {list(EMBEDDING_DTYPES)}",

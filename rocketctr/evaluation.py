@@ -20,9 +20,10 @@ import tensorflow as tf
 
 from rocketctr.config import ConfigError
 from rocketctr.data import BadRowReport, make_dataset
-from rocketctr.metrics import calibration_buckets, tower_metrics
+from rocketctr.metrics import calibration_buckets, sigmoid, tower_metrics
 from rocketctr.model import CoTrainModel
-from rocketctr.rundir import restore_run
+from rocketctr.rundir import HISTORY_FILE, RunFileError, read_run_file, restore_run
+from rocketctr.selection import selected_epoch, selection_monitor
 
 TOWERS = ("booster", "light")
 DEFAULT_EXPORT = "export"  # <model_dir>/export, where `rocketctr train` exports
@@ -38,7 +39,7 @@ class Scores:
     export_probs: np.ndarray | None = None  # the light export's probabilities [N]
 
     def probs(self, tower: str) -> np.ndarray:
-        return 1.0 / (1.0 + np.exp(-self.logits[tower].astype(np.float64)))
+        return sigmoid(self.logits[tower])
 
 
 def run_towers(model: CoTrainModel, tower: str = "both") -> list[str]:
@@ -172,7 +173,7 @@ def evaluate_run(
         and export_parity (None when the light net was scored from the checkpoint).
     """
     model_dir = Path(model_dir)
-    model, config, checkpoint, _ = restore_run(model_dir, error=ConfigError)
+    model, config, checkpoint, completed = restore_run(model_dir, error=ConfigError)
     towers = run_towers(model, tower)
     global_step = int(model.global_step.numpy())
     export_path = None
@@ -207,11 +208,41 @@ def evaluate_run(
         "model_dir": str(model_dir),
         "checkpoint": checkpoint,
         "global_step": global_step,
+        "kept_epoch": kept_epoch(model_dir, config, completed),
+        "selection_metric": selection_monitor(config)[0],
         "data": list(patterns),
         "bad_rows": report.summary(),
         "towers": results,
         "export_parity": parity,
     }
+
+
+def kept_epoch(model_dir: Path, config, completed_epochs: int) -> int | None:
+    """The epoch whose weights a finished run's newest checkpoint holds (model selection
+    saved them last), or None while the run has not finished or its history is unreadable."""
+    try:
+        history = read_run_file(model_dir / HISTORY_FILE)
+    except (RunFileError, OSError):
+        return None
+    finished = bool(history) and "stop" in history[-1]
+    if not finished or completed_epochs < config.train.num_epochs:
+        return None
+    return selected_epoch(history, config)
+
+
+def describe_scored(evaluation: dict[str, Any]) -> str:
+    """One line naming the weights `evaluate_run` scored: the kept epoch and its checkpoint."""
+    checkpoint, step = evaluation["checkpoint"], evaluation["global_step"]
+    epoch = evaluation["kept_epoch"]
+    if epoch is None:
+        return (
+            f"Scored {checkpoint} (global step {step:,}): the run has not finished, so these "
+            "are its newest weights, not yet the ones model selection keeps"
+        )
+    return (
+        f"Scored the weights of epoch {epoch}, kept by model selection "
+        f"({evaluation['selection_metric']}): {checkpoint} (global step {step:,})"
+    )
 
 
 def metrics_only(evaluation: dict[str, Any]) -> dict[str, dict[str, float]]:

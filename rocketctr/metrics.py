@@ -10,6 +10,13 @@ import numpy as np
 import pandas as pd
 
 
+def sigmoid(logits: np.ndarray) -> np.ndarray:
+    """1 / (1 + e^-z) in float64, without overflow for logits of any size (a diverged net's
+    1e20 gives exactly 1.0, not a RuntimeWarning)."""
+    z = np.asarray(logits, dtype=np.float64)
+    return np.exp(-np.logaddexp(0.0, -z))
+
+
 def auc(labels: np.ndarray, scores: np.ndarray) -> float:
     """ROC AUC via the Mann-Whitney U statistic; tied scores count one half.
 

@@ -20,6 +20,7 @@ from rocketctr.config import Config, ConfigError, OptimizerConfig
 from rocketctr.distill.base import MethodContext
 from rocketctr.distill.distiller import Distiller, DistillerInputs
 from rocketctr.distill.teacher import BoosterTeacher, Teacher
+from rocketctr.health import LogitSpread
 from rocketctr.layers.embedding import Embedding
 from rocketctr.layers.features import FeatureProcessor
 from rocketctr.schema import Schema
@@ -211,6 +212,10 @@ class CoTrainModel(tf_keras.Model):
             tower: tf_keras.metrics.AUC(num_thresholds=2000, name=f"{tower}_auc")
             for tower in ("light", "booster")
         }
+        # A dead light net's logits are constant: model selection watches their validation
+        # std. Not tracked: checkpoints and best/ weights (a list of `weights`) of earlier
+        # runs hold no such variables.
+        self.__dict__["_light_spread"] = LogitSpread("light_logit_std")
 
     # ----------------------------------------------------------------------------- forward
     def call(
@@ -519,6 +524,8 @@ class CoTrainModel(tf_keras.Model):
         for tower, auc in self._aucs.items():
             if f"{tower}_logits" in losses:
                 auc.update_state(labels, tf.sigmoid(losses[f"{tower}_logits"]))
+        if "light_logits" in losses:
+            self._light_spread.update_state(losses["light_logits"])
         return {m.name: m.result() for m in self.metrics}
 
     @property
@@ -527,7 +534,8 @@ class CoTrainModel(tf_keras.Model):
         trackers = [self._trackers["loss"]] + [self._trackers[f"{t}_bce"] for t in towers_present]
         if self.distills:
             trackers += [self._trackers[n] for n in (*self.distiller.loss_names, "hint_weight")]
-        return trackers + [self._aucs[t] for t in towers_present]
+        spread = [self._light_spread] if self.has_light else []
+        return trackers + [self._aucs[t] for t in towers_present] + spread
 
 
 def first_order_weights(tower, ids: tf.Tensor, processor: FeatureProcessor) -> tf.Tensor:

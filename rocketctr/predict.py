@@ -25,6 +25,7 @@ from rocketctr.config import Config, ConfigError
 from rocketctr.data import BadRowReport, make_dataset
 from rocketctr.data.dataset import SOURCE_FILE, SOURCE_ROW, expand_patterns
 from rocketctr.evaluation import run_towers
+from rocketctr.metrics import sigmoid
 from rocketctr.rundir import restore_run
 from rocketctr.schema import load_schema, parse_schema
 
@@ -125,7 +126,7 @@ def predict(
             columns["label"] = pa.array(labels.numpy())
             for name in towers:
                 z = logits[f"{name}_logits"].numpy().astype(np.float64)
-                columns[f"{name}_probability"] = pa.array(1.0 / (1.0 + np.exp(-z)))
+                columns[f"{name}_probability"] = pa.array(sigmoid(z))
                 columns[f"{name}_logit"] = pa.array(z)
             table = pa.table(columns)
             if writer is None:

@@ -34,7 +34,7 @@ from rocketctr.rundir import (
     read_run_file,
     run_schema,
 )
-from rocketctr.selection import EARLY_STOPPING, best_epoch, selection_monitor
+from rocketctr.selection import EARLY_STOPPING, selected_epoch, selection_monitor
 
 LATENCY_BATCHES = (1, 100)
 COLORS = {"booster": "#c0392b", "light": "#2471a3"}
@@ -315,9 +315,8 @@ def write_report(
         evaluate_run(baseline_dir, data, tower="light", bad_rows=bad_rows) if baseline_dir else None
     )
     history = _history(model_dir)
-    monitor, mode = selection_monitor(config)
-    chosen = best_epoch(history, monitor, mode) if config.train.restore_best else None
-    selected = chosen["epoch"] if chosen else (history[-1]["epoch"] if history else None)
+    monitor, _ = selection_monitor(config)
+    selected = selected_epoch(history, config)
     features, _ = eval_rows(
         run_schema(model_dir, config), data, bad_rows or config.train.bad_rows,
         max(LATENCY_BATCHES),

@@ -25,6 +25,7 @@ import tensorflow as tf
 import tf_keras
 from tensorflow.python.ops.resource_variable_ops import ResourceVariable
 
+from rocketctr.health import check_state
 from rocketctr.rundir import (
     RunPosition,
     checkpoint_paths,
@@ -173,6 +174,7 @@ class BackupSaver(EpochSaver):
         self.batches = batch + 1  # Keras numbers a resumed epoch's batches on from the backup
         due = self.step % self.every_steps == 0
         if due and (self.epoch_length == 0 or self.batches < self.epoch_length):
+            check_state(self.model, f"the backup at global step {self.step:,}")
             self.position.epoch_step.assign(self.batches)
             path = self.backups.save(checkpoint_number=self.step)
             self.last_backup = (self.batches, path)

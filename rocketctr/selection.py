@@ -8,8 +8,10 @@ One callback, `Selection`, makes every epoch-level decision on the validation
   reached, so a run killed after it and resumed still ships it;
 - early stopping after `early_stopping_patience` epochs without improvement, and learning
   rate decay (every optimizer) after `lr_plateau_patience`;
-- why training ended, in the last epoch's record (`"stop"`): "early_stopping" or
-  "num_epochs".
+- a light net that stopped learning (rocketctr/health.py): a warning line, and a dead one
+  (constant validation logits) stops the run at once;
+- why training ended, in the last epoch's record (`"stop"`): "early_stopping",
+  "light_dead" or "num_epochs".
 
 Its state is a function of the record: a resumed run replays the records of the epochs
 its checkpoint holds, so it decays, stops and selects as the run would have uninterrupted.
@@ -30,9 +32,11 @@ import tf_keras
 
 from rocketctr.config import Config, ConfigError, TrainConfig
 from rocketctr.files import write_atomically
+from rocketctr.health import light_health
 
 SELECTION_METRICS = ("light_auc", "light_bce", "booster_auc", "booster_bce")
-EARLY_STOPPING, NUM_EPOCHS = "early_stopping", "num_epochs"  # history's "stop" values
+# history's "stop" values; LIGHT_DEAD: the light net's validation output went constant
+EARLY_STOPPING, NUM_EPOCHS, LIGHT_DEAD = "early_stopping", "num_epochs", "light_dead"
 
 
 def best_epoch(history: list[dict], monitor: str, mode: str = "max") -> dict | None:
@@ -42,6 +46,16 @@ def best_epoch(history: list[dict], monitor: str, mode: str = "max") -> dict | N
         return None
     pick = max if mode == "max" else min
     return pick(logged, key=lambda r: r[monitor])
+
+
+def selected_epoch(history: list[dict], config: Config) -> int | None:
+    """The epoch whose weights a finished run keeps: the best by the selection metric, or
+    the last one (`train.restore_best: false`, or nothing validated); None without history."""
+    if not history:
+        return None
+    monitor, mode = selection_monitor(config)
+    chosen = best_epoch(history, monitor, mode) if config.train.restore_best else None
+    return chosen["epoch"] if chosen else history[-1]["epoch"]
 
 
 def selection_monitor(config: Config) -> tuple[str, str]:
@@ -88,6 +102,7 @@ class Selection(tf_keras.callbacks.Callback):
         self.sign = 1.0 if mode == "max" else -1.0
         self.patience = t.early_stopping_patience
         self.lr_factor, self.lr_patience = t.lr_plateau_factor, t.lr_plateau_patience
+        self.config = config
         self.records, self.history_path, self.best_dir = history, history_path, best_dir
         self.best_value, self.best = -float("inf"), None  # best: the selected 1-based epoch
         self.previous_best: int | None = None  # the one before (a resume may fall back to it)
@@ -107,7 +122,8 @@ class Selection(tf_keras.callbacks.Callback):
 
     @property
     def stopped_early(self) -> bool:
-        return bool(self.records) and self.records[-1].get("stop") == EARLY_STOPPING
+        """The run stopped before train.num_epochs (early stopping, or a dead light net)."""
+        return bool(self.records) and self.records[-1].get("stop") in (EARLY_STOPPING, LIGHT_DEAD)
 
     def _best_path(self, epoch: int) -> str:
         return os.path.join(self.best_dir, f"ckpt-{epoch}")
@@ -141,7 +157,13 @@ class Selection(tf_keras.callbacks.Callback):
                 optimizer.learning_rate = float(optimizer.learning_rate) * self.lr_factor
             print(f"\n{self.monitor} has not improved for {self.lr_patience} epoch(s): learning "
                   f"rates x{self.lr_factor}")  # fmt: skip
-        if stop:
+        warning, dead = light_health(self.config, record)
+        if warning:
+            print("\n" + warning)
+        if dead:
+            record["stop"] = LIGHT_DEAD
+            self.model.stop_training = True
+        elif stop:
             record["stop"] = EARLY_STOPPING
             self.model.stop_training = True
             print(f"\n{self.monitor} has not improved for {self.patience} epoch(s) since epoch "

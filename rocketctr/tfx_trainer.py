@@ -418,7 +418,7 @@ def verify_for_tfx(
     input_dtypes = serving.serving_input_dtypes(model)
     rows = {c: features[c].numpy() for c in input_dtypes}
     example_dtypes = {c: tf.as_dtype(example_dtypes.get(c, dt)) for c, dt in input_dtypes.items()}
-    serving.verify_export(saved_model_dir, model, rows, example_dtypes)
+    serving.verify_export(saved_model_dir, model, rows, example_dtypes)  # (report, scores)
     examples = serialize_like_csv_example_gen(rows, example_dtypes)
     loaded = tf.saved_model.load(str(saved_model_dir))
     scored = loaded.signatures["predict_examples"](examples=tf.constant(examples))

@@ -22,6 +22,7 @@ import tf_keras
 from rocketctr import distribute, feature_stats
 from rocketctr.config import Config, ConfigError, save_config
 from rocketctr.data import BadRowError, BadRowReport, make_dataset
+from rocketctr.health import DivergenceGuard, TrainingDiverged
 from rocketctr.distill.base import resolve_methods
 from rocketctr.distill.codistill import Codistillation, CodistillReplica, for_replica
 from rocketctr.distill.two_stage import load_teacher
@@ -47,6 +48,8 @@ from rocketctr.rundir import (
     METRICS_FILE,
     RunFileError,
     RunPosition,
+    checkpoint_paths,
+    checkpoint_step,
     drop_checkpoint,
     hold,
     prepare_run_schema,
@@ -64,7 +67,7 @@ log = logging.getLogger("rocketctr")
 # rundir.prepare_run_schema.)
 RESUMABLE_KEYS = frozenset({
     "train.num_epochs", "train.bad_rows", "train.checkpoint_every_steps", "train.strategy",
-    "schema", "export.embedding_dtype",
+    "schema", "export.embedding_dtype", "export.min_auc", "export.max_auc_drop",
 })  # fmt: skip
 
 
@@ -339,10 +342,29 @@ def train(
     strategy = distribute.make_strategy(config.train.strategy)
     chief = distribute.is_chief(strategy)
     with hold(model_dir) if chief else contextlib.nullcontext():
-        return _train(
-            config, train_patterns, eval_patterns, Path(model_dir), strategy, chief, verbose,
-            replica,
-        )  # fmt: skip
+        try:
+            return _train(
+                config, train_patterns, eval_patterns, Path(model_dir), strategy, chief,
+                verbose, replica,
+            )  # fmt: skip
+        except TrainingDiverged as e:
+            raise TrainingDiverged(f"{e} {_last_good_state(Path(model_dir))}") from None
+
+
+def _last_good_state(model_dir: Path) -> str:
+    """Where a diverged run can resume from, in one sentence."""
+    saved = [
+        (checkpoint_step(p), p)
+        for name in (CHECKPOINT_DIR, BACKUP_DIR)
+        for p in checkpoint_paths(model_dir / name)
+    ]
+    if not saved:
+        return f"{model_dir} holds no trained state yet: lower the rate and train again."
+    step, path = max(saved)
+    return (
+        f"Its last good state, {path} (global step {step:,}), was kept: lower the rate and "
+        "train into a new --model_dir, or rerun the same command to resume from it."
+    )
 
 
 def _train(
@@ -424,8 +446,10 @@ def _train(
             steps_per_epoch=t.steps_per_epoch,
             verbose=verbose,
         )
-        # Selection first: an epoch's record and selected weights are written before its
-        # checkpoint (see rocketctr/selection.py).
+        # The divergence guard first: a diverged step or epoch stops before anything is
+        # saved. Then selection: an epoch's record and selected weights are written before
+        # its checkpoint (see rocketctr/selection.py).
+        guard = DivergenceGuard(per_step=not distribute.is_parameter_server(strategy))
         others = [
             saver,
             BatchTensorBoard(worker_dir("logs"), update_freq=100),
@@ -433,7 +457,7 @@ def _train(
         ]
         resumed_mid_epoch = int(position.epoch_step.numpy()) > 0
         try:
-            fit(initial_epoch=initial_epoch, callbacks=[selection, *others])
+            fit(initial_epoch=initial_epoch, callbacks=[guard, selection, *others])
         except ValueError as e:
             # Keras cannot run an epoch with no batch left. A one-pass run resumed from a
             # backup at its first epoch's last batch meets one if it was killed before that
@@ -445,7 +469,7 @@ def _train(
             drop_checkpoint(restored)
             restored = restore()
             selection = selection_from(int(position.epoch.numpy()))
-            fit(initial_epoch=int(position.epoch.numpy()), callbacks=[selection, *others])
+            fit(initial_epoch=int(position.epoch.numpy()), callbacks=[guard, selection, *others])
     elif selection.stopped_early and initial_epoch < t.num_epochs:
         # Killed after the early stop but before the selected weights were saved as final.
         print(f"The run stopped early at epoch {history[-1]['epoch']}; finishing it.")
@@ -476,6 +500,7 @@ def export_trained(
     metadata: dict | None = None,
     example_dtypes: dict | None = None,
     example_rows: tuple[dict[str, tf.Tensor], tf.Tensor] | None = None,
+    force: bool = False,
 ) -> Path | None:
     """Exports the light net of a finished run, or says why there is nothing to export.
 
@@ -491,6 +516,7 @@ def export_trained(
         metadata: more entries for the export's rocketctr.json.
         example_dtypes: see `serving.export_light`.
         example_rows: (features, labels) of those eval rows, if the caller has read them.
+        force: publish even when the export gate refuses the net (see serving/gate.py).
 
     Returns:
         The new version's directory; None (and a line printed saying why) for a worker that
@@ -522,7 +548,7 @@ def export_trained(
             "global_step": int(result.model.global_step.numpy()),
             **(metadata or {}),
         },
-        example_dtypes=example_dtypes,
+        example_dtypes=example_dtypes, force=force,
     )  # fmt: skip
 
 

@@ -23,13 +23,14 @@ from rocketctr.rundir import RunFileError, load_run_config
 from rocketctr.serving.example_codec import resolve_example_dtypes
 from rocketctr.serving.example_rows import as_numpy_labels, as_numpy_rows, synthetic_rows
 from rocketctr.serving.export_error import ExportError
+from rocketctr.serving.gate import check_gate
 from rocketctr.serving.metadata import (
     ASSETS_EXTRA,
     export_info,
     saved_model_bytes,
     write_export_info,
 )
-from rocketctr.serving.publish import publish_version
+from rocketctr.serving.publish import publish_version, versions
 from rocketctr.serving.run_restore import restore_model, run_eval_rows
 from rocketctr.serving.serving_module import (
     build_light_module,
@@ -54,8 +55,10 @@ def export_light(
     metadata: Mapping[str, Any] | None = None,
     example_dtypes: Mapping[str, Any] | None = None,
     model_name: str = DEFAULT_MODEL_NAME,
+    force: bool = False,
 ) -> Path:
-    """Exports the light net as a new numeric version under `export_base`, verified.
+    """Exports the light net as a new numeric version under `export_base`, verified and
+    gated.
 
     Args:
         model: a (trained) co-training model with a light tower. Its config's
@@ -76,6 +79,8 @@ def export_light(
             columns and float_list for dense ones. Columns of the schema that are not
             served (label, privileged) are ignored.
         model_name: the TF Serving model name written into the warmup requests.
+        force: publish even when the export gate (gate.py) refuses the net; its verdict
+            in rocketctr.json then says "forced".
 
     Returns:
         The version directory, `<export_base>/<version>`.
@@ -85,6 +90,9 @@ def export_light(
             or verification failed (booster/optimizer variable, privileged input, wrong
             parameter count, scores differ, AUC moved too much). Nothing is left under
             `export_base` then.
+        GateRefused: the export gate refused the net (non-finite or constant scores, AUC
+            at chance, below `export.min_auc`, or more than `export.max_auc_drop` below
+            the newest published version). Nothing is left under `export_base` then.
     """
     if not model.has_light:
         raise ExportError(
@@ -107,19 +115,38 @@ def export_light(
         if rows is not None:
             write_warmup(extra / WARMUP_FILE, rows, input_dtypes, model_name, WARMUP_ROWS)
         parity_rows = rows if rows is not None else synthetic_rows(input_dtypes)
-        report = verify_export(tmp, model, parity_rows, parse_dtypes, labels)
+        report, served = verify_export(tmp, model, parity_rows, parse_dtypes, labels)
+        published = [v for v in versions(tmp.parent) if int(v.name) < version]
+        gate = check_gate(
+            model.rocket_config, served, labels, parity_rows,
+            published[-1] if published else None, force=force,
+        )  # fmt: skip
         info = export_info(model, version, metadata, parse_dtypes, report, size)
+        info["gate"] = gate
         write_export_info(tmp, info)
         return info
 
     final, info = publish_version(export_base, write)
     log.info("Exported the light net to %s: %s", final, describe_export(info))
+    if info["gate"]["failures"]:
+        print(f"WARNING: published {final} although the export gate refused it (--force): "
+              + "; ".join(info["gate"]["failures"]))  # fmt: skip
     return final
 
 
 def describe_export(info: Mapping[str, Any]) -> str:
-    """One line: size, dtype, rows and the AUC/logloss change (when measured)."""
+    """One line: size, dtype, rows, the AUC/logloss change (when measured), the gate."""
     table, quality = info["embedding_table"], info["verification"]["quality"]
+    text = _describe_quality(table, quality)
+    gate = info.get("gate")  # exports made before the gate have none
+    if gate is None:
+        return text
+    baseline = gate["baseline"]
+    versus = f", version {baseline['version']}: {baseline['auc']:.5f}" if baseline else ""
+    return f"{text}; export gate {gate['verdict']}{versus}"
+
+
+def _describe_quality(table: Mapping[str, Any], quality: Mapping[str, Any] | None) -> str:
     text = (
         f"{info['size_bytes'] / 2**20:.1f} MiB, {table['dtype']} table of {table['rows']:,} rows"
         f" ({table['training_rows']:,} in training)"
@@ -141,6 +168,7 @@ def export_from_model_dir(
     example_dtypes: Mapping[str, Any] | None = None,
     model_name: str = DEFAULT_MODEL_NAME,
     overrides: Mapping[str, Any] | None = None,
+    force: bool = False,
 ) -> Path:
     """Restores the latest checkpoint of a training run and exports its light net.
 
@@ -158,6 +186,7 @@ def export_from_model_dir(
         model_name: as for `export_light`.
         overrides: dotted `export.*` config keys to export with instead of the run's
             (e.g. {"export.embedding_dtype": "int8"}); nothing else of a run can change.
+        force: as for `export_light`.
 
     Returns:
         The new version directory.
@@ -195,5 +224,5 @@ def export_from_model_dir(
         info["parity_rows_from"] = patterns
     return export_light(
         model, export_base, example_features=features, example_labels=labels, metadata=info,
-        example_dtypes=example_dtypes, model_name=model_name,
+        example_dtypes=example_dtypes, model_name=model_name, force=force,
     )  # fmt: skip

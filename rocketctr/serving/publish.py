@@ -11,6 +11,7 @@ leaves its temporary dir behind; the next export removes those whose process is 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import re
@@ -77,12 +78,13 @@ def publish_version(export_base: str | Path, write: Callable[[Path, int], T]) ->
     Args:
         export_base: the directory TF Serving watches.
         write: fills `tmp_dir` (a SavedModel, verified) and returns a result; anything it
-            raises leaves nothing behind.
+            raises leaves nothing behind (not even `export_base`, if this call created it).
 
     Returns:
         (the version directory, what `write` returned).
     """
     base = Path(export_base)
+    created = not base.exists()
     base.mkdir(parents=True, exist_ok=True)
     remove_stale_temp_dirs(base)
     version = next_version(base)
@@ -95,5 +97,8 @@ def publish_version(export_base: str | Path, write: Callable[[Path, int], T]) ->
         os.rename(tmp, final)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
+        if created:  # a refused first export leaves no trace
+            with contextlib.suppress(OSError):
+                base.rmdir()
         raise
     return final, result

@@ -200,6 +200,13 @@ def check_signatures(
         )
 
 
+def _difference(served: np.ndarray, expected: np.ndarray) -> np.ndarray:
+    """|served - expected| per row; 0 where both are the same non-finite value (a diverged
+    net exports faithfully; the export gate, not parity, refuses it)."""
+    same = (served == expected) | (np.isnan(served) & np.isnan(expected))
+    return np.where(same, 0.0, np.abs(served - expected))
+
+
 def check_parity(
     loaded: Any,
     expected_probs: np.ndarray,
@@ -218,12 +225,12 @@ def check_parity(
             in-memory vectors) by more than PARITY_ATOL on some row.
     """
     served = loaded.signatures[SERVING_SIGNATURE](**features)["probabilities"].numpy()
-    diffs = {SERVING_SIGNATURE: np.abs(served - expected_probs)}
+    diffs = {SERVING_SIGNATURE: _difference(served, expected_probs)}
     scored = loaded.signatures[EXAMPLES_SIGNATURE](examples=tf.constant(examples))
-    diffs[EXAMPLES_SIGNATURE] = np.abs(scored["probabilities"].numpy() - expected_probs)
+    diffs[EXAMPLES_SIGNATURE] = _difference(scored["probabilities"].numpy(), expected_probs)
     for alias in aliases:
         probs = loaded.signatures[alias](**features)["probabilities"].numpy()
-        diffs[alias] = np.abs(probs - expected_probs)
+        diffs[alias] = _difference(probs, expected_probs)
     for name, vector in vectors.items():
         side = {c: features[c] for c in vector.input_dtypes}
         served_vectors = loaded.signatures[name](**side)[EMBEDDING_OUTPUT].numpy()
@@ -268,8 +275,9 @@ def verify_export(
             dtype's tolerance (quality.py). Quantized exports need them.
 
     Returns:
-        {"parameters", "parity_rows", "max_abs_diff", "embedding_dtype", "quality"}; quality
-        is None without labels.
+        (report, served): report is {"parameters", "parity_rows", "max_abs_diff",
+        "embedding_dtype", "quality"} (quality is None without labels); served is the
+        export's probabilities on `rows` [N] (what the export gate judges).
 
     Raises:
         ExportError: any check failed; the message says which and what was found.
@@ -303,10 +311,11 @@ def verify_export(
     examples = serialize_examples(rows, example_dtypes or input_dtypes)
     served, worst = check_parity(loaded, expected, features, examples, vectors, aliases)
     quality = None if labels is None else quality_change(labels, float32_probs, served, dtype)
-    return {
+    report = {
         "parameters": count,
         "parity_rows": int(expected.shape[0]),
         "max_abs_diff": worst,
         "embedding_dtype": dtype,
         "quality": quality,
     }
+    return report, served
