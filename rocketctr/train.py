@@ -22,7 +22,6 @@ import tf_keras
 from rocketctr import distribute, feature_stats
 from rocketctr.config import Config, ConfigError, save_config
 from rocketctr.data import BadRowError, BadRowReport, make_dataset
-from rocketctr.health import DivergenceGuard, TrainingDiverged
 from rocketctr.distill.base import resolve_methods
 from rocketctr.distill.codistill import Codistillation, CodistillReplica, for_replica
 from rocketctr.distill.two_stage import load_teacher
@@ -30,6 +29,7 @@ from rocketctr.evaluation import TOWERS, score
 from rocketctr.feature_format import has_trained_state, prepare_run_format
 from rocketctr.file_layout import check_layout
 from rocketctr.files import write_atomically
+from rocketctr.health import DivergenceGuard, TrainingDiverged
 from rocketctr.metrics import format_table, tower_metrics
 from rocketctr.model import CoTrainModel, build_model
 from rocketctr.resume import (

@@ -137,7 +137,7 @@ def export_light(
 def describe_export(info: Mapping[str, Any]) -> str:
     """One line: size, dtype, rows, the AUC/logloss change (when measured), the gate."""
     table, quality = info["embedding_table"], info["verification"]["quality"]
-    text = _describe_quality(table, quality)
+    text = _describe_quality(info["size_bytes"], table, quality)
     gate = info.get("gate")  # exports made before the gate have none
     if gate is None:
         return text
@@ -146,9 +146,11 @@ def describe_export(info: Mapping[str, Any]) -> str:
     return f"{text}; export gate {gate['verdict']}{versus}"
 
 
-def _describe_quality(table: Mapping[str, Any], quality: Mapping[str, Any] | None) -> str:
+def _describe_quality(
+    size_bytes: int, table: Mapping[str, Any], quality: Mapping[str, Any] | None
+) -> str:
     text = (
-        f"{info['size_bytes'] / 2**20:.1f} MiB, {table['dtype']} table of {table['rows']:,} rows"
+        f"{size_bytes / 2**20:.1f} MiB, {table['dtype']} table of {table['rows']:,} rows"
         f" ({table['training_rows']:,} in training)"
     )
     if quality is None:
