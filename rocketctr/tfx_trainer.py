@@ -20,6 +20,13 @@ What `run_fn` reads (`fn_args`):
             lists booster-only features.
         "config": a preset name or a config YAML path (default "default");
         "overrides": {"train.batch_size": 512, ...}, dotted config keys.
+        "force": publish the light net even when the export gate refuses it (default
+            false). The gate (rocketctr/serving/gate.py) is the Evaluator's blessing built
+            into the trainer: non-finite or constant scores, AUC <= 0.51 and AUC below
+            `export.min_auc` (a TFMA value_threshold) are refused before anything reaches
+            serving_model_dir. Its change threshold (`export.max_auc_drop`, a TFMA
+            change_threshold) has no baseline here: serving_model_dir is fresh each run, so
+            the pipeline's Evaluator compares with the blessed model.
     train_steps: when set, the total number of training steps (one epoch of that many
         steps over the repeated, shuffled training files); otherwise the config's epochs.
         eval_steps is ignored: both towers are evaluated exactly on the whole eval split.
@@ -68,7 +75,7 @@ DEFAULT_HASH_BUCKETS = 10_000
 DERIVED_SCHEMA_FILE = "tfx_schema.yaml"  # written to model_run_dir when derived from TFMD
 EXPORT_FILE = "tfx_export.json"  # in model_run_dir: where the light net went, and its check
 _CUSTOM_CONFIG_KEYS = {
-    "schema", "config", "overrides", "label", "hash_buckets", "dense", "privileged",
+    "schema", "config", "overrides", "label", "hash_buckets", "dense", "privileged", "force",
 }  # fmt: skip
 # TFMD FeatureType values (tensorflow_metadata schema.proto): BYTES=1, INT=2, FLOAT=3.
 _TFMD_BYTES, _TFMD_INT, _TFMD_FLOAT = 1, 2, 3
@@ -117,6 +124,7 @@ def run_fn(fn_args: Any) -> None:
         version_dir = export_trained(
             result, fn_args.eval_files, tmp, example_dtypes=example_dtypes, example_rows=rows,
             metadata={"tfx": {"transform_graph": transform_dir}},
+            force=bool(custom.get("force", False)),
         )  # fmt: skip
         if version_dir is None:
             raise ConfigError("Nothing to export: TFX's Pusher needs the light net.")

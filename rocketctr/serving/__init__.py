@@ -9,6 +9,7 @@
     run_restore.py     a training run's latest checkpoint and its eval rows
     verification.py    the checks: variables, signatures, parity
     quality.py         AUC/logloss change of a quantized export, and its tolerance
+    gate.py            the export gate: what may be published (the "blessing")
     warmup.py          assets.extra/tf_serving_warmup_requests
     metadata.py        assets.extra/rocketctr.json
 
@@ -24,6 +25,7 @@ from rocketctr.serving.exporter import (
     export_from_model_dir,
     export_light,
 )
+from rocketctr.serving.gate import GateRefused
 from rocketctr.serving.metadata import (
     ASSETS_EXTRA,
     METADATA_FILE,
@@ -40,7 +42,7 @@ from rocketctr.serving.warmup import WARMUP_FILE
 
 __all__ = [
     "ASSETS_EXTRA", "AUC_TOLERANCE", "DEFAULT_MODEL_NAME", "METADATA_FILE", "PARITY_ATOL",
-    "PARITY_ROWS", "WARMUP_FILE", "ExportError", "describe_export", "eval_rows",
+    "PARITY_ROWS", "WARMUP_FILE", "ExportError", "GateRefused", "describe_export", "eval_rows",
     "export_from_model_dir", "export_light", "export_tower", "next_version",
     "parameter_counts", "parse_examples", "parsed_example_keys", "read_export_info",
     "restore_model", "serialize_examples", "serving_input_dtypes", "tower_flops",

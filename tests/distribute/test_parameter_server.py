@@ -94,7 +94,9 @@ def test_co_training_on_a_local_cluster_shards_the_embedding_table(tmp_path):
 
     assert report["strategy"] == "ParameterServerStrategyV2"
     assert report["sharded"]
-    assert report["shard_devices"] == [
+    # Variables go to the ps tasks round-robin in creation order: which task holds the
+    # first shard depends on how many variables came before it, so the order is not checked.
+    assert sorted(report["shard_devices"]) == [
         "/job:ps/replica:0/task:0/device:CPU:0",
         "/job:ps/replica:0/task:1/device:CPU:0",
     ]
