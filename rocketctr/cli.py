@@ -36,6 +36,18 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import rocketctr  # noqa: F401, E402  (sets TF_USE_LEGACY_KERAS before TensorFlow loads)
 
+# What TensorFlow's C++ side prints on every start of a CPU machine, before its logging
+# is set up (so TF_CPP_MIN_LOG_LEVEL cannot hide it): absl's notice, INFO/WARNING lines
+# (oneDNN, "Could not find cuda drivers", CPU instructions) and the cuInit error of a
+# machine without a GPU. Every other line, errors included, passes.
+TF_NOISE = re.compile(
+    r"WARNING: All log messages before absl::InitializeLog\(\) is called are written to STDERR"
+    r"|[IW]\d{4} [\d:.]+ +\d+ [\w.]+:\d+\] "
+    r"|E\d{4} [\d:.]+ +\d+ cuda_\w+\.cc:\d+\] failed call to cuInit"
+    r"|To enable the following instructions: .* rebuild TensorFlow"
+)
+TF_LOGS_ENV = "ROCKETCTR_TF_LOGS"  # set to 1 to see them (as --verbose does)
+
 
 def _globs(text: str) -> list[str]:
     return [part for part in text.split(",") if part]
@@ -552,18 +564,6 @@ def pipeline_error_message(error: Exception) -> str:
         return found.group(1).replace("\\'", "'").replace('\\"', '"')
     return text.strip().splitlines()[0] if text.strip() else repr(error)
 
-
-# What TensorFlow's C++ side prints on every start of a CPU machine, before its logging
-# is set up (so TF_CPP_MIN_LOG_LEVEL cannot hide it): absl's notice, INFO/WARNING lines
-# (oneDNN, "Could not find cuda drivers", CPU instructions) and the cuInit error of a
-# machine without a GPU. Every other line, errors included, passes.
-TF_NOISE = re.compile(
-    r"WARNING: All log messages before absl::InitializeLog\(\) is called are written to STDERR"
-    r"|[IW]\d{4} [\d:.]+ +\d+ [\w.]+:\d+\] "
-    r"|E\d{4} [\d:.]+ +\d+ cuda_\w+\.cc:\d+\] failed call to cuInit"
-    r"|To enable the following instructions: .* rebuild TensorFlow"
-)
-TF_LOGS_ENV = "ROCKETCTR_TF_LOGS"  # set to 1 to see them (as --verbose does)
 
 # The filter process: copies its stdin to its stdout line by line, without the noise. A
 # process, not a thread: it forwards what a crashing rocketctr wrote last (a C++ check

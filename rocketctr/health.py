@@ -1,7 +1,5 @@
 """Training health: a diverged run stops at once saving nothing, a dead light net is flagged.
 
-The divergence guard: a run whose loss or weights blow up stops at once, saving nothing.
-
 Divergence is told apart from a merely bad model (which the export gate refuses, see
 serving/gate.py) by numbers no working CTR model reaches:
 - a non-finite loss, or a tower's mean cross-entropy above `MAX_BCE` nats per example
@@ -32,8 +30,6 @@ DIVERGED_EXIT_CODE = 3
 # average row is scored e^-100 for its own label. A net at chance scores 0.69.
 MAX_BCE = 100.0
 _WATCHED = ("loss", "light_bce", "booster_bce")
-
-
 AUC_FLOOR = 0.51  # an AUC at or below this ranks no better than chance
 DEAD_LOGIT_STD = 1e-6  # validation logits whose std is at or below this are constant
 
