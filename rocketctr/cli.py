@@ -23,9 +23,11 @@ from __future__ import annotations
 import argparse
 import contextlib
 import difflib
+import errno
 import json
 import os
 import re
+import shutil
 import sys
 import traceback
 from pathlib import Path
@@ -211,6 +213,10 @@ def _predict_flags(p) -> None:
         "count the header, as bad-row messages do).",
     )
     p.add_argument("--batch_size", type=int, default=4096, help="Rows scored per step.")
+    p.add_argument(
+        "--overwrite", action="store_true",
+        help="Replace --output if it exists (never when it is one of the inputs).",
+    )  # fmt: skip
     _add_bad_rows(p)
     _add_verbose(p)
 
@@ -336,7 +342,13 @@ def resolve_config(args):
 
 
 def train_main(args) -> int:
+    from rocketctr.files import check_writable_dir
+
     config = resolve_config(args)
+    # Before anything is read or trained: a run that cannot save must not start.
+    check_writable_dir(args.model_dir, "--model_dir")
+    if args.export:
+        check_writable_dir(export_base(args), "--export_dir")
     if args.train and args.eval:  # before TensorFlow loads: a wrong layout fails at once
         from rocketctr.file_layout import check_layout
         from rocketctr.schema import load_schema
@@ -442,7 +454,7 @@ def predict_main(args) -> int:
     summary = predict(
         args.data, args.output, model_dir=args.model_dir, export_dir=args.export_dir,
         tower=args.tower, keep=args.keep, bad_rows=args.bad_rows, batch_size=args.batch_size,
-        source=args.source,
+        source=args.source, overwrite=args.overwrite,
     )  # fmt: skip
     print(f"Wrote {summary['rows']:,} rows to {args.output} ({', '.join(summary['columns'])}); "
           f"scored with {summary['scored_with']}\ndata: {summary['bad_rows']}")  # fmt: skip
@@ -484,8 +496,10 @@ def summary_main(args) -> int:
 def export_main(args) -> int:
     from rocketctr import serving
     from rocketctr.config import parse_override
+    from rocketctr.files import check_writable_dir
 
     overrides = dict(parse_override(s) for s in args.set)  # export.* keys only
+    check_writable_dir(export_base(args), "--export_dir")
     path = serving.export_from_model_dir(
         args.model_dir, export_base(args), overrides=overrides, force=args.force
     )
@@ -514,12 +528,19 @@ def main(argv: list[str]) -> int:
     args = parse(argv)
     try:
         return HANDLERS[args.command](args)
+    except (Terminated, KeyboardInterrupt) as e:
+        # Outside training's own handling (which saves a backup first): the command's
+        # cleanup (an export's temporary dir, a prediction's partial file) has run.
+        name = e.args[0] if isinstance(e, Terminated) else "SIGINT"
+        print(f"\nrocketctr: stopped by {name}; nothing half-written was left.", file=sys.stderr)
+        return STOPPED_EXIT_CODE
     except Exception as e:
-        divergence = sys.modules.get("rocketctr.health")  # loaded by training
-        if divergence is not None and isinstance(e, divergence.TrainingDiverged):
+        code = stop_exit_code(e)
+        if code is not None:
             print(flush=True)  # end the progress bar's line
-            print(f"rocketctr: error: {e}", file=sys.stderr)
-            return divergence.DIVERGED_EXIT_CODE
+            kind = "error: " if code == DIVERGED_EXIT_CODE else ""
+            print(f"rocketctr: {kind}{e}", file=sys.stderr)
+            return code
         message = user_error_message(e)
         if message is None:
             raise  # a bug, not the user's input: the whole trace
@@ -529,15 +550,46 @@ def main(argv: list[str]) -> int:
         return 2
 
 
+# Exit codes beyond 0 (done), 1 (a bug: the trace is printed) and 2 (the user's input):
+DIVERGED_EXIT_CODE = 3  # training diverged; nothing non-finite was saved
+STOPPED_EXIT_CODE = 4  # stopped by SIGTERM/SIGINT, cleanly (training: resumable)
+
+
+class Terminated(BaseException):
+    """SIGTERM outside training: unwinds like Ctrl-C, so cleanup code runs."""
+
+
+def _terminate(signum, frame) -> None:
+    import signal
+
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # a second one acts at once
+    raise Terminated(signal.Signals(signum).name)
+
+
+def stop_exit_code(error: Exception) -> int | None:
+    """The exit code of a run that stopped on purpose: it diverged (3), or a signal stopped
+    it after saving (4); None for any other error."""
+    health, resume = sys.modules.get("rocketctr.health"), sys.modules.get("rocketctr.resume")
+    if health is not None and isinstance(error, health.TrainingDiverged):
+        return DIVERGED_EXIT_CODE
+    if resume is not None and isinstance(error, resume.TrainingStopped):
+        return STOPPED_EXIT_CODE
+    return None
+
+
 def user_error_message(error: Exception) -> str | None:
     """The one-line message of an error in the user's input, config, files or run dir (exit
     code 2, no trace), or None for any other error."""
     from rocketctr.config import ConfigError
     from rocketctr.file_layout import LayoutError
+    from rocketctr.files import PathError
     from rocketctr.schema import SchemaError
 
-    if isinstance(error, (ConfigError, SchemaError, LayoutError, FileNotFoundError, UsageError)):
+    user_errors = (ConfigError, SchemaError, LayoutError, FileNotFoundError, UsageError, PathError)
+    if isinstance(error, user_errors):
         return str(error)
+    if isinstance(error, OSError) and error.errno in _ENVIRONMENT_ERRNOS:
+        return _environment_message(error.strerror or str(error), error.filename)
     if sys.modules.get("tensorflow") is None:
         return None  # the errors below come from code that runs with TensorFlow loaded
     import tensorflow as tf
@@ -547,12 +599,51 @@ def user_error_message(error: Exception) -> str | None:
     from rocketctr.rundir import RunLockedError
     from rocketctr.serving.export_error import ExportError
 
+    if isinstance(error, _tf_environment_errors(tf)) or (
+        isinstance(error, tf.errors.FailedPreconditionError)
+        and re.search(r"Is a directory|Not a directory|Read-only", str(error))
+    ):
+        text = (getattr(error, "message", None) or str(error)).strip()
+        return _environment_message(text.splitlines()[0] if text else repr(error), None)
     if isinstance(error, tf.errors.InvalidArgumentError):
         # A bad row found inside the input pipeline: its own message, not TF's graph trace.
         return pipeline_error_message(error)
     if isinstance(error, (ExportError, CatalogueError, BadRowError, RunLockedError)):
         return str(error)
     return None
+
+
+# OSErrors of the machine or the paths given, not of the code: disk full, quota,
+# read-only filesystem, permission, a file where a directory belongs (or the reverse).
+_ENVIRONMENT_ERRNOS = {
+    errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.EISDIR,
+    errno.ENOTDIR, errno.EEXIST, errno.ENAMETOOLONG,
+}  # fmt: skip
+
+
+def _tf_environment_errors(tf) -> tuple[type, ...]:
+    """TensorFlow's errors for the same causes, raised by its file writes and reads."""
+    return (tf.errors.ResourceExhaustedError, tf.errors.PermissionDeniedError)
+
+
+def _environment_message(text: str, filename: str | None) -> str:
+    """One line for a failed write or read: what, where, and the free space when it is the
+    disk that is full."""
+    where = f": {filename}" if filename and str(filename) not in text else ""
+    line = f"{text}{where}"
+    full = re.search(r"No space left on device|Disk quota exceeded", line)
+    path = filename or next(iter(re.findall(r"(/[^\s:;,'\"]+)", text)), None)
+    if full and path:
+        directory = Path(path)
+        while not directory.exists() and directory != directory.parent:
+            directory = directory.parent
+        with contextlib.suppress(OSError):
+            free = shutil.disk_usage(directory).free
+            line += (
+                f" ({free / 2**20:,.1f} MiB free on the filesystem of {directory}: free some "
+                "space, or point the command at another disk; the last good state is kept)"
+            )
+    return line
 
 
 def pipeline_error_message(error: Exception) -> str:
@@ -610,10 +701,13 @@ def filter_tf_noise() -> None:
 
 
 def run() -> None:
+    import signal
+
     from absl import logging
 
     if "--verbose" not in sys.argv and os.environ.get(TF_LOGS_ENV) != "1":
         filter_tf_noise()
+    signal.signal(signal.SIGTERM, _terminate)
     logging.set_verbosity(logging.WARNING)
     sys.exit(main(sys.argv[1:]))
 

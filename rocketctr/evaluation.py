@@ -168,7 +168,9 @@ def evaluate_run(
             version exported from the restored checkpoint scores the light tower.
 
     Returns:
-        A JSON-able dict: model_dir, checkpoint, global_step, data, bad_rows (the summary),
+        A JSON-able dict: model_dir, checkpoint, global_step, completed_epochs, kept_epoch
+        (the epoch whose weights were scored, None when they are not the selected ones),
+        selection_metric, data, bad_rows (the summary),
         towers ({tower: metrics (`tower_metrics`) + "calibration" buckets + "scored_with"}),
         and export_parity (None when the light net was scored from the checkpoint).
     """
@@ -208,6 +210,7 @@ def evaluate_run(
         "model_dir": str(model_dir),
         "checkpoint": checkpoint,
         "global_step": global_step,
+        "completed_epochs": completed,
         "kept_epoch": kept_epoch(model_dir, config, completed),
         "selection_metric": selection_monitor(config)[0],
         "data": list(patterns),
@@ -236,8 +239,9 @@ def describe_scored(evaluation: dict[str, Any]) -> str:
     epoch = evaluation["kept_epoch"]
     if epoch is None:
         return (
-            f"Scored {checkpoint} (global step {step:,}): the run has not finished, so these "
-            "are its newest weights, not yet the ones model selection keeps"
+            f"Scored {checkpoint} (global step {step:,}, after epoch "
+            f"{evaluation['completed_epochs']}): not the weights model selection keeps (the "
+            "run has not finished, or its final checkpoint did not read back)"
         )
     return (
         f"Scored the weights of epoch {epoch}, kept by model selection "

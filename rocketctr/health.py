@@ -9,7 +9,7 @@ serving/gate.py) by numbers no working CTR model reaches:
 
 The guard runs first among the callbacks, so a diverged step is never followed by a save:
 the run's last good state stays on disk and a rerun resumes from it. `train` raises
-`TrainingDiverged`; the CLI prints its one line and exits with `DIVERGED_EXIT_CODE`.
+`TrainingDiverged`; the CLI prints its one line and exits with code 3.
 
 A light net that stopped learning (`light_health`, called by model selection at each epoch
 end) draws one warning line: a dead net, whose validation logits are constant (ReLUs that
@@ -25,7 +25,6 @@ import math
 import tensorflow as tf
 import tf_keras
 
-DIVERGED_EXIT_CODE = 3
 # Mean binary cross-entropy (nats per example) beyond which a tower has diverged: its
 # average row is scored e^-100 for its own label. A net at chance scores 0.69.
 MAX_BCE = 100.0

@@ -25,6 +25,7 @@ from rocketctr.config import Config, ConfigError
 from rocketctr.data import BadRowReport, make_dataset
 from rocketctr.data.dataset import SOURCE_FILE, SOURCE_ROW, expand_patterns
 from rocketctr.evaluation import run_towers
+from rocketctr.files import check_writable_dir
 from rocketctr.metrics import sigmoid
 from rocketctr.rundir import restore_run
 from rocketctr.schema import load_schema, parse_schema
@@ -77,6 +78,7 @@ def predict(
     bad_rows: str | None = None,
     batch_size: int = 4096,
     source: bool = False,
+    overwrite: bool = False,
 ) -> dict[str, Any]:
     """Scores the rows of `patterns` and writes them to `output` (.parquet or .csv).
 
@@ -91,6 +93,7 @@ def predict(
         batch_size: rows per step.
         source: also write each row's `source_file` and `source_line` (line or record
             number, header counted, as bad-row messages count them), to join back on.
+        overwrite: replace an existing `output` (never one of the inputs).
 
     Returns:
         {"rows", "columns", "scored_with", "bad_rows"} (the bad-row summary).
@@ -98,6 +101,7 @@ def predict(
     output = Path(output)
     if output.suffix.lower() not in OUTPUT_FORMATS:
         raise ConfigError(f"--output must end in .parquet or .csv. Received: {output}")
+    check_output(output, patterns, overwrite)
     if model_dir is not None:
         model, config, checkpoint, _ = restore_run(model_dir, error=ConfigError)
         towers, schema, scored_with = run_towers(model, tower), model.schema, checkpoint
@@ -114,7 +118,8 @@ def predict(
         report=report, keep_columns=keep, in_file_order=True, row_sources=source,
     )  # fmt: skip
     paths = np.array(expand_patterns(patterns), dtype=object) if source else None
-    partial = output.with_name(output.name + ".partial")
+    # Unique per process: two predicts to one output never write into each other's file.
+    partial = output.with_name(f".{output.name}.{os.getpid()}.partial")
     rows, writer = 0, None
     try:
         for features, labels in dataset:
@@ -130,13 +135,13 @@ def predict(
                 columns[f"{name}_logit"] = pa.array(z)
             table = pa.table(columns)
             if writer is None:
-                writer = _writer(partial, table.schema)
+                writer = _writer(partial, output, table.schema)
             writer.write_table(table)
             rows += table.num_rows
         if writer is None:
             raise ConfigError(f"No rows to score in {list(patterns)}: {report.summary()}")
         writer.close()
-        os.replace(partial, output)
+        _publish(partial, output, overwrite)
     finally:
         if partial.exists():
             if writer is not None:
@@ -162,7 +167,50 @@ def _column(values: np.ndarray) -> pa.Array:
         return binary
 
 
-def _writer(path: Path, schema: pa.Schema):
-    if path.name.lower().endswith(".parquet.partial"):
+def check_output(output: Path, patterns: Sequence[str], overwrite: bool) -> None:
+    """Refuses an output that is one of the inputs (by inode, so links and other spellings
+    count) and, without `overwrite`, one that exists.
+
+    Raises:
+        ConfigError: naming the file and what to do instead.
+    """
+    check_writable_dir(output.parent, f"--output {output}: its directory")
+    if not output.exists():
+        return
+    for path in expand_patterns(patterns):
+        if os.path.exists(path) and os.path.samefile(path, output):
+            raise ConfigError(
+                f"--output {output} is one of the input files ({path}): scoring would "
+                "replace it. Write the scores to another file."
+            )
+    if output.is_dir():
+        raise ConfigError(f"--output {output} is a directory; name a .parquet or .csv file.")
+    if not overwrite:
+        raise ConfigError(
+            f"--output {output} exists; pass --overwrite to replace it, or name another file."
+        )
+
+
+def _publish(partial: Path, output: Path, overwrite: bool) -> None:
+    """Moves the finished scores into place; without `overwrite`, only if no other process
+    wrote `output` meanwhile (a hard link fails if it exists)."""
+    if overwrite:
+        os.replace(partial, output)
+        return
+    try:
+        os.link(partial, output)
+    except FileExistsError:
+        raise ConfigError(
+            f"--output {output} appeared while scoring (another predict?); it was left as "
+            "it is. Pass --overwrite to replace it."
+        ) from None
+    except OSError:  # a filesystem without hard links: the check before scoring stands
+        os.replace(partial, output)
+        return
+    partial.unlink()
+
+
+def _writer(path: Path, output: Path, schema: pa.Schema):
+    if output.suffix.lower() == ".parquet":
         return pq.ParquetWriter(str(path), schema)
     return pa_csv.CSVWriter(str(path), schema)

@@ -20,6 +20,9 @@ so far in the epoch; no batch is lost or trained twice.
 from __future__ import annotations
 
 import contextlib
+import signal
+import threading
+from collections.abc import Iterator
 
 import tensorflow as tf
 import tf_keras
@@ -36,6 +39,11 @@ from rocketctr.rundir import (
 )
 
 BACKUPS_KEPT = 2  # a damaged newest backup falls back to the one before
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+
+
+class TrainingStopped(RuntimeError):
+    """A signal stopped training after a step whose state was saved; one-line message."""
 
 
 class DataPosition:
@@ -133,7 +141,9 @@ class EpochSaver(tf_keras.callbacks.Callback):
 
 
 class BackupSaver(EpochSaver):
-    """An `EpochSaver` that also saves a backup every `every_steps` global steps.
+    """An `EpochSaver` that also saves a backup every `every_steps` global steps (never, with
+    0), and when asked to stop (`stop_signal`, set by `stop_on_signals`): after the current
+    step it saves a backup and raises `TrainingStopped`.
 
     No backup is kept at an epoch's last batch: resumed, that epoch would have no batch
     left, which Keras cannot run. With one-pass epochs the last batch is known only when
@@ -158,6 +168,7 @@ class BackupSaver(EpochSaver):
         self.backups = self._backup_manager()
         self.step = self.batches = self.epoch_length = 0
         self.last_backup: tuple[int, str] | None = None  # (batches of its epoch, path)
+        self.stop_signal: str | None = None  # a signal's name: stop after this step
 
     def _backup_manager(self) -> tf.train.CheckpointManager:
         return tf.train.CheckpointManager(self.checkpoint, self.backup_dir, BACKUPS_KEPT)
@@ -172,12 +183,23 @@ class BackupSaver(EpochSaver):
     def on_train_batch_end(self, batch, logs=None) -> None:
         self.step += 1
         self.batches = batch + 1  # Keras numbers a resumed epoch's batches on from the backup
-        due = self.step % self.every_steps == 0
+        due = self.every_steps > 0 and self.step % self.every_steps == 0
         if due and (self.epoch_length == 0 or self.batches < self.epoch_length):
-            check_state(self.model, f"the backup at global step {self.step:,}")
-            self.position.epoch_step.assign(self.batches)
-            path = self.backups.save(checkpoint_number=self.step)
-            self.last_backup = (self.batches, path)
+            self._save_backup()
+        if self.stop_signal is not None:
+            saved = self.last_backup is not None and self.last_backup[0] == self.batches
+            path = self.last_backup[1] if saved else self._save_backup()
+            raise TrainingStopped(
+                f"Stopped by {self.stop_signal} at global step {self.step:,}, after saving "
+                f"{path}: rerun the same command to resume from it."
+            )
+
+    def _save_backup(self) -> str:
+        check_state(self.model, f"the backup at global step {self.step:,}")
+        self.position.epoch_step.assign(self.batches)
+        path = self.backups.save(checkpoint_number=self.step)
+        self.last_backup = (self.batches, path)
+        return path
 
     def on_test_begin(self, logs=None) -> None:
         self._drop_backup_at_epoch_end()  # validation runs after the epoch's last batch
@@ -201,3 +223,30 @@ class BackupSaver(EpochSaver):
         drop_checkpoint(self.last_backup[1])
         self.backups = self._backup_manager()  # re-read: the manager would list it still
         self.last_backup = None
+
+
+@contextlib.contextmanager
+def stop_on_signals(saver: BackupSaver) -> Iterator[None]:
+    """While training, SIGTERM (what schedulers send before SIGKILL) and SIGINT (Ctrl-C) ask
+    `saver` to save a backup after the current step and stop; a second signal acts at once
+    (SIGTERM terminates, SIGINT interrupts). Outside the main thread, signals are left as
+    they are."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {s: signal.getsignal(s) for s in STOP_SIGNALS}
+
+    def on_signal(signum, frame) -> None:
+        saver.stop_signal = signal.Signals(signum).name
+        print(f"\n{saver.stop_signal}: saving a backup after this step, then stopping "
+              "(send it again to stop at once).", flush=True)  # fmt: skip
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+    for s in STOP_SIGNALS:
+        signal.signal(s, on_signal)
+    try:
+        yield
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)

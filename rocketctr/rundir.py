@@ -214,6 +214,21 @@ def drop_checkpoint(path: str) -> None:
         tf.io.gfile.remove(os.path.join(directory, "checkpoint"))
 
 
+def set_checkpoint_aside(path: str, reason: str) -> str:
+    """Moves one checkpoint's files into `<its dir>.set_aside/` (never read by a resume), with
+    a file saying why; returns the new prefix. Resumable state is never deleted."""
+    directory = os.path.dirname(path)
+    aside = directory.rstrip("/") + ".set_aside"
+    tf.io.gfile.makedirs(aside)
+    target = os.path.join(aside, os.path.basename(path))
+    for name in tf.io.gfile.glob(path + ".*"):
+        tf.io.gfile.rename(name, target + name[len(path) :], overwrite=True)
+    with tf.io.gfile.GFile(target + ".why.txt", "w") as f:
+        f.write(reason + "\n")
+    drop_checkpoint(path)  # its files are gone: only the index is rewritten
+    return target
+
+
 def restore_newest(model: tf.Module, position: RunPosition, paths: Sequence[str]) -> str | None:
     """Restores the newest of `paths` that reads back whole; says in one line which it skipped.
 

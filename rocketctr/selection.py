@@ -178,10 +178,18 @@ class Selection(tf_keras.callbacks.Callback):
             self._drop_old_bests(keep=(epoch + 1, self.previous_best))
 
     def _drop_old_bests(self, keep: tuple[int | None, ...]) -> None:
+        """Removes the best/ files of other epochs, and the `ckpt-N_temp/` directory a
+        writer killed (or out of disk) mid-save leaves behind: never a checkpoint."""
         kept = {os.path.basename(self._best_path(e)) for e in keep if e is not None}
         for name in tf.io.gfile.listdir(self.best_dir):
-            if name.split(".")[0] not in kept and name.startswith("ckpt-"):
-                tf.io.gfile.remove(os.path.join(self.best_dir, name))
+            name = name.rstrip("/")
+            path = os.path.join(self.best_dir, name)
+            if not name.startswith("ckpt-") or name.split(".")[0] in kept:
+                continue
+            if tf.io.gfile.isdir(path):
+                tf.io.gfile.rmtree(path)
+            else:
+                tf.io.gfile.remove(path)
 
     def finish(self, model, manager: tf.train.CheckpointManager, epoch: tf.Variable,
                num_epochs: int) -> int | None:  # fmt: skip

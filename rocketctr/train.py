@@ -38,6 +38,7 @@ from rocketctr.resume import (
     EpochSaver,
     restore_for_training,
     skip_trained,
+    stop_on_signals,
 )
 from rocketctr.rundir import (
     BACKUP_DIR,
@@ -50,11 +51,11 @@ from rocketctr.rundir import (
     RunPosition,
     checkpoint_paths,
     checkpoint_step,
-    drop_checkpoint,
     hold,
     prepare_run_schema,
     read_run_file,
     record_eval_patterns,
+    set_checkpoint_aside,
 )
 from rocketctr.schema import Schema, load_schema
 from rocketctr.selection import Selection
@@ -427,7 +428,7 @@ def _train(
         return Selection(config, kept, history_path if chief else None, best_dir)
 
     selection = selection_from(initial_epoch)
-    if inputs.mid_epoch_backups and t.checkpoint_every_steps > 0:
+    if inputs.mid_epoch_backups:  # a backup every checkpoint_every_steps, and on a signal
         saver = BackupSaver(
             position, data_position, checkpoint, manager, one_pass, backup_dir,
             t.checkpoint_every_steps,
@@ -455,21 +456,46 @@ def _train(
             BatchTensorBoard(worker_dir("logs"), update_freq=100),
             *([codistill] if codistill else []),
         ]
-        resumed_mid_epoch = int(position.epoch_step.numpy()) > 0
-        try:
-            fit(initial_epoch=initial_epoch, callbacks=[guard, selection, *others])
-        except ValueError as e:
-            # Keras cannot run an epoch with no batch left. A one-pass run resumed from a
-            # backup at its first epoch's last batch meets one if it was killed before that
-            # backup was dropped (see BackupSaver): drop it, and go on from the previous state.
-            if not (resumed_mid_epoch and "Empty logs" in str(e)):
-                raise
-            print(f"WARNING: backup {restored} was taken at the last batch of its epoch, "
-                  "which cannot be resumed; removed it.")  # fmt: skip
-            drop_checkpoint(restored)
+
+        def stoppable():  # under ParameterServerStrategy a signal stops the run as before
+            if isinstance(saver, BackupSaver):
+                return stop_on_signals(saver)
+            return contextlib.nullcontext()
+
+        while True:
+            resumed_mid_epoch = int(position.epoch_step.numpy()) > 0
+            try:
+                with stoppable():
+                    fit(
+                        initial_epoch=int(position.epoch.numpy()),
+                        callbacks=[guard, selection, *others],
+                    )
+                break
+            except ValueError as e:
+                # Keras cannot run an epoch with no batch left. A one-pass run resumed from
+                # a backup meets one when the backup was taken at its epoch's last batch
+                # (killed before it was dropped, see BackupSaver), or when the training
+                # files are now shorter than the epoch it was taken in. Set it aside (never
+                # delete resumable state), and go on from the state before it.
+                if not (resumed_mid_epoch and "Empty logs" in str(e)):
+                    raise
+            batch = int(position.epoch_step.numpy())
+            why = (
+                f"taken at batch {batch:,} of epoch {int(position.epoch.numpy()) + 1}, which "
+                "the training data no longer reaches (the files changed?) or which was the "
+                "epoch's last"
+            )
+            aside = set_checkpoint_aside(restored, f"Not resumable: {why}.")
+            print(f"WARNING: backup {restored} cannot be resumed: {why}. Moved it to {aside}; "
+                  "resuming from the state before it.")  # fmt: skip
             restored = restore()
+            if restored is None:
+                raise ConfigError(
+                    f"{model_dir} has no state left to resume from: the backups that cannot "
+                    f"be resumed are in {os.path.dirname(aside)} (see above). Rerun to train "
+                    "from the start, or restore the training files they were taken with."
+                )
             selection = selection_from(int(position.epoch.numpy()))
-            fit(initial_epoch=int(position.epoch.numpy()), callbacks=[guard, selection, *others])
     elif selection.stopped_early and initial_epoch < t.num_epochs:
         # Killed after the early stop but before the selected weights were saved as final.
         print(f"The run stopped early at epoch {history[-1]['epoch']}; finishing it.")

@@ -307,3 +307,42 @@ def test_export_command_checks_on_the_runs_eval_rows_and_writes_warmup(tmp_path,
     info = json.loads((tmp_path / "serving" / "2" / "assets.extra" / "rocketctr.json").read_text())
     assert info["embedding_table"]["dtype"] == "int8" and "int8 table" in proc.stdout
     assert abs(info["verification"]["quality"]["auc_change"]) <= 1e-3
+
+
+def test_a_clean_start_prints_no_tensorflow_noise_and_verbose_shows_it(tmp_path):
+    from rocketctr.cli import TF_NOISE
+
+    def summary(*flags, env=None):
+        proc = subprocess.run(
+            [sys.executable, "-m", "rocketctr.cli", "summary", "--tower=light", *flags],
+            capture_output=True,
+            text=True,
+            timeout=300,
+            env={**os.environ, **(env or {})},
+        )
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        return [line for line in proc.stderr.splitlines() if TF_NOISE.match(line)]
+
+    assert summary() == []
+    shown = summary("--verbose")
+    assert any("oneDNN" in line or "absl::InitializeLog" in line for line in shown), shown
+    assert summary(env={"ROCKETCTR_TF_LOGS": "1"})  # the variable shows them too
+
+
+def test_the_noise_filter_lets_errors_through_even_when_the_process_aborts():
+    """What a crashing process writes last (a C++ check failure, then abort) still shows;
+    only the start-up noise goes."""
+    script = (
+        "import os\n"
+        "from rocketctr.cli import filter_tf_noise\n"
+        "filter_tf_noise()\n"
+        "os.write(2, b'I0000 00:00:1796645083.646795    3293 port.cc:153] oneDNN custom "
+        "operations are on.\\n')\n"
+        "os.write(2, b'F0000 00:00:1796645083.646795    3293 op.cc:12] Check failed: boom\\n')\n"
+        "os.abort()\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          timeout=60)  # fmt: skip
+    assert proc.returncode != 0
+    assert "Check failed: boom" in proc.stderr
+    assert "oneDNN" not in proc.stderr

@@ -3,6 +3,8 @@ checkpoint, row order and count, every mode, and a run's files left as they were
 
 import hashlib
 import json
+import os
+import shutil
 import subprocess
 import sys
 
@@ -181,7 +183,51 @@ def test_predict_through_the_export_equals_the_checkpoint_and_csv_equals_parquet
     bad = _write(tmp_path / "bad.tsv", ROWS * 10 + [(1, "u1", "a")])
     with pytest.raises(tf.errors.InvalidArgumentError, match=r"bad.tsv:121: expected 4 columns"):
         predict([bad], tmp_path / "c.csv", model_dir=tiny["run"], batch_size=16)
-    assert not list(tmp_path.glob("c.*"))  # nothing left behind
+    assert not list(tmp_path.glob("*c.csv*"))  # nothing left behind, not even hidden
+
+
+def test_predict_never_replaces_its_input_and_an_existing_output_only_when_asked(tiny, tmp_path):
+    data = tmp_path / "rows.tsv"
+    shutil.copy(tiny["eval"], data)
+    before = data.read_bytes()
+    # The same file by other names (a hard link, a symbolic link): refused, untouched.
+    os.link(data, tmp_path / "rows.csv")
+    os.symlink(data, tmp_path / "link.parquet")
+    for output in (tmp_path / "rows.csv", tmp_path / "link.parquet"):
+        with pytest.raises(ConfigError, match=r"is one of the input files .*rows.tsv\): scoring "
+                           r"would replace it"):  # fmt: skip
+            predict([str(data)], output, model_dir=tiny["run"], overwrite=True)
+    assert data.read_bytes() == before
+    # An existing output: refused without --overwrite, replaced with it.
+    out = tmp_path / "scores.csv"
+    out.write_text("keep me\n")
+    with pytest.raises(ConfigError, match="scores.csv exists; pass --overwrite to replace it"):
+        predict([str(data)], out, model_dir=tiny["run"])
+    assert out.read_text() == "keep me\n"
+    summary = predict([str(data)], out, model_dir=tiny["run"], overwrite=True)
+    assert summary["rows"] == 12 and len(pd.read_csv(out)) == 12
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "link.parquet", "rows.csv", "rows.tsv", "scores.csv",
+    ]  # fmt: skip
+
+
+def test_a_predict_whose_output_appears_meanwhile_leaves_it_alone(tiny, tmp_path, monkeypatch):
+    """Two predicts to one output: each writes its own partial file, and the one that
+    finishes second is refused rather than replacing the other's file."""
+    import rocketctr.predict as predict_module
+
+    out = tmp_path / "scores.parquet"
+    check = predict_module.check_output
+
+    def other_writer_finishes_first(output, patterns, overwrite):
+        check(output, patterns, overwrite)
+        output.write_text("the other predict's rows")
+
+    monkeypatch.setattr(predict_module, "check_output", other_writer_finishes_first)
+    with pytest.raises(ConfigError, match="appeared while scoring"):
+        predict([tiny["eval"]], out, model_dir=tiny["run"])
+    assert out.read_text() == "the other predict's rows"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["scores.parquet"]  # no partial left
 
 
 def test_a_booster_only_run_is_evaluated_and_scored(tiny, tmp_path):
@@ -245,7 +291,7 @@ def test_predict_keeps_row_order_and_count_on_the_criteo_sample(criteo_run, tmp_
     dirty = lines[:100] + [short] + lines[100:2000] + [bad_label, short] + lines[2000:3000]
     first.write_text("".join(dirty))
     summary = predict([str(first)], out, export_dir=criteo_run / "export", keep=["C1"],
-                      bad_rows="skip", source=True)  # fmt: skip
+                      bad_rows="skip", source=True, overwrite=True)  # fmt: skip
     frame = pd.read_parquet(out)
     assert summary["rows"] == len(frame) == 3000
     assert list(frame["C1"]) == expected[:3000]
@@ -267,6 +313,17 @@ def test_cli_evaluate_and_predict(tiny, tmp_path):
     out = cli("evaluate", f"--model_dir={tiny['run']}", f"--data={tiny['eval']}",
               f"--output={tmp_path / 'm.json'}")  # fmt: skip
     saved = json.loads((tmp_path / "m.json").read_text())
+    # It names the weights it scored: the epoch model selection kept, and the checkpoint
+    # that holds them (the run's last, saved at the last epoch's step).
+    history = json.loads((tiny["run"] / "history.json").read_text())
+    kept = max(history, key=lambda r: r["val_light_auc"])["epoch"]
+    checkpoints = sorted((tiny["run"] / "checkpoints").glob("ckpt-*.index"))
+    newest = max(checkpoints, key=lambda p: int(p.name[5:-6])).with_suffix("")
+    assert (
+        f"Scored the weights of epoch {kept}, kept by model selection (val_light_auc): "
+        f"{newest} (global step {saved['global_step']:,})"
+    ) in out
+    assert saved["kept_epoch"] == kept and saved["completed_epochs"] == 2
     assert "light: scored through the export" in out
     header = next(line for line in out.splitlines() if line.startswith("tower"))
     assert header.split() == ["tower", "auc", "logloss", "gauc", "users", "ece", "pred", "ctr",

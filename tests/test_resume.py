@@ -8,11 +8,13 @@ and the same global step, neither lost nor repeated steps.
 
 import json
 import random
+import re
 import shutil
 import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -165,6 +167,63 @@ def test_one_pass_run_killed_at_three_points_resumes_to_the_uninterrupted_result
     assert _steps(model_dir / "checkpoints")[-2:] == [188, 376]
     assert not (model_dir / "backup").exists()
     _assert_same_metrics(_metrics(model_dir), _metrics(uninterrupted))
+
+
+def test_sigterm_mid_epoch_saves_the_step_and_the_rerun_loses_none(tmp_path, data, uninterrupted):
+    """SIGTERM (what a scheduler sends before SIGKILL): the run finishes its step, backs it
+    up, exits 4 with one line; the same command resumes at that very step."""
+    model_dir = tmp_path / "run"
+    cmd = _cmd(data, model_dir)
+    log_path = tmp_path / "terminated.log"
+    with open(log_path, "w") as log:
+        proc = subprocess.Popen(cmd, env=_env(), cwd=tmp_path, stdout=log, stderr=subprocess.STDOUT)
+        deadline = time.time() + 300
+        while max(_steps(model_dir / "backup"), default=0) < 50:
+            assert proc.poll() is None and time.time() < deadline, log_path.read_text()[-3000:]
+            time.sleep(0.01)
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=120) == 4, log_path.read_text()[-3000:]
+    out = log_path.read_text()
+    found = re.search(
+        r"^rocketctr: Stopped by SIGTERM at global step (\d+), after saving (\S+): rerun the "
+        r"same command to resume from it\.$", out, re.M,
+    )  # fmt: skip
+    assert found, out[-3000:]
+    step = int(found[1])
+    assert step >= 50 and found[2] == f"{model_dir}/backup/ckpt-{step}"
+    assert _steps(model_dir / "backup")[-1] == step and not (model_dir / "metrics.json").exists()
+    _assert_resumed(_run(cmd, tmp_path), "backup", step)
+    assert _steps(model_dir / "checkpoints")[-2:] == [188, 376]
+    _assert_same_metrics(_metrics(model_dir), _metrics(uninterrupted))
+
+
+def test_a_backup_the_shorter_data_cannot_reach_is_set_aside_never_deleted(tmp_path, data):
+    """Killed after a backup at batch >= 100 of epoch 1, rerun on a training file of 32
+    batches: each backup (two are kept) is moved aside with the reason, the run says no
+    state is left and stops (exit 2), and the next run trains from the start."""
+    model_dir = tmp_path / "run"
+    _kill_after_backup(_cmd(data, model_dir), tmp_path, model_dir, 100)
+    backup = checkpoint_paths(model_dir / "backup")[-1]
+    lines = Path(data[0]).read_text().splitlines(True)
+    short = tmp_path / "short.tsv"
+    short.write_text("".join(lines[:1024]))  # 32 batches of 32
+    cmd = _cmd((short, data[1]), model_dir)
+    proc = subprocess.run(cmd, env=_env(), cwd=tmp_path, capture_output=True, text=True,
+                          timeout=400)  # fmt: skip
+    assert proc.returncode == 2, proc.stdout[-2000:] + proc.stderr[-2000:]
+    aside = str(model_dir / "backup.set_aside" / backup.rsplit("/", 1)[1])
+    assert f"WARNING: backup {backup} cannot be resumed: taken at batch " in proc.stdout
+    assert f"Moved it to {aside}; resuming from the state before it." in proc.stdout
+    assert proc.stderr.strip().splitlines()[-1] == (
+        f"rocketctr: error: {model_dir} has no state left to resume from: the backups that "
+        f"cannot be resumed are in {model_dir / 'backup.set_aside'} (see above). Rerun to "
+        "train from the start, or restore the training files they were taken with."
+    )
+    assert tf.io.gfile.glob(aside + ".index")
+    assert "Not resumable" in Path(aside + ".why.txt").read_text()
+    assert not checkpoint_paths(model_dir / "backup")
+    assert "Resuming from" not in _run(cmd, tmp_path)  # from the start, and it finishes
+    assert _steps(model_dir / "checkpoints") == [32, 64]
 
 
 def test_a_run_with_a_hidden_hint_regressor_killed_mid_epoch_resumes_its_regressor(tmp_path, data):

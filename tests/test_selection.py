@@ -173,3 +173,47 @@ def test_selection_off_keeps_the_last_epoch(tmp_path):
     epoch = tf.Variable(2, dtype=tf.int64)
     manager = tf.train.CheckpointManager(tf.train.Checkpoint(model=model), str(tmp_path), 1)
     assert selection.finish(model, manager, epoch, 2) is None and _kept_epoch(model) == 2.0
+
+
+def test_a_dead_light_net_stops_the_run_and_the_best_epoch_is_kept(tmp_path, capsys):
+    """Validation logits that go constant at epoch 3 stop the run there, without waiting
+    for patience; selection keeps epoch 2, the best."""
+    config, model = _tiny_model(early_stopping_patience=5)
+    history = []
+    selection = Selection(config, history, tmp_path / "history.json", str(tmp_path / "best"))
+    selection.set_model(model)
+    selection.set_params({"epochs": 10})
+    for epoch, (auc, std) in enumerate([(0.70, 0.4), (0.72, 0.5), (0.50, 0.0), (0.73, 0.5)]):
+        if model.stop_training:
+            break
+        kernel = model.light.trainable_weights[0]
+        kernel.assign(tf.fill(kernel.shape, float(epoch + 1)))
+        selection.on_epoch_begin(epoch)
+        logs = {"loss": 0.5, "val_light_auc": auc, "val_light_logit_std": std}
+        selection.on_epoch_end(epoch, logs)
+    assert [r["epoch"] for r in history] == [1, 2, 3]
+    assert history[-1]["stop"] == "light_dead" and selection.stopped_early
+    assert "after epoch 3 is dead: its validation logits are constant" in capsys.readouterr().out
+    epoch = tf.Variable(3, dtype=tf.int64)
+    manager = tf.train.CheckpointManager(
+        tf.train.Checkpoint(model=model, epoch=epoch), str(tmp_path / "ckpt"), max_to_keep=3
+    )
+    assert selection.finish(model, manager, epoch, num_epochs=10) == 2
+    assert _kept_epoch(model) == 2.0 and int(epoch.numpy()) == 10  # finished: no rerun trains
+
+
+def test_a_temporary_dir_left_in_best_by_a_dead_writer_is_removed(tmp_path):
+    """A kill (or a full disk) during the best/ write leaves `ckpt-N_temp/`: the next
+    improvement removes it instead of failing on it for ever."""
+    config, model = _tiny_model()
+    best = tmp_path / "best"
+    (best / "ckpt-1_temp").mkdir(parents=True)
+    (best / "ckpt-1_temp" / "part-00000-of-00001.data-00000-of-00001").write_bytes(b"x")
+    selection = Selection(config, [], None, str(best))
+    _run_epochs(selection, model, [0.70, 0.72])
+    assert sorted(p.name for p in best.iterdir() if p.name != "checkpoint") == [
+        "ckpt-1.data-00000-of-00001",
+        "ckpt-1.index",
+        "ckpt-2.data-00000-of-00001",
+        "ckpt-2.index",
+    ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 
@@ -169,7 +170,7 @@ def test_change_threshold_refuses_a_worse_run_then_force_publishes_it(criteo):
     )
     assert worse.returncode == 2, worse.stderr[-2000:]
     line = worse.stderr.strip().splitlines()[-1]
-    found = __import__("re").search(
+    found = re.search(
         r"^rocketctr: error: Export refused, nothing published: its AUC (0\.\d{4}) is "
         r"(0\.\d{4}) below version 1's (0\.\d{4}) on the same 1,000 eval rows "
         r"\(export.max_auc_drop 0.01\)\. --force",
@@ -232,9 +233,10 @@ def test_divergence_stops_the_run_and_keeps_the_last_good_state(criteo, monkeypa
     with pytest.raises(TrainingDiverged) as stopped:
         train_module.train(config, *data, run, verbose=0)
     message = str(stopped.value)
-    assert message.startswith(
-        "Training diverged at global step 40: rocketctr/light/dense_3/kernel:0 hold "
-        "non-finite values, so the backup at global step 40 was not written."
+    assert re.match(
+        r"Training diverged at global step 40: rocketctr/light/dense_\d+/kernel:0 hold "
+        r"non-finite values, so the backup at global step 40 was not written\. ",
+        message,
     ), message
     assert "\n" not in message
     assert message.endswith(
