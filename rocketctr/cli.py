@@ -588,7 +588,9 @@ def user_error_message(error: Exception) -> str | None:
     user_errors = (ConfigError, SchemaError, LayoutError, FileNotFoundError, UsageError, PathError)
     if isinstance(error, user_errors):
         return str(error)
-    if isinstance(error, OSError) and error.errno in _ENVIRONMENT_ERRNOS:
+    if isinstance(error, OSError) and (
+        error.errno in _ENVIRONMENT_ERRNOS or _ENVIRONMENT_TEXT.search(str(error))
+    ):
         return _environment_message(error.strerror or str(error), error.filename)
     if sys.modules.get("tensorflow") is None:
         return None  # the errors below come from code that runs with TensorFlow loaded
@@ -604,6 +606,7 @@ def user_error_message(error: Exception) -> str | None:
         and re.search(r"Is a directory|Not a directory|Read-only", str(error))
     ):
         text = (getattr(error, "message", None) or str(error)).strip()
+        text = re.sub(r"\{\{function_node [^}]*\}\}\s*|\s*\[Op:\w+\]", "", text)
         return _environment_message(text.splitlines()[0] if text else repr(error), None)
     if isinstance(error, tf.errors.InvalidArgumentError):
         # A bad row found inside the input pipeline: its own message, not TF's graph trace.
@@ -617,8 +620,14 @@ def user_error_message(error: Exception) -> str | None:
 # read-only filesystem, permission, a file where a directory belongs (or the reverse).
 _ENVIRONMENT_ERRNOS = {
     errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.EISDIR,
-    errno.ENOTDIR, errno.EEXIST, errno.ENAMETOOLONG,
+    errno.ENOTDIR, errno.EEXIST, errno.ENAMETOOLONG, errno.EFBIG,
 }  # fmt: skip
+
+
+# The same, from libraries that raise OSError without an errno (pyarrow's writers).
+_ENVIRONMENT_TEXT = re.compile(
+    r"No space left on device|Disk quota exceeded|Read-only file system|Permission denied"
+)
 
 
 def _tf_environment_errors(tf) -> tuple[type, ...]:
@@ -632,7 +641,7 @@ def _environment_message(text: str, filename: str | None) -> str:
     where = f": {filename}" if filename and str(filename) not in text else ""
     line = f"{text}{where}"
     full = re.search(r"No space left on device|Disk quota exceeded", line)
-    path = filename or next(iter(re.findall(r"(/[^\s:;,'\"]+)", text)), None)
+    path = filename or next(iter(re.findall(r"(?:^|\s)(/[^\s;,'\"]+)", text)), None)
     if full and path:
         directory = Path(path)
         while not directory.exists() and directory != directory.parent:

@@ -10,7 +10,11 @@ def write_atomically(path: str | Path, text: str) -> None:
     """Writes `text` to `path` through a sibling `.partial` file renamed over it."""
     path = Path(path)
     partial = path.with_name(path.name + ".partial")
-    partial.write_text(text)
+    try:
+        partial.write_text(text)
+    except OSError as e:  # a failed write() names no file: name it (disk full, quota)
+        partial.unlink(missing_ok=True)
+        raise OSError(e.errno, e.strerror, str(path)) from None
     os.replace(partial, path)
 
 

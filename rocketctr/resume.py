@@ -34,6 +34,7 @@ from rocketctr.rundir import (
     checkpoint_paths,
     checkpoint_step,
     drop_checkpoint,
+    remove_temp_dirs,
     repair_index,
     restore_newest,
 )
@@ -96,6 +97,8 @@ def restore_for_training(
         The restored path, or None for a fresh run.
     """
     for directory in (checkpoint_dir, backup_dir):
+        for path in remove_temp_dirs(directory):
+            print(f"Removed {path}, left by a save that did not finish.")
         repair_index(directory)
     # By global step; at a tie the epoch checkpoint wins (its epoch is complete).
     candidates = sorted(

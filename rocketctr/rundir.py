@@ -173,6 +173,23 @@ def checkpoint_paths(directory: str | Path) -> list[str]:
     return [prefix for _, prefix in sorted(prefixes)]
 
 
+_TEMP_NAME = re.compile(r"ckpt-\d+_temp(_[0-9a-f]+)?")  # TF's directory for a save under way
+
+
+def remove_temp_dirs(directory: str | Path) -> list[str]:
+    """Removes the `ckpt-N_temp/` directories a writer killed (or out of disk) mid-save
+    left in `directory`: by name only, never a checkpoint. Returns what was removed."""
+    if not tf.io.gfile.isdir(str(directory)):
+        return []
+    removed = []
+    for name in tf.io.gfile.listdir(str(directory)):
+        path = os.path.join(str(directory), name.rstrip("/"))
+        if _TEMP_NAME.fullmatch(name.rstrip("/")) and tf.io.gfile.isdir(path):
+            tf.io.gfile.rmtree(path)
+            removed.append(path)
+    return removed
+
+
 def repair_index(directory: str | Path) -> None:
     """Rewrites the `checkpoint` index file from the files on disk if it disagrees with them.
 

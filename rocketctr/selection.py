@@ -33,6 +33,7 @@ import tf_keras
 from rocketctr.config import Config, ConfigError, TrainConfig
 from rocketctr.files import write_atomically
 from rocketctr.health import light_health
+from rocketctr.rundir import remove_temp_dirs
 
 SELECTION_METRICS = ("light_auc", "light_bce", "booster_auc", "booster_bce")
 # history's "stop" values; LIGHT_DEAD: the light net's validation output went constant
@@ -109,6 +110,8 @@ class Selection(tf_keras.callbacks.Callback):
         self.wait = self.lr_wait = 0  # epochs since the best, and since the best or a decay
         self.lr_scale = 1.0  # product of the decays so far
         self.start = time.perf_counter()
+        if best_dir is not None:
+            remove_temp_dirs(best_dir)  # a best/ write that did not finish
         for record in history:
             self._observe(record)
         if (
@@ -178,18 +181,13 @@ class Selection(tf_keras.callbacks.Callback):
             self._drop_old_bests(keep=(epoch + 1, self.previous_best))
 
     def _drop_old_bests(self, keep: tuple[int | None, ...]) -> None:
-        """Removes the best/ files of other epochs, and the `ckpt-N_temp/` directory a
-        writer killed (or out of disk) mid-save leaves behind: never a checkpoint."""
+        """Removes the best/ files of other epochs, and the `ckpt-N_temp/` directories a
+        writer killed (or out of disk) mid-save left behind: never a checkpoint."""
+        remove_temp_dirs(self.best_dir)
         kept = {os.path.basename(self._best_path(e)) for e in keep if e is not None}
         for name in tf.io.gfile.listdir(self.best_dir):
-            name = name.rstrip("/")
-            path = os.path.join(self.best_dir, name)
-            if not name.startswith("ckpt-") or name.split(".")[0] in kept:
-                continue
-            if tf.io.gfile.isdir(path):
-                tf.io.gfile.rmtree(path)
-            else:
-                tf.io.gfile.remove(path)
+            if name.startswith("ckpt-") and name.split(".")[0] not in kept:
+                tf.io.gfile.remove(os.path.join(self.best_dir, name))
 
     def finish(self, model, manager: tf.train.CheckpointManager, epoch: tf.Variable,
                num_epochs: int) -> int | None:  # fmt: skip

@@ -58,7 +58,7 @@ from rocketctr.rundir import (
     set_checkpoint_aside,
 )
 from rocketctr.schema import Schema, load_schema
-from rocketctr.selection import Selection
+from rocketctr.selection import Selection, selection_monitor
 
 log = logging.getLogger("rocketctr")
 
@@ -300,6 +300,32 @@ def check_inputs(schema: Schema, patterns: Sequence[str], what: str, bad_rows: s
     )
 
 
+def check_both_classes(schema: Schema, patterns: Sequence[str], config: Config) -> None:
+    """Refuses, before training, eval rows of one class: no AUC can select on them (one
+    pass over the labels; its rows are not counted in the run's bad-row report).
+
+    Raises:
+        ConfigError: naming the files, their rows and the way out.
+    """
+    t = config.train
+    eval_ds = make_dataset(schema, patterns, t.batch_size, bad_rows=t.bad_rows,
+                           report=BadRowReport())  # fmt: skip
+    rows, positives = eval_ds.map(lambda *batch: tf.reshape(batch[1], [-1])).reduce(
+        (tf.constant(0, tf.int64), tf.constant(0.0, tf.float64)),
+        lambda acc, y: (acc[0] + tf.size(y, out_type=tf.int64),
+                        acc[1] + tf.reduce_sum(tf.cast(y, tf.float64))),
+    )  # fmt: skip
+    rows, positives = int(rows), float(positives)
+    if 0 < positives < rows:
+        return
+    kind = "positive" if positives else "negative"
+    raise ConfigError(
+        f"The eval data {list(patterns)} hold one class only ({rows:,} rows, all {kind}): no "
+        f"AUC can be measured on them, so train.selection_metric {t.selection_metric!r} "
+        "cannot select an epoch. Give eval rows of both classes, or select on light_bce."
+    )
+
+
 def evaluate_towers(
     model: CoTrainModel, dataset: tf.data.Dataset, user_column: str | None
 ) -> dict[str, dict[str, float]]:
@@ -388,6 +414,8 @@ def _train(
     schema = feature_stats.prepare(schema, model_dir, train_patterns, t.bad_rows, chief)
     tf_keras.utils.set_random_seed(t.seed)
     inputs = make_inputs(config, schema, train_patterns, eval_patterns, strategy, replica)
+    if selection_monitor(config)[0].endswith("_auc"):
+        check_both_classes(schema, eval_patterns, config)
     with strategy.scope():
         # The light net's teacher: codistillation peers, a finished run's booster (two-stage
         # KD), or by default the co-trained booster.

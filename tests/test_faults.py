@@ -1,0 +1,147 @@
+"""Faults of the machine, not of the data: full disks, read-only targets, files where a
+directory belongs. Each ends in one line and exit code 2, leaves the last good state, and
+the same command with the fault gone finishes with nothing temporary left behind."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+TINY = [
+    "--set=model.embedding_dim=4",
+    "--set=model.booster.hidden_units=[16]",
+    "--set=model.booster.num_cross_layers=1",
+    "--set=train.batch_size=256",
+]
+
+
+def _rocketctr(*args, cwd=None):
+    return subprocess.run(
+        [sys.executable, "-m", "rocketctr.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=cwd,
+    )
+
+
+def _one_line_error(proc) -> str:
+    assert proc.returncode == 2, proc.stdout[-2000:] + proc.stderr[-3000:]
+    assert "Traceback" not in proc.stderr, proc.stderr[-3000:]
+    last = proc.stderr.strip().splitlines()[-1]
+    assert last.startswith("rocketctr: error: ")
+    return last
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A 4 MiB tmpfs (too small for a checkpoint of the tiny model's 672k-row table);
+    `grow()` gives it room. Skips where a tmpfs cannot be mounted (not root)."""
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(disk)], capture_output=True
+    )
+    if mounted.returncode:
+        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.decode().strip()}")
+
+    def grow():
+        subprocess.run(["mount", "-o", "remount,size=400m", str(disk)], check=True)
+
+    disk.grow = grow
+    yield disk
+    subprocess.run(["umount", "-l", str(disk)])
+
+
+def _temporaries(directory: Path) -> list[Path]:
+    return [
+        p
+        for p in directory.rglob("*")
+        if "_temp" in p.name or p.name.endswith(".partial") or p.name.startswith(".tmp-")
+    ]
+
+
+def test_a_full_disk_stops_training_in_one_line_and_the_rerun_with_room_finishes(data, small_disk):
+    cmd = [
+        "train",
+        f"--train={data[0]}",
+        f"--eval={data[1]}",
+        *TINY,
+        f"--model_dir={small_disk / 'run'}",
+    ]
+    line = _one_line_error(_rocketctr(*cmd))
+    assert "No space left on device" in line
+    assert f"MiB free on the filesystem of {small_disk}" in line, line
+    small_disk.grow()
+    again = _rocketctr(*cmd)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert (small_disk / "run" / "export" / "1" / "saved_model.pb").exists()
+    assert _temporaries(small_disk) == []
+
+
+def test_an_export_or_a_prediction_onto_a_full_disk_leaves_nothing(data, small_disk, tmp_path):
+    run = tmp_path / "run"
+    trained = _rocketctr(
+        "train", f"--train={data[0]}", f"--eval={data[1]}", *TINY, f"--model_dir={run}", "--force"
+    )
+    assert trained.returncode == 0, trained.stderr[-3000:]
+    line = _one_line_error(
+        _rocketctr(
+            "export", f"--model_dir={run}", f"--export_dir={small_disk / 'export'}", "--force"
+        )
+    )
+    assert "No space left on device" in line
+    assert not (small_disk / "export").exists()  # no version, no temporary, no base
+    # Fill the disk, then score into it: the partial file goes, one line says why.
+    with pytest.raises(OSError), open(small_disk / "filler", "wb") as f:
+        f.write(b"\0" * 8 * 2**20)
+    line = _one_line_error(
+        _rocketctr(
+            "predict",
+            f"--model_dir={run}",
+            f"--data={data[1]}",
+            f"--output={small_disk / 'scores.csv'}",
+        )
+    )
+    assert "No space left on device" in line
+    assert sorted(p.name for p in small_disk.iterdir()) == ["filler"]
+
+
+def test_write_targets_are_checked_before_training(tmp_path, data):
+    a_file = tmp_path / "a_file"
+    a_file.write_text("not a directory")
+    base = ["train", f"--train={data[0]}", f"--eval={data[1]}", *TINY]
+    line = _one_line_error(_rocketctr(*base, f"--model_dir={a_file}"))
+    assert line == f"rocketctr: error: --model_dir {a_file} is a file, not a directory."
+    line = _one_line_error(_rocketctr(*base, f"--model_dir={a_file / 'run'}"))
+    assert line == (
+        f"rocketctr: error: --model_dir {a_file / 'run'} cannot be created: {a_file} "
+        "is a file, not a directory."
+    )
+    proc = _rocketctr(*base, f"--model_dir={tmp_path / 'run'}", f"--export_dir={a_file}")
+    assert _one_line_error(proc).endswith(f"--export_dir {a_file} is a file, not a directory.")
+    assert not (tmp_path / "run").exists()  # refused before anything was written
+
+
+def test_a_read_only_filesystem_is_refused_before_training(tmp_path, data):
+    disk = tmp_path / "ro"
+    disk.mkdir()
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=1m,ro", "tmpfs", str(disk)], capture_output=True
+    )
+    if mounted.returncode:
+        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.decode().strip()}")
+    try:
+        proc = _rocketctr(
+            "train", f"--train={data[0]}", f"--eval={data[1]}", *TINY, f"--model_dir={disk / 'run'}"
+        )
+        assert _one_line_error(proc) == (
+            f"rocketctr: error: --model_dir {disk / 'run'} is on a read-only filesystem ({disk})."
+        )
+    finally:
+        subprocess.run(["umount", "-l", str(disk)])
+    assert os.listdir(disk) == []
