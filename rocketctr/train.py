@@ -507,15 +507,7 @@ def _train(
                 # delete resumable state), and go on from the state before it.
                 if not (resumed_mid_epoch and "Empty logs" in str(e)):
                     raise
-            batch = int(position.epoch_step.numpy())
-            why = (
-                f"taken at batch {batch:,} of epoch {int(position.epoch.numpy()) + 1}, which "
-                "the training data no longer reaches (the files changed?) or which was the "
-                "epoch's last"
-            )
-            aside = set_checkpoint_aside(restored, f"Not resumable: {why}.")
-            print(f"WARNING: backup {restored} cannot be resumed: {why}. Moved it to {aside}; "
-                  "resuming from the state before it.")  # fmt: skip
+            aside = _set_aside_unresumable(restored, position)
             restored = restore()
             if restored is None:
                 raise ConfigError(
@@ -543,6 +535,20 @@ def _train(
         model, schema, metrics, initial_epoch, bad_rows, chief, selected_epoch, selection.records,
         model_dir,
     )  # fmt: skip
+
+
+def _set_aside_unresumable(backup: str, position: RunPosition) -> str:
+    """Moves a backup whose epoch has no batch left to resume aside, saying why; returns
+    where it went."""
+    why = (
+        f"taken at batch {int(position.epoch_step.numpy()):,} of epoch "
+        f"{int(position.epoch.numpy()) + 1}, which the training data no longer reaches (the "
+        "files changed?) or which was the epoch's last"
+    )
+    aside = set_checkpoint_aside(backup, f"Not resumable: {why}.")
+    print(f"WARNING: backup {backup} cannot be resumed: {why}. Moved it to {aside}; resuming "
+          "from the state before it.")  # fmt: skip
+    return aside
 
 
 def export_trained(
