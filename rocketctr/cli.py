@@ -605,9 +605,18 @@ def user_error_message(error: Exception) -> str | None:
         isinstance(error, tf.errors.FailedPreconditionError)
         and re.search(r"Is a directory|Not a directory|Read-only", str(error))
     ):
-        text = (getattr(error, "message", None) or str(error)).strip()
-        text = re.sub(r"\{\{function_node [^}]*\}\}\s*|\s*\[Op:\w+\]", "", text)
-        return _environment_message(text.splitlines()[0] if text else repr(error), None)
+        return _environment_message(tf_error_line(error), None)
+    if isinstance(error, tf.errors.DataLossError):
+        from rocketctr.data.tfrecord import damaged_file
+
+        found = damaged_file()
+        if found is None:
+            return pipeline_error_message(error)
+        path, records, reason = found
+        return (
+            f"{path}: the TFRecord file is truncated or corrupt after record {records:,} "
+            f"({tf_error_line(reason)}); replace it, or leave it out of the inputs."
+        )
     if isinstance(error, tf.errors.InvalidArgumentError):
         # A bad row found inside the input pipeline: its own message, not TF's graph trace.
         return pipeline_error_message(error)
@@ -662,7 +671,16 @@ def pipeline_error_message(error: Exception) -> str:
     found = re.search(r"assertion failed: \[(.*?)\](?:\n|$)", text, re.S)
     if found:  # tf.debugging.Assert escapes quotes
         return found.group(1).replace("\\'", "'").replace('\\"', '"')
-    return text.strip().splitlines()[0] if text.strip() else repr(error)
+    # A reader's own message raised inside tf.data (a Python generator): without the
+    # exception's class.
+    return re.sub(r"^ValueError: ", "", tf_error_line(error))
+
+
+def tf_error_line(error: Exception) -> str:
+    """The first line of a TensorFlow error's message, without TF's node and op names."""
+    text = (getattr(error, "message", None) or str(error)).strip()
+    text = re.sub(r"\{\{function_node [^}]*\}\}\s*|\s*\[Op:\w+\]( name:)?", "", text)
+    return text.splitlines()[0].strip() if text else repr(error)
 
 
 # The filter process: copies its stdin to its stdout line by line, without the noise. A

@@ -53,11 +53,23 @@ def _is_list(arrow_type: pa.DataType) -> bool:
 
 
 def open_parquet(path: str) -> pq.ParquetFile:
-    """Opens a local path, or a URI (gs://, s3://, hdfs://) through pyarrow's filesystems."""
-    if "://" not in path:
-        return pq.ParquetFile(path)
-    filesystem, inner_path = pyarrow.fs.FileSystem.from_uri(path)
-    return pq.ParquetFile(filesystem.open_input_file(inner_path))
+    """Opens a local path, or a URI (gs://, s3://, hdfs://) through pyarrow's filesystems.
+
+    Raises:
+        BadRowError: the file is not a readable Parquet file (truncated, corrupt footer).
+    """
+    try:
+        if "://" not in path:
+            return pq.ParquetFile(path)
+        filesystem, inner_path = pyarrow.fs.FileSystem.from_uri(path)
+        return pq.ParquetFile(filesystem.open_input_file(inner_path))
+    except (pa.ArrowInvalid, pa.ArrowIOError) as e:
+        raise BadRowError(f"{path}: not a readable Parquet file ({_first_line(e)})") from None
+
+
+def _first_line(error: Exception) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
 
 
 class ParquetReader(Reader):
@@ -126,9 +138,20 @@ class ParquetReader(Reader):
         with open_parquet(path) as parquet_file:  # closed also when iteration stops early
             self._check_columns(parquet_file.schema_arrow, path)
             first_row = 1
-            for batch in parquet_file.iter_batches(
+            batches = parquet_file.iter_batches(
                 batch_size=self.rows_per_chunk, columns=self.read_columns
-            ):
+            )
+            while True:
+                try:
+                    batch = next(batches, None)
+                except (pa.ArrowException, OSError) as e:  # corrupt pages, bad compression
+                    # tf.data hands this message on (a BadRowError would lose its class).
+                    raise ValueError(
+                        f"{path}: the Parquet data from row {first_row:,} on cannot be read "
+                        f"(corrupt file? {_first_line(e)})"
+                    ) from None
+                if batch is None:
+                    return
                 columns = {c: self._to_numpy(batch.column(c), c, path) for c in self.read_columns}
                 yield file_index, first_row, columns
                 first_row += batch.num_rows

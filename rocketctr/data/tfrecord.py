@@ -27,6 +27,23 @@ from rocketctr.data.reader import Reader, check_whole, compression_type
 _KIND_DTYPES = {"bytes_list": tf.string, "int64_list": tf.int64, "float_list": tf.float32}
 # Records looked at to find each column's kind before falling back to the schema's view.
 _MAX_RECORDS_TO_INFER_KINDS = 1000
+# Every TFRecord file a reader of this process opened, and its compression: a DataLossError
+# (a truncated or corrupt record) names no file, so `damaged_file` looks for it here.
+_OPENED: dict[str, str] = {}
+
+
+def damaged_file() -> tuple[str, int, tf.errors.DataLossError] | None:
+    """The truncated or corrupt TFRecord file among those this process read: (its path, the
+    records that read whole before the damage, the error); None if none is found. Reads
+    them again, the most recently opened first: call it only after a DataLossError."""
+    for path, compression in reversed(list(_OPENED.items())):
+        records = 0
+        try:
+            for _ in tf.data.TFRecordDataset(path, compression_type=compression):
+                records += 1
+        except tf.errors.DataLossError as e:
+            return path, records, e
+    return None
 
 
 class TFRecordReader(Reader):
@@ -38,6 +55,9 @@ class TFRecordReader(Reader):
         super().__init__(*args, **kwargs)
         self._compression_types = [compression_type(p, sniff=True) for p in self.paths]
         check_whole(self.paths, self._compression_types)
+        for path, compression in zip(self.paths, self._compression_types, strict=True):
+            _OPENED.pop(path, None)  # re-inserted: the most recent last
+            _OPENED[path] = compression
         self._compression = tf.constant(self._compression_types)
         self.dtypes = self._infer_dtypes()
 

@@ -3,6 +3,7 @@
 import rocketctr  # noqa: F401
 
 # isort: split
+import re
 from pathlib import Path
 
 import numpy as np
@@ -152,3 +153,64 @@ def test_kept_columns_pass_through_by_name(tiny_schema, tmp_path, collect, rows_
     pq.write_table(pa.table(COLUMNS), path)
     with pytest.raises(BadRowError, match=r"missing column\(s\) \['request'\]"):
         make_dataset(tiny_schema("parquet"), str(path), 8, keep_columns=["request"])
+
+
+def _user_message(schema, path, policy):
+    """The one line the CLI prints for reading `path` under `policy`."""
+    from rocketctr.cli import user_error_message
+
+    with pytest.raises(Exception) as raised:  # noqa: B017  (any error: its message counts)
+        for _ in make_dataset(schema, str(path), 64, bad_rows=policy, report=BadRowReport()):
+            pass
+    message = user_error_message(raised.value)
+    assert message is not None, f"a raw {type(raised.value).__name__}: {raised.value}"
+    assert "\n" not in message
+    return message
+
+
+def _many_rows(n: int = 4000) -> dict:
+    rng = np.random.default_rng(0)
+    return {
+        "label": [int(v) for v in rng.integers(0, 2, n)],
+        "I1": [float(v) for v in rng.random(n)],
+        "I2": [float(v) for v in rng.random(n)],
+        "C1": [str(v) for v in rng.integers(0, 50, n)],
+        "C2": [str(v) for v in rng.integers(0, 50, n)],
+    }
+
+
+@pytest.mark.parametrize("policy", ["error", "skip"])
+def test_a_truncated_or_corrupt_parquet_file_is_named_in_one_line(tiny_schema, tmp_path, policy):
+    good = tmp_path / "good.parquet"
+    pq.write_table(pa.table(_many_rows()), good, row_group_size=500, compression="snappy")
+    data = good.read_bytes()
+    truncated = tmp_path / "truncated.parquet"
+    truncated.write_bytes(data[: len(data) // 2])
+    assert _user_message(tiny_schema("parquet"), truncated, policy) == (
+        f"{truncated}: not a readable Parquet file (Parquet magic bytes not found in footer. "
+        "Either the file is corrupted or this is not a parquet file.)"
+    )
+    corrupt = tmp_path / "corrupt.parquet"
+    corrupt.write_bytes(data[:8] + bytes(b ^ 0x5A for b in data[8:72]) + data[72:])
+    message = _user_message(tiny_schema("parquet"), corrupt, policy)
+    assert message.startswith(f"{corrupt}: the Parquet data from row 1 on cannot be read "
+                              "(corrupt file? ")  # fmt: skip
+
+
+@pytest.mark.parametrize("policy", ["error", "skip"])
+def test_a_corrupt_tfrecord_file_is_named_with_its_last_whole_record(tiny_schema, tmp_path, policy):
+    good = write_tfrecord(tmp_path / "good.tfrecord", rows_of(_many_rows()))
+    data = bytearray(Path(good).read_bytes())
+    start = len(data) // 3
+    data[start : start + 20] = bytes(b ^ 0xFF for b in data[start : start + 20])
+    corrupt = tmp_path / "corrupt.tfrecord"
+    corrupt.write_bytes(bytes(data))
+    message = _user_message(tiny_schema("tfrecord"), corrupt, policy)
+    found = re.fullmatch(
+        rf"{corrupt}: the TFRecord file is truncated or corrupt after record ([\d,]+) "
+        r"\(corrupted record at \d+\); replace it, or leave it out of the inputs\.", message
+    )  # fmt: skip
+    assert found, message
+    # The records before the damage read whole; the one it hit does not.
+    records = int(found[1].replace(",", ""))
+    assert 0 < records < 4000
