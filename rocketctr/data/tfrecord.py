@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import tensorflow as tf
 
+from rocketctr.data.bad_row_report import BadRowError
 from rocketctr.data.checks import (
     ParsedChunk,
     RowCheck,
@@ -62,14 +63,22 @@ class TFRecordReader(Reader):
         self.dtypes = self._infer_dtypes()
 
     def _infer_dtypes(self) -> dict[str, tf.DType]:
-        """Each column's stored dtype, from the first record that has the column."""
+        """Each column's stored dtype, from the first record that has the column.
+
+        Raises:
+            BadRowError: a column of the schema is in none of the records looked at (a
+                misnamed feature would otherwise read as missing in every row), as a
+                Parquet file without the column is refused.
+        """
         kinds: dict[str, str] = {}
+        names: set[str] = set()  # every feature key seen, for the message
         seen = 0
         for path, compression in zip(self.paths, self._compression_types, strict=True):
             records = tf.data.TFRecordDataset(path, compression_type=compression)
             for record in records.take(_MAX_RECORDS_TO_INFER_KINDS - seen):
                 seen += 1
                 feature = tf.train.Example.FromString(record.numpy()).features.feature
+                names.update(feature.keys())
                 for column in self.read_columns:
                     if column not in kinds and column in feature:
                         kinds[column] = feature[column].WhichOneof("kind")
@@ -77,11 +86,21 @@ class TFRecordReader(Reader):
                     break
             if len(kinds) == len(self.read_columns) or seen >= _MAX_RECORDS_TO_INFER_KINDS:
                 break
+        missing = [c for c in self.read_columns if c not in kinds]
+        if missing and seen:
+            files = self.paths[0] + (
+                f" and {len(self.paths) - 1} more" if len(self.paths) > 1 else ""
+            )
+            raise BadRowError(
+                f"{files}: feature(s) {missing} required by schema "
+                f"{self.schema.source or self.schema.name!r} are in none of the first {seen:,} "
+                f"records (misnamed?). Features in them: {sorted(names)}"
+            )
         dtypes = {}
         for column in self.read_columns:
-            if column in kinds and kinds[column] in _KIND_DTYPES:
+            if kinds.get(column) in _KIND_DTYPES:
                 dtypes[column] = _KIND_DTYPES[kinds[column]]
-            else:  # never seen: read it as the schema describes it; absent means missing
+            else:  # only values of no kind (empty features) so far: the schema's view
                 string = column != self.schema.label and self.schema.is_string_column(column)
                 dtypes[column] = tf.string if string else tf.float32
         return dtypes

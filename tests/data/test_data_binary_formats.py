@@ -214,3 +214,16 @@ def test_a_corrupt_tfrecord_file_is_named_with_its_last_whole_record(tiny_schema
     # The records before the damage read whole; the one it hit does not.
     records = int(found[1].replace(",", ""))
     assert 0 < records < 4000
+
+
+def test_a_tfrecord_file_whose_features_are_misnamed_is_refused_like_parquet(tiny_schema, tmp_path):
+    """Keys that match no schema feature would read as missing in every record: refused,
+    naming what is missing and what the records hold."""
+    rows = {("c1" if k == "C1" else k): v for k, v in COLUMNS.items()}  # C1 spelled c1
+    path = write_tfrecord(tmp_path / "rows.tfrecord", rows_of(rows))
+    with pytest.raises(BadRowError) as refused:
+        make_dataset(tiny_schema("tfrecord"), path, 8)
+    assert str(refused.value) == (
+        f"{path}: feature(s) ['C1'] required by schema 'tiny.yaml' are in none of the first 4 "
+        "records (misnamed?). Features in them: ['C2', 'I1', 'I2', 'c1', 'label']"
+    )

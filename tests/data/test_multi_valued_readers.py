@@ -107,6 +107,8 @@ def _example(genres, kind: str) -> bytes:
     else:
         feature["C1"] = tf.train.Feature(int64_list=tf.train.Int64List(value=genres))
     feature["C2"] = tf.train.Feature(bytes_list=tf.train.BytesList(value=[b"u"]))
+    for dense in ("I1", "I2"):  # present, with no value: missing (an absent key is refused)
+        feature[dense] = tf.train.Feature(float_list=tf.train.FloatList(value=[]))
     return tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString()
 
 
