@@ -278,9 +278,11 @@ def test_export_command_checks_on_the_runs_eval_rows_and_writes_warmup(tmp_path,
     train.train(config, [str(train_file)], [str(eval_file)], model_dir, verbose=0)
 
     def export(*args):
+        # Three steps leave the light net at chance: --force, as the export gate refuses it
+        # (tests/serving/test_gate.py); this test is about the rows the export checks on.
         proc = subprocess.run(
             [sys.executable, "-m", "rocketctr.cli", "export", f"--model_dir={model_dir}",
-             f"--export_dir={tmp_path / 'serving'}", *args],
+             f"--export_dir={tmp_path / 'serving'}", "--force", *args],
             capture_output=True, text=True, timeout=300,
         )  # fmt: skip
         assert proc.returncode == 0, proc.stderr[-3000:]
@@ -346,3 +348,33 @@ def test_the_noise_filter_lets_errors_through_even_when_the_process_aborts():
     assert proc.returncode != 0
     assert "Check failed: boom" in proc.stderr
     assert "oneDNN" not in proc.stderr
+
+
+@pytest.mark.parametrize(
+    "argv,expected",
+    [
+        (["train", "--model_dir={tmp}/a_file"],
+         "--model_dir {tmp}/a_file is a file, not a directory."),
+        (["evaluate", "--model_dir={tmp}/none", "--data={tmp}/a_file"],
+         "{tmp}/none is not a training run: {tmp}/none/config.yaml does not exist."),
+        (["predict", "--export_dir={tmp}/none", "--data={tmp}/a_file", "--output={tmp}/o.csv"],
+         "{tmp}/none holds no SavedModel and no numbered export version."),
+        (["report", "--model_dir={tmp}/none", "--output={tmp}/r.html"],
+         "{tmp}/none is not a training run: {tmp}/none/config.yaml does not exist."),
+        (["export", "--model_dir={tmp}/none"],
+         "{tmp}/none is not a training run: {tmp}/none/config.yaml does not exist."),
+        (["item_vectors", "--export_dir={tmp}/none", "--catalogue={tmp}/a_file",
+          "--output={tmp}/i.parquet"],
+         "{tmp}/none is neither an exported version nor an export base."),
+        (["summary", "--config={tmp}"], "{tmp} is a directory, not a YAML file"),
+    ],
+)  # fmt: skip
+def test_every_command_answers_a_bad_path_in_one_line(tmp_path, argv, expected):
+    (tmp_path / "a_file").write_text("x")
+    argv = [a.format(tmp=tmp_path) for a in argv]
+    proc = subprocess.run([sys.executable, "-m", "rocketctr.cli", *argv], capture_output=True,
+                          text=True, timeout=300)  # fmt: skip
+    assert proc.returncode == 2, proc.stderr[-3000:]
+    assert proc.stderr.strip().splitlines() == [
+        "rocketctr: error: " + expected.format(tmp=tmp_path)
+    ]

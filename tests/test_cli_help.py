@@ -11,14 +11,14 @@ from rocketctr import cli
 FLAGS = {
     "train": ["--config", "--train", "--eval", "--model_dir", "--set", "--bad_rows",
               "--strategy", "--export_dir", "--export", "--replica_index", "--shared_dir",
-              "--synthetic_train_rows", "--synthetic_eval_rows", "--verbose"],
+              "--synthetic_train_rows", "--synthetic_eval_rows", "--verbose", "--force"],
     "evaluate": ["--model_dir", "--data", "--tower", "--output", "--export_dir", "--bad_rows"],
     "predict": ["--model_dir", "--export_dir", "--data", "--output", "--keep", "--tower",
-                "--batch_size", "--bad_rows", "--source"],
+                "--batch_size", "--bad_rows", "--source", "--overwrite"],
     "report": ["--model_dir", "--baseline_dir", "--test", "--output", "--bad_rows"],
-    "export": ["--model_dir", "--export_dir", "--set"],
+    "export": ["--model_dir", "--export_dir", "--set", "--force"],
     "item_vectors": ["--export_dir", "--catalogue", "--output", "--id_column"],
-    "summary": ["--config", "--set", "--tower"],
+    "summary": ["--config", "--set", "--tower", "--verbose"],
 }  # fmt: skip
 
 
