@@ -414,8 +414,6 @@ def _train(
     schema = feature_stats.prepare(schema, model_dir, train_patterns, t.bad_rows, chief)
     tf_keras.utils.set_random_seed(t.seed)
     inputs = make_inputs(config, schema, train_patterns, eval_patterns, strategy, replica)
-    if selection_monitor(config)[0].endswith("_auc"):
-        check_both_classes(schema, eval_patterns, config)
     with strategy.scope():
         # The light net's teacher: codistillation peers, a finished run's booster (two-stage
         # KD), or by default the co-trained booster.
@@ -465,6 +463,8 @@ def _train(
         saver = EpochSaver(position, data_position, checkpoint, manager, one_pass)
 
     trains = initial_epoch < t.num_epochs and not selection.stopped_early
+    if trains and selection_monitor(config)[0].endswith("_auc"):
+        check_both_classes(schema, eval_patterns, config)  # else no epoch could be selected
     if chief and trains:  # a finished run keeps the eval rows it was trained with
         record_eval_patterns(model_dir, eval_patterns)  # `rocketctr export` checks on them
     if trains:

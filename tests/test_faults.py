@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -52,8 +53,7 @@ def small_disk(tmp_path):
     def grow():
         subprocess.run(["mount", "-o", "remount,size=400m", str(disk)], check=True)
 
-    disk.grow = grow
-    yield disk
+    yield SimpleNamespace(path=disk, grow=grow)
     subprocess.run(["umount", "-l", str(disk)])
 
 
@@ -71,16 +71,17 @@ def test_a_full_disk_stops_training_in_one_line_and_the_rerun_with_room_finishes
         f"--train={data[0]}",
         f"--eval={data[1]}",
         *TINY,
-        f"--model_dir={small_disk / 'run'}",
+        f"--model_dir={small_disk.path / 'run'}",
+        "--force",  # one epoch on 6,000 synthetic rows: the light net may be at chance
     ]
     line = _one_line_error(_rocketctr(*cmd))
     assert "No space left on device" in line
-    assert f"MiB free on the filesystem of {small_disk}" in line, line
+    assert f"MiB free on the filesystem of {small_disk.path}" in line, line
     small_disk.grow()
     again = _rocketctr(*cmd)
     assert again.returncode == 0, again.stderr[-3000:]
-    assert (small_disk / "run" / "export" / "1" / "saved_model.pb").exists()
-    assert _temporaries(small_disk) == []
+    assert (small_disk.path / "run" / "export" / "1" / "saved_model.pb").exists()
+    assert _temporaries(small_disk.path) == []
 
 
 def test_an_export_or_a_prediction_onto_a_full_disk_leaves_nothing(data, small_disk, tmp_path):
@@ -91,24 +92,24 @@ def test_an_export_or_a_prediction_onto_a_full_disk_leaves_nothing(data, small_d
     assert trained.returncode == 0, trained.stderr[-3000:]
     line = _one_line_error(
         _rocketctr(
-            "export", f"--model_dir={run}", f"--export_dir={small_disk / 'export'}", "--force"
+            "export", f"--model_dir={run}", f"--export_dir={small_disk.path / 'export'}", "--force"
         )
     )
     assert "No space left on device" in line
-    assert not (small_disk / "export").exists()  # no version, no temporary, no base
+    assert not (small_disk.path / "export").exists()  # no version, no temporary, no base
     # Fill the disk, then score into it: the partial file goes, one line says why.
-    with pytest.raises(OSError), open(small_disk / "filler", "wb") as f:
+    with pytest.raises(OSError), open(small_disk.path / "filler", "wb") as f:
         f.write(b"\0" * 8 * 2**20)
     line = _one_line_error(
         _rocketctr(
             "predict",
             f"--model_dir={run}",
             f"--data={data[1]}",
-            f"--output={small_disk / 'scores.csv'}",
+            f"--output={small_disk.path / 'scores.csv'}",
         )
     )
     assert "No space left on device" in line
-    assert sorted(p.name for p in small_disk.iterdir()) == ["filler"]
+    assert sorted(p.name for p in small_disk.path.iterdir()) == ["filler"]
 
 
 def test_write_targets_are_checked_before_training(tmp_path, data):
@@ -145,3 +146,19 @@ def test_a_read_only_filesystem_is_refused_before_training(tmp_path, data):
     finally:
         subprocess.run(["umount", "-l", str(disk)])
     assert os.listdir(disk) == []
+
+
+def test_eval_rows_of_one_class_are_refused_before_training(tmp_path, data):
+    negatives = tmp_path / "negatives.tsv"
+    lines = Path(data[1]).read_text().splitlines(True)
+    negatives.write_text("".join(line for line in lines if line.startswith("0\t")))
+    proc = _rocketctr("train", f"--train={data[0]}", f"--eval={negatives}", *TINY,
+                      f"--model_dir={tmp_path / 'run'}")  # fmt: skip
+    rows = sum(1 for line in lines if line.startswith("0\t"))
+    assert _one_line_error(proc) == (
+        f"rocketctr: error: The eval data ['{negatives}'] hold one class only ({rows:,} rows, "
+        "all negative): no AUC can be measured on them, so train.selection_metric "
+        "'light_auc' cannot select an epoch. Give eval rows of both classes, or select on "
+        "light_bce."
+    )
+    assert "Epoch 1/" not in proc.stdout

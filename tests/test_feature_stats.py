@@ -145,7 +145,10 @@ def test_a_run_stores_its_pass_exports_the_vocabularies_and_resume_reuses_them(t
         atol=1e-6,
     )
     # Resume on other rows: the stored vocabulary is what the tables mean; no recount.
-    other, _ = _write(tmp_path / "other", rows=[("1", "berlin", "z", "3", "9")] * 8)
+    other, _ = _write(
+        tmp_path / "other",
+        rows=[("1", "berlin", "z", "3", "9")] * 4 + [("0", "berlin", "z", "3", "9")] * 4,
+    )
     train(_config(schema_path, num_epochs=2), [other], [other], run, verbose=0)
     assert (run / "vocabularies" / "city.txt").read_text() == "paris\nrome\n"
     # A vocabulary file changed since is refused.
