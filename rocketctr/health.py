@@ -62,6 +62,14 @@ def light_optimizer(config) -> str:
     return f"{key}: {opt.name} {opt.learning_rate:g}"
 
 
+def lower_rate_hint(config) -> str:
+    """What to try for a light net killed by its learning rate: the key, a tenth of it."""
+    t = config.train
+    key = "train.light_optimizer" if t.light_optimizer else "train.dense_optimizer"
+    rate = (t.light_optimizer or t.dense_optimizer).learning_rate
+    return f"lower it, e.g. --set {key}.learning_rate={rate / 10:g}"
+
+
 def light_health(config, record: dict) -> tuple[str | None, bool]:
     """Whether the light net still learns, from one epoch's validation record.
 
@@ -83,7 +91,8 @@ def light_health(config, record: dict) -> tuple[str | None, bool]:
             f"WARNING: {where} is dead: its validation logits are constant (std {std:.2g}), "
             f"AUC {value:.4f}. A dead net (ReLUs that never fire) gets no gradient and does "
             "not recover, so the run stops now instead of spending early stopping's patience "
-            "on it. Usually its learning rate is too high for its size: lower it.",
+            f"on it. Usually its learning rate is too high for its size: "
+            f"{lower_rate_hint(config)}.",
             True,
         )
     if value <= AUC_FLOOR:

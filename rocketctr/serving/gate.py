@@ -28,7 +28,7 @@ import numpy as np
 import tensorflow as tf
 
 from rocketctr.config import Config
-from rocketctr.health import AUC_FLOOR, light_optimizer
+from rocketctr.health import AUC_FLOOR, light_optimizer, lower_rate_hint
 from rocketctr.metrics import auc
 from rocketctr.serving.export_error import ExportError
 
@@ -109,7 +109,7 @@ def check_gate(
         failures.append(
             f"it predicts the same probability ({probs[0]:.4f}) for all {n}: a dead net "
             "(ReLUs that never fire, or saturated logits), usually a learning rate too high "
-            f"for its size ({light_optimizer(config)}): lower it"
+            f"for its size ({light_optimizer(config)}): {lower_rate_hint(config)}"
         )
     elif labels is not None and math.isnan(value):
         failures.append(f"the {n} hold one class only, so its AUC cannot be measured")
