@@ -26,6 +26,9 @@ from rocketctr.data.raw_values import first_values, joined_values, raw_values
 from rocketctr.data.reader import Reader, check_whole, compression_type
 
 _KIND_DTYPES = {"bytes_list": tf.string, "int64_list": tf.int64, "float_list": tf.float32}
+_KINDS = ("bytes_list", "float_list", "int64_list")  # tensorflow.Feature's oneof, in order
+_DTYPE_KINDS = {dtype: kind for kind, dtype in _KIND_DTYPES.items()}
+_KIND_NAMES = tf.constant(list(_KINDS))
 # Records looked at to find each column's kind before falling back to the schema's view.
 _MAX_RECORDS_TO_INFER_KINDS = 1000
 # Every TFRecord file a reader of this process opened, and its compression: a DataLossError
@@ -61,6 +64,14 @@ class TFRecordReader(Reader):
             _OPENED[path] = compression
         self._compression = tf.constant(self._compression_types)
         self.dtypes = self._infer_dtypes()
+        # For `_kind_check`: a tensorflow.Feature's first byte is its oneof's tag (field 1,
+        # 2 or 3, length-delimited: wire type 2); an empty Feature has none.
+        self._tag_kinds = _table([bytes([field << 3 | 2]) for field in (1, 2, 3)], [0, 1, 2])
+        columns = list(self.read_columns)
+        self._column_kinds = _table(
+            columns, [_KINDS.index(_DTYPE_KINDS[self.dtypes[c]]) for c in columns]
+        )
+        self._column_indices = _table(columns, [self.column_index[c] for c in columns])
 
     def _infer_dtypes(self) -> dict[str, tf.DType]:
         """Each column's stored dtype, from the first record that has the column.
@@ -116,6 +127,10 @@ class TFRecordReader(Reader):
     ) -> ParsedChunk:
         num_rows = tf.size(serialized, out_type=tf.int64)
         row_numbers = chunk_index * self.rows_per_chunk + tf.range(num_rows) + 1
+        # A record storing a column as another kind would fail the whole chunk's parse: it is
+        # a bad row (checked below), parsed as an empty record meanwhile.
+        kind_check = self._kind_check(serialized)
+        serialized = tf.where(kind_check.bad, tf.constant(b""), serialized)
         parsed = tf.io.parse_example(
             serialized, {c: tf.io.RaggedFeature(self.dtypes[c]) for c in self.read_columns}
         )
@@ -154,8 +169,47 @@ class TFRecordReader(Reader):
             row_numbers=row_numbers,
             features={c: features[c] for c in self.output_columns},
             labels=labels,
-            checks=[check for _, check in checks],
+            # A record of the wrong kind was parsed as empty: its kind is what to report.
+            checks=[kind_check] + [check for _, check in checks],
         )
+
+    def _kind_check(self, serialized: tf.Tensor) -> RowCheck:
+        """The records that store a column as another kind than its own (the kind of the
+        first records, see `_infer_dtypes`), read from the protos' wire format: each
+        feature's key and the tag byte that opens its value (which list it holds)."""
+        _, (features,) = tf.io.decode_proto(
+            serialized, "tensorflow.Example", ["features"], [tf.string]
+        )
+        _, (entries,) = tf.io.decode_proto(
+            tf.reshape(features, [-1]), "tensorflow.Features", ["feature"], [tf.string]
+        )
+        _, (keys, values) = tf.io.decode_proto(
+            entries, "tensorflow.Features.FeatureEntry", ["key", "value"], [tf.string, tf.string]
+        )
+        keys, values = keys[..., 0], values[..., 0]  # [N, entries]
+        stored = self._tag_kinds.lookup(tf.strings.substr(values, 0, 1))  # -1: no value
+        expected = self._column_kinds.lookup(keys)  # -1: not a column read here
+        wrong = (expected >= 0) & (stored >= 0) & tf.not_equal(stored, expected)
+        first = tf.argmax(tf.cast(wrong, tf.int32), axis=1, output_type=tf.int32)  # first wrong
+
+        def describe(row: tf.Tensor) -> tf.Tensor:
+            key = keys[row, first[row]]
+            return tf.strings.join([
+                "column `", key, "` (index ",
+                tf.strings.as_string(self._column_indices.lookup(key)), "): expected ",
+                tf.gather(_KIND_NAMES, expected[row, first[row]]), ", received ",
+                tf.gather(_KIND_NAMES, stored[row, first[row]]),
+            ])  # fmt: skip
+
+        return RowCheck(tf.reduce_any(wrong, axis=1), describe)
+
+
+def _table(keys: list, values: list[int]) -> tf.lookup.StaticHashTable:
+    """A string -> int64 table, -1 for keys it does not hold."""
+    initializer = tf.lookup.KeyValueTensorInitializer(
+        tf.constant(keys, tf.string), tf.constant(values, tf.int64)
+    )
+    return tf.lookup.StaticHashTable(initializer, default_value=-1)
 
 
 def _single_value_check(counts: tf.Tensor, column: str, index: int) -> RowCheck:

@@ -227,3 +227,26 @@ def test_a_tfrecord_file_whose_features_are_misnamed_is_refused_like_parquet(tin
         f"{path}: feature(s) ['C1'] required by schema 'tiny.yaml' are in none of the first 4 "
         "records (misnamed?). Features in them: ['C2', 'I1', 'I2', 'c1', 'label']"
     )
+
+
+def test_a_tfrecord_record_storing_a_feature_as_another_kind_is_a_bad_row(
+    tiny_schema, tmp_path, collect
+):
+    """C1 is bytes in the file, record 3 stores it as int64 (once a raw tf.data error that
+    killed the run under either policy): a bad row named by file and 1-based record, or
+    skipped and counted."""
+    rows = rows_of(COLUMNS)
+    rows[2]["C1"] = 7  # an int: int64_list
+    path = write_tfrecord(tmp_path / "kinds.tfrecord", rows)
+    schema = tiny_schema("tfrecord")
+    with pytest.raises(tf.errors.InvalidArgumentError) as raised:
+        list(make_dataset(schema, path, 8))
+    assert (
+        f"{path}:3: column `C1` (index 3): expected bytes_list, received int64_list"
+        in raised.value.message
+    )
+    report = BadRowReport()
+    features, labels, _ = collect(make_dataset(schema, path, 8, bad_rows="skip", report=report))
+    assert features["C1"].tolist() == ["ab", "", ""]
+    np.testing.assert_array_equal(labels, [1.0, 0.0, 1.0])
+    assert report.summary() == f"{path}: skipped 1 of 4 rows (malformed), first at record 3"
