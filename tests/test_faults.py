@@ -38,17 +38,22 @@ def _one_line_error(proc) -> str:
     return last
 
 
+def _tmpfs(path: Path, options: str) -> Path:
+    """Mounts a tmpfs at `path` (made here); skips the test where that is not allowed."""
+    path.mkdir()
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(path)], capture_output=True
+    )
+    if mounted.returncode:
+        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.decode().strip()}")
+    return path
+
+
 @pytest.fixture
 def small_disk(tmp_path):
     """A 4 MiB tmpfs (too small for a checkpoint of the tiny model's 672k-row table);
     `grow()` gives it room. Skips where a tmpfs cannot be mounted (not root)."""
-    disk = tmp_path / "disk"
-    disk.mkdir()
-    mounted = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(disk)], capture_output=True
-    )
-    if mounted.returncode:
-        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.decode().strip()}")
+    disk = _tmpfs(tmp_path / "disk", "size=4m")
 
     def grow():
         subprocess.run(["mount", "-o", "remount,size=400m", str(disk)], check=True)
@@ -129,13 +134,7 @@ def test_write_targets_are_checked_before_training(tmp_path, data):
 
 
 def test_a_read_only_filesystem_is_refused_before_training(tmp_path, data):
-    disk = tmp_path / "ro"
-    disk.mkdir()
-    mounted = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=1m,ro", "tmpfs", str(disk)], capture_output=True
-    )
-    if mounted.returncode:
-        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.decode().strip()}")
+    disk = _tmpfs(tmp_path / "ro", "size=1m,ro")
     try:
         proc = _rocketctr(
             "train", f"--train={data[0]}", f"--eval={data[1]}", *TINY, f"--model_dir={disk / 'run'}"
