@@ -44,23 +44,24 @@ def score_version(version_dir: Path, rows: Mapping[str, np.ndarray]) -> np.ndarr
     """The probabilities a published version serves for `rows` ({column: [N]}).
 
     Raises:
-        GateRefused: it cannot be loaded, or it takes inputs `rows` do not have.
+        GateRefused: it cannot be loaded, or it takes inputs `rows` do not have (the
+            message is one of the gate's failures).
     """
     try:
         loaded = tf.saved_model.load(str(version_dir))
         signature = loaded.signatures[SERVING_SIGNATURE]
     except (OSError, KeyError, ValueError, tf.errors.OpError) as e:
         raise GateRefused(
-            f"The export gate cannot load {version_dir} to compare with it "
-            f"({type(e).__name__}): set export.max_auc_drop to null, or use --force."
+            f"it cannot be compared with {version_dir}, which does not load "
+            f"({type(e).__name__}; export to a new base, or set export.max_auc_drop to null)"
         ) from None
     inputs = signature.structured_input_signature[1]
     missing = sorted(set(inputs) - set(rows))
     if missing:
         raise GateRefused(
-            f"The export gate cannot score {version_dir} on this net's eval rows: it takes "
-            f"inputs {missing} they do not have (another schema?). Export to a new export "
-            "base, set export.max_auc_drop to null, or use --force."
+            f"it cannot be compared with {version_dir}, which takes inputs {missing} its eval "
+            "rows do not have (another schema? export to a new base, or set "
+            "export.max_auc_drop to null)"
         )
     features = {c: tf.constant(rows[c], dtype=spec.dtype) for c, spec in inputs.items()}
     return signature(**features)["probabilities"].numpy().reshape(-1)
@@ -126,10 +127,18 @@ def check_gate(
             failures.append(f"its AUC {value:.4f} is below export.min_auc {e.min_auc}")
     found = None
     if baseline is not None and e.max_auc_drop is not None and not math.isnan(value):
-        base_auc = auc(labels, score_version(baseline, rows))
-        found = {"version": int(baseline.name), "path": str(baseline), "auc": base_auc}
+        try:
+            base_auc = auc(labels, score_version(baseline, rows))
+        except GateRefused as refused:  # a failure like the others: --force still publishes
+            failures.append(str(refused))
+            base_auc = math.nan
+        found = {
+            "version": int(baseline.name),
+            "path": str(baseline),
+            "auc": None if math.isnan(base_auc) else base_auc,
+        }
         drop = base_auc - value
-        if not drop <= e.max_auc_drop:
+        if not math.isnan(base_auc) and not drop <= e.max_auc_drop:
             failures.append(
                 f"its AUC {value:.4f} is {drop:.4f} below version {baseline.name}'s "
                 f"{base_auc:.4f} on the same {n} (export.max_auc_drop {e.max_auc_drop})"

@@ -103,6 +103,28 @@ def test_force_publishes_and_the_verdict_says_forced():
     assert len(verdict["failures"]) == 1 and "dead net" in verdict["failures"][0]
 
 
+def test_a_baseline_version_on_other_inputs_is_a_failure_force_can_override(tmp_path):
+    import tensorflow as tf
+
+    class Other(tf.Module):
+        @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="zzz")])
+        def serve(self, zzz):
+            return {"probabilities": tf.zeros_like(zzz, tf.float32)}
+
+    module = Other()
+    tf.saved_model.save(module, str(tmp_path / "1"), signatures={"serving_default": module.serve})
+    rows = {"C1": np.array([b"a"] * 8, dtype=object)}
+    with pytest.raises(GateRefused, match=r"it cannot be compared with .*/1, which takes inputs "
+                       r"\['zzz'\] its eval rows do not have"):  # fmt: skip
+        check_gate(_config(), GOOD, LABELS, rows, tmp_path / "1")
+    verdict = check_gate(_config(), GOOD, LABELS, rows, tmp_path / "1", force=True)
+    assert verdict["verdict"] == "forced" and verdict["baseline"]["auc"] is None
+    assert (
+        check_gate(_config(max_auc_drop=None), GOOD, LABELS, rows, tmp_path / "1")["verdict"]
+        == "passed"
+    )
+
+
 def test_thresholds_are_checked_when_the_config_loads():
     from rocketctr.config import ConfigError
 
