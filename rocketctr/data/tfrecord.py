@@ -28,7 +28,6 @@ from rocketctr.data.reader import Reader, check_whole, compression_type
 _KIND_DTYPES = {"bytes_list": tf.string, "int64_list": tf.int64, "float_list": tf.float32}
 _KINDS = ("bytes_list", "float_list", "int64_list")  # tensorflow.Feature's oneof, in order
 _DTYPE_KINDS = {dtype: kind for kind, dtype in _KIND_DTYPES.items()}
-_KIND_NAMES = tf.constant(list(_KINDS))
 # Records looked at to find each column's kind before falling back to the schema's view.
 _MAX_RECORDS_TO_INFER_KINDS = 1000
 # Every TFRecord file a reader of this process opened, and its compression: a DataLossError
@@ -197,8 +196,8 @@ class TFRecordReader(Reader):
             return tf.strings.join([
                 "column `", key, "` (index ",
                 tf.strings.as_string(self._column_indices.lookup(key)), "): expected ",
-                tf.gather(_KIND_NAMES, expected[row, first[row]]), ", received ",
-                tf.gather(_KIND_NAMES, stored[row, first[row]]),
+                tf.gather(list(_KINDS), expected[row, first[row]]), ", received ",
+                tf.gather(list(_KINDS), stored[row, first[row]]),
             ])  # fmt: skip
 
         return RowCheck(tf.reduce_any(wrong, axis=1), describe)
