@@ -51,23 +51,24 @@ def _hint(config) -> str:
     )
 
 
+def _light_dense_optimizer(config):
+    """(config key, OptimizerConfig) of the optimizer of the light net's dense layers."""
+    t = config.train
+    if t.light_optimizer:
+        return "train.light_optimizer", t.light_optimizer
+    return "train.dense_optimizer", t.dense_optimizer
+
+
 def light_optimizer(config) -> str:
     """The light net's dense optimizer, as its config key and value ("train.x: adam 0.1")."""
-    t = config.train
-    key, opt = (
-        ("train.light_optimizer", t.light_optimizer)
-        if t.light_optimizer
-        else ("train.dense_optimizer", t.dense_optimizer)
-    )
+    key, opt = _light_dense_optimizer(config)
     return f"{key}: {opt.name} {opt.learning_rate:g}"
 
 
 def lower_rate_hint(config) -> str:
     """What to try for a light net killed by its learning rate: the key, a tenth of it."""
-    t = config.train
-    key = "train.light_optimizer" if t.light_optimizer else "train.dense_optimizer"
-    rate = (t.light_optimizer or t.dense_optimizer).learning_rate
-    return f"lower it, e.g. --set {key}.learning_rate={rate / 10:g}"
+    key, opt = _light_dense_optimizer(config)
+    return f"lower it, e.g. --set {key}.learning_rate={opt.learning_rate / 10:g}"
 
 
 def light_health(config, record: dict) -> tuple[str | None, bool]:

@@ -85,6 +85,16 @@ def skip_trained(dataset: tf.data.Dataset, skip: tf.Variable) -> tf.data.Dataset
     )
 
 
+def saved_states(checkpoint_dir: str, backup_dir: str) -> list[str]:
+    """A run's epoch checkpoints and backups, oldest first by global step; at a tie the
+    epoch checkpoint is the newer (its epoch is complete)."""
+    candidates = sorted(
+        [(checkpoint_step(p), 1, p) for p in checkpoint_paths(checkpoint_dir)]
+        + [(checkpoint_step(p), 0, p) for p in checkpoint_paths(backup_dir)]
+    )
+    return [p for _, _, p in candidates]
+
+
 def restore_for_training(
     model: tf.Module, position: RunPosition, checkpoint_dir: str, backup_dir: str
 ) -> str | None:
@@ -100,12 +110,7 @@ def restore_for_training(
         for path in remove_temp_dirs(directory):
             print(f"Removed {path}, left by a save that did not finish.")
         repair_index(directory)
-    # By global step; at a tie the epoch checkpoint wins (its epoch is complete).
-    candidates = sorted(
-        [(checkpoint_step(p), 1, p) for p in checkpoint_paths(checkpoint_dir)]
-        + [(checkpoint_step(p), 0, p) for p in checkpoint_paths(backup_dir)]
-    )
-    path = restore_newest(model, position, [p for _, _, p in candidates])
+    path = restore_newest(model, position, saved_states(checkpoint_dir, backup_dir))
     if path is not None:
         kind = "backup" if path.startswith(backup_dir.rstrip("/") + "/") else "checkpoint"
         step = checkpoint_step(path)

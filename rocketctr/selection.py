@@ -181,9 +181,8 @@ class Selection(tf_keras.callbacks.Callback):
             self._drop_old_bests(keep=(epoch + 1, self.previous_best))
 
     def _drop_old_bests(self, keep: tuple[int | None, ...]) -> None:
-        """Removes the best/ files of other epochs, and the `ckpt-N_temp/` directories a
-        writer killed (or out of disk) mid-save left behind: never a checkpoint."""
-        remove_temp_dirs(self.best_dir)
+        """Removes the best/ files of other epochs (a dead writer's `ckpt-N_temp/` went
+        when this run started)."""
         kept = {os.path.basename(self._best_path(e)) for e in keep if e is not None}
         for name in tf.io.gfile.listdir(self.best_dir):
             if name.startswith("ckpt-") and name.split(".")[0] not in kept:

@@ -37,6 +37,7 @@ from rocketctr.resume import (
     DataPosition,
     EpochSaver,
     restore_for_training,
+    saved_states,
     skip_trained,
     stop_on_signals,
 )
@@ -49,7 +50,6 @@ from rocketctr.rundir import (
     METRICS_FILE,
     RunFileError,
     RunPosition,
-    checkpoint_paths,
     checkpoint_step,
     hold,
     prepare_run_schema,
@@ -380,14 +380,11 @@ def train(
 
 def _last_good_state(model_dir: Path) -> str:
     """Where a diverged run can resume from, in one sentence."""
-    saved = [
-        (checkpoint_step(p), p)
-        for name in (CHECKPOINT_DIR, BACKUP_DIR)
-        for p in checkpoint_paths(model_dir / name)
-    ]
+    saved = saved_states(str(model_dir / CHECKPOINT_DIR), str(model_dir / BACKUP_DIR))
     if not saved:
         return f"{model_dir} holds no trained state yet: lower the rate and train again."
-    step, path = max(saved)
+    path = saved[-1]
+    step = checkpoint_step(path)
     return (
         f"Its last good state, {path} (global step {step:,}), was kept: lower the rate and "
         "train into a new --model_dir, or rerun the same command to resume from it."
