@@ -52,12 +52,44 @@ class TowerConfig:
 
 
 @dataclass(frozen=True)
+class OptimizerConfig:
+    name: str  # adam | lazy_adam | adagrad | sgd | ftrl
+    learning_rate: float
+
+
+@dataclass(frozen=True)
+class LightConfig(TowerConfig):
+    """One light net of `model.lights`: its tower, and how it trains.
+
+    `optimizer` and `embedding_gradient_scale` default to `train.light_optimizer` (else
+    `train.dense_optimizer`) and `model.light_embedding_gradient_scale`.
+    """
+
+    optimizer: OptimizerConfig | None = None
+    embedding_gradient_scale: float | None = None
+
+
+# The name of the light net of a config that sets `model.light` (one light net): its
+# variables, metrics (`light_auc`) and files keep the names they had before `model.lights`.
+SINGLE_LIGHT = "light"
+# Names a light net cannot take: they name other parts of the model or its metrics.
+_RESERVED_LIGHT_NAMES = ("booster", "loss", "hint_weight", "distiller", "features", "embedding",
+                         "shared_embedding", "optimizer")  # fmt: skip
+_LIGHT_NAME = re.compile(r"[a-z][a-z0-9_]{0,30}")
+
+
+@dataclass(frozen=True)
 class ModelConfig:
     embedding_dim: int = 16
     booster: TowerConfig = field(
         default_factory=lambda: TowerConfig(name="dcn", hidden_units=(256, 128, 64))
     )
+    # One light net ...
     light: TowerConfig = field(default_factory=lambda: TowerConfig(name="mlp", hidden_units=(32,)))
+    # ... or several, by name (a frontier of sizes): each its own tower, optimizer and
+    # gradient scale, all on the shared tables, all taught by the same teacher. Set, it
+    # replaces `light`.
+    lights: dict[str, LightConfig] = field(default_factory=dict)
     # Ablation: give the light net its own embedding tables instead of sharing the booster's.
     separate_light_embeddings: bool = False
     # With a booster, how much of the light net's gradient (label and hint losses) reaches
@@ -77,6 +109,33 @@ class ModelConfig:
     # Standard deviation of the normal the embedding rows start from. Rows that start
     # small keep an FM's pairwise term (a product of two rows) small for many steps.
     embedding_init_stddev: float = 0.01
+
+    def __post_init__(self) -> None:
+        for name in self.lights:
+            if not _LIGHT_NAME.fullmatch(name) or name in _RESERVED_LIGHT_NAMES:
+                raise ConfigError(
+                    f"Config key model.lights.{name}: a light net's name must be lower-case "
+                    "letters, digits and _ (starting with a letter, at most 31), and not one "
+                    f"of {list(_RESERVED_LIGHT_NAMES)}."
+                )
+        default_light = _default_field(ModelConfig, "light")
+        if self.lights and self.light != default_light:
+            raise ConfigError(
+                "Config sets both model.light and model.lights: model.lights names every light "
+                "net; move the model.light tower into it (or drop model.lights)."
+            )
+        if self.lights and self.separate_light_embeddings and len(self.lights) > 1:
+            raise ConfigError(
+                "model.separate_light_embeddings is an ablation of one light net; "
+                f"model.lights names {len(self.lights)}."
+            )
+
+    def light_nets(self) -> dict[str, LightConfig]:
+        """The light nets by name: `lights`, or `light` under the name "light"."""
+        if self.lights:
+            return dict(self.lights)
+        fields = {f.name: getattr(self.light, f.name) for f in dataclasses.fields(TowerConfig)}
+        return {SINGLE_LIGHT: LightConfig(**fields)}
 
 
 @dataclass(frozen=True)
@@ -111,12 +170,6 @@ class DistillConfig:
     # Two-stage KD (distill/teacher.py): the model dir of a finished run whose booster,
     # frozen, is the hint target of this light_only run. None = off.
     teacher_dir: str | None = None
-
-
-@dataclass(frozen=True)
-class OptimizerConfig:
-    name: str  # adam | adagrad | sgd | ftrl
-    learning_rate: float
 
 
 @dataclass(frozen=True)
@@ -162,6 +215,10 @@ EMBEDDING_DTYPES = ("float32", "bfloat16", "int8")
 class ExportConfig:
     """The light SavedModel; nothing here changes training or what a checkpoint means."""
 
+    # Which of `model.lights` a run exports (`rocketctr export --light` chooses another);
+    # null: the first one.
+    light: str | None = None
+
     # float32 | bfloat16 | int8 (one float32 scale per row); dequantized at lookup in the
     # serving graph. The exporter refuses an export whose AUC moves beyond the dtype's
     # stated tolerance (rocketctr.serving.quality.AUC_TOLERANCE).
@@ -182,6 +239,27 @@ class Config:
     distill: DistillConfig = field(default_factory=DistillConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     export: ExportConfig = field(default_factory=ExportConfig)
+
+    def __post_init__(self) -> None:
+        names = list(self.model.light_nets())
+        if self.export.light is not None and self.export.light not in names:
+            raise ConfigError(
+                f"Config key export.light names {self.export.light!r}; the light nets are {names}."
+            )
+        if len(names) > 1:
+            if self.distill.codistill_replicas > 1:
+                raise ConfigError("Codistillation trains one light net; model.lights names "
+                                  f"{len(names)}.")  # fmt: skip
+            if self.train.selection_metric.startswith("booster"):
+                raise ConfigError(
+                    "With several light nets, each is selected on its own metric: "
+                    "train.selection_metric must be light_auc or light_bce."
+                )
+
+    @property
+    def export_light(self) -> str:
+        """The name of the light net a run exports by default."""
+        return self.export.light or next(iter(self.model.light_nets()))
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Config:
@@ -221,6 +299,11 @@ class Config:
                 raise ConfigError(f"Unknown config key {key!r}. Known keys here: {sorted(node)}")
             node[parts[-1]] = value
         return Config.from_dict(data)
+
+
+def _default_field(cls: type, name: str) -> Any:
+    (f,) = [f for f in dataclasses.fields(cls) if f.name == name]
+    return f.default_factory() if f.default is dataclasses.MISSING else f.default
 
 
 def _positive(v) -> bool:
@@ -270,6 +353,10 @@ _VALUE_CHECKS: dict[tuple[type, str], tuple[Callable[[Any], bool], str]] = {
     (DistillConfig, "codistill_replicas"): (_positive, "must be >= 1"),
     (DistillConfig, "codistill_every_steps"): (_positive, "must be >= 1"),
     (OptimizerConfig, "learning_rate"): (_positive_finite, "must be finite and > 0"),
+    (LightConfig, "embedding_gradient_scale"): (
+        lambda v: v is None or 0.0 <= v <= 1.0,
+        "must be null or in [0, 1]",
+    ),
     (TrainConfig, "batch_size"): (_positive, "must be >= 1"),
     (TrainConfig, "num_epochs"): (_positive, "must be >= 1"),
     (TrainConfig, "steps_per_epoch"): (_optional_positive, "must be null (one pass) or >= 1"),
@@ -378,7 +465,9 @@ def _from_dict(cls: type, data: Any, path: str) -> Any:
     for name, value in data.items():
         key = f"{path}.{name}" if path else name
         kwargs[name] = _coerce(hints[name], value, key)
-        check = _VALUE_CHECKS.get((cls, name))
+        check = next(
+            (_VALUE_CHECKS[k, name] for k in cls.__mro__ if (k, name) in _VALUE_CHECKS), None
+        )
         if check and not check[0](kwargs[name]):
             raise ConfigError(f"Config key {key} {check[1]}. Received: {value!r}")
     try:
@@ -400,6 +489,10 @@ def _coerce(tp: Any, value: Any, path: str) -> Any:
         return _coerce(inner, value, path)
     if dataclasses.is_dataclass(tp):
         return _from_dict(tp, value, path)
+    if origin is dict and dataclasses.is_dataclass(args[1]):  # {name: section}
+        if not isinstance(value, dict):
+            raise ConfigError(f"Config key {path} must map names to sections. Received: {value!r}")
+        return {str(k): _from_dict(args[1], v, f"{path}.{k}") for k, v in value.items()}
     if origin is dict:  # {name: mapping}, checked by whoever reads it
         if not isinstance(value, dict) or not all(
             isinstance(k, str) and isinstance(v, dict) for k, v in value.items()

@@ -11,12 +11,14 @@ baselines are trained exactly like the co-trained nets.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import re
 
 import tensorflow as tf
 import tf_keras
 
 from rocketctr import towers
-from rocketctr.config import Config, ConfigError, OptimizerConfig
+from rocketctr.config import Config, ConfigError, LightConfig, OptimizerConfig
 from rocketctr.distill.base import MethodContext
 from rocketctr.distill.distiller import Distiller, DistillerInputs
 from rocketctr.distill.teacher import BoosterTeacher, Teacher
@@ -28,6 +30,10 @@ from rocketctr.schema import Schema
 MODES = ("co_train", "light_only", "booster_only")
 # "distiller": the distillation methods' own weights (a regressor), trained, never served.
 ROLES = ("shared_embedding", "light_embedding", "booster", "light", "distiller")
+# The scopes of the light nets of `model.lights` (`light_<name>`) and of their distillers
+# (`distiller_<name>`); the light net of `model.light` is `light`, its distiller `distiller`.
+_NAMED_SCOPE = re.compile(r"(light|distiller)_[a-z][a-z0-9_]*")
+_NOT_A_LIGHT_NET = ("light_embedding", "light_features", "light_table")
 
 
 def variable_role(name: str) -> str:
@@ -35,7 +41,41 @@ def variable_role(name: str) -> str:
     for part in name.split("/"):
         if part in ROLES:
             return part
+        if part not in _NOT_A_LIGHT_NET and _NAMED_SCOPE.fullmatch(part):
+            return part.split("_")[0]
     return "other"
+
+
+@dataclasses.dataclass(eq=False)
+class LightNet:
+    """One light net of the model and what trains it.
+
+    Attributes:
+        name: its name in `model.lights` ("light" for a config's `model.light`): its
+            metrics are `<name>_auc`, `<name>_bce`, `<name>_logit_std`.
+        config: its tower and optimizer settings.
+        tower: the tower, in scope `light` (one light net) or `light_<name>`.
+        distiller: composes its loss and its teacher's hint.
+        optimizer: its own optimizer for the tower's dense weights, or None (the model's
+            dense optimizer).
+        gradient_scale: how much of its gradient reaches the shared tables (with a booster).
+        spread: its validation logits' spread (a dead net's are constant); not tracked.
+        loss_prefix: prefixes its distillation losses' names ("" for one light net).
+    """
+
+    name: str
+    config: LightConfig
+    tower: towers.Tower
+    distiller: Distiller
+    optimizer: tf_keras.optimizers.Optimizer | None
+    gradient_scale: float
+    spread: LogitSpread
+    loss_prefix: str
+
+    @property
+    def loss_names(self) -> tuple[str, ...]:
+        """Its distillation losses' names in the logs."""
+        return tuple(self.loss_prefix + n for n in self.distiller.loss_names)
 
 
 def scale_gradient(x: tf.Tensor, scale: float) -> tf.Tensor:
@@ -173,56 +213,106 @@ class CoTrainModel(tf_keras.Model):
                 if self.has_booster
                 else None
             )
-            self.light = (
-                towers.build_tower(
-                    config.model.light,
-                    "light",
-                    towers.TowerInputs.of(self.light_processor, schema),
-                )
-                if self.has_light
-                else None
-            )
         self._xla_calls = {}  # tower name -> XLA-compiled call, with train.jit_compile
         if teacher is None and self.has_booster and self.has_light:
             teacher = BoosterTeacher(self.booster.hidden_names)
         # A plain object: nothing of a frozen teacher is tracked (checkpointed, exported).
         self.teacher = teacher if self.has_light else None
-        self.distiller = Distiller(
-            d,
-            MethodContext(
-                light_hidden=tuple(self.light.hidden_names) if self.has_light else (),
-                teacher_hidden=teacher.hidden_names if self.teacher else (),
-                group_column=schema.group_column,
-            ),
-        )
-
         self.dense_optimizer = build_optimizer(config.train.dense_optimizer)
         self.embedding_optimizer = build_optimizer(config.train.embedding_optimizer)
-        self.light_optimizer = (
-            build_optimizer(config.train.light_optimizer)
-            if config.train.light_optimizer and self.has_light
-            else None
-        )
+        nets = config.model.light_nets() if self.has_light else {}
+        # Not tracked as a dict: each net's parts are tracked under their own attributes.
+        self.__dict__["light_nets"] = {
+            name: self._build_light_net(name, light, single=not config.model.lights)
+            for name, light in nets.items()
+        }
+        # Without a light net (booster_only), one distiller composes the booster's loss.
+        self.__dict__["_distillers"] = [n.distiller for n in self.light_nets.values()] or [
+            self._distiller("distiller", ())
+        ]
+        if not self.has_light:
+            self.distiller = self._distillers[0]
+            self.light = self.light_optimizer = None
         self._trackers = {
             name: tf_keras.metrics.Mean(name=name)
-            for name in ("loss", "light_bce", "booster_bce", *self.distiller.loss_names,
+            for name in ("loss", *(f"{n}_bce" for n in self.light_nets), "booster_bce",
+                         *(m for n in self.light_nets.values() for m in n.loss_names),
                          "hint_weight")
         }  # fmt: skip
         self._aucs = {
             tower: tf_keras.metrics.AUC(num_thresholds=2000, name=f"{tower}_auc")
-            for tower in ("light", "booster")
+            for tower in (*self.light_nets, "booster")
         }
-        # A dead light net's logits are constant: model selection watches their validation
-        # std. Not tracked: checkpoints and best/ weights (a list of `weights`) of earlier
-        # runs hold no such variables.
-        self.__dict__["_light_spread"] = LogitSpread("light_logit_std")
+        self.__dict__["lead"] = None
+        if self.has_light:
+            self.select_light(config.export_light)
+
+    def _distiller(self, name: str, light_hidden: tuple[str, ...]) -> Distiller:
+        return Distiller(
+            self.rocket_config.distill,
+            MethodContext(
+                light_hidden=light_hidden,
+                teacher_hidden=self.teacher.hidden_names if self.teacher else (),
+                group_column=self.schema.group_column,
+            ),
+            name=name,
+        )
+
+    def _build_light_net(self, name: str, light: LightConfig, single: bool) -> LightNet:
+        """Builds a light net's tower, distiller and optimizer, each tracked under its own
+        attribute: `light`, `distiller`, `light_optimizer` for a config's one `model.light`
+        (the names of runs before `model.lights`), `<part>_<name>` for `model.lights`."""
+        config = self.rocket_config
+        suffix = "" if single else f"_{name}"
+        with _tower_precision(config.train.mixed_precision):
+            tower = towers.build_tower(
+                light, f"light{suffix}", towers.TowerInputs.of(self.light_processor, self.schema)
+            )
+        optimizer_config = light.optimizer or config.train.light_optimizer
+        net = LightNet(
+            name=name,
+            config=light,
+            tower=tower,
+            distiller=self._distiller(f"distiller{suffix}", tuple(tower.hidden_names)),
+            optimizer=build_optimizer(optimizer_config) if optimizer_config else None,
+            gradient_scale=(
+                config.model.light_embedding_gradient_scale
+                if light.embedding_gradient_scale is None
+                else light.embedding_gradient_scale
+            ),
+            # A dead light net's logits are constant: model selection watches their
+            # validation std. Not tracked: checkpoints and best/ weights (a list of
+            # `weights`) of earlier runs hold no such variables.
+            spread=LogitSpread(f"{name}_logit_std"),
+            loss_prefix="" if single else f"{name}_",
+        )
+        setattr(self, f"light{suffix}", tower)
+        setattr(self, f"distiller{suffix}", net.distiller)
+        if single or net.optimizer is not None:
+            setattr(self, f"light_optimizer{suffix}", net.optimizer)
+        return net
+
+    def select_light(self, name: str) -> LightNet:
+        """Makes light net `name` the one `light`, `light_logits`, `light_table` and the
+        exporter speak of (a run's `export.light`, or its first light net, by default)."""
+        if name not in self.light_nets:
+            raise ConfigError(f"No light net {name!r} in this run; its light nets: "
+                              f"{list(self.light_nets)}.")  # fmt: skip
+        net = self.light_nets[name]
+        self.__dict__["lead"] = net
+        if self.rocket_config.model.lights:  # else these are the tracked attributes themselves
+            self.__dict__["light"] = net.tower
+            self.__dict__["distiller"] = net.distiller
+            self.__dict__["light_optimizer"] = net.optimizer
+        return net
 
     # ----------------------------------------------------------------------------- forward
     def call(
         self, features: dict[str, tf.Tensor], training: bool | None = None, as_towers: bool = False
     ) -> dict:
-        """{"booster_logits": [B], "light_logits": [B]} for the towers present; with
-        `as_towers`, {"booster": TowerOutput, "light": TowerOutput} (float32) instead."""
+        """{"booster_logits": [B], "<light net>_logits": [B]} for the towers present
+        (`light_logits` for one light net); with `as_towers`, {"booster": TowerOutput,
+        "<light net>": TowerOutput} (float32) instead."""
         ids, dense = self.processor(features)
         out = {}
         if training:
@@ -235,15 +325,18 @@ class CoTrainModel(tf_keras.Model):
         if self.has_light:
             if len(self._light_dense_idx) < dense.shape[1]:
                 dense = tf.gather(dense, self._light_dense_idx, axis=1)
-            out["light"] = self._light_from_ids(
-                self._light_ids(ids), dense, training, self._xla(self.light)
-            )
+            light_ids = self._light_ids(ids)
+            for net in self.light_nets.values():
+                out[net.name] = self._light_from_ids(
+                    light_ids, dense, training, self._xla(net.tower), net
+                )
         return out if as_towers else {f"{t}_logits": output.logits for t, output in out.items()}
 
     def tower_outputs(
         self, features: dict[str, tf.Tensor], training: bool | None = None
     ) -> dict[str, towers.TowerOutput]:
-        """{"booster": TowerOutput, "light": TowerOutput} for the towers present, float32."""
+        """{"booster": TowerOutput, "<light net>": TowerOutput} for the towers present,
+        float32."""
         return self(features, training=training, as_towers=True)
 
     def _read_tables(self) -> list[Embedding]:
@@ -251,9 +344,9 @@ class CoTrainModel(tf_keras.Model):
         tables = []
         if self.has_booster and self.booster.reads_embeddings:
             tables.append(self.embedding)
-        if self.has_light and self.light.reads_embeddings:
-            table = self.light_table()
-            tables += [] if table in tables else [table]
+        for net in self.light_nets.values():
+            table = self.light_table(net)
+            tables += [] if table is None or table in tables else [table]
         return tables
 
     def _add_embedding_l2(self, ids: tf.Tensor) -> None:
@@ -285,8 +378,9 @@ class CoTrainModel(tf_keras.Model):
         out = []
         if self.has_booster and self.booster.uses_first_order:
             out.append((self.booster, self.processor, ids))
-        if self.has_light and self.light.uses_first_order:
-            out.append((self.light, self.light_processor, self._light_ids(ids)))
+        for net in self.light_nets.values():
+            if net.tower.uses_first_order:
+                out.append((net.tower, self.light_processor, self._light_ids(ids)))
         return out
 
     def _light_ids(self, ids: tf.Tensor) -> tf.Tensor:
@@ -296,7 +390,8 @@ class CoTrainModel(tf_keras.Model):
         return ids
 
     def _row_variables(self) -> list[tf.Variable]:
-        return [v for t in (self.booster, self.light) if t is not None for v in t.row_variables()]
+        nets = [self.booster] + [n.tower for n in self.light_nets.values()]
+        return [v for t in nets if t is not None for v in t.row_variables()]
 
     @staticmethod
     def tower_inputs(tower, table, processor, ids) -> tuple[tf.Tensor, dict]:
@@ -344,7 +439,9 @@ class CoTrainModel(tf_keras.Model):
             self._xla_calls[tower.name] = tf.function(tower.__call__, jit_compile=True)
         return self._xla_calls[tower.name]
 
-    def _light_from_ids(self, ids, dense, training, call=None) -> towers.TowerOutput:
+    def _light_from_ids(self, ids, dense, training, call=None, net=None) -> towers.TowerOutput:
+        """A light net's output (`net`, by default the selected one) from its row ids."""
+        net = net or self.lead
         if self.light_embedding is not None:
             table = self.light_embedding
         else:
@@ -353,12 +450,9 @@ class CoTrainModel(tf_keras.Model):
                 embeddings = self.embedding(ids)
                 if not self.has_booster:
                     return embeddings
-                scale = self.rocket_config.model.light_embedding_gradient_scale
-                return scale_gradient(embeddings, scale)
+                return scale_gradient(embeddings, net.gradient_scale)
 
-        return self.tower_output(
-            self.light, table, self.light_processor, ids, dense, training, call
-        )
+        return self.tower_output(net.tower, table, self.light_processor, ids, dense, training, call)
 
     def light_logits(self, features: dict[str, tf.Tensor], lookup=None) -> tf.Tensor:
         """Light scores from the light net's own (serving) inputs only; inference mode.
@@ -390,9 +484,10 @@ class CoTrainModel(tf_keras.Model):
             self.rocket_config.model.embedding_dim,
         )  # fmt: skip
 
-    def light_table(self) -> Embedding | None:
-        """The table the light net reads: its own, or the shared one; None for LR."""
-        if not self.light.reads_embeddings:
+    def light_table(self, net: LightNet | None = None) -> Embedding | None:
+        """The table a light net (by default the selected one) reads: its own, or the
+        shared one; None for LR."""
+        if not (net or self.lead).tower.reads_embeddings:
             return None
         return self.light_embedding or self.embedding
 
@@ -411,29 +506,43 @@ class CoTrainModel(tf_keras.Model):
     def compute_losses(self, features, labels, training: bool) -> dict[str, tf.Tensor]:
         """Per-batch losses, each averaged with the global batch size (tf.distribute-safe).
 
-        Returns a dict with "loss" (the total to minimise), "light_bce", "booster_bce", each
-        distillation method's loss by its name (unweighted), "hint_weight" (λ at this step),
-        and the towers' logits. The `Distiller` composes them.
+        Returns a dict with "loss" (the total to minimise), "<light net>_bce" of each light
+        net, "booster_bce", each light net's distillation losses by name (unweighted, see
+        `LightNet.loss_names`), "hint_weight" (λ at this step), and the towers' logits. Each
+        light net's `Distiller` composes its terms; the booster's loss counts once.
         """
         labels = tf.reshape(tf.cast(labels, tf.float32), [-1])
         outputs = self.tower_outputs(features, training=training)
         global_batch = tf.shape(labels)[0] * tf.distribute.get_strategy().num_replicas_in_sync
         teacher, scale = self.teacher(features, outputs) if self.distills else (None, 1.0)
-        column = self.distiller.group_column
+        column = next((d.group_column for d in self._distillers if d.group_column), None)
         if column and column not in features:
             raise ValueError(f"distill.methods need the group column {column!r} in the batch.")
-        groups = features[column] if column else tf.zeros_like(labels)
-        inputs = DistillerInputs(
-            labels, outputs.get("light"), outputs.get("booster"), teacher,
-            tf.convert_to_tensor(scale, tf.float32), tf.reshape(groups, [-1]), self.global_step,
-        )  # fmt: skip
-        per_example, weight = self.distiller(inputs)
-        losses = {
-            name: tf.nn.compute_average_loss(value, global_batch_size=global_batch)
-            for name, value in per_example.items()
-        }
-        losses["loss"] = losses.pop("total")
-        losses["hint_weight"] = weight
+        groups = tf.reshape(features[column] if column else tf.zeros_like(labels), [-1])
+        scale = tf.convert_to_tensor(scale, tf.float32)
+        nets = list(self.light_nets.values()) or [None]
+        losses, totals = {}, []
+        for i, net in enumerate(nets):
+            inputs = DistillerInputs(
+                labels, outputs.get(net.name) if net else None,
+                outputs.get("booster") if i == 0 else None,  # the booster's BCE counts once
+                teacher, scale, groups, self.global_step,
+            )  # fmt: skip
+            distiller = net.distiller if net else self._distillers[0]
+            per_example, weight = distiller(inputs)
+            average = {
+                name: tf.nn.compute_average_loss(value, global_batch_size=global_batch)
+                for name, value in per_example.items()
+            }
+            totals.append(average.pop("total"))
+            if i == 0:
+                losses["booster_bce"] = average["booster_bce"]
+                losses["hint_weight"] = weight
+            if net:
+                losses[f"{net.name}_bce"] = average["light_bce"]
+            prefix = net.loss_prefix if net else ""
+            losses.update({prefix + m: average[m] for m in distiller.loss_names})
+        losses["loss"] = tf.add_n(totals)
         return {**losses, **{f"{t}_logits": o.logits for t, o in outputs.items()}}
 
     # ----------------------------------------------------------------------------- steps
@@ -442,16 +551,18 @@ class CoTrainModel(tf_keras.Model):
         tables = [v for layer in self._read_tables() for v in layer.trainable_variables]
         return tables + self._row_variables()
 
-    def light_variables(self) -> list[tf.Variable]:
-        """The light tower's weights when it has its own optimizer (train.light_optimizer),
-        its first-order table aside."""
-        if not self.light_optimizer:
+    def light_variables(self, net: LightNet | None = None) -> list[tf.Variable]:
+        """A light net's (by default the selected one's) tower weights when it has its own
+        optimizer, its first-order table aside."""
+        net = net or self.lead
+        if not net.optimizer:
             return []
-        rows = {id(v) for v in self.light.row_variables()}
-        return [v for v in self.light.trainable_variables if id(v) not in rows]
+        rows = {id(v) for v in net.tower.row_variables()}
+        return [v for v in net.tower.trainable_variables if id(v) not in rows]
 
     def dense_variables(self) -> list[tf.Variable]:
-        other_ids = {id(v) for v in self.embedding_variables() + self.light_variables()}
+        own = [v for net in self.light_nets.values() for v in self.light_variables(net)]
+        other_ids = {id(v) for v in self.embedding_variables() + own}
         return [v for v in self.trainable_variables if id(v) not in other_ids]
 
     def optimizer_groups(self) -> list[tuple[tf_keras.optimizers.Optimizer, list[tf.Variable]]]:
@@ -459,15 +570,20 @@ class CoTrainModel(tf_keras.Model):
         groups = [
             (self.embedding_optimizer, self.embedding_variables()),
             (self.dense_optimizer, self.dense_variables()),
-            (self.light_optimizer, self.light_variables()),
+            *((net.optimizer, self.light_variables(net)) for net in self.light_nets.values()),
         ]
         return [(optimizer, variables) for optimizer, variables in groups if variables]
 
     @property
     def all_optimizers(self) -> list[tf_keras.optimizers.Optimizer]:
-        return [self.embedding_optimizer, self.dense_optimizer] + (
-            [self.light_optimizer] if self.light_optimizer else []
-        )
+        own = [net.optimizer for net in self.light_nets.values() if net.optimizer]
+        return [self.embedding_optimizer, self.dense_optimizer, *own]
+
+    def light_weights(self, net: LightNet) -> list[tf.Variable]:
+        """What a light net's served scores depend on: its tower's weights and the table it
+        reads (model selection keeps them per light net)."""
+        table = self.light_table(net)
+        return list(net.tower.weights) + (list(table.weights) if table is not None else [])
 
     def build_optimizers(self) -> None:
         """Creates optimizer slots up front, so a checkpoint restores them immediately."""
@@ -524,18 +640,19 @@ class CoTrainModel(tf_keras.Model):
         for tower, auc in self._aucs.items():
             if f"{tower}_logits" in losses:
                 auc.update_state(labels, tf.sigmoid(losses[f"{tower}_logits"]))
-        if "light_logits" in losses:
-            self._light_spread.update_state(losses["light_logits"])
+        for net in self.light_nets.values():
+            net.spread.update_state(losses[f"{net.name}_logits"])
         return {m.name: m.result() for m in self.metrics}
 
     @property
     def metrics(self) -> list:
-        towers_present = [t for t in ("light", "booster") if getattr(self, f"has_{t}")]
+        towers_present = [*self.light_nets, *(["booster"] if self.has_booster else [])]
         trackers = [self._trackers["loss"]] + [self._trackers[f"{t}_bce"] for t in towers_present]
         if self.distills:
-            trackers += [self._trackers[n] for n in (*self.distiller.loss_names, "hint_weight")]
-        spread = [self._light_spread] if self.has_light else []
-        return trackers + [self._aucs[t] for t in towers_present] + spread
+            names = [m for net in self.light_nets.values() for m in net.loss_names]
+            trackers += [self._trackers[n] for n in (*names, "hint_weight")]
+        spreads = [net.spread for net in self.light_nets.values()]
+        return trackers + [self._aucs[t] for t in towers_present] + spreads
 
 
 def first_order_weights(tower, ids: tf.Tensor, processor: FeatureProcessor) -> tf.Tensor:

@@ -51,19 +51,23 @@ class Distiller(tf_keras.layers.Layer):
     """Composes the per-example losses of a batch.
 
     A layer of the model, so the methods' own weights (a regressor) are tracked, trained
-    and checkpointed with it; their variables are named `distiller/<method>/...`.
+    and checkpointed with it; their variables are named `distiller/<method>/...` (one per
+    light net of `model.lights`: `distiller_<light net>/<method>/...`).
 
     Args:
         config: the distill section.
         context: what the towers offer the methods (see `MethodContext`).
+        name: its scope.
 
     Raises:
         ConfigError: an unknown method, knob or schedule; a method that needs groups
             without a group column, or a hidden representation a tower does not offer.
     """
 
-    def __init__(self, config: DistillConfig, context: MethodContext, **kwargs) -> None:
-        super().__init__(name="distiller", **kwargs)
+    def __init__(
+        self, config: DistillConfig, context: MethodContext, name: str = "distiller", **kwargs
+    ) -> None:
+        super().__init__(name=name, **kwargs)
         validate_schedule(config)
         self.config = config
         self.methods = build_methods(config, context)

@@ -1,0 +1,181 @@
+"""Several light nets in one model (`model.lights`): isolation, gradient block, optimizers."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from rocketctr.config import Config, ConfigError
+from rocketctr.model import build_model, variable_role
+from rocketctr.schema import load_schema
+from tests.helpers import random_features, random_labels
+
+SCHEMA = load_schema("criteo")
+LIGHTS = {
+    "small": {"name": "mlp", "hidden_units": [4]},
+    "wide": {"name": "mlp", "hidden_units": [16, 8],
+             "optimizer": {"name": "sgd", "learning_rate": 0.5},
+             "embedding_gradient_scale": 0.0},
+    "lr": {"name": "lr"},
+}  # fmt: skip
+
+
+def _config(methods=None, **distill):
+    return Config.from_dict(
+        {
+            "model": {
+                "embedding_dim": 4,
+                "booster": {"name": "dcn", "hidden_units": [8], "num_cross_layers": 2},
+                "lights": LIGHTS,
+            },
+            "distill": {"methods": methods or {"kd": {"weight": 1.0}}, **distill},
+        }
+    )
+
+
+def _scope(variable) -> str:
+    """The top scope of a variable (or of its name) under the model's."""
+    parts = getattr(variable, "name", variable).split("/")
+    return parts[1] if parts[0] == "rocketctr" else parts[0]
+
+
+def _gradients(model, loss_of):
+    features, labels = random_features(SCHEMA, 16), random_labels(16)
+    with tf.GradientTape() as tape:
+        loss = loss_of(model.compute_losses(features, labels, training=True))
+    variables = model.trainable_variables
+    grads = tape.gradient(loss, variables)
+    return {v.name: g for v, g in zip(variables, grads, strict=True)}
+
+
+def _nonzero(grad) -> bool:
+    if grad is None:
+        return False
+    values = grad.values if isinstance(grad, tf.IndexedSlices) else grad
+    return bool(tf.reduce_any(values != 0))
+
+
+def test_each_light_net_has_its_own_scope_metrics_and_roles():
+    model = build_model(_config(), SCHEMA)
+    assert list(model.light_nets) == ["small", "wide", "lr"]
+    scopes = {_scope(v) for v in model.trainable_variables}
+    assert {"light_small", "light_wide", "light_lr", "booster", "shared_embedding"} <= scopes
+    assert {variable_role(v.name) for v in model.trainable_variables} == {
+        "shared_embedding", "booster", "light"
+    }  # fmt: skip
+    outputs = model(random_features(SCHEMA, 8), training=False)
+    assert sorted(outputs) == ["booster_logits", "lr_logits", "small_logits", "wide_logits"]
+    names = [m.name for m in model.metrics]
+    for light in LIGHTS:
+        assert {f"{light}_bce", f"{light}_auc", f"{light}_logit_std", f"{light}_kd"} <= set(names)
+    assert "light_auc" not in names and names.count("booster_bce") == 1
+
+
+@pytest.mark.parametrize("light", list(LIGHTS))
+def test_a_light_nets_loss_never_reaches_another_light_net(light):
+    model = build_model(_config(), SCHEMA)
+    grads = _gradients(model, lambda losses: losses[f"{light}_bce"] + losses[f"{light}_kd"])
+    own = [n for n in grads if _scope(n) == f"light_{light}"]
+    assert own and any(_nonzero(grads[n]) for n in own)
+    others = [n for n in grads if _scope(n).startswith("light_") and n not in own]
+    assert others and not any(_nonzero(grads[n]) for n in others)
+
+
+@pytest.mark.parametrize(
+    "methods",
+    [{"kd": {"weight": 1.0, "temperature": 2.0}}, {"logit_mse": {"weight": 1.0}},
+     {"hidden": {"weight": 1.0}}],
+)  # fmt: skip
+def test_no_light_nets_hint_reaches_a_booster_variable(methods):
+    lights = {k: v for k, v in LIGHTS.items() if k != "lr"} if "hidden" in methods else LIGHTS
+    config = _config(methods).replace({"model.lights": lights})
+    model = build_model(config, SCHEMA)
+    hints = [n for net in model.light_nets.values() for n in net.loss_names]
+    assert len(hints) == len(lights)
+    grads = _gradients(
+        model, lambda losses: losses["hint_weight"] * tf.add_n([losses[n] for n in hints])
+    )
+    booster = [n for n in grads if _scope(n) == "booster"]
+    assert len(booster) >= 6
+    assert not any(_nonzero(grads[n]) for n in booster)
+    assert any(_nonzero(grads[n]) for n in grads if _scope(n) == "light_small")
+
+
+def test_the_booster_loss_counts_once_and_the_total_adds_every_net():
+    model = build_model(_config(), SCHEMA)
+    features, labels = random_features(SCHEMA, 16), random_labels(16)
+    losses = model.compute_losses(features, labels, training=False)
+    expected = losses["booster_bce"] + sum(
+        losses[f"{n}_bce"] + losses["hint_weight"] * losses[f"{n}_kd"] for n in LIGHTS
+    )
+    np.testing.assert_allclose(float(losses["loss"]), float(expected), rtol=1e-6)
+
+
+def test_a_light_nets_own_optimizer_and_gradient_scale():
+    config = _config().replace({"train.dense_optimizer": {"name": "sgd", "learning_rate": 1e-9}})
+    model = build_model(config, SCHEMA)
+    wide = model.light_nets["wide"]
+    assert wide.optimizer is not None and wide.gradient_scale == 0.0
+    assert model.light_nets["small"].optimizer is None
+    assert model.light_nets["small"].gradient_scale == 1.0
+    assert {id(v) for v in model.light_variables(wide)} == {
+        id(v) for v in wide.tower.trainable_variables
+    }
+    # scale 0: the wide net reads the shared rows but does not move them
+    grads = _gradients(model, lambda losses: losses["wide_bce"] + losses["wide_kd"])
+    shared = [g for n, g in grads.items() if _scope(n) == "shared_embedding"]
+    assert shared and not any(_nonzero(g) for g in shared)
+    before = {v.name: v.numpy().copy() for v in model.trainable_variables}
+    model.train_on_batch(random_features(SCHEMA, 32), random_labels(32))
+    change = {}
+    for v in model.trainable_variables:
+        delta = float(np.abs(v.numpy() - before[v.name]).max())
+        change[_scope(v)] = max(change.get(_scope(v), 0.0), delta)
+    assert change["light_wide"] > 1e-3  # its own SGD at 0.5
+    assert change["light_small"] < 1e-6  # the dense optimizer: SGD at 1e-9
+    assert int(wide.optimizer.iterations) == 1 == int(model.global_step)
+
+
+def test_select_light_switches_the_served_net():
+    model = build_model(_config(), SCHEMA)
+    features = random_features(SCHEMA, 8)
+    outputs = model(features, training=False)
+    assert model.lead.name == "small"  # export.light unset: the first one
+    for name in LIGHTS:
+        model.select_light(name)
+        np.testing.assert_allclose(
+            model.light_logits(features).numpy(), outputs[f"{name}_logits"].numpy(), atol=1e-6
+        )
+    with pytest.raises(ConfigError, match="No light net 'big'"):
+        model.select_light("big")
+    assert build_model(_config().replace({"export.light": "wide"}), SCHEMA).lead.name == "wide"
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"model.lights": {"booster": {"name": "mlp"}}}, "a light net's name must be"),
+        ({"model.lights": {"Big": {"name": "mlp"}}}, "a light net's name must be"),
+        ({"model.light.hidden_units": [64]}, "sets both model.light and model.lights"),
+        ({"export.light": "big"}, "export.light names 'big'; the light nets are"),
+        ({"train.selection_metric": "booster_auc"}, "each is selected on its own metric"),
+        ({"distill.codistill_replicas": 2}, "Codistillation trains one light net"),
+        ({"model.separate_light_embeddings": True}, "an ablation of one light net"),
+        ({"model.lights.wide.embedding_gradient_scale": 2.0}, "must be null or in"),
+        ({"model.lights.wide.hidden_units": [0]}, "must list positive layer widths"),
+    ],
+)
+def test_invalid_light_net_configs_are_refused_naming_the_key(overrides, message):
+    with pytest.raises(ConfigError, match=message):
+        _config().replace(overrides)
+
+
+def test_a_config_of_one_light_net_keeps_its_names():
+    light, booster = {"name": "mlp", "hidden_units": [4]}, {"name": "dcn", "hidden_units": [8]}
+    config = Config.from_dict({"model": {"light": light, "booster": booster}})
+    model = build_model(config, SCHEMA)
+    assert list(model.light_nets) == ["light"]
+    assert {_scope(v) for v in model.trainable_variables} == {
+        "shared_embedding", "booster", "light"
+    }  # fmt: skip
+    assert "light_auc" in [m.name for m in model.metrics] and "kd" in model._trackers
+    assert Config.from_dict(config.to_dict()) == config
