@@ -51,49 +51,65 @@ def _hint(config) -> str:
     )
 
 
-def _light_dense_optimizer(config):
-    """(config key, OptimizerConfig) of the optimizer of the light net's dense layers."""
+def _light_dense_optimizer(config, light: str | None = None):
+    """(config key, OptimizerConfig) of the optimizer of a light net's dense layers (by
+    default the exported one's)."""
+    light = light or config.export_light
+    own = config.model.light_nets()[light].optimizer
+    if own:
+        return f"model.lights.{light}.optimizer", own
     t = config.train
     if t.light_optimizer:
         return "train.light_optimizer", t.light_optimizer
     return "train.dense_optimizer", t.dense_optimizer
 
 
-def light_optimizer(config) -> str:
-    """The light net's dense optimizer, as its config key and value ("train.x: adam 0.1")."""
-    key, opt = _light_dense_optimizer(config)
+def light_optimizer(config, light: str | None = None) -> str:
+    """A light net's dense optimizer, as its config key and value ("train.x: adam 0.1")."""
+    key, opt = _light_dense_optimizer(config, light)
     return f"{key}: {opt.name} {opt.learning_rate:g}"
 
 
-def lower_rate_hint(config) -> str:
+def lower_rate_hint(config, light: str | None = None) -> str:
     """What to try for a light net killed by its learning rate: the key, a tenth of it."""
-    key, opt = _light_dense_optimizer(config)
+    key, opt = _light_dense_optimizer(config, light)
     return f"lower it, e.g. --set {key}.learning_rate={opt.learning_rate / 10:g}"
 
 
-def light_health(config, record: dict) -> tuple[str | None, bool]:
-    """Whether the light net still learns, from one epoch's validation record.
+def describe_light(config, light: str) -> str:
+    """'The light net (mlp [32]; train.light_optimizer: adam 0.1)', or with its name."""
+    tower = config.model.light_nets()[light]
+    net = f"{tower.name} {list(tower.hidden_units)}" if tower.hidden_units else tower.name
+    named = "" if not config.model.lights else f" {light}"
+    return f"The light net{named} ({net}; {light_optimizer(config, light)})"
+
+
+def light_health(config, record: dict, light: str = "light") -> tuple[str | None, bool]:
+    """Whether a light net still learns, from one epoch's validation record.
 
     Args:
         config: the run's config (names the net and its optimizer in the warning).
-        record: the epoch's history record (`val_light_auc`, `val_light_logit_std`).
+        record: the epoch's history record (`val_<light>_auc`, `val_<light>_logit_std`).
+        light: the light net's name.
 
     Returns:
-        (a one-line warning or None, whether the net is dead and the run should stop).
+        (a one-line warning or None, whether the net is dead).
     """
-    value, std = record.get("val_light_auc"), record.get("val_light_logit_std")
+    value, std = record.get(f"val_{light}_auc"), record.get(f"val_{light}_logit_std")
     if value is None or std is None:
         return None, False
-    light = config.model.light
-    net = f"{light.name} {list(light.hidden_units)}" if light.hidden_units else light.name
-    where = f"The light net ({net}; {light_optimizer(config)}) after epoch {record['epoch']}"
+    where = f"{describe_light(config, light)} after epoch {record['epoch']}"
     if std <= DEAD_LOGIT_STD:
+        consequence = (
+            "model selection leaves it out and the other light nets train on"
+            if len(config.model.light_nets()) > 1
+            else "the run stops now instead of spending early stopping's patience on it"
+        )
         return (
             f"WARNING: {where} is dead: its validation logits are constant (std {std:.2g}), "
             f"AUC {value:.4f}. A dead net (ReLUs that never fire) gets no gradient and does "
-            "not recover, so the run stops now instead of spending early stopping's patience "
-            f"on it. Usually its learning rate is too high for its size: "
-            f"{lower_rate_hint(config)}.",
+            f"not recover, so {consequence}. Usually its learning rate is too high for its size: "
+            f"{lower_rate_hint(config, light)}.",
             True,
         )
     if value <= AUC_FLOOR:

@@ -402,13 +402,16 @@ def prepare_run_schema(model_dir: str | Path, schema: Schema, compare: bool = Tr
 
 
 def restore_run(
-    model_dir: str | Path, error: type[Exception] = ValueError
+    model_dir: str | Path, error: type[Exception] = ValueError, light: str | None = None
 ) -> tuple[CoTrainModel, Config, str, int]:
     """Builds a run's model from its config and restores its newest readable checkpoint.
 
     Args:
         model_dir: a `rocketctr train` model dir.
         error: the exception raised when the dir holds no usable config or checkpoint.
+        light: the light net to select (`CoTrainModel.select_light`), by default the
+            run's `export.light`; in a run of several, the weights it serves from are
+            those of its own best epoch (rocketctr/selection.py).
 
     Returns:
         (model, config, checkpoint path, completed epochs).
@@ -426,6 +429,15 @@ def restore_run(
         position = RunPosition()
         # Every model variable must come from the checkpoint: never use initial weights.
         path = restore_newest(model, position, paths)
+        if model.has_light:
+            from rocketctr.selection import load_light  # selection imports this module
+
+            history_path = model_dir / HISTORY_FILE
+            history = read_run_file(history_path) if history_path.exists() else []
+            try:
+                load_light(model, model_dir / BEST_DIR, history, light or config.export_light)
+            except ConfigError as e:  # no such light net
+                raise RunFileError(f"{model_dir}: {e}") from None
     except RunFileError as e:
         raise error(str(e)) from e
     return model, config, path, int(position.epoch.numpy())

@@ -32,7 +32,7 @@ import tf_keras
 
 from rocketctr.config import Config, ConfigError, TrainConfig
 from rocketctr.files import write_atomically
-from rocketctr.health import light_health
+from rocketctr.health import DEAD_LOGIT_STD, light_health
 from rocketctr.rundir import remove_temp_dirs
 
 SELECTION_METRICS = ("light_auc", "light_bce", "booster_auc", "booster_bce")
@@ -59,10 +59,43 @@ def selected_epoch(history: list[dict], config: Config) -> int | None:
     return chosen["epoch"] if chosen else history[-1]["epoch"]
 
 
+def light_epoch(history: list[dict], config: Config, light: str) -> int | None:
+    """The epoch at which a light net of several was kept (`best/<light>/`); None for a
+    run of one light net, or when selection is off or nothing was validated."""
+    monitor = light_monitors(config).get(light)
+    if monitor is None or not config.train.restore_best:
+        return None
+    chosen = best_epoch(history, monitor, selection_monitor(config)[1])
+    return chosen["epoch"] if chosen else None
+
+
+def load_light(model, best_dir: str | Path, history: list[dict], light: str) -> int | None:
+    """Makes `light` the model's selected light net and, in a run of several, loads the
+    weights it serves from (its tower, the table it reads) as of its own best epoch.
+
+    Returns:
+        That epoch, or None: one light net, selection off, nothing validated, or (said in
+        a warning) its best/ weights are missing; the model's weights then stay as they are.
+    """
+    net = model.select_light(light)
+    epoch = light_epoch(history, model.rocket_config, light)
+    if epoch is None:
+        return None
+    path = os.path.join(str(best_dir), light, f"ckpt-{epoch}")
+    if not tf.io.gfile.exists(path + ".index"):
+        print(f"WARNING: the weights of light net {light} at its best epoch {epoch} are not "
+              f"in {os.path.dirname(path)}; using the checkpoint's.")  # fmt: skip
+        return None
+    tf.train.Checkpoint(weights=model.light_weights(net)).read(path).assert_consumed()
+    return epoch
+
+
 def selection_monitor(config: Config) -> tuple[str, str]:
     """The validation metric that selects the shipped epoch, and "max" or "min".
 
-    A light-net metric falls back to the booster's in booster_only runs (and vice versa).
+    A light-net metric is the exported light net's (`val_light_auc` with one light net,
+    `val_<export.light>_auc` with several), and falls back to the booster's in
+    booster_only runs (and vice versa).
     """
     metric = config.train.selection_metric
     if metric not in SELECTION_METRICS:
@@ -75,11 +108,63 @@ def selection_monitor(config: Config) -> tuple[str, str]:
         tower == "booster" and mode == "light_only"
     ):
         tower = "booster" if tower == "light" else "light"
+    if tower == "light":
+        tower = config.export_light
     return f"val_{tower}_{kind}", "max" if kind == "auc" else "min"
+
+
+def light_monitors(config: Config) -> dict[str, str]:
+    """{light net: the validation metric that selects its epoch} of a run with several
+    light nets (each kept at its own best epoch, in `best/<name>/`); {} otherwise."""
+    nets = config.model.light_nets()
+    if len(nets) < 2 or config.distill.mode == "booster_only":
+        return {}
+    kind = config.train.selection_metric.split("_")[1]
+    return {name: f"val_{name}_{kind}" for name in nets}
+
+
+class _Track:
+    """The best epoch so far of one monitored metric, and the epochs since."""
+
+    def __init__(self, monitor: str, mode: str) -> None:
+        self.monitor, self.sign = monitor, 1.0 if mode == "max" else -1.0
+        self.best_value, self.best = -float("inf"), None  # best: the selected 1-based epoch
+        self.previous_best: int | None = None  # the one before (a resume may fall back to it)
+        self.wait = self.lr_wait = 0  # epochs since the best, and since the best or a decay
+        self.lr_scale = 1.0  # product of the decays so far
+        self.dead = False  # a light net whose validation output went constant
+
+    @property
+    def value(self) -> float:
+        return self.sign * self.best_value
+
+    def reset(self) -> None:
+        self.best_value, self.best, self.wait, self.lr_wait = -float("inf"), None, 0, 0
+
+    def observe(self, record: dict, lr_factor: float, lr_patience: int) -> tuple[bool, bool]:
+        """Updates the state with one epoch's record: (improved, decay now)."""
+        value = record.get(self.monitor)
+        if value is None:  # not validated (parameter-server runs validate after training)
+            return False, False
+        if self.sign * value > self.best_value:
+            self.previous_best = self.best
+            self.best_value, self.best = self.sign * value, record["epoch"]
+            self.wait = self.lr_wait = 0
+            return True, False
+        self.wait, self.lr_wait = self.wait + 1, self.lr_wait + 1
+        decay = lr_factor != 1.0 and self.lr_wait >= lr_patience
+        if decay:
+            self.lr_wait, self.lr_scale = 0, self.lr_scale * lr_factor
+        return False, decay
 
 
 class Selection(tf_keras.callbacks.Callback):
     """Records every epoch, selects the best, stops early and decays learning rates.
+
+    With several light nets (`model.lights`), each is also selected on its own metric: the
+    weights it serves from (its tower and the table it reads) are kept at its own best
+    epoch in `best/<name>/`; its own optimizer decays on its own plateaus (the shared ones
+    follow the exported net's); early stopping waits until no live light net improves.
 
     Args:
         config: the run's config (its `train` section and selection metric).
@@ -100,52 +185,67 @@ class Selection(tf_keras.callbacks.Callback):
         super().__init__()
         t: TrainConfig = config.train
         self.monitor, mode = selection_monitor(config)
-        self.sign = 1.0 if mode == "max" else -1.0
         self.patience = t.early_stopping_patience
         self.lr_factor, self.lr_patience = t.lr_plateau_factor, t.lr_plateau_patience
         self.config = config
         self.records, self.history_path, self.best_dir = history, history_path, best_dir
-        self.best_value, self.best = -float("inf"), None  # best: the selected 1-based epoch
-        self.previous_best: int | None = None  # the one before (a resume may fall back to it)
-        self.wait = self.lr_wait = 0  # epochs since the best, and since the best or a decay
-        self.lr_scale = 1.0  # product of the decays so far
+        self.track = _Track(self.monitor, mode)  # the exported net's: the run's checkpoint
+        self.lights = {name: _Track(m, mode) for name, m in light_monitors(config).items()}
         self.start = time.perf_counter()
-        if best_dir is not None:
-            remove_temp_dirs(best_dir)  # a best/ write that did not finish
+        for directory in self._best_dirs():
+            remove_temp_dirs(directory)  # a best/ write that did not finish
         for record in history:
             self._observe(record)
-        if (
-            self.best is not None
-            and best_dir is not None
-            and not tf.io.gfile.exists(self._best_path(self.best) + ".index")
-        ):
-            print(f"WARNING: the weights of epoch {self.best}, selected by {self.monitor}, are "
-                  f"not in {best_dir}; selection starts again from this epoch.")  # fmt: skip
-            self.best_value, self.best, self.wait, self.lr_wait = -float("inf"), None, 0, 0
+        for name, track in [(None, self.track), *self.lights.items()]:
+            if (
+                track.best is not None
+                and best_dir is not None
+                and not tf.io.gfile.exists(self._best_path(track.best, name) + ".index")
+            ):
+                print(f"WARNING: the weights of epoch {track.best}, selected by "
+                      f"{track.monitor}, are not in {os.path.dirname(self._best_path(1, name))};"
+                      " selection starts again from this epoch.")  # fmt: skip
+                track.reset()
+
+    # The state of the exported net's selection, as before several light nets.
+    best = property(lambda self: self.track.best)
+    best_value = property(lambda self: self.track.best_value)
+    lr_scale = property(lambda self: self.track.lr_scale)
 
     @property
     def stopped_early(self) -> bool:
         """The run stopped before train.num_epochs (early stopping, or a dead light net)."""
         return bool(self.records) and self.records[-1].get("stop") in (EARLY_STOPPING, LIGHT_DEAD)
 
-    def _best_path(self, epoch: int) -> str:
-        return os.path.join(self.best_dir, f"ckpt-{epoch}")
+    def _best_dirs(self) -> list[str]:
+        if self.best_dir is None:
+            return []
+        return [self.best_dir] + [os.path.join(self.best_dir, name) for name in self.lights]
 
-    def _observe(self, record: dict) -> tuple[bool, bool, bool]:
-        """Updates the state with one epoch's record: (improved, decay now, stop now)."""
-        value = record.get(self.monitor)
-        if value is None:  # not validated (parameter-server runs validate after training)
-            return False, False, False
-        if self.sign * value > self.best_value:
-            self.previous_best = self.best
-            self.best_value, self.best = self.sign * value, record["epoch"]
-            self.wait = self.lr_wait = 0
-            return True, False, False
-        self.wait, self.lr_wait = self.wait + 1, self.lr_wait + 1
-        decay = self.lr_factor != 1.0 and self.lr_wait >= self.lr_patience
-        if decay:
-            self.lr_wait, self.lr_scale = 0, self.lr_scale * self.lr_factor
-        return False, decay, self.patience > 0 and self.wait >= self.patience
+    def _best_path(self, epoch: int, light: str | None = None) -> str:
+        """Where the selected weights of `epoch` go: the whole model's, or (`light`) those a
+        light net of several serves from."""
+        return os.path.join(self.best_dir, *([light] if light else []), f"ckpt-{epoch}")
+
+    def _observe(self, record: dict) -> tuple[bool, list, bool, dict[str, bool]]:
+        """Updates the state with one epoch's record: (the exported net improved, the
+        optimizers to decay now, stop now, {light net: improved})."""
+        improved, decay = self.track.observe(record, self.lr_factor, self.lr_patience)
+        decays = [None] if decay else []  # None: the shared optimizers
+        improved_lights = {}
+        for name, track in self.lights.items():
+            improved_lights[name], light_decay = track.observe(
+                record, self.lr_factor, self.lr_patience
+            )
+            if light_decay:
+                decays.append(name)
+            record_std = record.get(f"val_{name}_logit_std")
+            track.dead = track.dead or (record_std is not None and record_std <= DEAD_LOGIT_STD)
+        waiting = [t for t in self.lights.values() if not t.dead] or [self.track]
+        stop = self.patience > 0 and all(t.wait >= self.patience for t in waiting)
+        if record.get(self.monitor) is None:
+            stop = False
+        return improved, decays, stop, improved_lights
 
     def on_epoch_begin(self, epoch, logs=None) -> None:
         self.start = time.perf_counter()
@@ -153,40 +253,75 @@ class Selection(tf_keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None) -> None:
         record = {"epoch": epoch + 1, "seconds": time.perf_counter() - self.start}
         record.update({k: float(v) for k, v in (logs or {}).items()})
-        improved, decay, stop = self._observe(record)
-        record["lr_scale"] = self.lr_scale
-        if decay:
-            for optimizer in self.model.all_optimizers:
-                optimizer.learning_rate = float(optimizer.learning_rate) * self.lr_factor
-            print(f"\n{self.monitor} has not improved for {self.lr_patience} epoch(s): learning "
-                  f"rates x{self.lr_factor}")  # fmt: skip
-        warning, dead = light_health(self.config, record)
-        if warning:
-            print("\n" + warning)
+        improved, decays, stop, improved_lights = self._observe(record)
+        record["lr_scale"] = self.track.lr_scale
+        record.update({f"{name}_lr_scale": t.lr_scale for name, t in self.lights.items()})
+        self._decay(decays)
+        dead = False
+        for name in self.model.light_nets:
+            warning, light_dead = light_health(self.config, record, name)
+            if warning:
+                print("\n" + warning)
+            dead = dead or light_dead
+        if self.lights:  # several light nets: the run goes on while one lives
+            dead = all(t.dead for t in self.lights.values())
         if dead:
             record["stop"] = LIGHT_DEAD
             self.model.stop_training = True
         elif stop:
             record["stop"] = EARLY_STOPPING
             self.model.stop_training = True
-            print(f"\n{self.monitor} has not improved for {self.patience} epoch(s) since epoch "
-                  f"{self.best}: stopping early.")  # fmt: skip
+            if self.lights:
+                last_best = max(t.best or 0 for t in self.lights.values())
+                what = f"No light net has improved for {self.patience} epoch(s) since epoch"
+            else:
+                last_best, what = self.best, f"{self.monitor} has not improved for "
+                what += f"{self.patience} epoch(s) since epoch"
+            print(f"\n{what} {last_best}: stopping early.")
         elif epoch + 1 >= self.params["epochs"]:
             record["stop"] = NUM_EPOCHS
         self.records[:] = [r for r in self.records if r["epoch"] <= epoch] + [record]
         if self.history_path is not None:
             write_atomically(self.history_path, json.dumps(self.records, indent=1))
-        if improved and self.best_dir is not None:
+        if self.best_dir is None:
+            return
+        if improved:
             _weights(self.model).write(self._best_path(epoch + 1))
-            self._drop_old_bests(keep=(epoch + 1, self.previous_best))
+            self._drop_old_bests(self.best_dir, keep=(epoch + 1, self.track.previous_best))
+        for name, light_improved in improved_lights.items():
+            if light_improved:
+                net = self.model.light_nets[name]
+                weights = tf.train.Checkpoint(weights=self.model.light_weights(net))
+                weights.write(self._best_path(epoch + 1, name))
+                keep = (epoch + 1, self.lights[name].previous_best)
+                self._drop_old_bests(os.path.join(self.best_dir, name), keep)
 
-    def _drop_old_bests(self, keep: tuple[int | None, ...]) -> None:
+    def _decay(self, decays: list[str | None]) -> None:
+        """Multiplies learning rates by lr_factor: None, the shared optimizers (and those of
+        light nets without a track of their own); a name, that light net's own optimizer."""
+        if not decays:
+            return
+        nets = self.model.light_nets
+        own = {name: net.optimizer for name, net in nets.items() if net.optimizer}
+        for which in decays:
+            if which is None:
+                optimizers = [o for o in self.model.all_optimizers
+                              if o not in [own[n] for n in self.lights if n in own]]  # fmt: skip
+                print(f"\n{self.monitor} has not improved for {self.lr_patience} epoch(s): "
+                      f"learning rates x{self.lr_factor}")  # fmt: skip
+            else:
+                optimizers = [own[which]] if which in own else []
+            for optimizer in optimizers:
+                optimizer.learning_rate = float(optimizer.learning_rate) * self.lr_factor
+
+    @staticmethod
+    def _drop_old_bests(directory: str, keep: tuple[int | None, ...]) -> None:
         """Removes the best/ files of other epochs (a dead writer's `ckpt-N_temp/` went
         when this run started)."""
-        kept = {os.path.basename(self._best_path(e)) for e in keep if e is not None}
-        for name in tf.io.gfile.listdir(self.best_dir):
+        kept = {f"ckpt-{e}" for e in keep if e is not None}
+        for name in tf.io.gfile.listdir(directory):
             if name.startswith("ckpt-") and name.split(".")[0] not in kept:
-                tf.io.gfile.remove(os.path.join(self.best_dir, name))
+                tf.io.gfile.remove(os.path.join(directory, name))
 
     def finish(self, model, manager: tf.train.CheckpointManager, epoch: tf.Variable,
                num_epochs: int) -> int | None:  # fmt: skip
@@ -205,13 +340,18 @@ class Selection(tf_keras.callbacks.Callback):
         if self.best is None or self.best_dir is None:
             return None
         last = self.records[-1]["epoch"]
-        value = self.sign * self.best_value
+        value = self.track.value
         message = f"Selected epoch {self.best} of {last} by {self.monitor} = {value:.4f}"
-        for other in ("val_booster_auc", "val_light_auc"):
+        lead = f"val_{self.config.export_light}_auc"
+        for other in ("val_booster_auc", lead):
             record = best_epoch(self.records, other) if other != self.monitor else None
             if record is not None:
                 message += f" ({other}: best {record[other]:.4f} at epoch {record['epoch']})"
         print(message)
+        for name, track in self.lights.items():
+            if track.best is not None and name != self.config.export_light:
+                print(f"  light net {name}: epoch {track.best} by {track.monitor} = "
+                      f"{track.value:.4f}")  # fmt: skip
         validated = sum(self.monitor in r for r in self.records)
         if self.best == last and not self.stopped_early and validated > 1:
             print(f"WARNING: {self.monitor} was still improving at the last epoch ({last}): "

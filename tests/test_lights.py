@@ -1,5 +1,7 @@
 """Several light nets in one model (`model.lights`): isolation, gradient block, optimizers."""
 
+import os
+
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -7,6 +9,7 @@ import tensorflow as tf
 from rocketctr.config import Config, ConfigError
 from rocketctr.model import build_model, variable_role
 from rocketctr.schema import load_schema
+from rocketctr.selection import Selection, light_epoch, load_light
 from tests.helpers import random_features, random_labels
 
 SCHEMA = load_schema("criteo")
@@ -179,3 +182,87 @@ def test_a_config_of_one_light_net_keeps_its_names():
     }  # fmt: skip
     assert "light_auc" in [m.name for m in model.metrics] and "kd" in model._trackers
     assert Config.from_dict(config.to_dict()) == config
+
+
+def _stamp(model, epoch: int) -> None:
+    """Sets every light net's first kernel and the shared table to the epoch number."""
+    for net in model.light_nets.values():
+        kernel = net.tower.trainable_weights[0]
+        kernel.assign(tf.fill(kernel.shape, float(epoch)))
+    model.embedding.table.assign(tf.fill(model.embedding.table.shape, float(epoch)))
+
+
+def _stamps(model) -> dict[str, tuple[float, float]]:
+    return {
+        name: (float(net.tower.trainable_weights[0].numpy().flat[0]),
+               float(model.embedding.table.numpy().flat[0]))
+        for name, net in model.light_nets.items()
+    }  # fmt: skip
+
+
+def test_each_light_net_keeps_its_own_best_epoch_and_the_run_stops_when_none_improves(
+    tmp_path, capsys
+):
+    config = _config().replace({"train.early_stopping_patience": 2, "export.light": "wide"})
+    model = build_model(config, SCHEMA)
+    aucs = {  # per epoch; small peaks at 2, wide at 4, lr at 3; none improves after 4
+        "small": [0.60, 0.70, 0.65, 0.66, 0.64, 0.69, 0.75],
+        "wide": [0.61, 0.62, 0.63, 0.72, 0.70, 0.71, 0.80],
+        "lr": [0.55, 0.56, 0.58, 0.57, 0.57, 0.57, 0.90],
+    }
+    history: list[dict] = []
+    selection = Selection(config, history, tmp_path / "history.json", str(tmp_path / "best"))
+    selection.set_model(model)
+    selection.set_params({"epochs": 10})
+    for epoch in range(7):
+        if model.stop_training:
+            break
+        _stamp(model, epoch + 1)
+        selection.on_epoch_begin(epoch)
+        logs = {f"val_{n}_auc": v[epoch] for n, v in aucs.items()}
+        logs.update({f"val_{n}_logit_std": 0.5 for n in aucs})
+        selection.on_epoch_end(epoch, logs)
+    # epochs 5 and 6 improve none of them: stopped after 6
+    assert [r["epoch"] for r in history] == [1, 2, 3, 4, 5, 6]
+    assert history[-1]["stop"] == "early_stopping"
+    assert "No light net has improved for 2 epoch(s) since epoch 4: stopping early" in (
+        capsys.readouterr().out
+    )
+    kept = sorted(os.listdir(tmp_path / "best"))  # the whole model's: the best and the one before
+    assert kept == ["ckpt-3.data-00000-of-00001", "ckpt-3.index", "ckpt-4.data-00000-of-00001",
+                    "ckpt-4.index", "lr", "small", "wide"]  # fmt: skip
+    assert sorted(os.listdir(tmp_path / "best" / "small")) == [
+        "ckpt-1.data-00000-of-00001", "ckpt-1.index", "ckpt-2.data-00000-of-00001", "ckpt-2.index"
+    ]  # fmt: skip
+    for name, epoch in {"small": 2, "wide": 4, "lr": 3}.items():
+        assert light_epoch(history, config, name) == epoch
+        assert load_light(model, tmp_path / "best", history, name) == epoch
+        assert model.lead.name == name
+        kernel, table = _stamps(model)[name]
+        assert kernel == epoch
+        assert table == epoch or name == "lr"  # LR reads no embedding table
+    # a resumed run replays the record to the same state
+    again = Selection(config, list(history), None, str(tmp_path / "best"))
+    assert {n: t.best for n, t in again.lights.items()} == {"small": 2, "wide": 4, "lr": 3}
+    assert again.best == 4 and again.monitor == "val_wide_auc" and again.stopped_early
+
+
+def test_a_dead_light_net_is_left_out_and_the_others_train_on(tmp_path, capsys):
+    config = _config().replace({"train.early_stopping_patience": 1})
+    model = build_model(config, SCHEMA)
+    selection = Selection(config, [], None, str(tmp_path / "best"))
+    selection.set_model(model)
+    selection.set_params({"epochs": 10})
+    for epoch, small in enumerate([0.6, 0.7, 0.8]):
+        selection.on_epoch_begin(epoch)
+        selection.on_epoch_end(epoch, {
+            "val_small_auc": small, "val_small_logit_std": 0.3,
+            "val_wide_auc": 0.5, "val_wide_logit_std": 0.0,
+            "val_lr_auc": 0.6, "val_lr_logit_std": 0.3,
+        })  # fmt: skip
+    out = capsys.readouterr().out
+    assert "The light net wide (mlp [16, 8]; model.lights.wide.optimizer: sgd 0.5) after " \
+        "epoch 1 is dead" in out  # fmt: skip
+    assert "model selection leaves it out and the other light nets train on" in out
+    assert not model.stop_training  # small still improves
+    assert selection.lights["wide"].dead and not selection.lights["small"].dead
