@@ -168,6 +168,14 @@ def _data_flag(p, required: bool = True) -> None:
     )
 
 
+def _add_light(p) -> None:
+    p.add_argument(
+        "--light", metavar="NAME",
+        help="Which light net of a run of several (model.lights), at its own best epoch "
+        "(default: the run's export.light, else its first).",
+    )  # fmt: skip
+
+
 def _evaluate_flags(p) -> None:
     _add_model_dir(p, True)
     _data_flag(p)
@@ -175,8 +183,10 @@ def _evaluate_flags(p) -> None:
         "--tower",
         choices=["light", "booster", "both"],
         default="both",
-        help="Which net to score (default: every net the run has).",
+        help="Which net to score (default: every net the run has, each light net at its "
+        "own best epoch).",
     )
+    _add_light(p)
     p.add_argument("--output", help="Also write the metrics (and calibration buckets) here, "
                    "as JSON. The run's own files are never changed.")  # fmt: skip
     p.add_argument("--export_dir", help="Where the run's exports are (default "
@@ -206,6 +216,7 @@ def _predict_flags(p) -> None:
         default="light",
         help="Whose scores to write (booster: --model_dir only).",
     )
+    _add_light(p)
     p.add_argument(
         "--source",
         action="store_true",
@@ -244,6 +255,7 @@ def _export_flags(p) -> None:
         metavar="export.KEY=VALUE",
         help="export.* override, e.g. --set export.embedding_dtype=int8.",
     )
+    _add_light(p)
     _add_force(p)
     _add_verbose(p)
 
@@ -428,17 +440,18 @@ def evaluate_main(args) -> int:
 
     result = evaluate_run(
         args.model_dir, args.data, tower=args.tower, bad_rows=args.bad_rows,
-        export_base=args.export_dir,
+        export_base=args.export_dir, light=args.light,
     )  # fmt: skip
     print(describe_scored(result))
-    parity = result["export_parity"]
+    parity, light = result["export_parity"], result["light"]
     if parity is not None:
         print(
-            f"light: scored through the export {parity['export']}; it matches the checkpoint's "
-            f"light net on all {parity['rows']:,} rows (max |Δp| {parity['max_abs_diff']:.2g})"
+            f"{light}: scored through the export {parity['export']}; it matches the "
+            f"checkpoint's light net on all {parity['rows']:,} rows (max |Δp| "
+            f"{parity['max_abs_diff']:.2g})"
         )
-    elif "light" in result["towers"]:
-        print("light: scored from the checkpoint (no export of this checkpoint found)")
+    elif light in result["towers"]:
+        print(f"{light}: scored from the checkpoint (no export of this checkpoint found)")
     print(format_table(metrics_only(result)) + "\ndata: " + result["bad_rows"])
     if args.output:
         write_atomically(Path(args.output), json.dumps(result, indent=2))
@@ -454,7 +467,7 @@ def predict_main(args) -> int:
     summary = predict(
         args.data, args.output, model_dir=args.model_dir, export_dir=args.export_dir,
         tower=args.tower, keep=args.keep, bad_rows=args.bad_rows, batch_size=args.batch_size,
-        source=args.source, overwrite=args.overwrite,
+        source=args.source, overwrite=args.overwrite, light=args.light,
     )  # fmt: skip
     print(f"Wrote {summary['rows']:,} rows to {args.output} ({', '.join(summary['columns'])}); "
           f"scored with {summary['scored_with']}\ndata: {summary['bad_rows']}")  # fmt: skip
@@ -474,21 +487,26 @@ def report_main(args) -> int:
 
 def summary_main(args) -> int:
     from rocketctr.config import load_config, parse_override
+    from rocketctr.evaluation import run_towers
     from rocketctr.flops import flops_per_example
     from rocketctr.model import build_model
     from rocketctr.schema import load_schema
 
     config = load_config(args.config).replace(dict(parse_override(s) for s in args.set))
     model = build_model(config, load_schema(config.schema))
-    names = ["light", "booster"] if args.tower == "both" else [args.tower]
-    for name in [n for n in names if getattr(model, f"has_{n}")]:
-        tower = getattr(model, name)
-        view = model.tower_view(name)
+    names = run_towers(model, args.tower)  # every light net, with "both"
+    for name in names:
+        tower_kind = "booster" if name == "booster" else "light"
+        if tower_kind == "light":
+            model.select_light(name)
+        tower = getattr(model, tower_kind)
+        view = model.tower_view(tower_kind)
         view.summary(line_length=110)
         num_fields = view.inputs[0].shape[1]
         flops = flops_per_example(tower, num_fields, config.model.embedding_dim)
         hidden = ", ".join(tower.hidden_names) or "none"
-        print(f"{name}: {getattr(config.model, name).name}, {flops:,} FLOPs per example; "
+        built = config.model.booster if name == "booster" else config.model.light_nets()[name]
+        print(f"{name}: {built.name}, {flops:,} FLOPs per example; "
               f"hidden representations for distill.methods.hidden: {hidden}\n")  # fmt: skip
     return 0
 
@@ -501,10 +519,19 @@ def export_main(args) -> int:
     overrides = dict(parse_override(s) for s in args.set)  # export.* keys only
     check_writable_dir(export_base(args), "--export_dir")
     path = serving.export_from_model_dir(
-        args.model_dir, export_base(args), overrides=overrides, force=args.force
-    )
-    print(f"Exported the light net to {path}: {_described(path)}")
+        args.model_dir, export_base(args), overrides=overrides, force=args.force,
+        light=args.light,
+    )  # fmt: skip
+    print(f"Exported the light net {_light_of(path)}to {path}: {_described(path)}")
     return 0
+
+
+def _light_of(version_dir: Path) -> str:
+    """The exported light net's name and a space, for a run of several; else ''."""
+    from rocketctr import serving
+
+    info = serving.read_export_info(version_dir)
+    return f"{info['light']} " if info["config"]["model"].get("lights") else ""
 
 
 def _described(version_dir: Path) -> str:

@@ -18,12 +18,18 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
-from rocketctr.config import ConfigError
+from rocketctr.config import SINGLE_LIGHT, ConfigError
 from rocketctr.data import BadRowReport, make_dataset
 from rocketctr.metrics import calibration_buckets, sigmoid, tower_metrics
 from rocketctr.model import CoTrainModel
-from rocketctr.rundir import HISTORY_FILE, RunFileError, read_run_file, restore_run
-from rocketctr.selection import selected_epoch, selection_monitor
+from rocketctr.rundir import BEST_DIR, HISTORY_FILE, RunFileError, read_run_file, restore_run
+from rocketctr.selection import (
+    light_epoch,
+    light_monitors,
+    load_light,
+    selected_epoch,
+    selection_monitor,
+)
 
 TOWERS = ("booster", "light")
 DEFAULT_EXPORT = "export"  # <model_dir>/export, where `rocketctr train` exports
@@ -43,19 +49,49 @@ class Scores:
 
 
 def run_towers(model: CoTrainModel, tower: str = "both") -> list[str]:
-    """The towers `tower` ("light", "booster" or "both") names in this run; a tower the run
-    does not have is refused."""
-    present = [t for t in TOWERS if getattr(model, f"has_{t}")]
+    """The towers `tower` names in this run: "both", every one (each light net and the
+    booster); "light", the selected light net (`CoTrainModel.select_light`); "booster". A
+    tower the run does not have is refused."""
+    if tower not in TOWERS + ("both",):
+        raise ConfigError(f"--tower must be one of light, booster, both. Received: {tower!r}")
+    present = [*model.light_nets, *(["booster"] if model.has_booster else [])]
     if tower == "both":
         return present
-    if tower not in TOWERS:
-        raise ConfigError(f"--tower must be one of light, booster, both. Received: {tower!r}")
-    if tower not in present:
+    if not getattr(model, f"has_{tower}"):
         mode = model.rocket_config.distill.mode
+        other = "booster" if tower == "light" else "light"
         raise ConfigError(
-            f"The run has no {tower} net (distill.mode {mode!r}): use --tower {present[0]}."
+            f"The run has no {tower} net (distill.mode {mode!r}): use --tower {other}."
         )
-    return [tower]
+    return [model.lead.name] if tower == "light" else [tower]
+
+
+def score_at_best(
+    model: CoTrainModel,
+    dataset: tf.data.Dataset,
+    towers: Sequence[str],
+    best_dir: str | Path | None,
+    history: list[dict],
+    export: Any = None,
+) -> Scores:
+    """`score`, with each light net of several at its own best epoch (`best/<name>/`).
+
+    The model's weights are those of the selected light net's epoch, so the booster and
+    that net are scored in one pass; every other light net of `towers` is scored in a
+    pass of its own after its best weights are loaded, and the selected net's are loaded
+    back at the end.
+    """
+    lead = model.lead.name if model.has_light else None
+    others = [t for t in towers if t in model.light_nets and t != lead]
+    if best_dir is None or not others or len(model.light_nets) < 2:
+        return score(model, dataset, towers, export)
+    scores = score(model, dataset, [t for t in towers if t not in others], export)
+    for name in others:
+        load_light(model, best_dir, history, name)
+        scores.logits[name] = score(model, dataset, [name]).logits[name]
+    load_light(model, best_dir, history, lead)
+    return Scores(scores.labels, scores.users, {t: scores.logits[t] for t in towers},
+                  scores.export_probs)  # fmt: skip
 
 
 # One compiled forward pass per model: a new tf.function per call would trace again each
@@ -101,23 +137,29 @@ def score(
     )
 
 
-def find_export(export_base: Path, model_dir: Path, global_step: int) -> Path | None:
+def find_export(
+    export_base: Path, model_dir: Path, global_step: int, light: str = SINGLE_LIGHT
+) -> Path | None:
     """The newest version under `export_base` exported from `model_dir` at `global_step`
-    (its `rocketctr.json` says so), or None."""
+    with light net `light` (its `rocketctr.json` says so), or None."""
     from rocketctr.serving import read_export_info, versions
 
     for path in reversed(versions(export_base)):
         try:
-            metadata = read_export_info(path).get("metadata", {})
+            info = read_export_info(path)
         except (OSError, ValueError):
             continue
+        metadata = info.get("metadata", {})
         same_run = Path(metadata.get("model_dir", "")).resolve() == model_dir.resolve()
-        if same_run and metadata.get("global_step") == global_step:
+        same_net = info.get("light", SINGLE_LIGHT) == light
+        if same_run and same_net and metadata.get("global_step") == global_step:
             return path
     return None
 
 
-def check_export_parity(scores: Scores, export_path: Path, embedding_dtype: str) -> dict[str, Any]:
+def check_export_parity(
+    scores: Scores, export_path: Path, embedding_dtype: str, light: str = SINGLE_LIGHT
+) -> dict[str, Any]:
     """How the export's probabilities compare with the checkpoint's light net, row by row.
 
     Raises:
@@ -127,7 +169,7 @@ def check_export_parity(scores: Scores, export_path: Path, embedding_dtype: str)
     from rocketctr.serving import PARITY_ATOL, ExportError
     from rocketctr.serving.quality import quality_change
 
-    checkpoint_probs = scores.probs("light")
+    checkpoint_probs = scores.probs(light)
     diff = np.abs(scores.export_probs - checkpoint_probs)
     parity = {
         "export": str(export_path),
@@ -156,16 +198,19 @@ def evaluate_run(
     tower: str = "both",
     bad_rows: str | None = None,
     export_base: str | Path | None = None,
+    light: str | None = None,
 ) -> dict[str, Any]:
     """Scores a finished run's towers on labelled rows; writes nothing into the run.
 
     Args:
         model_dir: a `rocketctr train` model dir.
         patterns: file globs in the run's schema.
-        tower: "light", "booster" or "both" (every tower the run has).
+        tower: "light" (the selected light net), "booster" or "both" (every tower the run
+            has: each light net, at its own best epoch, and the booster).
         bad_rows: the bad-row policy; None takes the run's.
         export_base: where the run's exports are; default `<model_dir>/export`. The newest
             version exported from the restored checkpoint scores the light tower.
+        light: the light net "light" means, by default the run's `export.light`.
 
     Returns:
         A JSON-able dict: model_dir, checkpoint, global_step, completed_epochs, kept_epoch
@@ -175,31 +220,36 @@ def evaluate_run(
         and export_parity (None when the light net was scored from the checkpoint).
     """
     model_dir = Path(model_dir)
-    model, config, checkpoint, completed = restore_run(model_dir, error=ConfigError)
+    model, config, checkpoint, completed = restore_run(model_dir, error=ConfigError, light=light)
     towers = run_towers(model, tower)
+    lead = model.lead.name if model.has_light else None
     global_step = int(model.global_step.numpy())
     export_path = None
-    if "light" in towers:
+    if lead in towers:
         base = Path(export_base) if export_base else model_dir / DEFAULT_EXPORT
-        export_path = find_export(base, model_dir, global_step)
+        export_path = find_export(base, model_dir, global_step, lead)
     export = tf.saved_model.load(str(export_path)) if export_path else None
     report = BadRowReport()
     dataset = make_dataset(
         model.schema, patterns, config.train.batch_size,
         bad_rows=bad_rows or config.train.bad_rows, report=report,
     )  # fmt: skip
-    scores = score(model, dataset, towers, export)
+    history = _history(model_dir)
+    scores = score_at_best(model, dataset, towers, model_dir / BEST_DIR, history, export)
     parity = None
     if export_path is not None:
         from rocketctr.serving import read_export_info
 
         dtype = read_export_info(export_path)["embedding_table"]["dtype"]
-        parity = check_export_parity(scores, export_path, dtype)
+        parity = check_export_parity(scores, export_path, dtype, lead)
     results = {}
     for name in towers:
         probs = scores.probs(name)
         scored_with = f"checkpoint {checkpoint}"
-        if name == "light" and parity is not None:
+        epoch = light_epoch(history, config, name) if name != lead else None
+        if epoch is not None:
+            scored_with += f", light net {name} at its best epoch {epoch}"
+        if name == lead and parity is not None:
             probs, scored_with = scores.export_probs, f"export {export_path}"
         results[name] = {
             **tower_metrics(scores.labels, probs, scores.users),
@@ -211,26 +261,35 @@ def evaluate_run(
         "checkpoint": checkpoint,
         "global_step": global_step,
         "completed_epochs": completed,
-        "kept_epoch": kept_epoch(model_dir, config, completed),
-        "selection_metric": selection_monitor(config)[0],
+        "kept_epoch": kept_epoch(model_dir, config, completed, lead),
+        "selection_metric": light_monitors(config).get(lead) or selection_monitor(config)[0],
         "data": list(patterns),
         "bad_rows": report.summary(),
         "towers": results,
         "export_parity": parity,
+        "light": lead,  # the light net "light" means (a run's export.light, or --light)
     }
 
 
-def kept_epoch(model_dir: Path, config, completed_epochs: int) -> int | None:
-    """The epoch whose weights a finished run's newest checkpoint holds (model selection
-    saved them last), or None while the run has not finished or its history is unreadable."""
+def _history(model_dir: Path) -> list[dict]:
+    """A run's history.json, or [] when it has none or it is unreadable."""
     try:
-        history = read_run_file(model_dir / HISTORY_FILE)
+        return read_run_file(model_dir / HISTORY_FILE)
     except (RunFileError, OSError):
-        return None
+        return []
+
+
+def kept_epoch(
+    model_dir: Path, config, completed_epochs: int, light: str | None = None
+) -> int | None:
+    """The epoch whose weights a finished run keeps for light net `light` (by default the
+    exported one; model selection saved them last), or None while the run has not finished
+    or its history is unreadable."""
+    history = _history(model_dir)
     finished = bool(history) and "stop" in history[-1]
     if not finished or completed_epochs < config.train.num_epochs:
         return None
-    return selected_epoch(history, config)
+    return light_epoch(history, config, light) or selected_epoch(history, config)
 
 
 def describe_scored(evaluation: dict[str, Any]) -> str:

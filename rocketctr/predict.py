@@ -79,6 +79,7 @@ def predict(
     batch_size: int = 4096,
     source: bool = False,
     overwrite: bool = False,
+    light: str | None = None,
 ) -> dict[str, Any]:
     """Scores the rows of `patterns` and writes them to `output` (.parquet or .csv).
 
@@ -94,6 +95,8 @@ def predict(
         source: also write each row's `source_file` and `source_line` (line or record
             number, header counted, as bad-row messages count them), to join back on.
         overwrite: replace an existing `output` (never one of the inputs).
+        light: with `model_dir`, which light net of a run of several, at its own best
+            epoch (by default the run's export.light); "both" scores it and the booster.
 
     Returns:
         {"rows", "columns", "scored_with", "bad_rows"} (the bad-row summary).
@@ -103,8 +106,11 @@ def predict(
         raise ConfigError(f"--output must end in .parquet or .csv. Received: {output}")
     check_output(output, patterns, overwrite)
     if model_dir is not None:
-        model, config, checkpoint, _ = restore_run(model_dir, error=ConfigError)
-        towers, schema, scored_with = run_towers(model, tower), model.schema, checkpoint
+        model, config, checkpoint, _ = restore_run(model_dir, error=ConfigError, light=light)
+        # One light net: the others' weights are not at their own best epochs here.
+        lead = model.lead.name if model.has_light else None
+        towers = [t for t in run_towers(model, tower) if t in (lead, "booster")]
+        schema, scored_with = model.schema, checkpoint
         scorer = tf.function(lambda x: model(x, training=False), reduce_retracing=True)
     else:
         if tower != "light":

@@ -25,7 +25,7 @@ from rocketctr.data import BadRowError, BadRowReport, make_dataset
 from rocketctr.distill.base import resolve_methods
 from rocketctr.distill.codistill import Codistillation, CodistillReplica, for_replica
 from rocketctr.distill.two_stage import load_teacher
-from rocketctr.evaluation import TOWERS, score
+from rocketctr.evaluation import run_towers, score_at_best
 from rocketctr.feature_format import has_trained_state, prepare_run_format
 from rocketctr.file_layout import check_layout
 from rocketctr.files import write_atomically
@@ -327,12 +327,17 @@ def check_both_classes(schema: Schema, patterns: Sequence[str], config: Config) 
 
 
 def evaluate_towers(
-    model: CoTrainModel, dataset: tf.data.Dataset, user_column: str | None
+    model: CoTrainModel,
+    dataset: tf.data.Dataset,
+    user_column: str | None,
+    best_dir: str | Path | None = None,
+    history: list[dict] | None = None,
 ) -> dict[str, dict[str, float]]:
     """Exact metrics (`tower_metrics`) of each tower on a whole dataset; `user_column`
-    (the schema's user id, or None) groups rows for GAUC."""
-    towers = [t for t in TOWERS if getattr(model, f"has_{t}")]
-    scores = score(model, dataset, towers)
+    (the schema's user id, or None) groups rows for GAUC. With `best_dir` and the run's
+    `history`, each light net of several is scored at its own best epoch."""
+    towers = run_towers(model)
+    scores = score_at_best(model, dataset, towers, best_dir, history or [])
     users = scores.users if user_column else None
     return {t: tower_metrics(scores.labels, scores.probs(t), users) for t in towers}
 
@@ -524,7 +529,9 @@ def _train(
         selection.finish(model, manager, position.epoch, t.num_epochs) if trains else None
     )
 
-    metrics = evaluate_towers(model, inputs.eval_ds, schema.user_id)
+    metrics = evaluate_towers(
+        model, inputs.eval_ds, schema.user_id, best_dir, selection.records
+    )
     bad_rows = "train: " + inputs.train_report.summary() + "\neval: " + inputs.eval_report.summary()
     if chief and trains:  # else: the finished run, maybe on other data
         write_atomically(model_dir / METRICS_FILE, json.dumps(metrics, indent=2, sort_keys=True))

@@ -106,6 +106,9 @@ def export_light(
     if rows is not None and example_labels is not None:
         labels = as_numpy_labels(example_labels, len(next(iter(rows.values()))))
     module = build_light_module(model, parse_dtypes, light_table(model))
+    config = model.rocket_config
+    if config.model.lights:  # the config it records names the light net it holds
+        config = config.replace({"export.light": model.lead.name})
 
     def write(tmp: Path, version: int) -> dict[str, Any]:
         save_module(module, tmp)
@@ -118,11 +121,11 @@ def export_light(
         report, served = verify_export(tmp, model, parity_rows, parse_dtypes, labels)
         published = [v for v in versions(tmp.parent) if int(v.name) < version]
         gate = check_gate(
-            model.rocket_config, served, labels, parity_rows,
+            config, served, labels, parity_rows,
             published[-1] if published else None, force=force,
         )  # fmt: skip
         info = export_info(model, version, metadata, parse_dtypes, report, size)
-        info["gate"] = gate
+        info["gate"], info["config"] = gate, config.to_dict()
         write_export_info(tmp, info)
         return info
 
@@ -171,8 +174,9 @@ def export_from_model_dir(
     model_name: str = DEFAULT_MODEL_NAME,
     overrides: Mapping[str, Any] | None = None,
     force: bool = False,
+    light: str | None = None,
 ) -> Path:
-    """Restores the latest checkpoint of a training run and exports its light net.
+    """Restores the latest checkpoint of a training run and exports one of its light nets.
 
     The parity check and the warmup requests use the run's own eval rows (the globs its
     `train` recorded, read with the run's schema and bad-row policy), like the export at
@@ -189,6 +193,8 @@ def export_from_model_dir(
         overrides: dotted `export.*` config keys to export with instead of the run's
             (e.g. {"export.embedding_dtype": "int8"}); nothing else of a run can change.
         force: as for `export_light`.
+        light: which of the run's light nets (`model.lights`), at its own best epoch; by
+            default its `export.light`, else its first.
 
     Returns:
         The new version directory.
@@ -210,7 +216,7 @@ def export_from_model_dir(
     others = sorted(k for k in (overrides or {}) if not k.startswith("export."))
     if others:
         raise ExportError(f"An export may override export.* keys only. Received: {others}")
-    model, info = restore_model(model_dir)
+    model, info = restore_model(model_dir, light)
     if overrides:
         model.rocket_config = config.replace(dict(overrides))  # export.* never shapes the model
     info.update(metadata or {})

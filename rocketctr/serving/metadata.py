@@ -112,6 +112,7 @@ def export_info(
         "exported_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "version": version,
         "tower": "light",
+        "light": model.lead.name,  # which light net of the run (model.lights)
         # How raw values became table rows in training; the graph here applies the same.
         "feature_format": feature_format(),
         "schema": {

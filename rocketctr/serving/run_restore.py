@@ -22,11 +22,15 @@ from rocketctr.serving.example_rows import PARITY_ROWS
 from rocketctr.serving.export_error import ExportError
 
 
-def restore_model(model_dir: str | Path) -> tuple[CoTrainModel, dict[str, Any]]:
+def restore_model(
+    model_dir: str | Path, light: str | None = None
+) -> tuple[CoTrainModel, dict[str, Any]]:
     """Builds the model of a training run and restores its latest checkpoint.
 
     Args:
         model_dir: a `rocketctr train` model dir (config.yaml, checkpoints/, metrics.json).
+        light: the light net to select, by default the run's `export.light` (see
+            `rundir.restore_run`).
 
     Returns:
         (model, info): info holds the checkpoint path, global step, completed epochs, the
@@ -36,7 +40,7 @@ def restore_model(model_dir: str | Path) -> tuple[CoTrainModel, dict[str, Any]]:
         ExportError: `model_dir` has no config.yaml or no checkpoint.
     """
     model_dir = Path(model_dir)
-    model, _, latest, epochs = restore_run(model_dir, error=ExportError)
+    model, _, latest, epochs = restore_run(model_dir, error=ExportError, light=light)
     info: dict[str, Any] = {
         "checkpoint": latest,
         "global_step": int(model.global_step.numpy()),
