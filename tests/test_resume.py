@@ -417,3 +417,34 @@ def test_damaged_history_and_metrics_files_are_named_and_set_aside(tmp_path, dat
     exported = _cli("export", f"--model_dir={model_dir}", f"--export_dir={tmp_path / 'e'}",
                     cwd=tmp_path)  # fmt: skip
     assert exported.returncode == 0, exported.stderr[-3000:]
+
+
+THREE_LIGHTS = (
+    "--set=model.lights={small: {name: mlp, hidden_units: [4]}, "
+    "wide: {name: mlp, hidden_units: [16, 8], optimizer: {name: adam, learning_rate: 0.003}}, "
+    "lr: {name: lr}}",
+    "--set=export.light=wide",
+)
+
+
+def test_a_run_of_three_light_nets_killed_mid_epoch_resumes_every_net_and_its_selection(
+    tmp_path, data
+):
+    reference = tmp_path / "reference"
+    _run(_cmd(data, reference, *THREE_LIGHTS), tmp_path)
+    model_dir = tmp_path / "run"
+    cmd = _cmd(data, model_dir, *THREE_LIGHTS)
+    _kill_after_backup(cmd, tmp_path, model_dir, 250)  # epoch 2, after epoch 1's best/ writes
+    _assert_resumed(_run(cmd, tmp_path), *_newest_state(model_dir))
+    resumed, uninterrupted = _metrics(model_dir), _metrics(reference)
+    assert sorted(resumed) == ["booster", "lr", "small", "wide"]
+    for tower in resumed:
+        for name in ("auc", "logloss"):
+            assert abs(resumed[tower][name] - uninterrupted[tower][name]) <= TOLERANCE, (
+                tower, name, resumed, uninterrupted)  # fmt: skip
+    history = json.loads((model_dir / "history.json").read_text())
+    assert [r["epoch"] for r in history] == [1, 2]
+    for light in ("small", "wide", "lr"):
+        assert sorted(p.name for p in (model_dir / "best" / light).iterdir()) == sorted(
+            p.name for p in (reference / "best" / light).iterdir()
+        )
