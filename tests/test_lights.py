@@ -266,3 +266,31 @@ def test_a_dead_light_net_is_left_out_and_the_others_train_on(tmp_path, capsys):
     assert "model selection leaves it out and the other light nets train on" in out
     assert not model.stop_training  # small still improves
     assert selection.lights["wide"].dead and not selection.lights["small"].dead
+
+
+def test_each_light_nets_export_holds_its_own_variables_and_scores_like_it(tmp_path):
+    from rocketctr import serving
+    from rocketctr.serving.verification import loaded_variables
+
+    model = build_model(_config(), SCHEMA)
+    model.train_on_batch(random_features(SCHEMA, 64, seed=1), random_labels(64, seed=1))
+    rows = random_features(SCHEMA, 200, seed=3)
+    for name, net in model.light_nets.items():
+        model.select_light(name)
+        # Untrained nets rank at chance on random rows: the gate would refuse them.
+        path = serving.export_light(model, tmp_path / name, example_features=rows, force=True)
+        loaded = tf.saved_model.load(str(path))
+        scopes = {_scope(v) for v in loaded_variables(loaded)}
+        assert f"light_{name}" in scopes
+        assert not {s for s in scopes if s.startswith("light_")} - {f"light_{name}"}
+        assert "booster" not in scopes
+        info = serving.read_export_info(path)
+        assert info["light"] == name and info["config"]["export"]["light"] == name
+        assert info["verification"]["max_abs_diff"] <= 1e-5
+        served = loaded.signatures["serving_default"](
+            **{c: rows[c] for c in model.light_processor.input_dtypes}
+        )["probabilities"].numpy()
+        expected = tf.sigmoid(model(rows, training=False)[f"{name}_logits"]).numpy()
+        np.testing.assert_allclose(served.reshape(-1), expected.reshape(-1), atol=1e-5)
+        params = sum(int(np.prod(v.shape)) for v in net.tower.variables)
+        assert info["parameters"]["light"]["tower"] == params
