@@ -12,6 +12,7 @@ import functools
 import json
 import logging
 import os
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -95,6 +96,27 @@ def _flatten(data: dict, prefix: str = "") -> dict:
     return flat
 
 
+# Sections of named entries (light nets, distillation methods): an entry only one config
+# has is named once, not knob by knob.
+_NAMED_ENTRY = re.compile(r"(model\.lights|distill\.methods)\.[^.]+")
+
+
+def _config_changes(saved: dict, wanted: dict, keys: list[str]) -> list[str]:
+    """'key: old -> new' of each key that differs, an entry only one side has as one item."""
+    changes = []
+    for key in keys:
+        entry = _NAMED_ENTRY.match(key)
+        if entry:
+            side = [k for k in saved if k.startswith(entry[0] + ".")]
+            other = [k for k in wanted if k.startswith(entry[0] + ".")]
+            if not side or not other:
+                item = f"{entry[0]}: {'added' if not side else 'removed'}"
+                changes += [] if item in changes else [item]
+                continue
+        changes.append(f"{key}: {saved.get(key)!r} -> {wanted.get(key)!r}")
+    return changes
+
+
 def _resolved(config: Config) -> Config:
     """The config with every distillation method's knobs checked and complete."""
     return dataclasses.replace(config, distill=resolve_methods(config.distill))
@@ -127,7 +149,7 @@ def prepare_model_dir(config: Config, model_dir: Path) -> None:
             if saved.get(k) != wanted.get(k) and k not in RESUMABLE_KEYS
         )
         if diff:
-            details = ", ".join(f"{k}: {saved.get(k)!r} -> {wanted.get(k)!r}" for k in diff)
+            details = ", ".join(_config_changes(saved, wanted, diff))
             raise ConfigError(
                 f"{model_dir} holds a run with a different config ({details}). Use a new "
                 "--model_dir, or the same config to resume."
@@ -529,9 +551,7 @@ def _train(
         selection.finish(model, manager, position.epoch, t.num_epochs) if trains else None
     )
 
-    metrics = evaluate_towers(
-        model, inputs.eval_ds, schema.user_id, best_dir, selection.records
-    )
+    metrics = evaluate_towers(model, inputs.eval_ds, schema.user_id, best_dir, selection.records)
     bad_rows = "train: " + inputs.train_report.summary() + "\neval: " + inputs.eval_report.summary()
     if chief and trains:  # else: the finished run, maybe on other data
         write_atomically(model_dir / METRICS_FILE, json.dumps(metrics, indent=2, sort_keys=True))

@@ -294,3 +294,18 @@ def test_each_light_nets_export_holds_its_own_variables_and_scores_like_it(tmp_p
         np.testing.assert_allclose(served.reshape(-1), expected.reshape(-1), atol=1e-5)
         params = sum(int(np.prod(v.shape)) for v in net.tower.variables)
         assert info["parameters"]["light"]["tower"] == params
+
+
+def test_a_resume_with_other_light_nets_names_each_added_or_removed_net():
+    from rocketctr.train import _config_changes, _flatten
+
+    saved = _flatten(_config().to_dict())
+    wanted = _flatten(_config().replace({"model.lights": {**LIGHTS, "big": {"name": "mlp"}},
+                                         "model.lights.small.hidden_units": [8]}).to_dict())  # fmt: skip
+    keys = sorted(k for k in set(saved) | set(wanted) if saved.get(k) != wanted.get(k))
+    assert _config_changes(saved, wanted, keys) == [
+        "model.lights.big: added", "model.lights.small.hidden_units: [4] -> [8]"
+    ]  # fmt: skip
+    assert _config_changes(wanted, saved, keys) == [
+        "model.lights.big: removed", "model.lights.small.hidden_units: [8] -> [4]"
+    ]  # fmt: skip
