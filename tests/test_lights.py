@@ -300,8 +300,9 @@ def test_a_resume_with_other_light_nets_names_each_added_or_removed_net():
     from rocketctr.train import _config_changes, _flatten
 
     saved = _flatten(_config().to_dict())
-    wanted = _flatten(_config().replace({"model.lights": {**LIGHTS, "big": {"name": "mlp"}},
-                                         "model.lights.small.hidden_units": [8]}).to_dict())  # fmt: skip
+    other = {"model.lights": {**LIGHTS, "big": {"name": "mlp"}},
+             "model.lights.small.hidden_units": [8]}  # fmt: skip
+    wanted = _flatten(_config().replace(other).to_dict())
     keys = sorted(k for k in set(saved) | set(wanted) if saved.get(k) != wanted.get(k))
     assert _config_changes(saved, wanted, keys) == [
         "model.lights.big: added", "model.lights.small.hidden_units: [4] -> [8]"
