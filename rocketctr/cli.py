@@ -245,6 +245,22 @@ def _report_flags(p) -> None:
     _add_verbose(p)
 
 
+def _frontier_flags(p) -> None:
+    _add_model_dir(p, True, "A run of several light nets (model.lights), or of one.")
+    _data_flag(p, required=False)
+    p.add_argument("--baseline_dir",
+                   help="A light_only run of the same light nets: each net's lift over its "
+                   "alone-trained self.")  # fmt: skip
+    p.add_argument("--latency_budget_ms", type=float,
+                   help="Name the best light net whose serving latency at --batch is within "
+                   "this (loop mode: the graph alone).")  # fmt: skip
+    p.add_argument("--batch", type=int, default=100,
+                   help="The batch size the budget and the Pareto set are judged at.")  # fmt: skip
+    p.add_argument("--output", help="Also write the frontier here, as JSON.")
+    _add_bad_rows(p)
+    _add_verbose(p)
+
+
 def _export_flags(p) -> None:
     _add_model_dir(p, True)
     p.add_argument("--export_dir", help="Export base dir (default <model_dir>/export).")
@@ -296,6 +312,10 @@ COMMANDS = {
         _report_flags,
     ),  # fmt: skip
     "export": ("Export a run's light net for TF Serving, verified.", _export_flags),
+    "frontier": (
+        "Each light net's quality, FLOPs, size and serving latency; which one to ship.",
+        _frontier_flags,
+    ),
     "item_vectors": ("Two-tower light net: item vectors of a catalogue.", _item_vectors_flags),
     "summary": (
         "A config's towers: layers, shapes, parameters, FLOPs.",
@@ -511,6 +531,25 @@ def summary_main(args) -> int:
     return 0
 
 
+def frontier_main(args) -> int:
+    from rocketctr.files import write_atomically
+    from rocketctr.frontier import format_frontier, measure_frontier
+
+    if args.batch < 1:
+        raise UsageError(f"--batch must be >= 1. Received: {args.batch}")
+    if args.latency_budget_ms is not None and not args.latency_budget_ms > 0:
+        raise UsageError(f"--latency_budget_ms must be > 0. Received: {args.latency_budget_ms}")
+    result = measure_frontier(
+        args.model_dir, args.data, baseline_dir=args.baseline_dir, batch=args.batch,
+        latency_budget_ms=args.latency_budget_ms, bad_rows=args.bad_rows,
+    )  # fmt: skip
+    print(format_frontier(result))
+    if args.output:
+        write_atomically(Path(args.output), json.dumps(result, indent=2))
+        print(f"Wrote {args.output}")
+    return 0
+
+
 def export_main(args) -> int:
     from rocketctr import serving
     from rocketctr.config import parse_override
@@ -546,6 +585,7 @@ HANDLERS = {
     "predict": predict_main,
     "report": report_main,
     "export": export_main,
+    "frontier": frontier_main,
     "item_vectors": item_vectors_main,
     "summary": summary_main,
 }

@@ -234,7 +234,7 @@ def evaluate_run(
         model.schema, patterns, config.train.batch_size,
         bad_rows=bad_rows or config.train.bad_rows, report=report,
     )  # fmt: skip
-    history = _history(model_dir)
+    history = run_history(model_dir)
     scores = score_at_best(model, dataset, towers, model_dir / BEST_DIR, history, export)
     parity = None
     if export_path is not None:
@@ -271,7 +271,7 @@ def evaluate_run(
     }
 
 
-def _history(model_dir: Path) -> list[dict]:
+def run_history(model_dir: Path) -> list[dict]:
     """A run's history.json, or [] when it has none or it is unreadable."""
     try:
         return read_run_file(model_dir / HISTORY_FILE)
@@ -285,7 +285,7 @@ def kept_epoch(
     """The epoch whose weights a finished run keeps for light net `light` (by default the
     exported one; model selection saved them last), or None while the run has not finished
     or its history is unreadable."""
-    history = _history(model_dir)
+    history = run_history(model_dir)
     finished = bool(history) and "stop" in history[-1]
     if not finished or completed_epochs < config.train.num_epochs:
         return None

@@ -363,6 +363,8 @@ def test_the_noise_filter_lets_errors_through_even_when_the_process_aborts():
          "{tmp}/none is not a training run: {tmp}/none/config.yaml does not exist."),
         (["export", "--model_dir={tmp}/none"],
          "{tmp}/none is not a training run: {tmp}/none/config.yaml does not exist."),
+        (["frontier", "--model_dir={tmp}/none"],
+         "{tmp}/none is not a training run: {tmp}/none/config.yaml does not exist."),
         (["item_vectors", "--export_dir={tmp}/none", "--catalogue={tmp}/a_file",
           "--output={tmp}/i.parquet"],
          "{tmp}/none is neither an exported version nor an export base."),

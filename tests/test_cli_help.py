@@ -12,11 +12,14 @@ FLAGS = {
     "train": ["--config", "--train", "--eval", "--model_dir", "--set", "--bad_rows",
               "--strategy", "--export_dir", "--export", "--replica_index", "--shared_dir",
               "--synthetic_train_rows", "--synthetic_eval_rows", "--verbose", "--force"],
-    "evaluate": ["--model_dir", "--data", "--tower", "--output", "--export_dir", "--bad_rows"],
+    "evaluate": ["--model_dir", "--data", "--tower", "--light", "--output", "--export_dir",
+                 "--bad_rows"],
     "predict": ["--model_dir", "--export_dir", "--data", "--output", "--keep", "--tower",
-                "--batch_size", "--bad_rows", "--source", "--overwrite"],
+                "--light", "--batch_size", "--bad_rows", "--source", "--overwrite"],
     "report": ["--model_dir", "--baseline_dir", "--test", "--output", "--bad_rows"],
-    "export": ["--model_dir", "--export_dir", "--set", "--force"],
+    "export": ["--model_dir", "--export_dir", "--set", "--light", "--force"],
+    "frontier": ["--model_dir", "--data", "--baseline_dir", "--latency_budget_ms", "--batch",
+                 "--output", "--bad_rows"],
     "item_vectors": ["--export_dir", "--catalogue", "--output", "--id_column"],
     "summary": ["--config", "--set", "--tower", "--verbose"],
 }  # fmt: skip
@@ -55,7 +58,7 @@ def test_unknown_commands_and_flags_get_one_line_naming_the_valid_ones(capsys):
     assert code == 2
     assert err == (
         "rocketctr: error: unknown command 'trian'; the commands are train, evaluate, predict, "
-        "report, export, item_vectors, summary. Did you mean 'train'?\n"
+        "report, export, frontier, item_vectors, summary. Did you mean 'train'?\n"
     )
     code, _, err = _exit(["evaluate", "--model_dir=x", "--data=y", "--towr=light"], capsys)
     assert code == 2 and err.count("\n") == 1

@@ -31,6 +31,7 @@ from rocketctr.serving.metadata import (
     METADATA_FILE,
     parameter_counts,
     read_export_info,
+    saved_model_bytes,
     tower_flops,
 )
 from rocketctr.serving.publish import next_version, versions
@@ -45,6 +46,7 @@ __all__ = [
     "PARITY_ROWS", "WARMUP_FILE", "ExportError", "GateRefused", "describe_export", "eval_rows",
     "export_from_model_dir", "export_light", "export_tower", "next_version",
     "parameter_counts", "parse_examples", "parsed_example_keys", "read_export_info",
-    "restore_model", "serialize_examples", "serving_input_dtypes", "tower_flops",
+    "restore_model", "saved_model_bytes", "serialize_examples", "serving_input_dtypes",
+    "tower_flops",
     "verify_export", "versions",
 ]  # fmt: skip
