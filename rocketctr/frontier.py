@@ -113,9 +113,7 @@ def measure_frontier(
             inputs = {n: signature_inputs(signatures[n], rows, size) for n in dirs}
             for n, ms in time_calls(signatures, inputs, reps, max(reps // 10, 2)).items():
                 latency[n]["call"][size] = ms
-            loops = {
-                n: (graph_loop(lambda f, s=signatures[n]: s(**f)), (inputs[n],)) for n in dirs
-            }
+            loops = {n: (graph_loop(lambda f, s=signatures[n]: s(**f)), (inputs[n],)) for n in dirs}
             for n, ms in time_loops(loops, loop_seconds, rounds).items():
                 latency[n]["loop"][size] = ms
     towers = evaluation["towers"]
@@ -135,9 +133,9 @@ def measure_frontier(
     for row in nets.values():
         if booster is not None:
             row["flops_ratio"] = booster["flops"] / max(row["flops"], 1)
-            row["latency_ratio"] = booster["latency_ms"]["loop"][batch] / row["latency_ms"][
-                "loop"
-            ][batch]
+            row["latency_ratio"] = (
+                booster["latency_ms"]["loop"][batch] / row["latency_ms"]["loop"][batch]
+            )
     ordered = [nets[n] for n in model.light_nets] + ([booster] if booster else [])
     pick, reason = pick_light(ordered, batch, latency_budget_ms)
     return {
@@ -211,8 +209,7 @@ def pick_light(
         )
     best = max(fitting, key=lambda r: r["auc"])
     return best["name"], (
-        f"highest AUC within {budget_ms:g} ms at batch {batch} "
-        f"({_latency(best, batch):.3f} ms)"
+        f"highest AUC within {budget_ms:g} ms at batch {batch} ({_latency(best, batch):.3f} ms)"
     )
 
 
