@@ -216,8 +216,15 @@ class ExportConfig:
     """The light SavedModel; nothing here changes training or what a checkpoint means."""
 
     # Which of `model.lights` a run exports (`rocketctr export --light` chooses another);
-    # null: the first one.
+    # it also leads training: the shared optimizers decay on its plateaus, and the run's
+    # checkpoint holds its best epoch. null: the best within latency_budget_ms, if set,
+    # else the first one.
     light: str | None = None
+    # With several light nets and no export.light: export the one of highest validation
+    # AUC whose serving latency (the SavedModel's graph, in-process, at latency_batch rows
+    # a request) is within this many milliseconds (`rocketctr frontier` shows them all).
+    latency_budget_ms: float | None = None
+    latency_batch: int = 100
 
     # float32 | bfloat16 | int8 (one float32 scale per row); dequantized at lookup in the
     # serving graph. The exporter refuses an export whose AUC moves beyond the dtype's
@@ -374,6 +381,11 @@ _VALUE_CHECKS: dict[tuple[type, str], tuple[Callable[[Any], bool], str]] = {
         lambda v: v is None or 0.0 <= v <= 1.0,
         "must be null or in [0, 1]",
     ),
+    (ExportConfig, "latency_budget_ms"): (
+        lambda v: v is None or _positive_finite(v),
+        "must be null or finite and > 0",
+    ),
+    (ExportConfig, "latency_batch"): (_positive, "must be >= 1"),
     (ExportConfig, "embedding_dtype"): (
         lambda v: v in EMBEDDING_DTYPES,
         f"must be one of {list(EMBEDDING_DTYPES)}",

@@ -68,12 +68,6 @@ def measure_frontier(
         baseline.
     """
     from rocketctr import serving
-    from rocketctr.serving.latency import (
-        graph_loop,
-        signature_inputs,
-        time_calls,
-        time_loops,
-    )
 
     model_dir = Path(model_dir)
     model, config, _, _ = restore_run(model_dir, error=ConfigError)
@@ -106,16 +100,7 @@ def measure_frontier(
             nets[name] = _costs(model, "light")
         for name, path in dirs.items():
             nets[name]["export_bytes"] = serving.saved_model_bytes(path)
-        loaded = {n: tf.saved_model.load(str(d)) for n, d in dirs.items()}  # owns variables
-        signatures = {n: loaded[n].signatures["serving_default"] for n in dirs}
-        latency: dict[str, dict[str, dict[int, float]]] = {n: {m: {} for m in MODES} for n in dirs}
-        for size in batch_sizes:
-            inputs = {n: signature_inputs(signatures[n], rows, size) for n in dirs}
-            for n, ms in time_calls(signatures, inputs, reps, max(reps // 10, 2)).items():
-                latency[n]["call"][size] = ms
-            loops = {n: (graph_loop(lambda f, s=signatures[n]: s(**f)), (inputs[n],)) for n in dirs}
-            for n, ms in time_loops(loops, loop_seconds, rounds).items():
-                latency[n]["loop"][size] = ms
+        latency = time_saved_models(dirs, rows, batch_sizes, reps, loop_seconds, rounds)
     towers = evaluation["towers"]
     for name, row in nets.items():
         row.update(
@@ -148,6 +133,68 @@ def measure_frontier(
         "pick": pick,
         "pick_reason": reason,
     }
+
+
+def time_saved_models(
+    dirs: dict[str, Path],
+    rows: dict[str, np.ndarray],
+    batch_sizes: Sequence[int],
+    reps: int = 100,
+    loop_seconds: float = 0.2,
+    rounds: int = 5,
+    modes: Sequence[str] = MODES,
+) -> dict[str, dict[str, dict[int, float]]]:
+    """{name: {mode: {batch: ms}}}: each SavedModel's `serving_default` timed side by side
+    on the first rows of `rows` (serving/latency.py)."""
+    from rocketctr.serving.latency import graph_loop, signature_inputs, time_calls, time_loops
+
+    loaded = {n: tf.saved_model.load(str(d)) for n, d in dirs.items()}  # owns the variables
+    signatures = {n: loaded[n].signatures["serving_default"] for n in dirs}
+    latency: dict[str, dict[str, dict[int, float]]] = {n: {m: {} for m in modes} for n in dirs}
+    for size in batch_sizes:
+        inputs = {n: signature_inputs(signatures[n], rows, size) for n in dirs}
+        if "call" in modes:
+            for n, ms in time_calls(signatures, inputs, reps, max(reps // 10, 2)).items():
+                latency[n]["call"][size] = ms
+        if "loop" in modes:
+            loops = {n: (graph_loop(lambda f, s=signatures[n]: s(**f)), (inputs[n],)) for n in dirs}
+            for n, ms in time_loops(loops, loop_seconds, rounds).items():
+                latency[n]["loop"][size] = ms
+    return latency
+
+
+def light_within_budget(
+    model, model_dir: str | Path, history: list[dict], features: dict, aucs: dict[str, float]
+) -> str:
+    """The light net a run of several exports under `export.latency_budget_ms`: the best
+    validation AUC (`aucs`) whose loop latency at `export.latency_batch` fits. Leaves it
+    selected, at its best epoch.
+
+    Raises:
+        ConfigError: no light net fits the budget (the line names the fastest).
+    """
+    from rocketctr import serving
+
+    export = model.rocket_config.export
+    batch = export.latency_batch
+    rows = _tiled({c: np.asarray(v) for c, v in features.items()}, batch)
+    best_dir = Path(model_dir) / BEST_DIR
+    with tempfile.TemporaryDirectory() as tmp:
+        dirs = {}
+        for name in model.light_nets:
+            load_light(model, best_dir, history, name)
+            dirs[name] = serving.export_tower(model, Path(tmp) / name, "light")
+        latency = time_saved_models(dirs, rows, [batch], rounds=3, modes=("loop",))
+    table = [{"name": n, "kind": "light", "auc": aucs[n], "latency_ms": latency[n]} for n in dirs]
+    pick, reason = pick_light(table, batch, export.latency_budget_ms)
+    if pick is None:
+        raise ConfigError(
+            f"export.latency_budget_ms: {reason}. Nothing exported; raise the budget, or "
+            "export one with rocketctr export --light NAME."
+        )
+    print(f"Exporting light net {pick}: {reason}.")
+    load_light(model, best_dir, history, pick)
+    return pick
 
 
 def _costs(model, kind: str) -> dict[str, Any]:

@@ -30,6 +30,7 @@ from rocketctr.evaluation import run_towers, score_at_best
 from rocketctr.feature_format import has_trained_state, prepare_run_format
 from rocketctr.file_layout import check_layout
 from rocketctr.files import write_atomically
+from rocketctr.frontier import light_within_budget
 from rocketctr.health import DivergenceGuard, TrainingDiverged
 from rocketctr.metrics import format_table, tower_metrics
 from rocketctr.model import CoTrainModel, build_model
@@ -70,6 +71,7 @@ log = logging.getLogger("rocketctr")
 RESUMABLE_KEYS = frozenset({
     "train.num_epochs", "train.bad_rows", "train.checkpoint_every_steps", "train.strategy",
     "schema", "export.embedding_dtype", "export.min_auc", "export.max_auc_drop",
+    "export.latency_budget_ms", "export.latency_batch",
 })  # fmt: skip
 
 
@@ -623,6 +625,11 @@ def export_trained(
     rows = example_rows or serving.eval_rows(
         result.schema, eval_patterns, config.train.bad_rows, num_rows or serving.PARITY_ROWS
     )
+    model = result.model
+    by_budget = config.export.light is None and config.export.latency_budget_ms is not None
+    if by_budget and len(model.light_nets) > 1 and result.model_dir is not None:
+        aucs = {name: result.metrics[name]["auc"] for name in model.light_nets}
+        light_within_budget(model, result.model_dir, result.history, rows[0], aucs)
     return serving.export_light(
         result.model, export_base, example_features=rows[0], example_labels=rows[1],
         metadata={

@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from rocketctr.config import Config
+from rocketctr.config import Config, ConfigError
 from rocketctr.evaluation import evaluate_run
 from rocketctr.frontier import format_frontier, measure_frontier, pareto_set, pick_light
 from rocketctr.train import train
@@ -110,3 +110,32 @@ def test_the_frontier_command_writes_its_json(run, tmp_path):
     assert [r["name"] for r in result["nets"]] == ["mlp8", "mlp32", "booster"]
     assert result["batch"] == 10 and result["pick"] in ("mlp8", "mlp32")
     assert "Pick: " in proc.stdout and "ms@10" in proc.stdout
+
+
+def test_train_exports_the_best_light_net_within_the_latency_budget(run, tmp_path, capsys):
+    from rocketctr import serving
+    from rocketctr.evaluation import run_history
+    from rocketctr.rundir import restore_run
+    from rocketctr.train import TrainResult, export_trained
+
+    model_dir, _, data = run
+    model, config, _, _ = restore_run(model_dir)
+    metrics = evaluate_run(model_dir, [str(data[1])])["towers"]
+    best = max(("mlp8", "mlp32"), key=lambda n: metrics[n]["auc"])
+
+    def export(budget_ms):
+        model.rocket_config = config.replace({"export.latency_budget_ms": budget_ms,
+                                              "export.latency_batch": 10})  # fmt: skip
+        result = TrainResult(model, model.schema, metrics, 0, "", model_dir=model_dir,
+                             history=run_history(model_dir))  # fmt: skip
+        return export_trained(result, [str(data[1])], tmp_path / str(budget_ms), force=True)
+
+    path = export(1e6)  # everything fits: the best AUC
+    assert serving.read_export_info(path)["light"] == best
+    assert f"Exporting light net {best}: highest AUC within 1e+06 ms at batch 10" in (
+        capsys.readouterr().out
+    )
+    with pytest.raises(ConfigError, match=r"export.latency_budget_ms: no light net fits 1e-06 "
+                       r"ms at batch 10: the fastest, mlp(8|32), takes"):  # fmt: skip
+        export(1e-6)
+    assert not (tmp_path / "1e-06").exists()
