@@ -310,3 +310,22 @@ def test_a_resume_with_other_light_nets_names_each_added_or_removed_net():
     assert _config_changes(wanted, saved, keys) == [
         "model.lights.big: removed", "model.lights.small.hidden_units: [8] -> [4]"
     ]  # fmt: skip
+
+
+def test_a_frozen_two_stage_teacher_teaches_every_light_net():
+    from rocketctr.distill.teacher import RunTeacher
+
+    teacher_model = build_model(_config(), SCHEMA)
+    teacher_model.trainable = False
+    student = build_model(_config(mode="light_only"), SCHEMA, teacher=RunTeacher(teacher_model))
+    assert not student.has_booster and list(student.light_nets) == list(LIGHTS)
+    features, labels = random_features(SCHEMA, 16), random_labels(16)
+    with tf.GradientTape() as tape:
+        losses = student.compute_losses(features, labels, training=True)
+        hint = tf.add_n([losses[f"{name}_kd"] for name in LIGHTS])
+    grads = tape.gradient(hint, student.trainable_variables)
+    for name in LIGHTS:
+        own = [g for v, g in zip(student.trainable_variables, grads, strict=True)
+               if _scope(v) == f"light_{name}"]  # fmt: skip
+        assert own and any(_nonzero(g) for g in own), name
+    assert float(losses["booster_bce"]) == 0.0
