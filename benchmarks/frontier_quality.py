@@ -1,0 +1,160 @@
+"""The frontier at convergence: each light net alone and distilled, over seeds, in one launch each.
+
+    # Frappe (train -> validation), the preset as shipped
+    python benchmarks/frontier_quality.py --config frappe --schema frappe --seeds 3 \
+        --train /work/shared/data/frappe/frappe.train.reconstructed.libfm \
+        --eval /work/shared/data/frappe/frappe.validation.libfm --out frontier_frappe
+    # MovieLens 100K (GAUC per user)
+    python benchmarks/frontier_quality.py --config frappe --schema movielens --seeds 3 \
+        --train /work/shared/data/movielens100k/train.csv \
+        --eval /work/shared/data/movielens100k/valid.csv --out frontier_movielens
+
+Per seed, three launches through `rocketctr.train.train` (the product's path): `light_only`
+(every light net of `model.lights` alone, "alone"), `co_train` (all of them distilled from the
+co-trained booster, "distilled"), and `booster_only`. Each light net is scored at its own
+best validation epoch on the eval files (exact AUC, logloss, GAUC). For each light net: mean
+± std over seeds alone and distilled, the lift in pooled std, the share of the booster's gap
+closed (benchmarks/quality.py `summarize`), its FLOPs ratio to the booster, and its serving
+latency ratio to the booster at batch 100 (loop mode, `rocketctr frontier` on seed 0's
+distilled run, all nets timed side by side). With `--single_launches`, seed 0 also trains
+each light net in its own co_train launch (as before `model.lights`), and the wall time of
+those launches is set against the one frontier launch.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import common  # noqa: E402,F401  (imports rocketctr before TensorFlow)
+
+# isort: split
+from quality import summarize  # noqa: E402
+
+from rocketctr.config import Config, load_config, parse_override
+from rocketctr.frontier import measure_frontier
+from rocketctr.train import train
+
+RESULTS = Path(__file__).resolve().parent / "results"
+METRICS = ("auc", "logloss", "gauc")
+
+
+def run(config: Config, train_files, eval_files, seeds, work: Path, single: bool) -> dict:
+    names = list(config.model.light_nets())
+    runs, seconds = [], {}
+    for seed in seeds:
+        for mode, prefix in (("light_only", "alone"), ("co_train", "distilled"),
+                             ("booster_only", None)):  # fmt: skip
+            start = time.perf_counter()
+            model_dir = work / f"{mode}_s{seed}"
+            cfg = config.replace({"distill.mode": mode, "train.seed": seed})
+            result = train(cfg, train_files, eval_files, model_dir, verbose=0)
+            seconds[(mode, seed)] = time.perf_counter() - start
+            towers = ["booster"] if prefix is None else names
+            for tower in towers:
+                variant = "booster" if prefix is None else f"{prefix}_{tower}"
+                metrics = result.metrics[tower]
+                runs.append({"variant": variant, "seed": seed,
+                             **{m: metrics.get(m, float("nan")) for m in METRICS}})  # fmt: skip
+            aucs = ", ".join(f"{t} {result.metrics[t]['auc']:.4f}" for t in towers)
+            print(f"{mode} seed {seed}: {seconds[(mode, seed)]:.0f} s, {aucs}", flush=True)
+    baselines = {"booster": None}
+    for name in names:
+        baselines[f"alone_{name}"] = None
+        baselines[f"distilled_{name}"] = f"alone_{name}"
+    result = summarize(runs, baselines)
+    frontier = measure_frontier(work / f"co_train_s{seeds[0]}", eval_files,
+                                batch_sizes=(1, 100, 1000), batch=100)  # fmt: skip
+    result["frontier"] = frontier
+    result["launch_seconds"] = {f"{m}_s{s}": v for (m, s), v in seconds.items()}
+    if single:
+        single_seconds = {}
+        for name, light in config.model.light_nets().items():
+            tower = {k: v for k, v in light.__dict__.items()
+                     if k not in ("optimizer", "embedding_gradient_scale")}  # fmt: skip
+            overrides = {"model.lights": {}, "model.light": tower, "distill.mode": "co_train",
+                         "train.seed": seeds[0], "export.light": None}  # fmt: skip
+            if light.optimizer:
+                overrides["train.light_optimizer"] = light.optimizer.__dict__
+            if light.embedding_gradient_scale is not None:
+                overrides["model.light_embedding_gradient_scale"] = light.embedding_gradient_scale
+            start = time.perf_counter()
+            train(config.replace(overrides), train_files, eval_files, work / f"single_{name}",
+                  verbose=0)  # fmt: skip
+            single_seconds[name] = time.perf_counter() - start
+        result["single_launch_seconds"] = single_seconds
+    return result
+
+
+def markdown(result: dict, config: Config, title: str, command: str) -> str:
+    def pm(pair) -> str:
+        return "–" if pair[0] != pair[0] else f"{pair[0]:.4f} ± {pair[1]:.4f}"
+
+    s, gaps = result["summary"], result["gap_closed"]
+    nets = {r["name"]: r for r in result["frontier"]["nets"]}
+    lines = [f"# {title}", "", f"    {command}", "",
+             "| light net | alone AUC | distilled AUC | lift (pooled std) | gap closed | "
+             "alone logloss | distilled logloss | distilled GAUC | FLOPs vs booster | "
+             "latency vs booster, batch 100 (loop) |",
+             "|---|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
+    for name in config.model.light_nets():
+        alone, dist, gap = s[f"alone_{name}"], s[f"distilled_{name}"], gaps[f"distilled_{name}"]
+        net = nets[name]
+        lines.append(
+            f"| {name} | {pm(alone['auc'])} | {pm(dist['auc'])} | {gap['lift']:+.4f} "
+            f"({gap['lift_in_std']:.1f}) | {gap['of_means']:.0%} | {pm(alone['logloss'])} | "
+            f"{pm(dist['logloss'])} | {pm(dist['gauc'])} | 1/{net['flops_ratio']:.0f} | "
+            f"1/{net['latency_ratio']:.2f} |"
+        )
+    b = s["booster"]
+    lines += [f"| booster alone | – | {pm(b['auc'])} | – | – | – | {pm(b['logloss'])} | "
+              f"{pm(b['gauc'])} | 1 | 1 |", ""]  # fmt: skip
+    launches = result["launch_seconds"]
+    lines.append("Launch wall times (s): " + ", ".join(f"{k} {v:.0f}" for k, v in launches.items()))
+    if "single_launch_seconds" in result:
+        single = result["single_launch_seconds"]
+        frontier_s = launches[next(k for k in launches if k.startswith("co_train_"))]
+        each = ", ".join(f"{k} {v:.0f}" for k, v in single.items())
+        total = sum(single.values())
+        lines.append(
+            f"One frontier launch {frontier_s:.0f} s against {len(single)} single-light launches "
+            f"{total:.0f} s ({each}): {frontier_s / total:.2f}x."
+        )
+    return "\n".join(lines) + "\n"
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--config", default="frappe")
+    parser.add_argument("--schema", default=None, help="Override the config's schema.")
+    parser.add_argument("--train", required=True)
+    parser.add_argument("--eval", required=True)
+    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--first_seed", type=int, default=0)
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
+    parser.add_argument("--single_launches", action="store_true")
+    parser.add_argument("--out", required=True, help="Results name under benchmarks/results/.")
+    args = parser.parse_args(argv)
+    config = load_config(args.config).replace(dict(parse_override(s) for s in args.set))
+    if args.schema:
+        config = config.replace({"schema": args.schema})
+    if len(config.model.light_nets()) < 2:
+        parser.error("the config names one light net: give model.lights.")
+    seeds = list(range(args.first_seed, args.first_seed + args.seeds))
+    with tempfile.TemporaryDirectory() as tmp:
+        result = run(config, [args.train], [args.eval], seeds, Path(tmp), args.single_launches)
+    command = "python " + " ".join(["benchmarks/frontier_quality.py", *(argv or sys.argv[1:])])
+    (RESULTS / f"{args.out}.json").write_text(json.dumps(result, indent=1, default=str))
+    text = markdown(result, config, f"Frontier quality: {args.out}", command)
+    (RESULTS / f"{args.out}.md").write_text(text)
+    print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
