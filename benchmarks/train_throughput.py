@@ -56,7 +56,13 @@ from rocketctr.model import CoTrainModel, build_model
 from rocketctr.schema import load_schema
 from rocketctr.train import evaluate_towers
 
-MODES = ("light_only", "booster_only", "co_train", "kd_stage")
+MODES = ("light_only", "booster_only", "co_train", "kd_stage", "co_train_3_lights")
+# co_train_3_lights: the reference light net and two larger ones, one launch (model.lights)
+THREE_LIGHTS = {
+    "mlp64": {"name": "mlp", "hidden_units": [64]},
+    "mlp128": {"name": "mlp", "hidden_units": [128, 64]},
+    "mlp256": {"name": "mlp", "hidden_units": [256, 128]},
+}
 BASELINE_SUFFIX = " (baseline features)"  # a variant timed with --baseline_features
 
 
@@ -75,6 +81,10 @@ def _variant_config(mode: str, optimizer: str, jit: bool, batch_size: int) -> Co
         kd = {"kd": {"weight": 0.1}}
         config = common.reference_config("co_train", optimizer, jit, batch_size, methods=kd)
         return config.replace({"model.separate_light_embeddings": True})
+    if mode == "co_train_3_lights":
+        config = common.reference_config("co_train", optimizer, jit, batch_size)
+        default_light = Config().to_dict()["model"]["light"]  # `lights` replaces `light`
+        return config.replace({"model.light": default_light, "model.lights": THREE_LIGHTS})
     return common.reference_config(mode, optimizer, jit, batch_size)
 
 
@@ -82,8 +92,8 @@ def _forward_flops(model: CoTrainModel, num_fields: int, dim: int) -> dict[str, 
     out = {}
     if model.has_booster:
         out["booster"] = flops.flops_per_example(model.booster, num_fields, dim)
-    if model.has_light:
-        out["light"] = flops.flops_per_example(model.light, num_fields, dim)
+    for name, net in model.light_nets.items():
+        out[name] = flops.flops_per_example(net.tower, num_fields, dim)
     return out
 
 
@@ -202,7 +212,7 @@ def main(argv: list[str] | None = None) -> int:
             "utilisation_fp32": gflops / peaks["fp32"],
             "utilisation_bf16": gflops / peaks["bf16"],
             "booster_auc": metrics.get("booster", {}).get("auc"),
-            "light_auc": metrics.get("light", {}).get("auc"),
+            "light_auc": metrics.get("light", metrics.get("mlp64", {})).get("auc"),
             # Steps each model has taken when evaluated (warm-up + timed).
             "trained_steps": args.warmup_steps + args.rounds * max(1, args.steps // args.rounds),
         }
@@ -290,6 +300,18 @@ def _summary(records: list[dict], optimizers: list[str], jits: list[bool]) -> st
                 lines.append(
                     f"- {tag}: booster_only at {booster['utilisation_fp32']:.0%} of fp32 matmul "
                     f"peak (target ≥ {t['booster_fp32_utilisation']:.0%})"
+                )
+    for jit in jits:
+        for opt in optimizers:
+            co, three = (
+                by_key.get(("co_train", opt, jit)),
+                by_key.get(("co_train_3_lights", opt, jit)),
+            )
+            if co and three:
+                ratio = three["seconds_per_step"] / co["seconds_per_step"]
+                lines.append(
+                    f"- emb {opt}, XLA {'on' if jit else 'off'}: co_train with 3 light nets / "
+                    f"with 1, seconds per step = {ratio:.2f}x (target ≤ 1.3x)"
                 )
     for mode in ("light_only", "co_train"):
         for jit in jits:
