@@ -33,6 +33,7 @@ import tf_keras
 from rocketctr.config import Config, ConfigError, TrainConfig
 from rocketctr.files import write_atomically
 from rocketctr.health import light_health
+from rocketctr.resume import write_checkpoint
 from rocketctr.rundir import remove_temp_dirs
 
 SELECTION_METRICS = ("light_auc", "light_bce", "booster_auc", "booster_bce")
@@ -177,7 +178,8 @@ class Selection(tf_keras.callbacks.Callback):
         if self.history_path is not None:
             write_atomically(self.history_path, json.dumps(self.records, indent=1))
         if improved and self.best_dir is not None:
-            _weights(self.model).write(self._best_path(epoch + 1))
+            path = self._best_path(epoch + 1)
+            write_checkpoint(_weights(self.model), path, "the selected epoch's weights")
             self._drop_old_bests(keep=(epoch + 1, self.previous_best))
 
     def _drop_old_bests(self, keep: tuple[int | None, ...]) -> None:
