@@ -67,7 +67,8 @@ def _temporaries(directory: Path) -> list[Path]:
     return [
         p
         for p in directory.rglob("*")
-        if "_temp" in p.name or p.name.endswith(".partial") or p.name.startswith(".tmp-")
+        # TensorFlow's ckpt-N_temp/ and checkpoint.tmp<hex>, ours .partial and .tmp-<v>-<pid>
+        if "_temp" in p.name or ".tmp" in p.name or p.name.endswith(".partial")
     ]
 
 
