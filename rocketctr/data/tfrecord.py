@@ -1,6 +1,8 @@
 """TFRecord files of `tf.train.Example`, as TFX ExampleGen writes them.
 
-GZIP is detected per file, by a `.gz` suffix or the gzip magic bytes. Each column's kind
+GZIP is detected per file, by a `.gz` suffix or the gzip magic bytes. A plain file's record
+headers are walked before it is first read (`check_records`): TensorFlow's reader stops
+quietly at a record header cut short. Each column's kind
 (bytes, int64 or float list) is taken from the first record that has it (first file first),
 because TFX's CsvExampleGen writes integer columns as int64 where a schema may call them
 categorical. Records are parsed a chunk at a time with `tf.io.parse_example` into ragged
@@ -10,6 +12,10 @@ messages are 1-based record indices within the file.
 """
 
 from __future__ import annotations
+
+import struct
+import time
+from collections.abc import Sequence
 
 import tensorflow as tf
 
@@ -35,6 +41,82 @@ _MAX_RECORDS_TO_INFER_KINDS = 1000
 _OPENED: dict[str, str] = {}
 
 
+# A record: its data's length (uint64, little-endian) and the length's masked CRC32C, the
+# data, the data's masked CRC32C.
+_LENGTH = struct.Struct("<Q")
+_HEADER_BYTES, _FRAMING_BYTES = 12, 16
+_WALK_BLOCK = 1 << 20  # bytes read at a time by the walk
+# Plain TFRecord files walked whole, by (path, size, mtime): once per process, not once
+# per dataset built on them (train, eval and export build several).
+_WALKED: set[tuple[str, int, int]] = set()
+
+
+def check_records(paths: Sequence[str], compression_types: Sequence[str]) -> None:
+    """Refuses a plain TFRecord file whose records do not end where the file ends, naming
+    it, the records that are whole and the byte where the cut one starts, before anything
+    is read.
+
+    TensorFlow's reader ends quietly at a record header cut short (a file cut in the last
+    1 to 11 bytes of a header), so the records after the cut would vanish with nothing
+    said; a cut further into a record fails only when the reader gets there, mid-epoch.
+    Each file's record lengths are walked once here (a read of the file, no parse, no
+    checksum: a corrupt record is found by the reader's checksums, see `damaged_file`). A
+    file cut exactly between two records is a whole file of fewer records: nothing tells.
+    GZIP files are left to `check_whole`, which refuses a cut gzip stream.
+
+    Raises:
+        BadRowError: naming the file and where its records stop adding up.
+    """
+    started, walked = time.monotonic(), 0
+    for path, compression in zip(paths, compression_types, strict=True):
+        if compression:
+            continue
+        stat = tf.io.gfile.stat(path)
+        key = (path, stat.length, stat.mtime_nsec)
+        if key in _WALKED:
+            continue
+        problem = _records_problem(path, stat.length)
+        if problem:
+            raise BadRowError(f"{path}: {problem}; replace it, or leave it out of the inputs.")
+        _WALKED.add(key)
+        walked += stat.length
+    seconds = time.monotonic() - started
+    if seconds > 10:  # say where the time went
+        print(f"Walked the records of {walked / 2**30:.1f} GiB of TFRecord files in "
+              f"{seconds:.0f} s.")  # fmt: skip
+
+
+def _records_problem(path: str, size: int) -> str | None:
+    """Where the records of a plain TFRecord file of `size` bytes stop adding up to it, or
+    None when the last record ends at the file's end."""
+    records = offset = start = 0
+    block = b""  # bytes [start, start + len(block)) of the file
+    unpack = _LENGTH.unpack_from
+    with tf.io.gfile.GFile(path, "rb") as f:
+        while offset < size:
+            at = offset - start
+            if at + _HEADER_BYTES > len(block):
+                if size - offset < _HEADER_BYTES:
+                    return (
+                        f"the TFRecord file is truncated after record {records:,}: it ends at "
+                        f"byte {size:,}, {size - offset} byte(s) into the {_HEADER_BYTES}-byte "
+                        f"header of record {records + 1:,}"
+                    )
+                f.seek(offset)
+                block, start, at = f.read(_WALK_BLOCK), offset, 0
+            length = unpack(block, at)[0]
+            end = offset + length + _FRAMING_BYTES
+            if end > size:
+                return (
+                    f"the TFRecord file is truncated or corrupt after record {records:,}: "
+                    f"record {records + 1:,} starts at byte {offset:,} and runs "
+                    f"{end - offset:,} bytes, past the file's end at byte {size:,}"
+                )
+            records += 1
+            offset = end
+    return None
+
+
 def damaged_file() -> tuple[str, int, tf.errors.DataLossError] | None:
     """The truncated or corrupt TFRecord file among those this process read: (its path, the
     records that read whole before the damage, the error); None if none is found. Reads
@@ -58,6 +140,7 @@ class TFRecordReader(Reader):
         super().__init__(*args, **kwargs)
         self._compression_types = [compression_type(p, sniff=True) for p in self.paths]
         check_whole(self.paths, self._compression_types)
+        check_records(self.paths, self._compression_types)
         for path, compression in zip(self.paths, self._compression_types, strict=True):
             _OPENED.pop(path, None)  # re-inserted: the most recent last
             _OPENED[path] = compression

@@ -250,3 +250,46 @@ def test_a_tfrecord_record_storing_a_feature_as_another_kind_is_a_bad_row(
     assert features["C1"].tolist() == ["ab", "", ""]
     np.testing.assert_array_equal(labels, [1.0, 0.0, 1.0])
     assert report.summary() == f"{path}: skipped 1 of 4 rows (malformed), first at record 3"
+
+
+@pytest.mark.parametrize("policy", ["error", "skip"])
+def test_a_truncated_tfrecord_file_is_refused_naming_where_its_records_stop(
+    tiny_schema, tmp_path, policy
+):
+    """TensorFlow's reader ends quietly at a record header cut short (the records after the
+    cut would vanish); a cut further into a record fails only once the reader is there. The
+    record headers are walked before reading: every cut but one between two records is
+    refused at once, under either policy, naming the last whole record and the bytes."""
+    good = write_tfrecord(tmp_path / "good.tfrecord", rows_of(_many_rows()))
+    data = Path(good).read_bytes()
+    # Record offsets from TensorFlow's reader: 12 header bytes, the data, 4 CRC bytes.
+    sizes = [len(r) + 16 for r in tf.data.TFRecordDataset(good).as_numpy_iterator()]
+    starts = np.cumsum([0, *sizes])
+    assert len(sizes) == 4000 and starts[-1] == len(data)
+    start, end = int(starts[2000]), int(starts[2001])
+    schema = tiny_schema("tfrecord")
+
+    def cut(at: int) -> Path:
+        path = tmp_path / f"cut-{at}.tfrecord"
+        path.write_bytes(data[:at])
+        return path
+
+    in_header = cut(start + 5)
+    assert sum(1 for _ in tf.data.TFRecordDataset(str(in_header))) == 2000  # TF says nothing
+    assert _user_message(schema, in_header, policy) == (
+        f"{in_header}: the TFRecord file is truncated after record 2,000: it ends at byte "
+        f"{start + 5:,}, 5 byte(s) into the 12-byte header of record 2,001; replace it, or "
+        "leave it out of the inputs."
+    )
+    for at in (start + 12, start + 30, end - 2):  # after the header, in the data, in the CRC
+        path = cut(at)
+        assert _user_message(schema, path, policy) == (
+            f"{path}: the TFRecord file is truncated or corrupt after record 2,000: record "
+            f"2,001 starts at byte {start:,} and runs {end - start} bytes, past the file's end "
+            f"at byte {at:,}; replace it, or leave it out of the inputs."
+        )
+    # Cut between two records: a whole file of 2,000 records, which no reader can tell.
+    report, between = BadRowReport(), str(cut(start))
+    for _ in make_dataset(schema, between, 64, bad_rows=policy, report=report):
+        pass
+    assert report.rows_read() == {between: 2000} and report.skipped() == {between: 0}
