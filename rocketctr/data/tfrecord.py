@@ -52,21 +52,21 @@ _WALKED: set[tuple[str, int, int]] = set()
 
 
 def check_records(paths: Sequence[str], compression_types: Sequence[str]) -> None:
-    """Refuses a plain TFRecord file whose records do not end where the file ends, naming
-    it, the records that are whole and the byte where the cut one starts, before anything
-    is read.
+    """Refuses a TFRecord file whose records do not end where the file ends, naming it, the
+    records that are whole and the byte where the cut one starts, before anything is read.
 
     TensorFlow's reader ends quietly at a record header cut short (a file cut in the last
     1 to 11 bytes of a header), so the records after the cut would vanish with nothing
     said; a cut further into a record fails only when the reader gets there, mid-epoch.
-    Each file's record lengths are walked once here (a read of the file, no parse, no
-    checksum: a corrupt record is found by the reader's checksums, see `damaged_file`). A
+    Each plain file's record lengths are walked once here (a read of the file, no parse,
+    no checksum: a corrupt record is found by the reader's checksums, see `damaged_file`);
+    a GZIP file's are walked by `check_whole` as it decompresses the file to check it. A
     file cut exactly between two records is a whole file of fewer records: nothing tells.
-    GZIP files are left to `check_whole`, which refuses a cut gzip stream.
 
     Raises:
         BadRowError: naming the file and where its records stop adding up.
     """
+    check_whole(paths, compression_types, lambda: RecordWalk(" of its decompressed data"))
     started, walked = time.monotonic(), 0
     for path, compression in zip(paths, compression_types, strict=True):
         if compression:
@@ -75,7 +75,11 @@ def check_records(paths: Sequence[str], compression_types: Sequence[str]) -> Non
         key = (path, stat.length, stat.mtime_nsec)
         if key in _WALKED:
             continue
-        problem = _records_problem(path, stat.length)
+        walk = RecordWalk()
+        with tf.io.gfile.GFile(path, "rb") as f:
+            while block := f.read(_WALK_BLOCK):
+                walk.feed(block)
+        problem = walk.problem()
         if problem:
             raise BadRowError(f"{path}: {problem}; replace it, or leave it out of the inputs.")
         _WALKED.add(key)
@@ -86,35 +90,67 @@ def check_records(paths: Sequence[str], compression_types: Sequence[str]) -> Non
               f"{seconds:.0f} s.")  # fmt: skip
 
 
-def _records_problem(path: str, size: int) -> str | None:
-    """Where the records of a plain TFRecord file of `size` bytes stop adding up to it, or
-    None when the last record ends at the file's end."""
-    records = offset = start = 0
-    block = b""  # bytes [start, start + len(block)) of the file
-    unpack = _LENGTH.unpack_from
-    with tf.io.gfile.GFile(path, "rb") as f:
-        while offset < size:
-            at = offset - start
-            if at + _HEADER_BYTES > len(block):
-                if size - offset < _HEADER_BYTES:
-                    return (
-                        f"the TFRecord file is truncated after record {records:,}: it ends at "
-                        f"byte {size:,}, {size - offset} byte(s) into the {_HEADER_BYTES}-byte "
-                        f"header of record {records + 1:,}"
-                    )
-                f.seek(offset)
-                block, start, at = f.read(_WALK_BLOCK), offset, 0
-            length = unpack(block, at)[0]
-            end = offset + length + _FRAMING_BYTES
-            if end > size:
-                return (
-                    f"the TFRecord file is truncated or corrupt after record {records:,}: "
-                    f"record {records + 1:,} starts at byte {offset:,} and runs "
-                    f"{end - offset:,} bytes, past the file's end at byte {size:,}"
-                )
-            records += 1
-            offset = end
-    return None
+class RecordWalk:
+    """Follows the records of a TFRecord byte stream fed in blocks of any size: each
+    record's length, not its bytes (`check_records`).
+
+    Args:
+        where: how a message qualifies a byte offset (" of its decompressed data").
+    """
+
+    def __init__(self, where: str = "") -> None:
+        self.where = where
+        self.records = 0  # whole records so far
+        self.offset = 0  # where the record in progress starts
+        self._header = b""  # the start of a header cut by the end of a block
+        self._length = 0  # the data length of the record in progress
+        self._rest = 0  # its bytes after the header still to come
+
+    def feed(self, data: bytes) -> None:
+        at, size = 0, len(data)
+        if self._header:  # the rest of a header
+            at = min(_HEADER_BYTES - len(self._header), size)
+            self._header += data[:at]
+            if len(self._header) < _HEADER_BYTES:
+                return
+            self._length = _LENGTH.unpack_from(self._header)[0]
+            self._rest, self._header = self._length + _FRAMING_BYTES - _HEADER_BYTES, b""
+        if self._rest:  # the rest of a record
+            if size - at < self._rest:
+                self._rest -= size - at
+                return
+            at += self._rest
+            self._rest, self.records = 0, self.records + 1
+            self.offset += self._length + _FRAMING_BYTES
+        base, records, unpack = self.offset - at, self.records, _LENGTH.unpack_from
+        while at + _HEADER_BYTES <= size:  # records whose header is in this block
+            length = unpack(data, at)[0]
+            end = at + length + _FRAMING_BYTES
+            if end > size:  # runs on into the next block
+                self._length, self._rest = length, end - size
+                break
+            at, records = end, records + 1
+        else:
+            self._header = data[at:]  # b"" at a record boundary
+        self.records, self.offset = records, base + at
+
+    def problem(self) -> str | None:
+        """Where the stream ended in a record (to call at its end), or None."""
+        if self._header:
+            end = self.offset + len(self._header)
+            return (
+                f"the TFRecord file is truncated after record {self.records:,}: it ends at byte "
+                f"{end:,}{self.where}, {len(self._header)} byte(s) into the {_HEADER_BYTES}-byte "
+                f"header of record {self.records + 1:,}"
+            )
+        if self._rest:
+            runs = self._length + _FRAMING_BYTES
+            return (
+                f"the TFRecord file is truncated or corrupt after record {self.records:,}: "
+                f"record {self.records + 1:,} starts at byte {self.offset:,}{self.where} and "
+                f"runs {runs:,} bytes, past the end at byte {self.offset + runs - self._rest:,}"
+            )
+        return None
 
 
 def damaged_file() -> tuple[str, int, tf.errors.DataLossError] | None:
@@ -139,8 +175,7 @@ class TFRecordReader(Reader):
     def __init__(self, *args, **kwargs) -> None:  # Reader's arguments
         super().__init__(*args, **kwargs)
         self._compression_types = [compression_type(p, sniff=True) for p in self.paths]
-        check_whole(self.paths, self._compression_types)
-        check_records(self.paths, self._compression_types)
+        check_records(self.paths, self._compression_types)  # check_whole too, for GZIP
         for path, compression in zip(self.paths, self._compression_types, strict=True):
             _OPENED.pop(path, None)  # re-inserted: the most recent last
             _OPENED[path] = compression

@@ -3,6 +3,7 @@
 import rocketctr  # noqa: F401
 
 # isort: split
+import gzip
 import re
 from pathlib import Path
 
@@ -258,8 +259,9 @@ def test_a_truncated_tfrecord_file_is_refused_naming_where_its_records_stop(
 ):
     """TensorFlow's reader ends quietly at a record header cut short (the records after the
     cut would vanish); a cut further into a record fails only once the reader is there. The
-    record headers are walked before reading: every cut but one between two records is
-    refused at once, under either policy, naming the last whole record and the bytes."""
+    record headers are walked before reading (a GZIP file's as it is checked whole): every
+    cut but one between two records is refused at once, under either policy, naming the
+    last whole record and the bytes."""
     good = write_tfrecord(tmp_path / "good.tfrecord", rows_of(_many_rows()))
     data = Path(good).read_bytes()
     # Record offsets from TensorFlow's reader: 12 header bytes, the data, 4 CRC bytes.
@@ -285,9 +287,19 @@ def test_a_truncated_tfrecord_file_is_refused_naming_where_its_records_stop(
         path = cut(at)
         assert _user_message(schema, path, policy) == (
             f"{path}: the TFRecord file is truncated or corrupt after record 2,000: record "
-            f"2,001 starts at byte {start:,} and runs {end - start} bytes, past the file's end "
-            f"at byte {at:,}; replace it, or leave it out of the inputs."
+            f"2,001 starts at byte {start:,} and runs {end - start} bytes, past the end at byte "
+            f"{at:,}; replace it, or leave it out of the inputs."
         )
+    # Compressed after the cut: the gzip stream is whole, its records are walked as the
+    # gzip check decompresses it.
+    gzipped = tmp_path / "cut.tfrecord.gz"
+    gzipped.write_bytes(gzip.compress(data[: start + 5]))
+    assert sum(1 for _ in tf.data.TFRecordDataset(str(gzipped), "GZIP")) == 2000
+    assert _user_message(schema, gzipped, policy) == (
+        f"{gzipped}: the TFRecord file is truncated after record 2,000: it ends at byte "
+        f"{start + 5:,} of its decompressed data, 5 byte(s) into the 12-byte header of record "
+        "2,001. Copy the file again, or leave it out."
+    )
     # Cut between two records: a whole file of 2,000 records, which no reader can tell.
     report, between = BadRowReport(), str(cut(start))
     for _ in make_dataset(schema, between, 64, bad_rows=policy, report=report):
