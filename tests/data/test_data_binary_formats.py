@@ -305,3 +305,38 @@ def test_a_truncated_tfrecord_file_is_refused_naming_where_its_records_stop(
     for _ in make_dataset(schema, between, 64, bad_rows=policy, report=report):
         pass
     assert report.rows_read() == {between: 2000} and report.skipped() == {between: 0}
+
+
+def test_the_record_walk_finds_every_cut_whatever_the_blocks_it_is_fed():
+    """`RecordWalk` (plain files read a block at a time, GZIP files as they inflate): random
+    records, cut anywhere, fed in blocks of random sizes, against the true record bounds."""
+    import random
+    import struct
+
+    from rocketctr.data.tfrecord import RecordWalk
+
+    rng = random.Random(0)
+    for _ in range(2000):
+        lengths = [rng.choice([0, 1, 5, 30, 200, 5000]) for _ in range(rng.randint(0, 20))]
+        stream = b"".join(struct.pack("<Q", n) + b"\0" * 4 + b"x" * n + b"\0" * 4 for n in lengths)
+        starts = np.cumsum([0] + [n + 16 for n in lengths]).tolist()
+        cut = rng.randint(0, len(stream)) if rng.random() < 0.7 else len(stream)
+        walk, at = RecordWalk(), 0
+        while at < cut:
+            size = rng.choice([1, 3, 12, 13, 100, 4096, 1 << 20])
+            walk.feed(stream[at : min(at + size, cut)])
+            at += size
+        whole = sum(1 for end in starts[1:] if end <= cut)
+        problem = walk.problem()
+        assert walk.records == whole
+        if cut in starts:
+            assert problem is None
+        elif cut - starts[whole] < 12:
+            assert problem.startswith(f"the TFRecord file is truncated after record {whole:,}: ")
+            assert f"it ends at byte {cut:,}, {cut - starts[whole]} byte(s) into the" in problem
+        else:
+            assert problem == (
+                f"the TFRecord file is truncated or corrupt after record {whole:,}: record "
+                f"{whole + 1:,} starts at byte {starts[whole]:,} and runs "
+                f"{lengths[whole] + 16:,} bytes, past the end at byte {cut:,}"
+            )
