@@ -658,7 +658,7 @@ def user_error_message(error: Exception) -> str | None:
     if isinstance(error, OSError) and (
         error.errno in _ENVIRONMENT_ERRNOS or _ENVIRONMENT_TEXT.search(str(error))
     ):
-        return _environment_message(error.strerror or str(error), error.filename)
+        return _environment_message(error.strerror or str(error), error.filename, _needed(error))
     if sys.modules.get("tensorflow") is None:
         return None  # the errors below come from code that runs with TensorFlow loaded
     import tensorflow as tf
@@ -711,24 +711,41 @@ def _tf_environment_errors(tf) -> tuple[type, ...]:
     return (tf.errors.ResourceExhaustedError, tf.errors.PermissionDeniedError)
 
 
-def _environment_message(text: str, filename: str | None) -> str:
-    """One line for a failed write or read: what, where, and the free space when it is the
-    disk that is full."""
+def _environment_message(text: str, filename: str | None, needed: str | None = None) -> str:
+    """One line for a failed write or read: what, where, and when it is the disk that is
+    full, the free space (and `needed`, what the write needed, where known)."""
     where = f": {filename}" if filename and str(filename) not in text else ""
     line = f"{text}{where}"
     full = re.search(r"No space left on device|Disk quota exceeded", line)
     path = filename or next(iter(re.findall(r"(?:^|\s)(/[^\s;,'\"]+)", text)), None)
     if full and path:
         directory = Path(path)
-        while not directory.exists() and directory != directory.parent:
+        while not directory.is_dir() and directory != directory.parent:
             directory = directory.parent
         with contextlib.suppress(OSError):
             free = shutil.disk_usage(directory).free
             line += (
-                f" ({free / 2**20:,.1f} MiB free on the filesystem of {directory}: free some "
-                "space, or point the command at another disk; the last good state is kept)"
+                f" ({needed + ', ' if needed else ''}{_mib(free)} MiB free on the filesystem "
+                f"of {directory}: free some space, or point the command at another disk; the "
+                "last good state is kept)"
             )
     return line
+
+
+def _needed(error: OSError) -> str | None:
+    """What a `files.DiskFullError` that knows the size of its write needed ("about 5.3 MiB
+    needed for the epoch checkpoint"); else None."""
+    size = getattr(error, "needed", None)
+    if size is None:
+        return None
+    about = "at least" if getattr(error, "at_least", False) else "about"
+    return f"{about} {_mib(size)} MiB needed for {error.what}"
+
+
+def _mib(size: int) -> str:
+    """Bytes in MiB: one decimal, or two significant digits below 0.1 MiB."""
+    mib = size / 2**20
+    return f"{mib:,.1f}" if mib >= 0.1 or mib == 0 else f"{mib:.2g}"
 
 
 def pipeline_error_message(error: Exception) -> str:

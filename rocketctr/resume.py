@@ -20,6 +20,7 @@ so far in the epoch; no batch is lost or trained twice.
 from __future__ import annotations
 
 import contextlib
+import os
 import signal
 import threading
 from collections.abc import Iterator
@@ -28,6 +29,7 @@ import tensorflow as tf
 import tf_keras
 from tensorflow.python.ops.resource_variable_ops import ResourceVariable
 
+from rocketctr.files import naming_disk_full, variable_bytes
 from rocketctr.health import check_state
 from rocketctr.rundir import (
     RunPosition,
@@ -41,6 +43,39 @@ from rocketctr.rundir import (
 
 BACKUPS_KEPT = 2  # a damaged newest backup falls back to the one before
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+
+
+class CheckpointManager(tf.train.CheckpointManager):
+    """A `tf.train.CheckpointManager` whose `save`, on a full disk, removes the temporary it
+    half-wrote and raises `DiskFullError` naming the checkpoint and the space it needs (its
+    variables' bytes); the checkpoints saved before are left as they were.
+
+    Args:
+        checkpoint, directory, max_to_keep: as for `tf.train.CheckpointManager`.
+        what: what a checkpoint of this manager is, for the message ("the epoch checkpoint").
+    """
+
+    def __init__(self, checkpoint: tf.train.Checkpoint, directory: str, max_to_keep: int,
+                 what: str) -> None:  # fmt: skip
+        super().__init__(checkpoint, directory, max_to_keep)
+        self.saved, self.what = checkpoint, what
+
+    def save(self, checkpoint_number=None, **kwargs) -> str:
+        name = "ckpt" if checkpoint_number is None else f"ckpt-{checkpoint_number}"
+        with naming_disk_full(
+            os.path.join(self.directory, name), self.what, lambda: variable_bytes(self.saved),
+            cleanup=lambda: remove_temp_dirs(self.directory),
+        ):  # fmt: skip
+            return super().save(checkpoint_number=checkpoint_number, **kwargs)
+
+
+def write_checkpoint(checkpoint: tf.train.Checkpoint, path: str, what: str) -> str:
+    """`checkpoint.write(path)`, a full disk met as by `CheckpointManager.save`."""
+    with naming_disk_full(
+        path, what, lambda: variable_bytes(checkpoint),
+        cleanup=lambda: remove_temp_dirs(os.path.dirname(path)),
+    ):  # fmt: skip
+        return checkpoint.write(path)
 
 
 class TrainingStopped(RuntimeError):
@@ -179,7 +214,8 @@ class BackupSaver(EpochSaver):
         self.stop_signal: str | None = None  # a signal's name: stop after this step
 
     def _backup_manager(self) -> tf.train.CheckpointManager:
-        return tf.train.CheckpointManager(self.checkpoint, self.backup_dir, BACKUPS_KEPT)
+        return CheckpointManager(self.checkpoint, self.backup_dir, BACKUPS_KEPT,
+                                 "the mid-epoch backup")  # fmt: skip
 
     def on_train_begin(self, logs=None) -> None:
         self.step = int(self.model.global_step.numpy())

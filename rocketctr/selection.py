@@ -33,6 +33,7 @@ import tf_keras
 from rocketctr.config import Config, ConfigError, TrainConfig
 from rocketctr.files import write_atomically
 from rocketctr.health import DEAD_LOGIT_STD, light_health
+from rocketctr.resume import write_checkpoint
 from rocketctr.rundir import remove_temp_dirs
 
 SELECTION_METRICS = ("light_auc", "light_bce", "booster_auc", "booster_bce")
@@ -286,13 +287,15 @@ class Selection(tf_keras.callbacks.Callback):
         if self.best_dir is None:
             return
         if improved:
-            _weights(self.model).write(self._best_path(epoch + 1))
+            path = self._best_path(epoch + 1)
+            write_checkpoint(_weights(self.model), path, "the selected epoch's weights")
             self._drop_old_bests(self.best_dir, keep=(epoch + 1, self.track.previous_best))
         for name, light_improved in improved_lights.items():
             if light_improved:
                 net = self.model.light_nets[name]
                 weights = tf.train.Checkpoint(weights=self.model.light_weights(net))
-                weights.write(self._best_path(epoch + 1, name))
+                write_checkpoint(weights, self._best_path(epoch + 1, name),
+                                 f"the selected epoch's weights of light net {name}")  # fmt: skip
                 keep = (epoch + 1, self.lights[name].previous_best)
                 self._drop_old_bests(os.path.join(self.best_dir, name), keep)
 

@@ -36,6 +36,7 @@ from rocketctr.metrics import format_table, tower_metrics
 from rocketctr.model import CoTrainModel, build_model
 from rocketctr.resume import (
     BackupSaver,
+    CheckpointManager,
     DataPosition,
     EpochSaver,
     restore_for_training,
@@ -469,7 +470,7 @@ def _train(
 
     restored = restore()
     initial_epoch = int(position.epoch.numpy())
-    manager = tf.train.CheckpointManager(checkpoint, checkpoint_dir, max_to_keep=3)
+    manager = CheckpointManager(checkpoint, checkpoint_dir, 3, "the epoch checkpoint")
     history_path = model_dir / HISTORY_FILE
     history = _read_history(history_path, repair=chief)
     best_dir = worker_dir(BEST_DIR) if t.restore_best else None

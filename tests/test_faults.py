@@ -5,6 +5,7 @@ the same command with the fault gone finishes with nothing temporary left behind
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -66,27 +67,60 @@ def _temporaries(directory: Path) -> list[Path]:
     return [
         p
         for p in directory.rglob("*")
-        if "_temp" in p.name or p.name.endswith(".partial") or p.name.startswith(".tmp-")
+        # TensorFlow's ckpt-N_temp/ and checkpoint.tmp<hex>, ours .partial and .tmp-<v>-<pid>
+        if "_temp" in p.name or ".tmp" in p.name or p.name.endswith(".partial")
     ]
 
 
-def test_a_full_disk_stops_training_in_one_line_and_the_rerun_with_room_finishes(data, small_disk):
+def _bytes(paths) -> int:
+    return sum(p.stat().st_size for p in paths if p.is_file())
+
+
+@pytest.mark.parametrize(
+    ("kind", "what", "extra"),
+    [
+        ("best", "the selected epoch's weights", []),  # the first write of an epoch's end
+        ("checkpoints", "the epoch checkpoint", ["--set=train.restore_best=false"]),
+        ("backup", "the mid-epoch backup", ["--set=train.checkpoint_every_steps=5"]),
+    ],
+)
+def test_a_full_disk_stops_training_in_one_line_and_the_rerun_with_room_finishes(
+    data, small_disk, kind, what, extra
+):
+    """The line names the write, the space it needs (its variables' bytes: the size of the
+    state written once there is room, to rounding) and the space free."""
+    run = small_disk.path / "run"
     cmd = [
         "train",
         f"--train={data[0]}",
         f"--eval={data[1]}",
         *TINY,
-        f"--model_dir={small_disk.path / 'run'}",
+        "--set=train.num_epochs=1",
+        *extra,
+        f"--model_dir={run}",
         "--force",  # one epoch on 6,000 synthetic rows: the light net may be at chance
     ]
     line = _one_line_error(_rocketctr(*cmd))
-    assert "No space left on device" in line
-    assert f"MiB free on the filesystem of {small_disk.path}" in line, line
+    found = re.fullmatch(
+        rf"rocketctr: error: No space left on device: {run}/{kind}/ckpt-\d+ \(about ([\d.]+) "
+        rf"MiB needed for {what}, ([\d.]+) MiB free on the filesystem of {run}/{kind}: free "
+        r"some space, or point the command at another disk; the last good state is kept\)",
+        line,
+    )  # fmt: skip
+    assert found, line
+    needed, free = float(found[1]), float(found[2])
+    assert free < needed and free <= 4.0
+    assert _temporaries(small_disk.path) == []  # removed at once: the space is free again
     small_disk.grow()
     again = _rocketctr(*cmd)
     assert again.returncode == 0, again.stderr[-3000:]
-    assert (small_disk.path / "run" / "export" / "1" / "saved_model.pb").exists()
+    assert (run / "export" / "1" / "saved_model.pb").exists()
     assert _temporaries(small_disk.path) == []
+    # A backup holds what an epoch checkpoint holds (and is removed when the run ends).
+    written = run / ("checkpoints" if kind == "backup" else kind)
+    prefix = sorted(written.glob("ckpt-*.index"))[0].name.removesuffix(".index")
+    size = _bytes(written.glob(prefix + ".*")) / 2**20
+    assert needed - 0.05 <= size <= needed + 0.05 + 0.01 * needed, (size, needed)
 
 
 def test_an_export_or_a_prediction_onto_a_full_disk_leaves_nothing(data, small_disk, tmp_path):
@@ -100,7 +134,16 @@ def test_an_export_or_a_prediction_onto_a_full_disk_leaves_nothing(data, small_d
             "export", f"--model_dir={run}", f"--export_dir={small_disk.path / 'export'}", "--force"
         )
     )
-    assert "No space left on device" in line
+    found = re.fullmatch(
+        rf"rocketctr: error: No space left on device: {small_disk.path / 'export'} \(at least "
+        rf"([\d.]+) MiB needed for the export, [\d.]+ MiB free on the filesystem of "
+        rf"{small_disk.path}: free some space, .*\)", line
+    )  # fmt: skip
+    assert found, line
+    # At least: the variables (the table's rows, the light net); the graph comes on top.
+    variables = _bytes((run / "export" / "1" / "variables").iterdir()) / 2**20
+    assert abs(float(found[1]) - variables) <= 0.05 + 0.01 * variables, (found[1], variables)
+    assert float(found[1]) < _bytes((run / "export" / "1").rglob("*")) / 2**20
     assert not (small_disk.path / "export").exists()  # no version, no temporary, no base
     # Fill the disk, then score into it: the partial file goes, one line says why.
     with pytest.raises(OSError), open(small_disk.path / "filler", "wb") as f:
@@ -161,3 +204,21 @@ def test_eval_rows_of_one_class_are_refused_before_training(tmp_path, data):
         "light_bce."
     )
     assert "Epoch 1/" not in proc.stdout
+
+
+def test_a_small_file_onto_a_full_disk_is_named_with_its_size(small_disk):
+    """A run dir's small files (history, config, metrics) go through `write_atomically`."""
+    from rocketctr.cli import user_error_message
+    from rocketctr.files import DiskFullError, write_atomically
+
+    with pytest.raises(OSError), open(small_disk.path / "filler", "wb") as f:
+        f.write(b"\0" * 8 * 2**20)
+    target = small_disk.path / "history.json"
+    with pytest.raises(DiskFullError) as raised:
+        write_atomically(target, "x" * 50_000)
+    assert user_error_message(raised.value) == (
+        f"No space left on device: {target} (about 0.048 MiB needed for history.json, 0.0 MiB "
+        f"free on the filesystem of {small_disk.path}: free some space, or point the command "
+        "at another disk; the last good state is kept)"
+    )
+    assert sorted(os.listdir(small_disk.path)) == ["filler"]

@@ -24,6 +24,7 @@ from rocketctr.data import synthetic
 from rocketctr.resume import DataPosition, skip_trained
 from rocketctr.rundir import checkpoint_paths
 from tests.distribute.test_distribute import TINY, _env
+from tests.test_faults import _temporaries
 
 TOLERANCE = 1e-6  # metrics of a resumed run vs an uninterrupted one (float rounding only)
 
@@ -293,6 +294,40 @@ def test_a_backup_at_an_epochs_last_batch_is_never_resumed_from(
         np.testing.assert_allclose(
             resumed.get_tensor(name), reference.get_tensor(name), rtol=0, atol=1e-6, err_msg=name
         )
+
+
+@pytest.mark.parametrize(
+    ("point", "n", "temporary", "resumed_from"),
+    [
+        ("best", 1, "best/ckpt-1_temp", ("backup", 180)),  # epoch 1's selected weights
+        ("backup", 5, "backup/ckpt-50_temp", ("backup", 40)),
+        ("checkpoints", 2, "checkpoints/ckpt-376_temp", ("backup", 370)),  # the last one
+        ("export", 1, "export/.tmp-1-*", ("checkpoint", 376)),  # after training
+    ],
+)
+def test_a_kill_inside_each_write_is_resumed_by_the_same_command(
+    tmp_path, data, uninterrupted, point, n, temporary, resumed_from
+):
+    """SIGKILL in the middle of a write (tests/kill_at_write.py: its temporary is on disk,
+    its real name is not): the same command run again removes the temporary, resumes from
+    the state before it and ends with the uninterrupted run's metrics and steps."""
+    model_dir = tmp_path / "run"
+    cmd = _cmd(data, model_dir, "--export")  # the export at the end too
+    killed = subprocess.run(
+        [sys.executable, "-m", "tests.kill_at_write", point, str(n), *cmd[3:]],
+        env=_env(), cwd=tmp_path, capture_output=True, text=True, timeout=400,
+    )  # fmt: skip
+    assert killed.returncode == -signal.SIGKILL, killed.stdout[-2000:] + killed.stderr[-3000:]
+    assert "killing at " in killed.stdout
+    assert len(list(model_dir.glob(temporary))) == 1
+    assert (model_dir / "metrics.json").exists() == (point == "export")  # after training
+    out = _run(cmd, tmp_path)
+    _assert_resumed(out, *resumed_from)
+    assert _temporaries(model_dir) == []
+    assert _steps(model_dir / "checkpoints")[-2:] == [188, 376]
+    assert (model_dir / "export" / "1" / "saved_model.pb").exists()
+    assert sorted(p.name for p in (model_dir / "export").iterdir()) == ["1"]
+    _assert_same_metrics(_metrics(model_dir), _metrics(uninterrupted))
 
 
 @pytest.mark.slow  # not the default mode; `pytest -m slow`

@@ -68,8 +68,11 @@ def open_parquet(path: str) -> pq.ParquetFile:
 
 
 def _first_line(error: Exception) -> str:
+    """The error's first line, its control characters escaped (pyarrow quotes the bytes of
+    a corrupt page raw)."""
     text = str(error).strip()
-    return text.splitlines()[0] if text else type(error).__name__
+    line = text.splitlines()[0] if text else type(error).__name__
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in line)
 
 
 class ParquetReader(Reader):

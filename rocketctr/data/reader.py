@@ -12,7 +12,8 @@ import concurrent.futures
 import os
 import time
 import zlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Protocol
 
 import tensorflow as tf
 
@@ -47,18 +48,32 @@ def compression_type(path: str, *, sniff: bool) -> str:
 
 # Files found whole, by (path, size, mtime): a file is decompressed once per process to check
 # it, not once per dataset built on it (train, eval and export build several).
-_WHOLE_FILES: set[tuple[str, int, int]] = set()
+_WHOLE_FILES: set[tuple[str, int, int, bool]] = set()  # (..., checked by `inflated` too)
 _READ_BYTES = 1 << 16
 _MAX_INFLATED_BYTES = 1 << 22  # per decompress call: a bound on memory for any ratio
 
 
-def check_whole(paths: Sequence[str], compression_types: Sequence[str]) -> None:
+class Inflated(Protocol):
+    """A check of a GZIP file's decompressed bytes, fed in blocks (`check_whole`)."""
+
+    def feed(self, data: bytes) -> None: ...
+
+    def problem(self) -> str | None:
+        """What is wrong with the bytes fed, at their end; None if nothing."""
+
+
+def check_whole(
+    paths: Sequence[str],
+    compression_types: Sequence[str],
+    inflated: Callable[[], Inflated] | None = None,
+) -> None:
     """Refuses a truncated or corrupt GZIP file, naming it, before anything is read.
 
     TensorFlow's GZIP reader ends quietly where a truncated file ends, so a file cut short
     by an interrupted copy would train on its first part with nothing said. Each file is
     decompressed once here (in parallel; concatenated gzip members are fine) to check that
-    its last member is complete.
+    its last member is complete, and its decompressed bytes are fed to `inflated()` (a
+    check of their own, e.g. TFRecord framing) when given.
 
     Raises:
         BadRowError: naming the file and what is wrong with it.
@@ -68,14 +83,14 @@ def check_whole(paths: Sequence[str], compression_types: Sequence[str]) -> None:
         if compression != "GZIP":
             continue
         stat = tf.io.gfile.stat(path)
-        key = (path, stat.length, stat.mtime_nsec)
+        key = (path, stat.length, stat.mtime_nsec, inflated is not None)
         if key not in _WHOLE_FILES:
             todo.append(key)
     if not todo:
         return
     started = time.monotonic()
     with concurrent.futures.ThreadPoolExecutor(min(len(todo), os.cpu_count() or 1)) as pool:
-        problems = list(pool.map(lambda key: _gzip_problem(key[0]), todo))  # zlib frees the GIL
+        problems = list(pool.map(lambda key: _gzip_problem(key[0], inflated), todo))
     seconds = time.monotonic() - started
     if seconds > 10:  # say where the time went
         size = sum(key[1] for key in todo) / 2**30
@@ -86,9 +101,10 @@ def check_whole(paths: Sequence[str], compression_types: Sequence[str]) -> None:
         _WHOLE_FILES.add(key)
 
 
-def _gzip_problem(path: str) -> str | None:
+def _gzip_problem(path: str, inflated: Callable[[], Inflated] | None = None) -> str | None:
     """What is wrong with a GZIP file ("truncated ...", "corrupt ..."), or None if whole."""
     inflater = zlib.decompressobj(wbits=31)
+    check = inflated() if inflated is not None else None
     offset = 0
     with tf.io.gfile.GFile(path, "rb") as f:
         while block := f.read(_READ_BYTES):
@@ -96,7 +112,9 @@ def _gzip_problem(path: str) -> str | None:
             data = block
             while data:
                 try:
-                    inflater.decompress(data, _MAX_INFLATED_BYTES)
+                    out = inflater.decompress(data, _MAX_INFLATED_BYTES)
+                    if check is not None:
+                        check.feed(out)
                 except zlib.error as e:
                     return f"corrupt gzip data before byte {offset:,} ({e})"
                 if inflater.eof:  # a member ended; another may follow
@@ -112,7 +130,7 @@ def _gzip_problem(path: str) -> str | None:
             f"truncated gzip file: the compressed data ends at byte {offset:,} before its "
             "end-of-stream marker, so the file was cut short (an interrupted copy?)"
         )
-    return None
+    return check.problem() if check is not None else None
 
 
 class Reader(abc.ABC):

@@ -1,6 +1,8 @@
 """TFRecord files of `tf.train.Example`, as TFX ExampleGen writes them.
 
-GZIP is detected per file, by a `.gz` suffix or the gzip magic bytes. Each column's kind
+GZIP is detected per file, by a `.gz` suffix or the gzip magic bytes. A plain file's record
+headers are walked before it is first read (`check_records`): TensorFlow's reader stops
+quietly at a record header cut short. Each column's kind
 (bytes, int64 or float list) is taken from the first record that has it (first file first),
 because TFX's CsvExampleGen writes integer columns as int64 where a schema may call them
 categorical. Records are parsed a chunk at a time with `tf.io.parse_example` into ragged
@@ -10,6 +12,10 @@ messages are 1-based record indices within the file.
 """
 
 from __future__ import annotations
+
+import struct
+import time
+from collections.abc import Sequence
 
 import tensorflow as tf
 
@@ -35,6 +41,118 @@ _MAX_RECORDS_TO_INFER_KINDS = 1000
 _OPENED: dict[str, str] = {}
 
 
+# A record: its data's length (uint64, little-endian) and the length's masked CRC32C, the
+# data, the data's masked CRC32C.
+_LENGTH = struct.Struct("<Q")
+_HEADER_BYTES, _FRAMING_BYTES = 12, 16
+_WALK_BLOCK = 1 << 20  # bytes read at a time by the walk
+# Plain TFRecord files walked whole, by (path, size, mtime): once per process, not once
+# per dataset built on them (train, eval and export build several).
+_WALKED: set[tuple[str, int, int]] = set()
+
+
+def check_records(paths: Sequence[str], compression_types: Sequence[str]) -> None:
+    """Refuses a TFRecord file whose records do not end where the file ends, naming it, the
+    records that are whole and the byte where the cut one starts, before anything is read.
+
+    TensorFlow's reader ends quietly at a record header cut short (a file cut in the last
+    1 to 11 bytes of a header), so the records after the cut would vanish with nothing
+    said; a cut further into a record fails only when the reader gets there, mid-epoch.
+    Each plain file's record lengths are walked once here (a read of the file, no parse,
+    no checksum: a corrupt record is found by the reader's checksums, see `damaged_file`);
+    a GZIP file's are walked by `check_whole` as it decompresses the file to check it. A
+    file cut exactly between two records is a whole file of fewer records: nothing tells.
+
+    Raises:
+        BadRowError: naming the file and where its records stop adding up.
+    """
+    check_whole(paths, compression_types, lambda: RecordWalk(" of its decompressed data"))
+    started, walked = time.monotonic(), 0
+    for path, compression in zip(paths, compression_types, strict=True):
+        if compression:
+            continue
+        stat = tf.io.gfile.stat(path)
+        key = (path, stat.length, stat.mtime_nsec)
+        if key in _WALKED:
+            continue
+        walk = RecordWalk()
+        with tf.io.gfile.GFile(path, "rb") as f:
+            while block := f.read(_WALK_BLOCK):
+                walk.feed(block)
+        problem = walk.problem()
+        if problem:
+            raise BadRowError(f"{path}: {problem}; replace it, or leave it out of the inputs.")
+        _WALKED.add(key)
+        walked += stat.length
+    seconds = time.monotonic() - started
+    if seconds > 10:  # say where the time went
+        print(f"Walked the records of {walked / 2**30:.1f} GiB of TFRecord files in "
+              f"{seconds:.0f} s.")  # fmt: skip
+
+
+class RecordWalk:
+    """Follows the records of a TFRecord byte stream fed in blocks of any size: each
+    record's length, not its bytes (`check_records`).
+
+    Args:
+        where: how a message qualifies a byte offset (" of its decompressed data").
+    """
+
+    def __init__(self, where: str = "") -> None:
+        self.where = where
+        self.records = 0  # whole records so far
+        self.offset = 0  # where the record in progress starts
+        self._header = b""  # the start of a header cut by the end of a block
+        self._length = 0  # the data length of the record in progress
+        self._rest = 0  # its bytes after the header still to come
+
+    def feed(self, data: bytes) -> None:
+        at, size = 0, len(data)
+        if self._header:  # the rest of a header
+            at = min(_HEADER_BYTES - len(self._header), size)
+            self._header += data[:at]
+            if len(self._header) < _HEADER_BYTES:
+                return
+            self._length = _LENGTH.unpack_from(self._header)[0]
+            self._rest, self._header = self._length + _FRAMING_BYTES - _HEADER_BYTES, b""
+        if self._rest:  # the rest of a record
+            if size - at < self._rest:
+                self._rest -= size - at
+                return
+            at += self._rest
+            self._rest, self.records = 0, self.records + 1
+            self.offset += self._length + _FRAMING_BYTES
+        base, records, unpack = self.offset - at, self.records, _LENGTH.unpack_from
+        while at + _HEADER_BYTES <= size:  # records whose header is in this block
+            length = unpack(data, at)[0]
+            end = at + length + _FRAMING_BYTES
+            if end > size:  # runs on into the next block
+                self._length, self._rest = length, end - size
+                break
+            at, records = end, records + 1
+        else:
+            self._header = data[at:]  # b"" at a record boundary
+        self.records, self.offset = records, base + at
+
+    def problem(self) -> str | None:
+        """Where the stream ended in a record (to call at its end), or None."""
+        if self._header:
+            end = self.offset + len(self._header)
+            return (
+                f"the TFRecord file is truncated after record {self.records:,}: it ends at byte "
+                f"{end:,}{self.where}, {len(self._header)} byte(s) into the {_HEADER_BYTES}-byte "
+                f"header of record {self.records + 1:,}"
+            )
+        if self._rest:
+            runs = self._length + _FRAMING_BYTES
+            return (
+                f"the TFRecord file is truncated or corrupt after record {self.records:,}: "
+                f"record {self.records + 1:,} starts at byte {self.offset:,}{self.where} and "
+                f"runs {runs:,} bytes, past the end at byte {self.offset + runs - self._rest:,}"
+            )
+        return None
+
+
 def damaged_file() -> tuple[str, int, tf.errors.DataLossError] | None:
     """The truncated or corrupt TFRecord file among those this process read: (its path, the
     records that read whole before the damage, the error); None if none is found. Reads
@@ -57,7 +175,7 @@ class TFRecordReader(Reader):
     def __init__(self, *args, **kwargs) -> None:  # Reader's arguments
         super().__init__(*args, **kwargs)
         self._compression_types = [compression_type(p, sniff=True) for p in self.paths]
-        check_whole(self.paths, self._compression_types)
+        check_records(self.paths, self._compression_types)  # check_whole too, for GZIP
         for path, compression in zip(self.paths, self._compression_types, strict=True):
             _OPENED.pop(path, None)  # re-inserted: the most recent last
             _OPENED[path] = compression

@@ -18,6 +18,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from rocketctr.files import naming_disk_full, variable_bytes
 from rocketctr.model import CoTrainModel
 from rocketctr.rundir import RunFileError, load_run_config
 from rocketctr.serving.example_codec import resolve_example_dtypes
@@ -129,7 +130,9 @@ def export_light(
         write_export_info(tmp, info)
         return info
 
-    final, info = publish_version(export_base, write)
+    # A full disk: one line with the space its variables alone need (the graph comes on top).
+    with naming_disk_full(export_base, "the export", lambda: variable_bytes(module), True):
+        final, info = publish_version(export_base, write)
     log.info("Exported the light net to %s: %s", final, describe_export(info))
     if info["gate"]["failures"]:
         print(f"WARNING: published {final} although the export gate refused it (--force): "

@@ -3,6 +3,7 @@
 import rocketctr  # noqa: F401
 
 # isort: split
+import gzip
 import re
 from pathlib import Path
 
@@ -250,3 +251,92 @@ def test_a_tfrecord_record_storing_a_feature_as_another_kind_is_a_bad_row(
     assert features["C1"].tolist() == ["ab", "", ""]
     np.testing.assert_array_equal(labels, [1.0, 0.0, 1.0])
     assert report.summary() == f"{path}: skipped 1 of 4 rows (malformed), first at record 3"
+
+
+@pytest.mark.parametrize("policy", ["error", "skip"])
+def test_a_truncated_tfrecord_file_is_refused_naming_where_its_records_stop(
+    tiny_schema, tmp_path, policy
+):
+    """TensorFlow's reader ends quietly at a record header cut short (the records after the
+    cut would vanish); a cut further into a record fails only once the reader is there. The
+    record headers are walked before reading (a GZIP file's as it is checked whole): every
+    cut but one between two records is refused at once, under either policy, naming the
+    last whole record and the bytes."""
+    good = write_tfrecord(tmp_path / "good.tfrecord", rows_of(_many_rows()))
+    data = Path(good).read_bytes()
+    # Record offsets from TensorFlow's reader: 12 header bytes, the data, 4 CRC bytes.
+    sizes = [len(r) + 16 for r in tf.data.TFRecordDataset(good).as_numpy_iterator()]
+    starts = np.cumsum([0, *sizes])
+    assert len(sizes) == 4000 and starts[-1] == len(data)
+    start, end = int(starts[2000]), int(starts[2001])
+    schema = tiny_schema("tfrecord")
+
+    def cut(at: int) -> Path:
+        path = tmp_path / f"cut-{at}.tfrecord"
+        path.write_bytes(data[:at])
+        return path
+
+    in_header = cut(start + 5)
+    assert sum(1 for _ in tf.data.TFRecordDataset(str(in_header))) == 2000  # TF says nothing
+    assert _user_message(schema, in_header, policy) == (
+        f"{in_header}: the TFRecord file is truncated after record 2,000: it ends at byte "
+        f"{start + 5:,}, 5 byte(s) into the 12-byte header of record 2,001; replace it, or "
+        "leave it out of the inputs."
+    )
+    for at in (start + 12, start + 30, end - 2):  # after the header, in the data, in the CRC
+        path = cut(at)
+        assert _user_message(schema, path, policy) == (
+            f"{path}: the TFRecord file is truncated or corrupt after record 2,000: record "
+            f"2,001 starts at byte {start:,} and runs {end - start} bytes, past the end at byte "
+            f"{at:,}; replace it, or leave it out of the inputs."
+        )
+    # Compressed after the cut: the gzip stream is whole, its records are walked as the
+    # gzip check decompresses it.
+    gzipped = tmp_path / "cut.tfrecord.gz"
+    gzipped.write_bytes(gzip.compress(data[: start + 5]))
+    assert sum(1 for _ in tf.data.TFRecordDataset(str(gzipped), "GZIP")) == 2000
+    assert _user_message(schema, gzipped, policy) == (
+        f"{gzipped}: the TFRecord file is truncated after record 2,000: it ends at byte "
+        f"{start + 5:,} of its decompressed data, 5 byte(s) into the 12-byte header of record "
+        "2,001. Copy the file again, or leave it out."
+    )
+    # Cut between two records: a whole file of 2,000 records, which no reader can tell.
+    report, between = BadRowReport(), str(cut(start))
+    for _ in make_dataset(schema, between, 64, bad_rows=policy, report=report):
+        pass
+    assert report.rows_read() == {between: 2000} and report.skipped() == {between: 0}
+
+
+def test_the_record_walk_finds_every_cut_whatever_the_blocks_it_is_fed():
+    """`RecordWalk` (plain files read a block at a time, GZIP files as they inflate): random
+    records, cut anywhere, fed in blocks of random sizes, against the true record bounds."""
+    import random
+    import struct
+
+    from rocketctr.data.tfrecord import RecordWalk
+
+    rng = random.Random(0)
+    for _ in range(2000):
+        lengths = [rng.choice([0, 1, 5, 30, 200, 5000]) for _ in range(rng.randint(0, 20))]
+        stream = b"".join(struct.pack("<Q", n) + b"\0" * 4 + b"x" * n + b"\0" * 4 for n in lengths)
+        starts = np.cumsum([0] + [n + 16 for n in lengths]).tolist()
+        cut = rng.randint(0, len(stream)) if rng.random() < 0.7 else len(stream)
+        walk, at = RecordWalk(), 0
+        while at < cut:
+            size = rng.choice([1, 3, 12, 13, 100, 4096, 1 << 20])
+            walk.feed(stream[at : min(at + size, cut)])
+            at += size
+        whole = sum(1 for end in starts[1:] if end <= cut)
+        problem = walk.problem()
+        assert walk.records == whole
+        if cut in starts:
+            assert problem is None
+        elif cut - starts[whole] < 12:
+            assert problem.startswith(f"the TFRecord file is truncated after record {whole:,}: ")
+            assert f"it ends at byte {cut:,}, {cut - starts[whole]} byte(s) into the" in problem
+        else:
+            assert problem == (
+                f"the TFRecord file is truncated or corrupt after record {whole:,}: record "
+                f"{whole + 1:,} starts at byte {starts[whole]:,} and runs "
+                f"{lengths[whole] + 16:,} bytes, past the end at byte {cut:,}"
+            )

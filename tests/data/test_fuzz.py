@@ -8,7 +8,15 @@ before the model is built, then a full read):
 - `Fails(line, reason)`: one line naming `file:line` and the reason;
 - `Reads(rows, skipped, first)`: that many rows delivered, that many skipped, the first
   skipped at line `first`;
-- `NoRows(detail)`: refused before training, "No training rows: <file> <detail>".
+- `NoRows(detail)`: refused before training, "No training rows: <file> <detail>";
+- `Refused(reason)`: one line naming the file and what is wrong with it as a whole, no
+  line (a damaged Parquet or TFRecord container).
+
+The Criteo sample is also written as Parquet and as TFRecord (`CONTAINERS`), and broken as
+a container: a Parquet file with corrupt pages, a TFRecord file with a flipped byte in
+record 5, and a record 5 storing a categorical feature as int64. (A truncated Parquet or
+TFRecord file and misnamed TFRecord keys are stated line for line in
+tests/data/test_data_binary_formats.py, eval rows of one class in tests/test_faults.py.)
 
 Accepted variants are documented acceptances (README, "Reliability"): CRLF line ends and a
 UTF-8 byte-order mark are stripped, NaN is a missing dense value, categorical values are
@@ -26,10 +34,14 @@ from __future__ import annotations
 import rocketctr  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow loads)
 
 # isort: split
+import dataclasses
 import gzip
+import io
 from dataclasses import dataclass
 from pathlib import Path
 
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 from rocketctr.cli import user_error_message
@@ -37,6 +49,7 @@ from rocketctr.data import BadRowReport, make_dataset
 from rocketctr.file_layout import LayoutError, check_layout
 from rocketctr.schema import load_schema
 from rocketctr.train import check_inputs
+from tests.helpers import _example, write_tfrecord
 
 ROWS = 30
 BAD = 4  # index of the broken data row: line 5, or 6 below a header
@@ -46,6 +59,8 @@ SAMPLES = {
     "avazu": "avazu/avazu_train_head8999.csv",
     "frappe": "frappe/frappe.validation.libfm",
 }
+# The Criteo sample in other containers: dataset name -> the schema's format (and suffix).
+CONTAINERS = {"criteo_parquet": "parquet", "criteo_tfrecord": "tfrecord"}
 
 
 @dataclass(frozen=True)
@@ -64,6 +79,17 @@ class Reads:
 @dataclass(frozen=True)
 class NoRows:
     detail: str
+
+
+@dataclass(frozen=True)
+class Refused:
+    reason: str  # the message after "file: "
+
+
+def _schema(dataset: str):
+    if dataset in CONTAINERS:
+        return dataclasses.replace(load_schema("criteo"), format=CONTAINERS[dataset])
+    return load_schema(dataset)
 
 
 def _row_fails(line: int, reason: str) -> Fails:
@@ -305,6 +331,59 @@ def _variants(dataset: str, sample: list[bytes]) -> dict[str, tuple[bytes, objec
     return cases
 
 
+def _criteo_rows(sample: list[bytes]) -> list[dict]:
+    """The Criteo sample's rows as a TFX ExampleGen would store them: the label and the
+    dense counts as int64, the categorical ids as bytes, an empty field absent."""
+    names = load_schema("criteo").columns
+    rows = []
+    for line in sample:
+        row = {}
+        for name, value in zip(names, line.decode().split("\t"), strict=True):
+            numeric = name == "label" or name.startswith("I")
+            row[name] = None if value == "" else int(value) if numeric else value
+        rows.append(row)
+    return rows
+
+
+def _container_variants(dataset: str, sample: list[bytes], scratch: Path) -> dict:
+    """As `_variants`, for the Criteo sample in the container of `dataset`."""
+    rows = _criteo_rows(sample)
+    line = BAD + 1  # 1-based record (or row) number of the broken one
+    if dataset == "criteo_parquet":
+        buffer = io.BytesIO()
+        pq.write_table(pa.Table.from_pylist(rows), buffer, compression="snappy")
+        data = buffer.getvalue()
+        # Bytes of the first column chunk's page flipped, the footer intact.
+        corrupt = data[:8] + bytes(b ^ 0x5A for b in data[8:72]) + data[72:]
+        pages = Refused(  # pyarrow quotes the byte raw: escaped, the line stays printable
+            "the Parquet data from row 1 on cannot be read (corrupt file? Couldn't deserialize "
+            "thrift: don't know what type: \\x0f)"
+        )
+        return {"corrupt_pages": (corrupt, pages, pages)}
+    # TFRecord: each record is 12 bytes of header, the tf.Example, 4 bytes of CRC.
+    starts = [0]
+    for row in rows:
+        starts.append(starts[-1] + 12 + len(_example(row)) + 4)
+    data = Path(write_tfrecord(scratch / "whole.tfrecord", rows)).read_bytes()
+    assert len(data) == starts[-1]
+    flipped = bytearray(data)
+    flipped[starts[BAD] + 12 + 10] ^= 0xFF  # a byte of record 5's tf.Example
+    corrupt = Refused(  # TensorFlow's offset: where the record's tf.Example starts
+        f"the TFRecord file is truncated or corrupt after record {BAD} (corrupted record at "
+        f"{starts[BAD] + 12}); replace it, or leave it out of the inputs."
+    )
+    mistyped = [dict(row) for row in rows]
+    mistyped[BAD]["C1"] = 7  # an int64_list where the records hold bytes
+    return {
+        "bit_flipped": (bytes(flipped), corrupt, corrupt),
+        "mistyped_feature": (
+            Path(write_tfrecord(scratch / "mistyped.tfrecord", mistyped)).read_bytes(),
+            _row_fails(line, "column `C1` (index 14): expected bytes_list, received int64_list"),
+            Reads(ROWS - 1, 1, line),
+        ),
+    }
+
+
 @pytest.fixture(scope="module")
 def cases(tmp_path_factory) -> list[tuple[str, str, object, object]]:
     """(dataset, path, under "error", under "skip") for every variant, written to files."""
@@ -322,6 +401,15 @@ def cases(tmp_path_factory) -> list[tuple[str, str, object, object]]:
             path = root / dataset / (name + (".gz" if name == "gzip" else ""))
             path.write_bytes(data)
             out.append((dataset, str(path), error, skip))
+    criteo = (SHARED_DATA / SAMPLES["criteo"]).read_bytes().split(b"\n")[:ROWS]
+    for dataset, suffix in CONTAINERS.items():
+        (root / dataset).mkdir()
+        scratch = root / dataset / "scratch"
+        scratch.mkdir()
+        for name, (data, error, skip) in _container_variants(dataset, criteo, scratch).items():
+            path = root / dataset / f"{name}.{suffix}"
+            path.write_bytes(data)
+            out.append((dataset, str(path), error, skip))
     return out
 
 
@@ -333,6 +421,8 @@ def _user_error(path: str, error: Exception) -> object:
     if message.startswith("No training rows: "):
         return NoRows(message.removeprefix(f"No training rows: {path}").removeprefix(":").strip())
     assert message.startswith(f"{path}:"), message
+    if message.startswith(f"{path}: "):
+        return Refused(message.removeprefix(f"{path}: "))
     line, reason = message.removeprefix(f"{path}:").split(": ", 1)
     return Fails(int(line), reason)
 
@@ -341,7 +431,7 @@ def _preflight(dataset: str, paths: list[str], policy: str) -> object | None:
     """What `check_inputs` (layout check, then the first usable row) says of `paths` at the
     command line, or None when it lets them in."""
     try:
-        check_inputs(load_schema(dataset), paths, "training", policy)
+        check_inputs(_schema(dataset), paths, "training", policy)
     except Exception as e:  # noqa: BLE001  (whatever it is, it must be a user message)
         return _user_error(paths[0], e)
     return None
@@ -350,7 +440,7 @@ def _preflight(dataset: str, paths: list[str], policy: str) -> object | None:
 def _read_together(dataset: str, paths: list[str], policy: str) -> dict[str, Reads]:
     """Rows a full pass over `paths` (one pipeline) delivers and skips, per file."""
     report = BadRowReport()
-    for _ in make_dataset(load_schema(dataset), paths, 64, bad_rows=policy, report=report):
+    for _ in make_dataset(_schema(dataset), paths, 64, bad_rows=policy, report=report):
         pass
     read, skipped, first = report.rows_read(), report.skipped(), report.first_skipped()
     return {p: Reads(read[p] - skipped[p], skipped[p], first.get(p)) for p in paths}
@@ -370,11 +460,11 @@ def test_every_variant_gives_its_stated_outcome(cases, policy):
             continue  # a malformed row under "error": one pipeline each, below and -m slow
         expected[path] = want
         try:
-            check_layout(load_schema(dataset), [path], policy)
+            check_layout(_schema(dataset), [path], policy)
         except LayoutError as e:
             got[path] = _user_error(path, e)
             continue
-        if isinstance(want, (NoRows, Fails)):  # Fails: a header the reader refuses
+        if isinstance(want, (NoRows, Fails, Refused)):  # Fails: a header the reader refuses
             got[path] = _preflight(dataset, [path], policy)
         else:
             to_read.setdefault(dataset, []).append(path)
@@ -382,7 +472,7 @@ def test_every_variant_gives_its_stated_outcome(cases, policy):
         assert _preflight(dataset, paths, policy) is None
         got |= _read_together(dataset, paths, policy)
     assert got == expected
-    assert len(got) >= {"error": 25, "skip": 60}[policy]  # the table is not silently emptied
+    assert len(got) >= {"error": 34, "skip": 66}[policy]  # the table is not silently emptied
 
 
 # One malformed-row case per check, under "error" (each needs its own pipeline).
@@ -390,6 +480,7 @@ REPRESENTATIVE = {
     "criteo": ("too_many_columns", "label_2", "dense_not_a_number", "dense_inf"),
     "avazu": ("too_few_columns",),
     "frappe": ("token_index_not_a_number", "token_index_outside_its_field", "too_few_tokens"),
+    "criteo_tfrecord": ("mistyped_feature.tfrecord",),
 }
 
 
