@@ -215,7 +215,7 @@ def _tiled(rows: dict[str, np.ndarray], num_rows: int) -> dict[str, np.ndarray]:
     return {c: np.resize(v, num_rows) for c, v in rows.items()}
 
 
-def _latency(row: dict[str, Any], batch: int, mode: str = "loop") -> float:
+def latency_at(row: dict[str, Any], batch: int, mode: str = "loop") -> float:
     latency = row["latency_ms"][mode]
     return latency[batch] if batch in latency else latency[str(batch)]  # JSON keys: str
 
@@ -225,12 +225,12 @@ def pareto_set(rows: Sequence[dict[str, Any]], batch: int) -> list[str]:
     (at least as good on both, better on one)."""
     front = []
     for row in rows:
-        a, t = row["auc"], _latency(row, batch)
+        a, t = row["auc"], latency_at(row, batch)
         dominated = any(
             o is not row
             and o["auc"] >= a
-            and _latency(o, batch) <= t
-            and (o["auc"] > a or _latency(o, batch) < t)
+            and latency_at(o, batch) <= t
+            and (o["auc"] > a or latency_at(o, batch) < t)
             for o in rows
         )
         if not dominated:
@@ -247,16 +247,16 @@ def pick_light(
     if budget_ms is None:
         best = max(lights, key=lambda r: r["auc"])
         return best["name"], "highest AUC (no latency budget given)"
-    fitting = [r for r in lights if _latency(r, batch) <= budget_ms]
+    fitting = [r for r in lights if latency_at(r, batch) <= budget_ms]
     if not fitting:
-        fastest = min(lights, key=lambda r: _latency(r, batch))
+        fastest = min(lights, key=lambda r: latency_at(r, batch))
         return None, (
             f"no light net fits {budget_ms:g} ms at batch {batch}: the fastest, "
-            f"{fastest['name']}, takes {_latency(fastest, batch):.3f} ms"
+            f"{fastest['name']}, takes {latency_at(fastest, batch):.3f} ms"
         )
     best = max(fitting, key=lambda r: r["auc"])
     return best["name"], (
-        f"highest AUC within {budget_ms:g} ms at batch {batch} ({_latency(best, batch):.3f} ms)"
+        f"highest AUC within {budget_ms:g} ms at batch {batch} ({latency_at(best, batch):.3f} ms)"
     )
 
 
@@ -276,7 +276,7 @@ def format_frontier(result: dict[str, Any]) -> str:
             f"{r['flops'] / 1e6:>9.3f}{r['parameters']['total']:>11,}"
             f"{r['export_bytes'] / 2**20:>7.1f}"
         )
-        line += "".join(f"{_latency(r, b):>10.3f}" for b in sizes)
+        line += "".join(f"{latency_at(r, b):>10.3f}" for b in sizes)
         ratio = r.get("latency_ratio")
         line += f"{ratio:>9.2f}" if ratio is not None else f"{'-':>9}"
         if lift:

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import yaml
 
-from rocketctr.config import Config, ConfigError
+from rocketctr.config import SINGLE_LIGHT, Config, ConfigError
 from rocketctr.evaluation import DEFAULT_EXPORT, evaluate_run, find_export
 from rocketctr.files import write_atomically
 from rocketctr.metrics import FEW_GAUC_USERS
@@ -60,8 +60,10 @@ def _pyplot():
     return plt
 
 
-def curves_plot(history: list[dict], selected: int | None) -> str:
-    """Validation AUC and logloss per epoch of both towers, the selected epoch marked."""
+def curves_plot(
+    history: list[dict], selected: int | None, towers: Sequence[str] = ("booster", "light")
+) -> str:
+    """Validation AUC and logloss per epoch of each tower, the selected epoch marked."""
     from matplotlib.ticker import MaxNLocator
 
     plt = _pyplot()
@@ -69,11 +71,11 @@ def curves_plot(history: list[dict], selected: int | None) -> str:
     epochs = [r["epoch"] for r in history]
     panels = (("auc", "validation AUC"), ("bce", "validation logloss"))
     for ax, (metric, label) in zip(axes, panels, strict=True):
-        for tower in ("booster", "light"):
+        for tower in towers:
             values = [r.get(f"val_{tower}_{metric}") for r in history]
             if any(v is not None for v in values):
                 ax.plot(epochs, [np.nan if v is None else v for v in values], marker="o",
-                        markersize=3, color=COLORS[tower], label=tower)  # fmt: skip
+                        markersize=3, color=COLORS.get(tower), label=tower)  # fmt: skip
         if selected is not None:
             ax.axvline(selected, color="#27ae60", linestyle="--", label=f"selected ({selected})")
         ax.set_xlabel("epoch")
@@ -82,6 +84,50 @@ def curves_plot(history: list[dict], selected: int | None) -> str:
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
     return _png(figure)
+
+
+def frontier_section(model_dir, data, baseline_dir, bad_rows) -> str:
+    """`rocketctr frontier` of a run of several light nets: its table and a plot of AUC
+    against latency at batch 100, the Pareto set marked."""
+    from rocketctr.frontier import latency_at, measure_frontier
+
+    result = measure_frontier(model_dir, data, baseline_dir=baseline_dir, bad_rows=bad_rows,
+                              reps=50, loop_seconds=0.1, rounds=3)  # fmt: skip
+    batch, sizes = result["batch"], sorted(result["nets"][0]["latency_ms"]["loop"])
+    header = ["net", "AUC", "logloss", "MFLOPs", "params", "MiB",
+              *(f"ms@{b}" for b in sizes), "lift", "Pareto"]  # fmt: skip
+    rows = [
+        [r["name"], _f(r["auc"]), _f(r["logloss"]), f"{r['flops'] / 1e6:.3f}",
+         f"{r['parameters']['total']:,}", f"{r['export_bytes'] / 2**20:.1f}",
+         *(f"{latency_at(r, b):.3f}" for b in sizes),
+         f"{r['lift']['auc']:+.4f}" if "lift" in r else "n/a",
+         "yes" if r["name"] in result["pareto"] else ""]
+        for r in result["nets"]
+    ]  # fmt: skip
+    plt = _pyplot()
+    figure, ax = plt.subplots(figsize=(5.5, 3.6))
+    for r in result["nets"]:
+        on = r["name"] in result["pareto"]
+        ax.scatter(latency_at(r, batch), r["auc"], s=40, zorder=3,
+                   color=COLORS.get(r["name"], "#2471a3"), marker="o" if on else "x")  # fmt: skip
+        ax.annotate(r["name"], (latency_at(r, batch), r["auc"]), fontsize=8,
+                    xytext=(4, 4), textcoords="offset points")  # fmt: skip
+    front = sorted((r for r in result["nets"] if r["name"] in result["pareto"]),
+                   key=lambda r: latency_at(r, batch))  # fmt: skip
+    ax.plot([latency_at(r, batch) for r in front], [r["auc"] for r in front],
+            color="#27ae60", linestyle="--", label="Pareto set")  # fmt: skip
+    ax.set_xlabel(f"serving latency at batch {batch} (ms, loop)")
+    ax.set_ylabel("AUC")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    note = (
+        f"<p class=note>Each light net at its own best epoch. MFLOPs per example; ms@N: "
+        f"latency of its SavedModel's serving_default at batch N, run in a loop in-process "
+        f"(the graph alone), the nets timed side by side on this machine; lift: AUC over the "
+        f"same net trained alone (--baseline_dir). Pick: {html.escape(str(result['pick']))} "
+        f"({html.escape(result['pick_reason'])}).</p>"
+    )
+    return _table(header, rows) + _png(figure) + note
 
 
 def hint_weight_plot(config: Config, total_steps: int) -> str:
@@ -167,8 +213,10 @@ def metrics_rows(
     over the baseline with the gap it closes to the booster, when both are there."""
     towers = dict(evaluation["towers"])
     rows_by_name = list(towers.items())
+    # The light net "light" means: the run's (one light net), or its export.light of several.
+    name, alone_name = evaluation.get("light", "light"), (baseline or {}).get("light", "light")
     if baseline is not None:
-        rows_by_name.append(("light alone (baseline)", baseline["towers"]["light"]))
+        rows_by_name.append((f"{alone_name} alone (baseline)", baseline["towers"][alone_name]))
     has_gauc = any("gauc" in v for _, v in rows_by_name)
     header = ["net", "AUC", "logloss"] + (["GAUC", "users"] if has_gauc else []) + [
         "ECE", "mean predicted CTR", "observed CTR", "rows"
@@ -181,11 +229,11 @@ def metrics_rows(
         row += [_f(v["ece"]), _f(v["mean_prediction"]), _f(v["observed_ctr"]), _f(v["rows"])]
         rows.append(row)
     lift = None
-    if baseline is not None and "light" in towers:
-        alone = baseline["towers"]["light"]["auc"]
-        light = towers["light"]["auc"]
+    if baseline is not None and name in towers:
+        alone = baseline["towers"][alone_name]["auc"]
+        light = towers[name]["auc"]
         lift = {"auc_lift": light - alone, "logloss_change":
-                towers["light"]["logloss"] - baseline["towers"]["light"]["logloss"]}  # fmt: skip
+                towers[name]["logloss"] - baseline["towers"][alone_name]["logloss"]}  # fmt: skip
         if "booster" in towers:
             gap = towers["booster"]["auc"] - alone
             lift["booster_auc_over_baseline"] = gap
@@ -204,13 +252,15 @@ def _history(model_dir: Path) -> list[dict]:
         return []
 
 
-def _export_version(model_dir: Path, global_step: int) -> tuple[Path | None, bool]:
-    """The export of the run's selected checkpoint, else its newest one; and whether it is
-    the selected checkpoint's."""
+def _export_version(
+    model_dir: Path, global_step: int, light: str = SINGLE_LIGHT
+) -> tuple[Path | None, bool]:
+    """The export of the run's selected checkpoint (of light net `light`), else its newest
+    one; and whether it is the selected checkpoint's."""
     from rocketctr.serving import versions
 
     base = model_dir / DEFAULT_EXPORT
-    path = find_export(base, model_dir, global_step)
+    path = find_export(base, model_dir, global_step, light)
     if path is not None:
         return path, True
     found = versions(base)
@@ -218,12 +268,12 @@ def _export_version(model_dir: Path, global_step: int) -> tuple[Path | None, boo
 
 
 def serving_section(
-    model_dir: Path, global_step: int, rows: dict[str, np.ndarray]
+    model_dir: Path, global_step: int, rows: dict[str, np.ndarray], light: str = SINGLE_LIGHT
 ) -> tuple[str, dict[str, Any] | None]:
     """The serving cost of the run's export (HTML), and its numbers (None: no export)."""
     from rocketctr.serving import read_export_info
 
-    path, selected = _export_version(model_dir, global_step)
+    path, selected = _export_version(model_dir, global_step, light)
     if path is None:
         where = model_dir / DEFAULT_EXPORT
         return f"<p>No export in {html.escape(str(where))}: nothing to serve yet.</p>", None
@@ -322,7 +372,9 @@ def write_report(
         max(LATENCY_BATCHES),
     )  # fmt: skip
     rows = {c: v.numpy() for c, v in features.items()}
-    serving_html, serving = serving_section(model_dir, evaluation["global_step"], rows)
+    serving_html, serving = serving_section(
+        model_dir, evaluation["global_step"], rows, evaluation["light"] or SINGLE_LIGHT
+    )
     header, table_rows, lift = metrics_rows(evaluation, baseline)
 
     warnings = []
@@ -333,7 +385,10 @@ def write_report(
     if len(history) > 1 and selected == last["epoch"] and last.get("stop") != EARLY_STOPPING:
         warnings.append("The selected epoch is the last one: the nets were still improving; "
                         "train longer (train.num_epochs).")  # fmt: skip
-    if baseline_config is not None and baseline_config.model.light != config.model.light:
+    if baseline_config is not None and (
+        baseline_config.model.light_nets()[baseline["light"]]
+        != config.model.light_nets().get(evaluation["light"])
+    ):
         warnings.append("The baseline's light net is not this run's light net: the lift "
                         "compares different nets.")  # fmt: skip
     source = "held-out test data" if test else "the run's eval data (model selection saw it)"
@@ -342,7 +397,7 @@ def write_report(
         f"<p class=note>Written {datetime.datetime.now().isoformat(timespec='seconds')}. "
         f"Checkpoint <code>{html.escape(evaluation['checkpoint'])}</code> (global step "
         f"{evaluation['global_step']:,}), mode {html.escape(config.distill.mode)}, light "
-        f"{html.escape(config.model.light.name)}, booster {html.escape(config.model.booster.name)}."
+        f"{html.escape(_light_names(config))}, booster {html.escape(config.model.booster.name)}."
         "</p>",
         *(f"<p class=warn>{html.escape(w)}</p>" for w in warnings),
         f"<h2>Metrics on {html.escape(source)}</h2>",
@@ -360,13 +415,17 @@ def write_report(
         ]
     parts += ["<h2>Calibration (reliability)</h2>", reliability_plot(evaluation["towers"])]
     if history:
-        parts += ["<h2>Training</h2>", curves_plot(history, selected),
+        curve_towers = ["booster", *(n for n in evaluation["towers"] if n != "booster")]
+        parts += ["<h2>Training</h2>", curves_plot(history, selected, curve_towers),
                   f"<p class=note>{len(history)} epoch(s); selected epoch {selected} by "
                   f"{html.escape(monitor)}; training ended by "
                   f"{html.escape(str(history[-1].get('stop')))}.</p>"]  # fmt: skip
         if config.distill.mode not in ("light_only", "booster_only"):
             parts.append(hint_weight_plot(config, evaluation["global_step"]))
     config_text = yaml.safe_dump(config.to_dict(), sort_keys=False)
+    if len(config.model.light_nets()) > 1 and config.distill.mode != "booster_only":
+        parts += ["<h2>The frontier: quality against serving latency</h2>",
+                  frontier_section(model_dir, data, baseline_dir, bad_rows)]  # fmt: skip
     parts += ["<h2>Serving cost</h2>", serving_html,
               "<h2>Config</h2>", "<details><summary>The run's resolved config</summary>"
               f"<pre>{html.escape(config_text)}</pre></details>"]  # fmt: skip
@@ -388,6 +447,13 @@ def write_report(
             f"{ms:.2f} ms at batch {b}" for b, ms in serving["latency_ms"].items()
         )
     return summary
+
+
+def _light_names(config: Config) -> str:
+    """'mlp', or 'mlp32 (mlp), mlp128 (mlp)' for several light nets."""
+    if not config.model.lights:
+        return config.model.light.name
+    return ", ".join(f"{n} ({light.name})" for n, light in config.model.lights.items())
 
 
 def _scored_with(evaluation: dict[str, Any]) -> str:

@@ -139,3 +139,19 @@ def test_train_exports_the_best_light_net_within_the_latency_budget(run, tmp_pat
                        r"ms at batch 10: the fastest, mlp(8|32), takes"):  # fmt: skip
         export(1e-6)
     assert not (tmp_path / "1e-06").exists()
+
+
+def test_the_report_of_a_run_of_several_light_nets_has_its_frontier(run, tmp_path):
+    from rocketctr.report import write_report
+
+    model_dir, baseline_dir, _ = run
+    out = tmp_path / "report.html"
+    summary = write_report(model_dir, out, baseline_dir=baseline_dir)
+    assert summary.startswith(f"Wrote {out}: mlp8 AUC") and "mlp32 AUC" in summary
+    page = out.read_text()
+    section = page.split("<h2>The frontier: quality against serving latency</h2>")[1]
+    section = section.split("<h2>")[0]
+    for name in ("mlp8", "mlp32", "booster"):
+        assert f"<tr><td>{name}</td>" in section
+    assert section.count('<img alt="" src="data:image/png;base64,') == 1
+    assert "mlp8 alone (baseline)" in page and "Pick: " in section
