@@ -147,7 +147,7 @@ def test_the_report_of_a_run_of_several_light_nets_has_its_frontier(run, tmp_pat
     model_dir, baseline_dir, _ = run
     out = tmp_path / "report.html"
     summary = write_report(model_dir, out, baseline_dir=baseline_dir)
-    assert summary.startswith(f"Wrote {out}: mlp8 AUC") and "mlp32 AUC" in summary
+    assert summary.startswith(f"Wrote {out}: booster AUC") and "mlp8 AUC" in summary
     page = out.read_text()
     section = page.split("<h2>The frontier: quality against serving latency</h2>")[1]
     section = section.split("<h2>")[0]

@@ -470,7 +470,8 @@ def test_a_run_of_three_light_nets_killed_mid_epoch_resumes_every_net_and_its_se
     model_dir = tmp_path / "run"
     cmd = _cmd(data, model_dir, *THREE_LIGHTS)
     _kill_after_backup(cmd, tmp_path, model_dir, 250)  # epoch 2, after epoch 1's best/ writes
-    _assert_resumed(_run(cmd, tmp_path), *_newest_state(model_dir))
+    expected = _newest_state(model_dir)
+    _assert_resumed(_run(cmd, tmp_path), *expected)
     resumed, uninterrupted = _metrics(model_dir), _metrics(reference)
     assert sorted(resumed) == ["booster", "lr", "small", "wide"]
     for tower in resumed:
