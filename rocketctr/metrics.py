@@ -135,10 +135,11 @@ def format_table(metrics: dict[str, dict[str, float]]) -> str:
     warning line when GAUC averages over fewer than `FEW_GAUC_USERS` users."""
     columns = [c for c in _COLUMNS if any(c in m for m in metrics.values())]
     width = max(10, *(len(_COLUMNS[c][0]) + 2 for c in columns))
-    lines = [f"{'tower':<10}" + "".join(f"{_COLUMNS[c][0]:>{width}}" for c in columns)]
+    first = max(10, *(len(t) + 2 for t in metrics))  # light nets have names of their own
+    lines = [f"{'tower':<{first}}" + "".join(f"{_COLUMNS[c][0]:>{width}}" for c in columns)]
     for tower, values in metrics.items():
         cells = [_COLUMNS[c][1].format(values[c]) if c in values else "n/a" for c in columns]
-        lines.append(f"{tower:<10}" + "".join(f"{cell:>{width}}" for cell in cells))
+        lines.append(f"{tower:<{first}}" + "".join(f"{cell:>{width}}" for cell in cells))
     users = {m["gauc_users"] for m in metrics.values() if "gauc_users" in m}
     if users and min(users) < FEW_GAUC_USERS:
         lines.append(

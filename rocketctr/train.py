@@ -61,7 +61,7 @@ from rocketctr.rundir import (
     set_checkpoint_aside,
 )
 from rocketctr.schema import Schema, load_schema
-from rocketctr.selection import Selection, selection_monitor
+from rocketctr.selection import Selection, best_epoch, selection_monitor
 
 log = logging.getLogger("rocketctr")
 
@@ -555,6 +555,10 @@ def _train(
     )
 
     metrics = evaluate_towers(model, inputs.eval_ds, schema.user_id, best_dir, selection.records)
+    for tower, values in metrics.items():  # each net's own peak, the booster's too
+        peak = best_epoch(selection.records, f"val_{tower}_auc")
+        if peak is not None:
+            values["best_epoch"] = peak["epoch"]
     bad_rows = "train: " + inputs.train_report.summary() + "\neval: " + inputs.eval_report.summary()
     if chief and trains:  # else: the finished run, maybe on other data
         write_atomically(model_dir / METRICS_FILE, json.dumps(metrics, indent=2, sort_keys=True))

@@ -155,3 +155,12 @@ def test_the_report_of_a_run_of_several_light_nets_has_its_frontier(run, tmp_pat
         assert f"<tr><td>{name}</td>" in section
     assert section.count('<img alt="" src="data:image/png;base64,') == 1
     assert "mlp8 alone (baseline)" in page and "Pick: " in section
+
+
+def test_metrics_json_records_each_nets_own_best_epoch(run):
+    model_dir, _, _ = run
+    metrics = json.loads((model_dir / "metrics.json").read_text())
+    history = json.loads((model_dir / "history.json").read_text())
+    for tower in ("booster", "mlp8", "mlp32"):
+        best = max(history, key=lambda r: r[f"val_{tower}_auc"])
+        assert metrics[tower]["best_epoch"] == best["epoch"]
