@@ -55,6 +55,13 @@ class TowerConfig:
 class OptimizerConfig:
     name: str  # adam | lazy_adam | adagrad | sgd | ftrl
     learning_rate: float
+    # Linear warm-up: the rate grows from learning_rate / warmup_steps at the first step to
+    # learning_rate at step warmup_steps (0 = none). Plateau decay and resume compose with it.
+    warmup_steps: int = 0
+    # Gradient clipping before the update (None = none): each variable's gradient to this
+    # norm (clipnorm), or all of the group's gradients jointly (global_clipnorm); not both.
+    clipnorm: float | None = None
+    global_clipnorm: float | None = None
 
 
 @dataclass(frozen=True)
@@ -337,6 +344,10 @@ def _optional_positive(v) -> bool:
     return v is None or v >= 1
 
 
+def _optional_positive_finite(v) -> bool:
+    return v is None or _positive_finite(v)
+
+
 # What each numeric field must hold, checked when a config loads, so that a value no model can
 # use is refused naming its key before anything is built or written.
 _VALUE_CHECKS: dict[tuple[type, str], tuple[Callable[[Any], bool], str]] = {
@@ -363,6 +374,12 @@ _VALUE_CHECKS: dict[tuple[type, str], tuple[Callable[[Any], bool], str]] = {
     (LightConfig, "embedding_gradient_scale"): (
         lambda v: v is None or 0.0 <= v <= 1.0,
         "must be null or in [0, 1]",
+    ),
+    (OptimizerConfig, "warmup_steps"): (_non_negative, "must be >= 0 (0: no warm-up)"),
+    (OptimizerConfig, "clipnorm"): (_optional_positive_finite, "must be null or finite and > 0"),
+    (OptimizerConfig, "global_clipnorm"): (
+        _optional_positive_finite,
+        "must be null or finite and > 0",
     ),
     (TrainConfig, "batch_size"): (_positive, "must be >= 1"),
     (TrainConfig, "num_epochs"): (_positive, "must be >= 1"),

@@ -136,12 +136,64 @@ _OPTIMIZERS = {
 }
 
 
+class _WarmUp:
+    """Linear learning-rate warm-up, mixed into an optimizer class (`build_optimizer`).
+
+    `learning_rate` reads as the rate of the current step: the stored rate (the `learning_rate`
+    variable, checkpointed as before) × min(1, (iterations + 1) / warmup_steps). Setting it
+    sets the current step's rate too, so the stored rate becomes value / that factor: the
+    plateau decay's `lr = float(lr) × factor` (rocketctr/selection.py) decays the stored rate
+    by exactly the factor at any step, and a resumed run (iterations and the stored rate
+    restored) continues the warm-up where it was. A LearningRateSchedule would do neither: an
+    optimizer built with one refuses a float rate.
+    """
+
+    def __init__(self, *args, warmup_steps: int, **kwargs):
+        self.warmup_steps = warmup_steps
+        super().__init__(*args, **kwargs)
+
+    def _warmup_factor(self) -> tf.Tensor:
+        step = tf.cast(self.iterations + 1, tf.float32)
+        return tf.minimum(1.0, step / float(self.warmup_steps))
+
+    @property
+    def learning_rate(self):
+        stored = super().learning_rate
+        return stored * tf.cast(self._warmup_factor(), stored.dtype)
+
+    @learning_rate.setter
+    def learning_rate(self, value):
+        setter = super(_WarmUp, type(self)).learning_rate.fset
+        setter(self, value / self._warmup_factor())
+
+    def get_config(self):
+        return {**super().get_config(), "warmup_steps": self.warmup_steps}
+
+
+_WARMUP_CLASSES: dict[str, type] = {}
+
+
 def build_optimizer(config: OptimizerConfig) -> tf_keras.optimizers.Optimizer:
     if config.name not in _OPTIMIZERS:
         raise ConfigError(f"Unknown optimizer {config.name!r}. Known: {sorted(_OPTIMIZERS)}")
     if config.learning_rate <= 0:
         raise ConfigError(f"learning_rate must be > 0. Received: {config.learning_rate}")
-    return _OPTIMIZERS[config.name](learning_rate=config.learning_rate)
+    if config.clipnorm is not None and config.global_clipnorm is not None:
+        raise ConfigError(
+            "Set at most one of clipnorm and global_clipnorm. Received: "
+            f"clipnorm={config.clipnorm}, global_clipnorm={config.global_clipnorm}"
+        )
+    kwargs = {"learning_rate": config.learning_rate}
+    if config.clipnorm is not None:
+        kwargs["clipnorm"] = config.clipnorm
+    if config.global_clipnorm is not None:
+        kwargs["global_clipnorm"] = config.global_clipnorm
+    cls = _OPTIMIZERS[config.name]
+    if config.warmup_steps:
+        if config.name not in _WARMUP_CLASSES:
+            _WARMUP_CLASSES[config.name] = type(f"WarmUp{cls.__name__}", (_WarmUp, cls), {})
+        return _WARMUP_CLASSES[config.name](warmup_steps=config.warmup_steps, **kwargs)
+    return cls(**kwargs)
 
 
 @contextlib.contextmanager
