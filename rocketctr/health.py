@@ -43,6 +43,10 @@ def _hint(config) -> str:
     if t.light_optimizer:
         o = t.light_optimizer
         rates.append(f"train.light_optimizer {o.name} {o.learning_rate:g}")
+    for name, light in config.model.lights.items():
+        if light.optimizer:
+            o = light.optimizer
+            rates.append(f"model.lights.{name}.optimizer {o.name} {o.learning_rate:g}")
     e = t.embedding_optimizer
     rates.append(f"train.embedding_optimizer {e.name} {e.learning_rate:g}")
     return (

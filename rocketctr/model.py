@@ -53,7 +53,6 @@ class LightNet:
     Attributes:
         name: its name in `model.lights` ("light" for a config's `model.light`): its
             metrics are `<name>_auc`, `<name>_bce`, `<name>_logit_std`.
-        config: its tower and optimizer settings.
         tower: the tower, in scope `light` (one light net) or `light_<name>`.
         distiller: composes its loss and its teacher's hint.
         optimizer: its own optimizer for the tower's dense weights, or None (the model's
@@ -64,7 +63,6 @@ class LightNet:
     """
 
     name: str
-    config: LightConfig
     tower: towers.Tower
     distiller: Distiller
     optimizer: tf_keras.optimizers.Optimizer | None
@@ -323,7 +321,6 @@ class CoTrainModel(tf_keras.Model):
         optimizer_config = light.optimizer or config.train.light_optimizer
         net = LightNet(
             name=name,
-            config=light,
             tower=tower,
             distiller=self._distiller(f"distiller{suffix}", tuple(tower.hidden_names)),
             optimizer=build_optimizer(optimizer_config) if optimizer_config else None,
