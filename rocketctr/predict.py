@@ -111,7 +111,19 @@ def predict(
         lead = model.lead.name if model.has_light else None
         towers = [t for t in run_towers(model, tower) if t in (lead, "booster")]
         schema, scored_with = model.schema, checkpoint
-        scorer = tf.function(lambda x: model(x, training=False), reduce_retracing=True)
+        booster = model
+        if "booster" in towers and lead not in (None, config.export_light):
+            # Loading another light net's best rows moved the shared table: the booster is
+            # scored as the run keeps it (its checkpoint), by a model of its own.
+            booster = restore_run(model_dir, error=ConfigError)[0]
+        scorer = tf.function(
+            lambda x: (
+                {**model(x, training=False), "booster_logits": booster(x)["booster_logits"]}
+                if booster is not model
+                else model(x, training=False)
+            ),
+            reduce_retracing=True,
+        )
     else:
         if tower != "light":
             raise ConfigError("An export holds the light net only: --tower light.")

@@ -164,3 +164,24 @@ def test_metrics_json_records_each_nets_own_best_epoch(run):
     for tower in ("booster", "mlp8", "mlp32"):
         best = max(history, key=lambda r: r[f"val_{tower}_auc"])
         assert metrics[tower]["best_epoch"] == best["epoch"]
+
+
+def test_predict_scores_the_chosen_light_net_at_its_best_epoch(run, tmp_path):
+    import pandas as pd
+
+    from rocketctr.metrics import auc
+    from rocketctr.predict import predict
+
+    model_dir, _, data = run
+    scored = evaluate_run(model_dir, [str(data[1])])["towers"]
+    for light in ("mlp8", "mlp32"):
+        out = tmp_path / f"{light}.csv"
+        summary = predict([str(data[1])], out, model_dir=model_dir, tower="both", light=light)
+        assert summary["columns"][-4:] == [
+            "booster_probability", "booster_logit", f"{light}_probability", f"{light}_logit"
+        ]  # fmt: skip
+        frame = pd.read_csv(out)
+        for tower in (light, "booster"):  # the booster as the run keeps it, whichever light
+            assert auc(frame["label"], frame[f"{tower}_probability"]) == pytest.approx(
+                scored[tower]["auc"], abs=1e-6
+            )
