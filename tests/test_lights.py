@@ -184,6 +184,22 @@ def test_a_config_of_one_light_net_keeps_its_names():
     assert Config.from_dict(config.to_dict()) == config
 
 
+def test_a_checkpoint_of_one_light_net_keeps_the_object_names_runs_had(tmp_path):
+    """Checkpoints restore by object path: these are the paths of runs before model.lights."""
+    light, booster = {"name": "mlp", "hidden_units": [4]}, {"name": "dcn", "hidden_units": [8]}
+    config = Config.from_dict({
+        "model": {"light": light, "booster": booster},
+        "train": {"light_optimizer": {"name": "adam", "learning_rate": 0.1}},
+    })  # fmt: skip
+    model = build_model(config, SCHEMA)
+    path = tf.train.Checkpoint(model=model).write(str(tmp_path / "ckpt"))
+    paths = {"/".join(k.split("/")[:2]) for k, _ in tf.train.list_variables(path)}
+    assert paths - {"_CHECKPOINTABLE_OBJECT_GRAPH", "model/_aucs", "model/_trackers"} == {
+        "model/booster", "model/dense_optimizer", "model/embedding",
+        "model/embedding_optimizer", "model/light", "model/light_optimizer",
+    }  # fmt: skip
+
+
 def _stamp(model, epoch: int) -> None:
     """Sets every light net's first kernel and the shared table to the epoch number."""
     for net in model.light_nets.values():
