@@ -214,7 +214,8 @@ def metrics_rows(
     towers = dict(evaluation["towers"])
     rows_by_name = list(towers.items())
     # The light net "light" means: the run's (one light net), or its export.light of several.
-    name, alone_name = evaluation.get("light", "light"), (baseline or {}).get("light", "light")
+    light_name = evaluation.get("light", "light")
+    alone_name = (baseline or {}).get("light", "light")
     if baseline is not None:
         rows_by_name.append((f"{alone_name} alone (baseline)", baseline["towers"][alone_name]))
     has_gauc = any("gauc" in v for _, v in rows_by_name)
@@ -229,11 +230,11 @@ def metrics_rows(
         row += [_f(v["ece"]), _f(v["mean_prediction"]), _f(v["observed_ctr"]), _f(v["rows"])]
         rows.append(row)
     lift = None
-    if baseline is not None and name in towers:
+    if baseline is not None and light_name in towers:
         alone = baseline["towers"][alone_name]["auc"]
-        light = towers[name]["auc"]
-        lift = {"auc_lift": light - alone, "logloss_change":
-                towers[name]["logloss"] - baseline["towers"][alone_name]["logloss"]}  # fmt: skip
+        light = towers[light_name]["auc"]
+        logloss_change = towers[light_name]["logloss"] - baseline["towers"][alone_name]["logloss"]
+        lift = {"auc_lift": light - alone, "logloss_change": logloss_change}
         if "booster" in towers:
             gap = towers["booster"]["auc"] - alone
             lift["booster_auc_over_baseline"] = gap
