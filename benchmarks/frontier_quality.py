@@ -139,15 +139,29 @@ def main(argv=None) -> int:
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
     parser.add_argument("--single_launches", action="store_true")
     parser.add_argument("--out", required=True, help="Results name under benchmarks/results/.")
+    parser.add_argument("--merge", default="",
+                        help="Comma-separated result names of this config (other seeds) to "
+                        "summarise together, without training; the first one's frontier and "
+                        "launch times are kept.")  # fmt: skip
     args = parser.parse_args(argv)
     config = load_config(args.config).replace(dict(parse_override(s) for s in args.set))
     if args.schema:
         config = config.replace({"schema": args.schema})
     if len(config.model.light_nets()) < 2:
         parser.error("the config names one light net: give model.lights.")
-    seeds = list(range(args.first_seed, args.first_seed + args.seeds))
-    with tempfile.TemporaryDirectory() as tmp:
-        result = run(config, [args.train], [args.eval], seeds, Path(tmp), args.single_launches)
+    if args.merge:
+        parts = [json.loads((RESULTS / f"{n}.json").read_text()) for n in args.merge.split(",")]
+        baselines = {"booster": None}
+        for name in config.model.light_nets():
+            baselines.update({f"alone_{name}": None, f"distilled_{name}": f"alone_{name}"})
+        result = summarize([r for part in parts for r in part["runs"]], baselines)
+        result["frontier"], result["launch_seconds"] = parts[0]["frontier"], {}
+        for part in parts:
+            result["launch_seconds"].update(part["launch_seconds"])
+    else:
+        seeds = list(range(args.first_seed, args.first_seed + args.seeds))
+        with tempfile.TemporaryDirectory() as tmp:
+            result = run(config, [args.train], [args.eval], seeds, Path(tmp), args.single_launches)
     command = "python " + " ".join(["benchmarks/frontier_quality.py", *(argv or sys.argv[1:])])
     (RESULTS / f"{args.out}.json").write_text(json.dumps(result, indent=1, default=str))
     text = markdown(result, config, f"Frontier quality: {args.out}", command)
