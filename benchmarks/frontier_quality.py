@@ -63,11 +63,7 @@ def run(config: Config, train_files, eval_files, seeds, work: Path, single: bool
                              **{m: metrics.get(m, float("nan")) for m in METRICS}})  # fmt: skip
             aucs = ", ".join(f"{t} {result.metrics[t]['auc']:.4f}" for t in towers)
             print(f"{mode} seed {seed}: {seconds[(mode, seed)]:.0f} s, {aucs}", flush=True)
-    baselines = {"booster": None}
-    for name in names:
-        baselines[f"alone_{name}"] = None
-        baselines[f"distilled_{name}"] = f"alone_{name}"
-    result = summarize(runs, baselines)
+    result = summarize(runs, _baselines(config))
     frontier = measure_frontier(work / f"co_train_s{seeds[0]}", eval_files,
                                 batch_sizes=(1, 100, 1000), batch=100)  # fmt: skip
     result["frontier"] = frontier
@@ -89,6 +85,15 @@ def run(config: Config, train_files, eval_files, seeds, work: Path, single: bool
             single_seconds[name] = time.perf_counter() - start
         result["single_launch_seconds"] = single_seconds
     return result
+
+
+def _baselines(config: Config) -> dict[str, str | None]:
+    """{variant: the variant its lift is measured against}: each light net's distilled
+    variant against its alone one."""
+    baselines: dict[str, str | None] = {"booster": None}
+    for name in config.model.light_nets():
+        baselines.update({f"alone_{name}": None, f"distilled_{name}": f"alone_{name}"})
+    return baselines
 
 
 def markdown(result: dict, config: Config, title: str, command: str) -> str:
@@ -151,10 +156,7 @@ def main(argv=None) -> int:
         parser.error("the config names one light net: give model.lights.")
     if args.merge:
         parts = [json.loads((RESULTS / f"{n}.json").read_text()) for n in args.merge.split(",")]
-        baselines = {"booster": None}
-        for name in config.model.light_nets():
-            baselines.update({f"alone_{name}": None, f"distilled_{name}": f"alone_{name}"})
-        result = summarize([r for part in parts for r in part["runs"]], baselines)
+        result = summarize([r for part in parts for r in part["runs"]], _baselines(config))
         result["frontier"], result["launch_seconds"] = parts[0]["frontier"], {}
         for part in parts:
             result["launch_seconds"].update(part["launch_seconds"])

@@ -94,10 +94,8 @@ def measure_frontier(
         if model.has_booster:  # before any light net's best rows are loaded into the table
             dirs["booster"] = serving.export_tower(model, Path(tmp) / "booster", "booster")
             nets["booster"] = _costs(model, "booster")
-        for name in model.light_nets:
-            load_light(model, model_dir / BEST_DIR, history, name)
-            dirs[name] = serving.export_tower(model, Path(tmp) / name, "light")
-            nets[name] = _costs(model, "light")
+        for name, path in _exported_lights(model, model_dir / BEST_DIR, history, Path(tmp)):
+            dirs[name], nets[name] = path, _costs(model, "light")
         for name, path in dirs.items():
             nets[name]["export_bytes"] = serving.saved_model_bytes(path)
         latency = time_saved_models(dirs, rows, batch_sizes, reps, loop_seconds, rounds)
@@ -173,17 +171,13 @@ def light_within_budget(
     Raises:
         ConfigError: no light net fits the budget (the line names the fastest).
     """
-    from rocketctr import serving
 
     export = model.rocket_config.export
     batch = export.latency_batch
     rows = _tiled({c: np.asarray(v) for c, v in features.items()}, batch)
     best_dir = Path(model_dir) / BEST_DIR
     with tempfile.TemporaryDirectory() as tmp:
-        dirs = {}
-        for name in model.light_nets:
-            load_light(model, best_dir, history, name)
-            dirs[name] = serving.export_tower(model, Path(tmp) / name, "light")
+        dirs = dict(_exported_lights(model, best_dir, history, Path(tmp)))
         latency = time_saved_models(dirs, rows, [batch], rounds=3, modes=("loop",))
     table = [{"name": n, "kind": "light", "auc": aucs[n], "latency_ms": latency[n]} for n in dirs]
     pick, reason = pick_light(table, batch, export.latency_budget_ms)
@@ -195,6 +189,16 @@ def light_within_budget(
     print(f"Exporting light net {pick}: {reason}.")
     load_light(model, best_dir, history, pick)
     return pick
+
+
+def _exported_lights(model, best_dir: Path, history: list[dict], directory: Path):
+    """(name, SavedModel path) of each light net, exported unverified into `directory` for
+    timing at its own best epoch; the model holds that net's weights while its pair is used."""
+    from rocketctr import serving
+
+    for name in model.light_nets:
+        load_light(model, best_dir, history, name)
+        yield name, serving.export_tower(model, directory / name, "light")
 
 
 def _costs(model, kind: str) -> dict[str, Any]:

@@ -88,6 +88,12 @@ def describe_light(config, light: str) -> str:
     return f"The light net{named} ({net}; {light_optimizer(config, light)})"
 
 
+def light_is_dead(record: dict, light: str) -> bool:
+    """Whether a light net's validation logits in an epoch's record are constant."""
+    std = record.get(f"val_{light}_logit_std")
+    return std is not None and std <= DEAD_LOGIT_STD
+
+
 def light_health(config, record: dict, light: str = "light") -> tuple[str | None, bool]:
     """Whether a light net still learns, from one epoch's validation record.
 
@@ -103,7 +109,7 @@ def light_health(config, record: dict, light: str = "light") -> tuple[str | None
     if value is None or std is None:
         return None, False
     where = f"{describe_light(config, light)} after epoch {record['epoch']}"
-    if std <= DEAD_LOGIT_STD:
+    if light_is_dead(record, light):
         consequence = (
             "model selection leaves it out and the other light nets train on"
             if len(config.model.light_nets()) > 1

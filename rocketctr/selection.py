@@ -32,7 +32,7 @@ import tf_keras
 
 from rocketctr.config import Config, ConfigError, TrainConfig
 from rocketctr.files import write_atomically
-from rocketctr.health import DEAD_LOGIT_STD, light_health
+from rocketctr.health import light_health, light_is_dead
 from rocketctr.resume import write_checkpoint
 from rocketctr.rundir import remove_temp_dirs
 
@@ -240,8 +240,7 @@ class Selection(tf_keras.callbacks.Callback):
             )
             if light_decay:
                 decays.append(name)
-            record_std = record.get(f"val_{name}_logit_std")
-            track.dead = track.dead or (record_std is not None and record_std <= DEAD_LOGIT_STD)
+            track.dead = track.dead or light_is_dead(record, name)
         waiting = [t for t in self.lights.values() if not t.dead] or [self.track]
         stop = self.patience > 0 and all(t.wait >= self.patience for t in waiting)
         if record.get(self.monitor) is None:
