@@ -76,19 +76,25 @@ def score_at_best(
 ) -> Scores:
     """`score`, with each light net of several at its own best epoch (`best/<name>/`).
 
-    The model's weights are those of the selected light net's epoch, so the booster and
-    that net are scored in one pass; every other light net of `towers` is scored in a
-    pass of its own after its best weights are loaded, and the selected net's are loaded
-    back at the end.
+    The run's checkpoint holds its `export.light`'s best epoch, so the booster and that net
+    are scored in one pass with its weights; every other light net of `towers` is scored in
+    a pass of its own after its best weights are loaded, and the selected net's (`export`
+    is its) are loaded back at the end.
     """
     lead = model.lead.name if model.has_light else None
-    others = [t for t in towers if t in model.light_nets and t != lead]
-    if best_dir is None or not others or len(model.light_nets) < 2:
+    home = model.rocket_config.export_light if model.has_light else None
+    others = [t for t in towers if t in model.light_nets and t != home]
+    if best_dir is None or len(model.light_nets) < 2 or (not others and lead == home):
         return score(model, dataset, towers, export)
-    scores = score(model, dataset, [t for t in towers if t not in others], export)
+    load_light(model, best_dir, history, home)
+    first = [t for t in towers if t not in others]
+    scores = score(model, dataset, first, export if lead == home else None)
     for name in others:
         load_light(model, best_dir, history, name)
-        scores.logits[name] = score(model, dataset, [name]).logits[name]
+        scored = score(model, dataset, [name], export if name == lead else None)
+        scores.logits[name] = scored.logits[name]
+        if name == lead:  # the selected net's export, on the same rows in the same order
+            scores.export_probs = scored.export_probs
     load_light(model, best_dir, history, lead)
     return Scores(scores.labels, scores.users, {t: scores.logits[t] for t in towers},
                   scores.export_probs)  # fmt: skip

@@ -185,3 +185,13 @@ def test_predict_scores_the_chosen_light_net_at_its_best_epoch(run, tmp_path):
             assert auc(frame["label"], frame[f"{tower}_probability"]) == pytest.approx(
                 scored[tower]["auc"], abs=1e-6
             )
+
+
+def test_evaluate_scores_every_net_alike_whichever_light_net_is_selected(run):
+    model_dir, _, data = run
+    default = evaluate_run(model_dir, [str(data[1])])
+    for light in ("mlp8", "mlp32"):
+        chosen = evaluate_run(model_dir, [str(data[1])], light=light)
+        assert chosen["light"] == light
+        for tower in ("booster", "mlp8", "mlp32"):
+            assert chosen["towers"][tower]["auc"] == default["towers"][tower]["auc"], tower

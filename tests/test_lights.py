@@ -7,6 +7,7 @@ import pytest
 import tensorflow as tf
 
 from rocketctr.config import Config, ConfigError
+from rocketctr.evaluation import score_at_best
 from rocketctr.model import build_model, variable_role
 from rocketctr.schema import load_schema
 from rocketctr.selection import Selection, light_epoch, load_light
@@ -257,6 +258,23 @@ def test_each_light_net_keeps_its_own_best_epoch_and_the_run_stops_when_none_imp
         kernel, table = _stamps(model)[name]
         assert kernel == epoch
         assert table == epoch or name == "lr"  # LR reads no embedding table
+    # Scoring with another net selected: the booster as the checkpoint's net (wide) has it,
+    # each light net at its own best epoch, and the selected net selected again after.
+    features, labels = random_features(SCHEMA, 32), random_labels(32)
+    dataset = tf.data.Dataset.from_tensors((features, labels))
+    expected = {}
+    for name in ("wide", "small", "lr"):
+        load_light(model, tmp_path / "best", history, name)
+        expected[name] = model(features)[f"{name}_logits"].numpy()
+        if name == "wide":
+            expected["booster"] = model(features)["booster_logits"].numpy()
+    towers = ["booster", "small", "wide", "lr"]
+    scores = score_at_best(model, dataset, towers, tmp_path / "best", history)
+    for tower in towers:
+        np.testing.assert_allclose(scores.logits[tower], expected[tower], atol=1e-6)
+    assert model.lead.name == "lr"
+    load_light(model, tmp_path / "best", history, "small")  # its table is another epoch's
+    assert not np.array_equal(model(features)["booster_logits"].numpy(), expected["booster"])
     # a resumed run replays the record to the same state
     again = Selection(config, list(history), None, str(tmp_path / "best"))
     assert {n: t.best for n, t in again.lights.items()} == {"small": 2, "wide": 4, "lr": 3}
