@@ -69,22 +69,56 @@ def run(config: Config, train_files, eval_files, seeds, work: Path, single: bool
     result["frontier"] = frontier
     result["launch_seconds"] = {f"{m}_s{s}": v for (m, s), v in seconds.items()}
     if single:
-        single_seconds = {}
-        for name, light in config.model.light_nets().items():
-            tower = {k: v for k, v in light.__dict__.items()
-                     if k not in ("optimizer", "embedding_gradient_scale")}  # fmt: skip
-            overrides = {"model.lights": {}, "model.light": tower, "distill.mode": "co_train",
-                         "train.seed": seeds[0], "export.light": None}  # fmt: skip
-            if light.optimizer:
-                overrides["train.light_optimizer"] = light.optimizer.__dict__
-            if light.embedding_gradient_scale is not None:
-                overrides["model.light_embedding_gradient_scale"] = light.embedding_gradient_scale
-            start = time.perf_counter()
-            train(config.replace(overrides), train_files, eval_files, work / f"single_{name}",
-                  verbose=0)  # fmt: skip
-            single_seconds[name] = time.perf_counter() - start
-        result["single_launch_seconds"] = single_seconds
+        result["single_launch_seconds"] = single_launches(
+            config, train_files, eval_files, seeds[0], work
+        )
     return result
+
+
+def single_launches(config: Config, train_files, eval_files, seed: int, work: Path) -> dict:
+    """{light net: wall seconds of its own co_train launch} (one light net per launch, as
+    before `model.lights`)."""
+    seconds = {}
+    for name, light in config.model.light_nets().items():
+        tower = {k: v for k, v in light.__dict__.items()
+                 if k not in ("optimizer", "embedding_gradient_scale")}  # fmt: skip
+        overrides = {"model.lights": {}, "model.light": tower, "distill.mode": "co_train",
+                     "train.seed": seed, "export.light": None}  # fmt: skip
+        if light.optimizer:
+            overrides["train.light_optimizer"] = light.optimizer.__dict__
+        if light.embedding_gradient_scale is not None:
+            overrides["model.light_embedding_gradient_scale"] = light.embedding_gradient_scale
+        start = time.perf_counter()
+        train(config.replace(overrides), train_files, eval_files, work / f"single_{name}",
+              verbose=0)  # fmt: skip
+        seconds[name] = time.perf_counter() - start
+        print(f"single launch {name}: {seconds[name]:.0f} s", flush=True)
+    return seconds
+
+
+def wall_time(config: Config, train_files, eval_files, seed: int, work: Path) -> dict:
+    """One frontier launch (co_train, every light net) against the single-light launches it
+    replaces, the same seed, one after the other."""
+    start = time.perf_counter()
+    train(config.replace({"distill.mode": "co_train", "train.seed": seed}), train_files,
+          eval_files, work / "frontier", verbose=0)  # fmt: skip
+    frontier = time.perf_counter() - start
+    print(f"frontier launch: {frontier:.0f} s", flush=True)
+    return {
+        "launch_seconds": {f"co_train_s{seed}": frontier},
+        "single_launch_seconds": single_launches(config, train_files, eval_files, seed, work),
+    }
+
+
+def _wall_time_line(result: dict) -> str:
+    launches, single = result["launch_seconds"], result["single_launch_seconds"]
+    frontier_s = launches[next(k for k in launches if k.startswith("co_train_"))]
+    each = ", ".join(f"{k} {v:.0f}" for k, v in single.items())
+    total = sum(single.values())
+    return (
+        f"One frontier launch {frontier_s:.0f} s against {len(single)} single-light launches "
+        f"{total:.0f} s ({each}): {frontier_s / total:.2f}x."
+    )
 
 
 def _baselines(config: Config) -> dict[str, str | None]:
@@ -122,14 +156,7 @@ def markdown(result: dict, config: Config, title: str, command: str) -> str:
     launches = result["launch_seconds"]
     lines.append("Launch wall times (s): " + ", ".join(f"{k} {v:.0f}" for k, v in launches.items()))
     if "single_launch_seconds" in result:
-        single = result["single_launch_seconds"]
-        frontier_s = launches[next(k for k in launches if k.startswith("co_train_"))]
-        each = ", ".join(f"{k} {v:.0f}" for k, v in single.items())
-        total = sum(single.values())
-        lines.append(
-            f"One frontier launch {frontier_s:.0f} s against {len(single)} single-light launches "
-            f"{total:.0f} s ({each}): {frontier_s / total:.2f}x."
-        )
+        lines.append(_wall_time_line(result))
     return "\n".join(lines) + "\n"
 
 
@@ -143,6 +170,9 @@ def main(argv=None) -> int:
     parser.add_argument("--first_seed", type=int, default=0)
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
     parser.add_argument("--single_launches", action="store_true")
+    parser.add_argument("--wall_time", action="store_true",
+                        help="Only time seed --first_seed's frontier launch against its "
+                        "single-light launches (no alone or booster runs).")  # fmt: skip
     parser.add_argument("--out", required=True, help="Results name under benchmarks/results/.")
     parser.add_argument("--merge", default="",
                         help="Comma-separated result names of this config (other seeds) to "
@@ -160,13 +190,20 @@ def main(argv=None) -> int:
         result["frontier"], result["launch_seconds"] = parts[0]["frontier"], {}
         for part in parts:
             result["launch_seconds"].update(part["launch_seconds"])
+    elif args.wall_time:
+        with tempfile.TemporaryDirectory() as tmp:
+            result = wall_time(config, [args.train], [args.eval], args.first_seed, Path(tmp))
     else:
         seeds = list(range(args.first_seed, args.first_seed + args.seeds))
         with tempfile.TemporaryDirectory() as tmp:
             result = run(config, [args.train], [args.eval], seeds, Path(tmp), args.single_launches)
     command = "python " + " ".join(["benchmarks/frontier_quality.py", *(argv or sys.argv[1:])])
     (RESULTS / f"{args.out}.json").write_text(json.dumps(result, indent=1, default=str))
-    text = markdown(result, config, f"Frontier quality: {args.out}", command)
+    title = f"Frontier quality: {args.out}"
+    if args.wall_time:
+        text = f"# {title}\n\n    {command}\n\n{_wall_time_line(result)}\n"
+    else:
+        text = markdown(result, config, title, command)
     (RESULTS / f"{args.out}.md").write_text(text)
     print(text)
     return 0
