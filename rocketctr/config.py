@@ -177,6 +177,11 @@ class DistillConfig:
     # Two-stage KD (distill/teacher.py): the model dir of a finished run whose booster,
     # frozen, is the hint target of this light_only run. None = off.
     teacher_dir: str | None = None
+    # co_train: once the booster's own validation metric (of train.selection_metric's
+    # kind) has not improved for this many epochs, it stops training and teaches from a
+    # frozen copy of its best epoch (its tower and the table rows it read); the light nets
+    # train on. 0 = off: the booster trains as long as they do.
+    teacher_patience: int = 0
 
 
 @dataclass(frozen=True)
@@ -268,6 +273,20 @@ class Config:
                 raise ConfigError(
                     "With several light nets, each is selected on its own metric: "
                     "train.selection_metric must be light_auc or light_bce."
+                )
+
+        d = self.distill
+        if d.teacher_patience:
+            why = None
+            if d.mode != "co_train" or d.codistill_replicas > 1:
+                why = "stops the co-trained booster: distill.mode must be co_train, without "
+                why += "codistillation"
+            elif not self.train.restore_best or self.train.selection_metric.startswith("booster"):
+                why = "keeps the booster's best epoch as the teacher: it needs "
+                why += "train.restore_best and a light-net train.selection_metric"
+            if why:
+                raise ConfigError(
+                    f"Config key distill.teacher_patience ({d.teacher_patience}) {why}."
                 )
 
     @property
@@ -370,6 +389,7 @@ _VALUE_CHECKS: dict[tuple[type, str], tuple[Callable[[Any], bool], str]] = {
     (DistillConfig, "ramp_steps"): (_non_negative, "must be >= 0"),
     (DistillConfig, "codistill_replicas"): (_positive, "must be >= 1"),
     (DistillConfig, "codistill_every_steps"): (_positive, "must be >= 1"),
+    (DistillConfig, "teacher_patience"): (_non_negative, "must be >= 0 (0: off)"),
     (OptimizerConfig, "learning_rate"): (_positive_finite, "must be finite and > 0"),
     (LightConfig, "embedding_gradient_scale"): (
         lambda v: v is None or 0.0 <= v <= 1.0,

@@ -24,8 +24,10 @@ from rocketctr.metrics import calibration_buckets, sigmoid, tower_metrics
 from rocketctr.model import CoTrainModel
 from rocketctr.rundir import BEST_DIR, HISTORY_FILE, RunFileError, read_run_file, restore_run
 from rocketctr.selection import (
+    booster_epoch,
     light_epoch,
     light_monitors,
+    load_booster,
     load_light,
     selected_epoch,
     selection_monitor,
@@ -74,13 +76,16 @@ def score_at_best(
     history: list[dict],
     export: Any = None,
 ) -> Scores:
-    """`score`, with each light net of several at its own best epoch (`best/<name>/`).
+    """`score`, with each light net of several at its own best epoch (`best/<name>/`), and
+    the booster at its own (`best/booster/`, frozen in a copy: `load_booster`).
 
     The run's checkpoint holds its `export.light`'s best epoch, so the booster and that net
     are scored in one pass with its weights; every other light net of `towers` is scored in
     a pass of its own after its best weights are loaded, and the selected net's (`export`
     is its) are loaded back at the end.
     """
+    if best_dir is not None and "booster" in towers:
+        load_booster(model, best_dir, history)
     lead = model.lead.name if model.has_light else None
     home = model.rocket_config.export_light if model.has_light else None
     others = [t for t in towers if t in model.light_nets and t != home]
@@ -255,6 +260,8 @@ def evaluate_run(
         epoch = light_epoch(history, config, name) if name != lead else None
         if epoch is not None:
             scored_with += f", light net {name} at its best epoch {epoch}"
+        if name == "booster" and model.frozen_booster is not None:
+            scored_with += f", the booster at its best epoch {booster_epoch(history, config)}"
         if name == lead and parity is not None:
             probs, scored_with = scores.export_probs, f"export {export_path}"
         results[name] = {

@@ -294,6 +294,9 @@ class CoTrainModel(tf_keras.Model):
             for tower in (*self.light_nets, "booster")
         }
         self.__dict__["lead"] = None
+        # The booster of its best epoch, frozen, once it stopped (`freeze_booster`). Not
+        # tracked: the run keeps it in best/booster/.
+        self.__dict__["frozen_booster"] = None
         if self.has_light:
             self.select_light(config.export_light)
 
@@ -366,7 +369,12 @@ class CoTrainModel(tf_keras.Model):
         out = {}
         if training:
             self._add_embedding_l2(ids)
-        if self.has_booster:
+        if self.has_booster and self.frozen_booster is not None:
+            frozen = self.frozen_booster
+            out["booster"] = self.tower_output(
+                frozen.booster, frozen.embedding, self.processor, ids, dense, False
+            )
+        elif self.has_booster:
             out["booster"] = self.tower_output(
                 self.booster, self.embedding, self.processor, ids, dense, training,
                 self._xla(self.booster),
@@ -388,10 +396,37 @@ class CoTrainModel(tf_keras.Model):
         float32."""
         return self(features, training=training, as_towers=True)
 
+    @property
+    def booster_trains(self) -> bool:
+        """The model has a booster, and it has not stopped (`freeze_booster`)."""
+        return self.has_booster and self.frozen_booster is None
+
+    def freeze_booster(self, path: str) -> None:
+        """Stops the booster: from the next traced step on, its output (what it teaches,
+        its validation metrics) is that of the weights `booster_weights` saved at `path`,
+        frozen in a copy of its own, and none of its variables trains. Its tower is set to
+        those weights too, so the run's checkpoints hold them."""
+        alone = {"distill.mode": "booster_only", "distill.teacher_patience": 0}
+        frozen = build_model(self.rocket_config.replace(alone), self.schema, train=False)
+        tf.train.Checkpoint(weights=frozen.booster_weights()).read(path).assert_consumed()
+        frozen.trainable = False
+        for mine, kept in zip(self.booster.weights, frozen.booster.weights, strict=True):
+            mine.assign(kept)
+        self.__dict__["frozen_booster"] = frozen
+        # Keras traced its step functions with the booster training: trace them again.
+        self.train_function = self.make_train_function(force=True)
+        self.test_function = None
+
+    def booster_weights(self) -> list[tf.Variable]:
+        """What the booster's scores depend on: its tower's weights and the table it reads
+        (model selection keeps them at the booster's own best epoch)."""
+        table = [self.embedding] if self.booster.reads_embeddings else []
+        return list(self.booster.weights) + [v for t in table for v in t.weights]
+
     def _read_tables(self) -> list[Embedding]:
-        """The embedding tables a tower present reads (LR reads none)."""
+        """The embedding tables a training tower reads (LR reads none)."""
         tables = []
-        if self.has_booster and self.booster.reads_embeddings:
+        if self.booster_trains and self.booster.reads_embeddings:
             tables.append(self.embedding)
         for net in self.light_nets.values():
             table = self.light_table(net)
@@ -425,7 +460,7 @@ class CoTrainModel(tf_keras.Model):
     def _first_order_towers(self, ids: tf.Tensor):
         """(tower, its processor, its fields' ids) of each tower with first-order weights."""
         out = []
-        if self.has_booster and self.booster.uses_first_order:
+        if self.booster_trains and self.booster.uses_first_order:
             out.append((self.booster, self.processor, ids))
         for net in self.light_nets.values():
             if net.tower.uses_first_order:
@@ -439,8 +474,9 @@ class CoTrainModel(tf_keras.Model):
         return ids
 
     def _row_variables(self) -> list[tf.Variable]:
-        nets = [self.booster] + [n.tower for n in self.light_nets.values()]
-        return [v for t in nets if t is not None for v in t.row_variables()]
+        nets = [self.booster] if self.booster_trains else []
+        nets += [n.tower for n in self.light_nets.values()]
+        return [v for t in nets for v in t.row_variables()]
 
     @staticmethod
     def tower_inputs(tower, table, processor, ids) -> tuple[tf.Tensor, dict]:
@@ -496,8 +532,10 @@ class CoTrainModel(tf_keras.Model):
         else:
 
             def table(ids):
+                # The scale keeps the light nets' pull off the rows of a training booster;
+                # a stopped one reads its own frozen copy.
                 embeddings = self.embedding(ids)
-                if not self.has_booster:
+                if not self.booster_trains:
                     return embeddings
                 return scale_gradient(embeddings, net.gradient_scale)
 
@@ -611,6 +649,8 @@ class CoTrainModel(tf_keras.Model):
 
     def dense_variables(self) -> list[tf.Variable]:
         own = [v for net in self.light_nets.values() for v in self.light_variables(net)]
+        if self.has_booster and not self.booster_trains:
+            own += self.booster.trainable_variables
         other_ids = {id(v) for v in self.embedding_variables() + own}
         return [v for v in self.trainable_variables if id(v) not in other_ids]
 
@@ -728,6 +768,7 @@ def build_model(
     schema: Schema,
     model_class: type[CoTrainModel] = CoTrainModel,
     teacher: Teacher | None = None,
+    train: bool = True,
 ) -> CoTrainModel:
     """Builds and compiles the model; its variables (the distiller's too) exist when this
     returns.
@@ -737,8 +778,13 @@ def build_model(
         schema: the dataset schema.
         model_class: CoTrainModel or a subclass (benchmarks).
         teacher: see `CoTrainModel`.
+        train: False for a model that only scores: its towers' and tables' variables
+            exist, not the optimizers' slots (each as large as what it updates).
     """
     model = model_class(config, schema, teacher=teacher, name="rocketctr")
+    if not train:
+        model(example_batch(schema))
+        return model
     # Never XLA for the whole step: it receives raw strings. train.jit_compile compiles the
     # towers only (see CoTrainModel._xla).
     model.compile(optimizer=model.dense_optimizer, jit_compile=False)

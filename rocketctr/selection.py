@@ -91,6 +91,60 @@ def load_light(model, best_dir: str | Path, history: list[dict], light: str) -> 
     return epoch
 
 
+BOOSTER = "booster"  # best/booster/: the booster's own best epoch, in a run with light nets
+
+
+def booster_monitor(config: Config) -> str | None:
+    """The validation metric that keeps the booster at its own best epoch (`best/booster/`)
+    in a run that also has light nets and selects on one of them; None otherwise."""
+    if config.distill.mode != "co_train" or not config.train.restore_best:
+        return None
+    if selection_monitor(config)[0].startswith("val_booster_"):
+        return None  # the run's own selection keeps the booster's best epoch
+    return f"val_booster_{config.train.selection_metric.split('_')[1]}"
+
+
+def teacher_stop(history: list[dict]) -> int | None:
+    """The booster epoch a run's teacher froze at (`distill.teacher_patience`), or None."""
+    return next((r["teacher_stopped"] for r in history if "teacher_stopped" in r), None)
+
+
+def booster_epoch(history: list[dict], config: Config) -> int | None:
+    """The epoch at which the booster of a run with light nets was kept (`best/booster/`);
+    None when it is not kept apart (`booster_monitor`) or nothing was validated."""
+    monitor = booster_monitor(config)
+    if monitor is None:
+        return None
+    chosen = teacher_stop(history)  # after it, its metrics are its frozen copy's
+    if chosen is None:
+        record = best_epoch(history, monitor, selection_monitor(config)[1])
+        chosen = record["epoch"] if record else None
+    return chosen
+
+
+def load_booster(model, best_dir: str | Path, history: list[dict]) -> int | None:
+    """Makes the model's booster that of its own best epoch, frozen (`freeze_booster`),
+    when the model holds the weights of another epoch.
+
+    Returns:
+        The booster's epoch, or None: not kept apart, already the model's, or (said in a
+        warning) its best/ weights are missing.
+    """
+    config = model.rocket_config
+    epoch = booster_epoch(history, config)
+    if epoch is None or model.frozen_booster is not None:
+        return epoch if model.frozen_booster is not None else None
+    if epoch == selected_epoch(history, config):
+        return None
+    path = os.path.join(str(best_dir), BOOSTER, f"ckpt-{epoch}")
+    if not tf.io.gfile.exists(path + ".index"):
+        print(f"WARNING: the booster's weights at its best epoch {epoch} are not in "
+              f"{os.path.dirname(path)}; using the checkpoint's.")  # fmt: skip
+        return None
+    model.freeze_booster(path)
+    return epoch
+
+
 def selection_monitor(config: Config) -> tuple[str, str]:
     """The validation metric that selects the shipped epoch, and "max" or "min".
 
@@ -192,12 +246,16 @@ class Selection(tf_keras.callbacks.Callback):
         self.records, self.history_path, self.best_dir = history, history_path, best_dir
         self.track = _Track(self.monitor, mode)  # the exported net's: the run's checkpoint
         self.lights = {name: _Track(m, mode) for name, m in light_monitors(config).items()}
+        monitor = booster_monitor(config)
+        self.booster = _Track(monitor, mode) if monitor else None
+        self.teacher_patience = config.distill.teacher_patience
+        self.teacher_epoch: int | None = None  # the booster epoch the teacher froze at
         self.start = time.perf_counter()
         for directory in self._best_dirs():
             remove_temp_dirs(directory)  # a best/ write that did not finish
         for record in history:
             self._observe(record)
-        for name, track in [(None, self.track), *self.lights.items()]:
+        for name, track in [(None, self.track), *self.lights.items(), *self._booster_item()]:
             if (
                 track.best is not None
                 and best_dir is not None
@@ -218,19 +276,23 @@ class Selection(tf_keras.callbacks.Callback):
         """The run stopped before train.num_epochs (early stopping, or a dead light net)."""
         return bool(self.records) and self.records[-1].get("stop") in (EARLY_STOPPING, LIGHT_DEAD)
 
+    def _booster_item(self) -> list[tuple[str, _Track]]:
+        return [(BOOSTER, self.booster)] if self.booster else []
+
     def _best_dirs(self) -> list[str]:
         if self.best_dir is None:
             return []
-        return [self.best_dir] + [os.path.join(self.best_dir, name) for name in self.lights]
+        names = [*self.lights, *dict(self._booster_item())]
+        return [self.best_dir] + [os.path.join(self.best_dir, name) for name in names]
 
     def _best_path(self, epoch: int, light: str | None = None) -> str:
         """Where the selected weights of `epoch` go: the whole model's, or (`light`) those a
-        light net of several serves from."""
+        light net of several serves from, or (BOOSTER) the booster's."""
         return os.path.join(self.best_dir, *([light] if light else []), f"ckpt-{epoch}")
 
     def _observe(self, record: dict) -> tuple[bool, list, bool, dict[str, bool]]:
         """Updates the state with one epoch's record: (the exported net improved, the
-        optimizers to decay now, stop now, {light net: improved})."""
+        optimizers to decay now, stop now, {light net of several, or BOOSTER: improved})."""
         improved, decay = self.track.observe(record, self.lr_factor, self.lr_patience)
         decays = [None] if decay else []  # None: the shared optimizers
         improved_lights = {}
@@ -241,6 +303,9 @@ class Selection(tf_keras.callbacks.Callback):
             if light_decay:
                 decays.append(name)
             track.dead = track.dead or light_is_dead(record, name)
+        if self.booster and self.teacher_epoch is None:  # a frozen teacher is no more watched
+            improved_lights[BOOSTER] = self.booster.observe(record, 1.0, 1)[0]
+            self.teacher_epoch = record.get("teacher_stopped")
         waiting = [t for t in self.lights.values() if not t.dead] or [self.track]
         stop = self.patience > 0 and all(t.wait >= self.patience for t in waiting)
         if record.get(self.monitor) is None:
@@ -254,6 +319,15 @@ class Selection(tf_keras.callbacks.Callback):
         record = {"epoch": epoch + 1, "seconds": time.perf_counter() - self.start}
         record.update({k: float(v) for k, v in (logs or {}).items()})
         improved, decays, stop, improved_lights = self._observe(record)
+        stops_teacher = (
+            self.teacher_patience > 0
+            and self.teacher_epoch is None
+            and self.booster.best is not None
+            and self.booster.wait >= self.teacher_patience
+            and self.best_dir is not None
+        )
+        if stops_teacher:
+            self.teacher_epoch = record["teacher_stopped"] = self.booster.best
         record["lr_scale"] = self.track.lr_scale
         record.update({f"{name}_lr_scale": t.lr_scale for name, t in self.lights.items()})
         self._decay(decays)
@@ -289,14 +363,41 @@ class Selection(tf_keras.callbacks.Callback):
             path = self._best_path(epoch + 1)
             write_checkpoint(_weights(self.model), path, "the selected epoch's weights")
             self._drop_old_bests(self.best_dir, keep=(epoch + 1, self.track.previous_best))
-        for name, light_improved in improved_lights.items():
-            if light_improved:
-                net = self.model.light_nets[name]
-                weights = tf.train.Checkpoint(weights=self.model.light_weights(net))
-                write_checkpoint(weights, self._best_path(epoch + 1, name),
-                                 f"the selected epoch's weights of light net {name}")  # fmt: skip
-                keep = (epoch + 1, self.lights[name].previous_best)
-                self._drop_old_bests(os.path.join(self.best_dir, name), keep)
+        for name, net_improved in improved_lights.items():
+            if not net_improved:
+                continue
+            if name == BOOSTER:
+                weights, what = self.model.booster_weights(), "the booster's best epoch's weights"
+            else:
+                weights = self.model.light_weights(self.model.light_nets[name])
+                what = f"the selected epoch's weights of light net {name}"
+            write_checkpoint(tf.train.Checkpoint(weights=weights), self._best_path(epoch + 1, name),
+                             what)  # fmt: skip
+            track = self.booster if name == BOOSTER else self.lights[name]
+            keep = (epoch + 1, track.previous_best)
+            self._drop_old_bests(os.path.join(self.best_dir, name), keep)
+        if stops_teacher:
+            self._freeze_teacher(stopped_at=epoch + 1)
+
+    def on_train_begin(self, logs=None) -> None:
+        if self.teacher_epoch is not None and self.model.frozen_booster is None:
+            self._freeze_teacher(stopped_at=None)  # a resumed run, after the switch
+
+    def _freeze_teacher(self, stopped_at: int | None) -> None:
+        """Freezes the booster at `teacher_epoch` (best/booster/); `stopped_at`: the epoch
+        after which it stops, None on resume."""
+        path = self._best_path(self.teacher_epoch, BOOSTER)
+        if not tf.io.gfile.exists(path + ".index"):
+            raise ConfigError(
+                f"The booster stopped training at its epoch {self.teacher_epoch} and teaches "
+                f"from that epoch's weights, which are not in {os.path.dirname(path)}: this "
+                "run cannot go on as it began. Train it again into a new --model_dir."
+            )
+        if stopped_at is not None:
+            print(f"\n{self.booster.monitor} has not improved for {self.teacher_patience} "
+                  f"epoch(s) since epoch {self.teacher_epoch}: the booster stops training and "
+                  "teaches from that epoch's weights, frozen.")  # fmt: skip
+        self.model.freeze_booster(path)
 
     def _decay(self, decays: list[str | None]) -> None:
         """Multiplies learning rates by lr_factor: None, the shared optimizers (and those of

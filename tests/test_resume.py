@@ -484,3 +484,30 @@ def test_a_run_of_three_light_nets_killed_mid_epoch_resumes_every_net_and_its_se
         assert sorted(p.name for p in (model_dir / "best" / light).iterdir()) == sorted(
             p.name for p in (reference / "best" / light).iterdir()
         )
+
+
+def test_a_run_killed_after_its_teacher_stopped_resumes_from_the_same_frozen_teacher(
+    tmp_path, data
+):
+    # On these rows the booster peaks at epoch 2 and stops after epoch 3 (patience 1).
+    extra = ("--set=train.num_epochs=4", "--set=distill.teacher_patience=1",
+             "--set=train.dense_optimizer.learning_rate=0.01")  # fmt: skip
+    reference = tmp_path / "reference"
+    _run(_cmd(data, reference, *extra), tmp_path)
+    stops = [r.get("teacher_stopped") for r in json.loads((reference / "history.json").read_text())]
+    assert stops == [None, None, 2, None]
+    model_dir = tmp_path / "run"
+    cmd = _cmd(data, model_dir, *extra)
+    _kill_after_backup(cmd, tmp_path, model_dir, 600)  # in epoch 4 (188 steps an epoch)
+    expected = _newest_state(model_dir)
+    out = _run(cmd, tmp_path)
+    _assert_resumed(out, *expected)
+    assert "the booster stops training" not in out  # the same teacher, frozen again
+    resumed, uninterrupted = _metrics(model_dir), _metrics(reference)
+    _assert_same_metrics(resumed, uninterrupted)
+    history = json.loads((model_dir / "history.json").read_text())
+    reference_history = json.loads((reference / "history.json").read_text())
+    assert [r.get("teacher_stopped") for r in history] == stops
+    for record, expected_record in zip(history, reference_history, strict=True):
+        for key in (k for k in expected_record if k.startswith("val_")):
+            assert abs(record[key] - expected_record[key]) <= TOLERANCE, (key, record)

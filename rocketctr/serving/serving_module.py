@@ -183,7 +183,8 @@ def export_tower(
         dtypes = serving_input_dtypes(model)
         module = build_light_module(model, dtypes, light_table(model, embedding_dtype))
     else:
-        processor, net, table = model.processor, model.booster, model.embedding
+        source = model.frozen_booster or model  # a stopped booster: its kept copy
+        processor, net, table = source.processor, source.booster, source.embedding
 
         def logits(features):
             ids, dense = processor(features)
