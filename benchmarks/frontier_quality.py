@@ -44,35 +44,36 @@ RESULTS = Path(__file__).resolve().parent / "results"
 METRICS = ("auc", "logloss", "gauc")
 
 
-def run(config: Config, train_files, eval_files, seeds, work: Path, single: bool) -> dict:
+MODES = ("light_only", "co_train", "booster_only")
+
+
+def run(
+    config: Config, train_files, eval_files, seeds, work: Path, single: bool, modes=MODES
+) -> tuple[list[dict], dict]:
+    """Trains `modes` for each seed: (per-net run records, {(mode, seed): wall seconds})."""
     names = list(config.model.light_nets())
     runs, seconds = [], {}
     for seed in seeds:
         for mode, prefix in (("light_only", "alone"), ("co_train", "distilled"),
                              ("booster_only", None)):  # fmt: skip
+            if mode not in modes:
+                continue
             start = time.perf_counter()
             model_dir = work / f"{mode}_s{seed}"
             cfg = config.replace({"distill.mode": mode, "train.seed": seed})
             result = train(cfg, train_files, eval_files, model_dir, verbose=0)
             seconds[(mode, seed)] = time.perf_counter() - start
             towers = ["booster"] if prefix is None else names
+            if mode == "co_train":  # the co-trained booster, as the run keeps it
+                towers = [*towers, "booster"]
             for tower in towers:
-                variant = "booster" if prefix is None else f"{prefix}_{tower}"
+                variant = f"{prefix}_{tower}" if prefix else "booster"
                 metrics = result.metrics[tower]
                 runs.append({"variant": variant, "seed": seed,
                              **{m: metrics.get(m, float("nan")) for m in METRICS}})  # fmt: skip
             aucs = ", ".join(f"{t} {result.metrics[t]['auc']:.4f}" for t in towers)
             print(f"{mode} seed {seed}: {seconds[(mode, seed)]:.0f} s, {aucs}", flush=True)
-    result = summarize(runs, _baselines(config))
-    frontier = measure_frontier(work / f"co_train_s{seeds[0]}", eval_files,
-                                batch_sizes=(1, 100, 1000), batch=100)  # fmt: skip
-    result["frontier"] = frontier
-    result["launch_seconds"] = {f"{m}_s{s}": v for (m, s), v in seconds.items()}
-    if single:
-        result["single_launch_seconds"] = single_launches(
-            config, train_files, eval_files, seeds[0], work
-        )
-    return result
+    return runs, seconds
 
 
 def single_launches(config: Config, train_files, eval_files, seed: int, work: Path) -> dict:
@@ -124,7 +125,7 @@ def _wall_time_line(result: dict) -> str:
 def _baselines(config: Config) -> dict[str, str | None]:
     """{variant: the variant its lift is measured against}: each light net's distilled
     variant against its alone one."""
-    baselines: dict[str, str | None] = {"booster": None}
+    baselines: dict[str, str | None] = {"booster": None, "distilled_booster": None}
     for name in config.model.light_nets():
         baselines.update({f"alone_{name}": None, f"distilled_{name}": f"alone_{name}"})
     return baselines
@@ -152,7 +153,12 @@ def markdown(result: dict, config: Config, title: str, command: str) -> str:
         )
     b = s["booster"]
     lines += [f"| booster alone | – | {pm(b['auc'])} | – | – | – | {pm(b['logloss'])} | "
-              f"{pm(b['gauc'])} | 1 | 1 |", ""]  # fmt: skip
+              f"{pm(b['gauc'])} | 1 | 1 |"]  # fmt: skip
+    kept = s.get("distilled_booster")
+    if kept and kept["auc"][0] == kept["auc"][0]:  # not NaN: the runs recorded it
+        lines.append(f"| booster co-trained (kept) | – | {pm(kept['auc'])} | – | – | – | "
+                     f"{pm(kept['logloss'])} | {pm(kept['gauc'])} | 1 | – |")  # fmt: skip
+    lines.append("")
     launches = result["launch_seconds"]
     lines.append("Launch wall times (s): " + ", ".join(f"{k} {v:.0f}" for k, v in launches.items()))
     if "single_launch_seconds" in result:
@@ -170,33 +176,55 @@ def main(argv=None) -> int:
     parser.add_argument("--first_seed", type=int, default=0)
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
     parser.add_argument("--single_launches", action="store_true")
+    parser.add_argument("--modes", default=None,
+                        help="Comma-separated launches to train per seed (default: all three); "
+                        "with --merge, the variants of the others come from the merged "
+                        "results.")  # fmt: skip
     parser.add_argument("--wall_time", action="store_true",
                         help="Only time seed --first_seed's frontier launch against its "
                         "single-light launches (no alone or booster runs).")  # fmt: skip
     parser.add_argument("--out", required=True, help="Results name under benchmarks/results/.")
     parser.add_argument("--merge", default="",
-                        help="Comma-separated result names of this config (other seeds) to "
-                        "summarise together, without training; the first one's frontier and "
-                        "launch times are kept.")  # fmt: skip
+                        help="Comma-separated result names of this config: without --modes, "
+                        "summarised together without training (the first one's frontier and "
+                        "launch times kept); with it, they give the variants it does not "
+                        "train.")  # fmt: skip
     args = parser.parse_args(argv)
     config = load_config(args.config).replace(dict(parse_override(s) for s in args.set))
     if args.schema:
         config = config.replace({"schema": args.schema})
     if len(config.model.light_nets()) < 2:
         parser.error("the config names one light net: give model.lights.")
-    if args.merge:
-        parts = [json.loads((RESULTS / f"{n}.json").read_text()) for n in args.merge.split(",")]
+    parts = [json.loads((RESULTS / f"{n}.json").read_text()) for n in args.merge.split(",") if n]
+    modes = args.modes.split(",") if args.modes else list(MODES)
+    if args.wall_time:
+        with tempfile.TemporaryDirectory() as tmp:
+            result = wall_time(config, [args.train], [args.eval], args.first_seed, Path(tmp))
+    elif parts and not args.modes:  # summarise the merged results alone
         result = summarize([r for part in parts for r in part["runs"]], _baselines(config))
         result["frontier"], result["launch_seconds"] = parts[0]["frontier"], {}
         for part in parts:
             result["launch_seconds"].update(part["launch_seconds"])
-    elif args.wall_time:
-        with tempfile.TemporaryDirectory() as tmp:
-            result = wall_time(config, [args.train], [args.eval], args.first_seed, Path(tmp))
     else:
         seeds = list(range(args.first_seed, args.first_seed + args.seeds))
         with tempfile.TemporaryDirectory() as tmp:
-            result = run(config, [args.train], [args.eval], seeds, Path(tmp), args.single_launches)
+            work = Path(tmp)
+            runs, seconds = run(config, [args.train], [args.eval], seeds, work, False, modes)
+            trained = {r["variant"] for r in runs}
+            runs += [r for part in parts for r in part["runs"] if r["variant"] not in trained]
+            result = summarize(runs, _baselines(config))
+            result["launch_seconds"] = {f"{m}_s{s}": v for (m, s), v in seconds.items()}
+            if "co_train" in modes:
+                result["frontier"] = measure_frontier(
+                    work / f"co_train_s{seeds[0]}", [args.eval], batch_sizes=(1, 100, 1000),
+                    batch=100,
+                )  # fmt: skip
+            else:
+                result["frontier"] = parts[0]["frontier"]
+            if args.single_launches:
+                result["single_launch_seconds"] = single_launches(
+                    config, [args.train], [args.eval], seeds[0], work
+                )
     command = "python " + " ".join(["benchmarks/frontier_quality.py", *(argv or sys.argv[1:])])
     (RESULTS / f"{args.out}.json").write_text(json.dumps(result, indent=1, default=str))
     title = f"Frontier quality: {args.out}"

@@ -210,7 +210,9 @@ class TrainConfig:
     strategy: str = "auto"  # auto | default | mirrored | multi_worker | parameter_server
     # Model selection on what ships: the weights of the epoch with the best validation
     # `selection_metric` (a light-net metric by default) are kept, checkpointed and exported.
-    selection_metric: str = "light_auc"  # light_auc | light_bce | booster_auc | booster_bce
+    # light_auc | light_bce | light_distill (the light net's validation distillation loss,
+    # with a teacher) | booster_auc | booster_bce
+    selection_metric: str = "light_auc"
     restore_best: bool = True
     early_stopping_patience: int = 0  # epochs without improvement before stopping; 0 = never
     # Multiply every optimizer's learning rate by this factor after `lr_plateau_patience`
@@ -272,7 +274,7 @@ class Config:
             if self.train.selection_metric.startswith("booster"):
                 raise ConfigError(
                     "With several light nets, each is selected on its own metric: "
-                    "train.selection_metric must be light_auc or light_bce."
+                    "train.selection_metric must be light_auc, light_bce or light_distill."
                 )
 
         d = self.distill

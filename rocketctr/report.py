@@ -34,7 +34,12 @@ from rocketctr.rundir import (
     read_run_file,
     run_schema,
 )
-from rocketctr.selection import EARLY_STOPPING, selected_epoch, selection_monitor
+from rocketctr.selection import (
+    EARLY_STOPPING,
+    selected_epoch,
+    selection_monitor,
+    teacher_stop,
+)
 
 LATENCY_BATCHES = (1, 100)
 COLORS = {"booster": "#c0392b", "light": "#2471a3"}
@@ -63,7 +68,9 @@ def _pyplot():
 def curves_plot(
     history: list[dict], selected: int | None, towers: Sequence[str] = ("booster", "light")
 ) -> str:
-    """Validation AUC and logloss per epoch of each tower, the selected epoch marked."""
+    """Validation AUC and logloss per epoch of each tower, the selected epoch marked, and
+    the epoch after which the booster stopped and taught from a frozen copy of its best
+    (`distill.teacher_patience`): from there on its curve is that copy's."""
     from matplotlib.ticker import MaxNLocator
 
     plt = _pyplot()
@@ -78,6 +85,10 @@ def curves_plot(
                         markersize=3, color=COLORS.get(tower), label=tower)  # fmt: skip
         if selected is not None:
             ax.axvline(selected, color="#27ae60", linestyle="--", label=f"selected ({selected})")
+        stop = teacher_stop(history)
+        if stop is not None:
+            ax.axvline(stop["epoch"], color=COLORS.get("booster"), linestyle=":",
+                       label=f"teacher frozen (epoch {stop['teacher_stopped']})")  # fmt: skip
         ax.set_xlabel("epoch")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_title(label)
@@ -420,7 +431,8 @@ def write_report(
         parts += ["<h2>Training</h2>", curves_plot(history, selected, curve_towers),
                   f"<p class=note>{len(history)} epoch(s); selected epoch {selected} by "
                   f"{html.escape(monitor)}; training ended by "
-                  f"{html.escape(str(history[-1].get('stop')))}.</p>"]  # fmt: skip
+                  f"{html.escape(str(history[-1].get('stop')))}.{_teacher_note(history)}</p>"
+                  ]  # fmt: skip
         if config.distill.mode not in ("light_only", "booster_only"):
             parts.append(hint_weight_plot(config, evaluation["global_step"]))
     config_text = yaml.safe_dump(config.to_dict(), sort_keys=False)
@@ -448,6 +460,17 @@ def write_report(
             f"{ms:.2f} ms at batch {b}" for b, ms in serving["latency_ms"].items()
         )
     return summary
+
+
+def _teacher_note(history: list[dict]) -> str:
+    """Where the booster stopped teaching from live weights, as a sentence, or ""."""
+    stop = teacher_stop(history)
+    if stop is None:
+        return ""
+    return (
+        f" The booster stopped training after epoch {stop['epoch']} and taught from its best "
+        f"epoch, {stop['teacher_stopped']}, frozen, from then on."
+    )
 
 
 def _light_names(config: Config) -> str:

@@ -31,12 +31,15 @@ import tensorflow as tf
 import tf_keras
 
 from rocketctr.config import Config, ConfigError, TrainConfig
+from rocketctr.distill.base import resolve_methods
 from rocketctr.files import write_atomically
 from rocketctr.health import light_health, light_is_dead
 from rocketctr.resume import write_checkpoint
 from rocketctr.rundir import remove_temp_dirs
 
-SELECTION_METRICS = ("light_auc", "light_bce", "booster_auc", "booster_bce")
+# light_distill: the light net's validation distillation loss, Σ_m weight_m · loss_m over
+# distill.methods (Zhu et al., CIKM 2020, stop by it): the epoch it learned its teacher best.
+SELECTION_METRICS = ("light_auc", "light_bce", "light_distill", "booster_auc", "booster_bce")
 # history's "stop" values; LIGHT_DEAD: the light net's validation output went constant
 EARLY_STOPPING, NUM_EPOCHS, LIGHT_DEAD = "early_stopping", "num_epochs", "light_dead"
 
@@ -101,12 +104,15 @@ def booster_monitor(config: Config) -> str | None:
         return None
     if selection_monitor(config)[0].startswith("val_booster_"):
         return None  # the run's own selection keeps the booster's best epoch
-    return f"val_booster_{config.train.selection_metric.split('_')[1]}"
+    kind = config.train.selection_metric.split("_")[1]
+    return f"val_booster_{'auc' if kind == 'auc' else 'bce'}"
 
 
-def teacher_stop(history: list[dict]) -> int | None:
-    """The booster epoch a run's teacher froze at (`distill.teacher_patience`), or None."""
-    return next((r["teacher_stopped"] for r in history if "teacher_stopped" in r), None)
+def teacher_stop(history: list[dict]) -> dict | None:
+    """The record of the epoch after which the booster stopped training and taught from
+    a frozen copy of its best epoch, `record["teacher_stopped"]` (`distill.teacher_patience`);
+    None if it never stopped."""
+    return next((r for r in history if "teacher_stopped" in r), None)
 
 
 def booster_epoch(history: list[dict], config: Config) -> int | None:
@@ -115,11 +121,11 @@ def booster_epoch(history: list[dict], config: Config) -> int | None:
     monitor = booster_monitor(config)
     if monitor is None:
         return None
-    chosen = teacher_stop(history)  # after it, its metrics are its frozen copy's
-    if chosen is None:
-        record = best_epoch(history, monitor, selection_monitor(config)[1])
-        chosen = record["epoch"] if record else None
-    return chosen
+    stop = teacher_stop(history)  # after it, its metrics are its frozen copy's
+    if stop is not None:
+        return stop["teacher_stopped"]
+    record = best_epoch(history, monitor, selection_monitor(config)[1])
+    return record["epoch"] if record else None
 
 
 def load_booster(model, best_dir: str | Path, history: list[dict]) -> int | None:
@@ -159,6 +165,12 @@ def selection_monitor(config: Config) -> tuple[str, str]:
         )
     tower, kind = metric.split("_")
     mode = config.distill.mode
+    if kind == "distill" and not distills(config):
+        raise ConfigError(
+            "train.selection_metric 'light_distill' selects on the light net's distillation "
+            f"loss: the run needs a teacher (distill.mode {mode!r}"
+            + (", without distill.teacher_dir)." if mode == "light_only" else ").")
+        )
     if (tower == "light" and mode == "booster_only") or (
         tower == "booster" and mode == "light_only"
     ):
@@ -166,6 +178,28 @@ def selection_monitor(config: Config) -> tuple[str, str]:
     if tower == "light":
         tower = config.export_light
     return f"val_{tower}_{kind}", "max" if kind == "auc" else "min"
+
+
+def distills(config: Config) -> bool:
+    """The run's light nets learn from a teacher: the co-trained booster, a finished run's
+    (distill.teacher_dir) or codistillation peers."""
+    d = config.distill
+    return d.mode == "co_train" or d.teacher_dir is not None or d.codistill_replicas > 1
+
+
+def distill_losses(config: Config, record: dict) -> dict[str, float]:
+    """{"val_<light net>_distill": Σ_m weight_m · val loss_m} of each light net, from the
+    epoch's record of its methods' validation losses (`light_distill` selects on it)."""
+    methods = resolve_methods(config.distill).methods  # each with its weight
+    nets = config.model.light_nets()
+    out = {}
+    for name in nets:
+        prefix = "" if not config.model.lights else f"{name}_"
+        values = [(m["weight"], record.get(f"val_{prefix}{method}")) for method, m in
+                  methods.items()]  # fmt: skip
+        if values and all(v is not None for _, v in values):
+            out[f"val_{name}_distill"] = sum(w * v for w, v in values)
+    return out
 
 
 def light_monitors(config: Config) -> dict[str, str]:
@@ -318,6 +352,8 @@ class Selection(tf_keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None) -> None:
         record = {"epoch": epoch + 1, "seconds": time.perf_counter() - self.start}
         record.update({k: float(v) for k, v in (logs or {}).items()})
+        if self.monitor.endswith("_distill"):
+            record.update(distill_losses(self.config, record))
         improved, decays, stop, improved_lights = self._observe(record)
         stops_teacher = (
             self.teacher_patience > 0

@@ -160,3 +160,34 @@ def test_teacher_patience_is_refused_where_it_cannot_hold(overrides, message):
     data = {"distill": {"teacher_patience": 2}}
     with pytest.raises(ConfigError, match=message):
         Config.from_dict(data).replace(overrides)
+
+
+def test_light_distill_selects_the_epoch_of_the_lowest_weighted_distillation_loss(tmp_path):
+    config = Config.from_dict(
+        {"model": TINY, "train": {"selection_metric": "light_distill"},
+         "distill": {"methods": {"kd": {"weight": 1.0}, "logit_mse": {"weight": 0.5}}}}
+    )  # fmt: skip
+    model = build_model(config, SCHEMA)
+    history = []
+    selection = Selection(config, history, None, str(tmp_path / "best"))
+    selection.set_model(model)
+    selection.set_params({"epochs": 10})
+    # Σ weight · loss: 0.60, 0.45, 0.50, while kd alone is lowest at epoch 3.
+    for epoch, (kd, mse) in enumerate([(0.4, 0.4), (0.3, 0.3), (0.2, 0.6)]):
+        selection.on_epoch_begin(epoch)
+        selection.on_epoch_end(epoch, {"val_light_auc": 0.7, "val_kd": kd, "val_logit_mse": mse})
+    np.testing.assert_allclose([r["val_light_distill"] for r in history], [0.6, 0.45, 0.5])
+    assert selection.monitor == "val_light_distill" and selection.best == 2
+
+
+@pytest.mark.parametrize(
+    "distill, message",
+    [
+        ({"mode": "light_only"}, "the run needs a teacher \\(distill.mode 'light_only', without"),
+        ({"mode": "booster_only"}, "the run needs a teacher \\(distill.mode 'booster_only'\\)"),
+    ],
+)
+def test_light_distill_is_refused_without_a_teacher(distill, message):
+    config = Config.from_dict({"distill": distill, "train": {"selection_metric": "light_distill"}})
+    with pytest.raises(ConfigError, match=message):
+        Selection(config, [], None, None)
