@@ -24,11 +24,12 @@ import tensorflow as tf
 from rocketctr.config import Config, ConfigError
 from rocketctr.data import BadRowReport, make_dataset
 from rocketctr.data.dataset import SOURCE_FILE, SOURCE_ROW, expand_patterns
-from rocketctr.evaluation import run_towers
+from rocketctr.evaluation import run_history, run_towers
 from rocketctr.files import check_writable_dir
 from rocketctr.metrics import sigmoid
-from rocketctr.rundir import restore_run
+from rocketctr.rundir import BEST_DIR, restore_run
 from rocketctr.schema import load_schema, parse_schema
+from rocketctr.selection import load_booster
 
 OUTPUT_FORMATS = (".parquet", ".csv")
 
@@ -112,10 +113,12 @@ def predict(
         towers = [t for t in run_towers(model, tower) if t in (lead, "booster")]
         schema, scored_with = model.schema, checkpoint
         booster = model
-        if "booster" in towers and lead not in (None, config.export_light):
-            # Loading another light net's best rows moved the shared table: the booster is
-            # scored as the run keeps it (its checkpoint), by a model of its own.
-            booster = restore_run(model_dir, error=ConfigError)[0]
+        moved = lead not in (None, config.export_light)  # another net's rows in the table
+        if "booster" in towers:  # at its own best epoch, from a frozen copy of its rows
+            history = run_history(Path(model_dir))
+            kept = load_booster(model, Path(model_dir) / BEST_DIR, history, always=moved)
+            if kept is None and moved:  # not kept apart: as the run's checkpoint holds it
+                booster = restore_run(model_dir, error=ConfigError)[0]
         scorer = tf.function(
             lambda x: (
                 {**model(x, training=False), "booster_logits": booster(x)["booster_logits"]}

@@ -128,9 +128,12 @@ def booster_epoch(history: list[dict], config: Config) -> int | None:
     return record["epoch"] if record else None
 
 
-def load_booster(model, best_dir: str | Path, history: list[dict]) -> int | None:
+def load_booster(
+    model, best_dir: str | Path, history: list[dict], always: bool = False
+) -> int | None:
     """Makes the model's booster that of its own best epoch, frozen (`freeze_booster`),
-    when the model holds the weights of another epoch.
+    when the model holds the weights of another epoch (`always`: also when it holds the
+    same one, so that loading other rows into the shared table leaves the booster as kept).
 
     Returns:
         The booster's epoch, or None: not kept apart, already the model's, or (said in a
@@ -140,7 +143,7 @@ def load_booster(model, best_dir: str | Path, history: list[dict]) -> int | None
     epoch = booster_epoch(history, config)
     if epoch is None or model.frozen_booster is not None:
         return epoch if model.frozen_booster is not None else None
-    if epoch == selected_epoch(history, config):
+    if epoch == selected_epoch(history, config) and not always:
         return None
     path = os.path.join(str(best_dir), BOOSTER, f"ckpt-{epoch}")
     if not tf.io.gfile.exists(path + ".index"):
