@@ -403,25 +403,26 @@ class CoTrainModel(tf_keras.Model):
 
     def freeze_booster(self, path: str) -> None:
         """Stops the booster: from the next traced step on, its output (what it teaches,
-        its validation metrics) is that of the weights `booster_weights` saved at `path`,
-        frozen in a copy of its own, and none of its variables trains. Its tower is set to
-        those weights too, so the run's checkpoints hold them."""
+        its validation metrics) is that of the weights `booster_checkpoint` saved at
+        `path`, frozen in a copy of its own, and none of its variables trains. Its tower is
+        set to those weights too, so the run's checkpoints hold them."""
         alone = {"distill.mode": "booster_only", "distill.teacher_patience": 0}
         frozen = build_model(self.rocket_config.replace(alone), self.schema, train=False)
-        tf.train.Checkpoint(weights=frozen.booster_weights()).read(path).assert_consumed()
+        frozen.booster_checkpoint().read(path).assert_consumed()
         frozen.trainable = False
-        for mine, kept in zip(self.booster.weights, frozen.booster.weights, strict=True):
-            mine.assign(kept)
+        tf.train.Checkpoint(booster=self.booster).read(path).expect_partial()
         self.__dict__["frozen_booster"] = frozen
         # Keras traced its step functions with the booster training: trace them again.
         self.train_function = self.make_train_function(force=True)
         self.test_function = None
 
-    def booster_weights(self) -> list[tf.Variable]:
-        """What the booster's scores depend on: its tower's weights and the table it reads
-        (model selection keeps them at the booster's own best epoch)."""
-        table = [self.embedding] if self.booster.reads_embeddings else []
-        return list(self.booster.weights) + [v for t in table for v in t.weights]
+    def booster_checkpoint(self) -> tf.train.Checkpoint:
+        """What the booster's scores depend on, its tower and the table it reads, by
+        object path (model selection keeps them at the booster's own best epoch)."""
+        parts = {"booster": self.booster}
+        if self.booster.reads_embeddings:
+            parts["table"] = self.embedding
+        return tf.train.Checkpoint(**parts)
 
     def _read_tables(self) -> list[Embedding]:
         """The embedding tables a training tower reads (LR reads none)."""

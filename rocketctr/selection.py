@@ -406,12 +406,12 @@ class Selection(tf_keras.callbacks.Callback):
             if not net_improved:
                 continue
             if name == BOOSTER:
-                weights, what = self.model.booster_weights(), "the booster's best epoch's weights"
+                weights, what = self.model.booster_checkpoint(), "the booster's best weights"
             else:
-                weights = self.model.light_weights(self.model.light_nets[name])
+                net = self.model.light_nets[name]
+                weights = tf.train.Checkpoint(weights=self.model.light_weights(net))
                 what = f"the selected epoch's weights of light net {name}"
-            write_checkpoint(tf.train.Checkpoint(weights=weights), self._best_path(epoch + 1, name),
-                             what)  # fmt: skip
+            write_checkpoint(weights, self._best_path(epoch + 1, name), what)
             track = self.booster if name == BOOSTER else self.lights[name]
             keep = (epoch + 1, track.previous_best)
             self._drop_old_bests(os.path.join(self.best_dir, name), keep)
