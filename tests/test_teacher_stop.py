@@ -12,6 +12,8 @@ from rocketctr.evaluation import score_at_best
 from rocketctr.model import build_model
 from rocketctr.schema import load_schema
 from rocketctr.selection import Selection, booster_epoch, load_booster
+from rocketctr.serving import export_light
+from rocketctr.serving.verification import loaded_variables
 from tests.helpers import random_features, random_labels
 
 SCHEMA = load_schema("criteo")
@@ -195,3 +197,14 @@ def test_light_distill_is_refused_without_a_teacher(distill, message):
     config = Config.from_dict({"distill": distill, "train": {"selection_metric": "light_distill"}})
     with pytest.raises(ConfigError, match=message):
         Selection(config, [], None, None)
+
+
+def test_the_export_of_a_run_whose_teacher_froze_holds_the_light_path_only(tmp_path):
+    config, model = _model(patience=1)
+    selection = Selection(config, [], None, str(tmp_path / "best"))
+    _epochs(selection, model, SEQUENCE[:3])
+    assert model.frozen_booster is not None
+    path = export_light(model, tmp_path / "export", force=True)  # verified: light path only
+    loaded = tf.saved_model.load(str(path))
+    names = [v.name for v in loaded_variables(loaded)]
+    assert names and not [n for n in names if "booster" in n]
