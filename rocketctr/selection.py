@@ -141,9 +141,9 @@ def load_booster(
     """
     config = model.rocket_config
     epoch = booster_epoch(history, config)
-    if epoch is None or model.frozen_booster is not None:
-        return epoch if model.frozen_booster is not None else None
-    if epoch == selected_epoch(history, config) and not always:
+    if model.frozen_booster is not None:  # stopped in this process (teacher_patience)
+        return epoch
+    if epoch is None or (epoch == selected_epoch(history, config) and not always):
         return None
     path = os.path.join(str(best_dir), BOOSTER, f"ckpt-{epoch}")
     if not tf.io.gfile.exists(path + ".index"):
@@ -416,23 +416,22 @@ class Selection(tf_keras.callbacks.Callback):
             keep = (epoch + 1, track.previous_best)
             self._drop_old_bests(os.path.join(self.best_dir, name), keep)
         if stops_teacher:
-            self._freeze_teacher(stopped_at=epoch + 1)
+            self._freeze_teacher(announce=True)
 
     def on_train_begin(self, logs=None) -> None:
         if self.teacher_epoch is not None and self.model.frozen_booster is None:
-            self._freeze_teacher(stopped_at=None)  # a resumed run, after the switch
+            self._freeze_teacher(announce=False)  # a resumed run, after the switch
 
-    def _freeze_teacher(self, stopped_at: int | None) -> None:
-        """Freezes the booster at `teacher_epoch` (best/booster/); `stopped_at`: the epoch
-        after which it stops, None on resume."""
+    def _freeze_teacher(self, announce: bool) -> None:
+        """Freezes the booster at `teacher_epoch`, from best/booster/."""
         path = self._best_path(self.teacher_epoch, BOOSTER)
         if not tf.io.gfile.exists(path + ".index"):
             raise ConfigError(
-                f"The booster stopped training at its epoch {self.teacher_epoch} and teaches "
-                f"from that epoch's weights, which are not in {os.path.dirname(path)}: this "
-                "run cannot go on as it began. Train it again into a new --model_dir."
+                f"The booster stopped training and teaches from the weights of its epoch "
+                f"{self.teacher_epoch}, which are not in {os.path.dirname(path)}: this run "
+                "cannot go on as it began. Train it again into a new --model_dir."
             )
-        if stopped_at is not None:
+        if announce:
             print(f"\n{self.booster.monitor} has not improved for {self.teacher_patience} "
                   f"epoch(s) since epoch {self.teacher_epoch}: the booster stops training and "
                   "teaches from that epoch's weights, frozen.")  # fmt: skip

@@ -129,7 +129,7 @@ def test_a_run_without_its_teachers_weights_is_refused_on_resume(tmp_path):
         path.unlink()
     selection = Selection(config, history, None, str(tmp_path / "best"))
     selection.set_model(build_model(config, SCHEMA))
-    with pytest.raises(ConfigError, match="stopped training at its epoch 2 and teaches from"):
+    with pytest.raises(ConfigError, match="the weights of its epoch 2, which are not in"):
         selection.on_train_begin()
 
 
