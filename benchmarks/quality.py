@@ -84,6 +84,12 @@ VARIANTS = {
         "light",
         "light",
     ),
+    # The booster stops at its peak and teaches from a frozen copy of its best epoch.
+    "distilled_teacher_stop": (
+        {"distill.mode": "co_train", "distill.teacher_patience": 2},
+        "light",
+        "light",
+    ),
     "booster": ({"distill.mode": "booster_only"}, "booster", None),
     # Two-stage KD: the light net alone, taught by the frozen booster of this seed's
     # "booster" run (trained first; TEACHER is replaced by that run's dir).
