@@ -146,6 +146,8 @@ def load_booster(
     if epoch is None or (epoch == selected_epoch(history, config) and not always):
         return None
     path = os.path.join(str(best_dir), BOOSTER, f"ckpt-{epoch}")
+    if not tf.io.gfile.exists(os.path.dirname(path)):  # a run from before best/booster/
+        return None
     if not tf.io.gfile.exists(path + ".index"):
         print(f"WARNING: the booster's weights at its best epoch {epoch} are not in "
               f"{os.path.dirname(path)}; using the checkpoint's.")  # fmt: skip
