@@ -5,6 +5,7 @@ Prints {"one": [...], "two": [...]} as JSON.
 """
 
 import json  # noqa: I001  (rocketctr first: it sets TF_USE_LEGACY_KERAS)
+import tempfile
 
 import rocketctr  # noqa: F401
 import tensorflow as tf
@@ -32,7 +33,9 @@ CONFIG = Config.from_dict(
 BATCHES = [(random_features(SCHEMA, 64, seed=i), random_labels(64, seed=i)) for i in range(6)]
 
 
-def losses_under(strategy: tf.distribute.Strategy) -> list[float]:
+def losses_under(strategy: tf.distribute.Strategy, freeze: bool = False) -> list[float]:
+    """Per-step losses over BATCHES; with `freeze`, the booster is frozen at its weights
+    after 3 steps (distill.teacher_patience's switch) and 3 more steps train."""
     tf_keras.utils.set_random_seed(0)
     with strategy.scope():
         model = build_model(CONFIG, SCHEMA)
@@ -46,12 +49,26 @@ def losses_under(strategy: tf.distribute.Strategy) -> list[float]:
         {k: tf.TensorSpec([None], v.dtype) for k, v in BATCHES[0][0].items()},
         tf.TensorSpec([None], tf.float32),
     )
-    dataset = tf.data.Dataset.from_generator(lambda: iter(BATCHES), output_signature=signature)
-    model.fit(dataset, epochs=1, verbose=0, callbacks=[Record()])
+
+    def fit(batches):
+        data = tf.data.Dataset.from_generator(lambda: iter(batches), output_signature=signature)
+        model.fit(data, epochs=1, verbose=0, callbacks=[Record()])
+
+    if not freeze:
+        fit(BATCHES)
+        return losses
+    fit(BATCHES[:3])
+    with tempfile.TemporaryDirectory() as tmp:
+        path = model.booster_checkpoint().write(f"{tmp}/booster")
+        model.freeze_booster(path)
+    fit(BATCHES[3:])
     return losses
 
 
 if __name__ == "__main__":
+    mirrored = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
     one = losses_under(tf.distribute.get_strategy())
-    two = losses_under(tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"]))
-    print(json.dumps({"one": one, "two": two}))
+    two = losses_under(mirrored)
+    one_frozen = losses_under(tf.distribute.get_strategy(), freeze=True)
+    two_frozen = losses_under(mirrored, freeze=True)
+    print(json.dumps({"one": one, "two": two, "one_frozen": one_frozen, "two_frozen": two_frozen}))

@@ -73,6 +73,10 @@ def test_mirrored_over_two_cpus_matches_one_device():
     assert len(losses["one"]) == 6
     # Logged losses are the true mean loss, not divided (or multiplied) by the replica count.
     np.testing.assert_allclose(losses["two"], losses["one"], rtol=1e-5)
+    # A booster frozen after 3 steps (the teacher stopped at its peak): its frozen copy is
+    # read inside the mirrored step, which trains as on one device.
+    assert len(losses["one_frozen"]) == 6
+    np.testing.assert_allclose(losses["two_frozen"], losses["one_frozen"], rtol=1e-5)
 
 
 def _weights(checkpoint_dir):
