@@ -32,7 +32,9 @@ class Embedding(tf_keras.layers.Layer):
     Args:
         num_rows: rows in the table (sum of every feature's rows).
         embedding_dim: width of each row.
-        init_stddev: the rows start from a normal of this standard deviation.
+        init_stddev: the rows start from a normal of this standard deviation; None: from
+            zeros, for a table whose values are read from a checkpoint next (one fill
+            instead of a normal draw and its temporaries, each as large as the table).
         padded: whether ids hold -1 for empty slots (the schema has multi-valued fields).
     """
 
@@ -40,7 +42,7 @@ class Embedding(tf_keras.layers.Layer):
         self,
         num_rows: int,
         embedding_dim: int,
-        init_stddev: float = 0.01,
+        init_stddev: float | None = 0.01,
         padded: bool = False,
         **kwargs,
     ) -> None:
@@ -54,7 +56,11 @@ class Embedding(tf_keras.layers.Layer):
         self.table = self.add_weight(
             name="table",
             shape=[self.num_rows, self.embedding_dim],
-            initializer=tf_keras.initializers.RandomNormal(stddev=self.init_stddev),
+            initializer=(
+                "zeros"
+                if self.init_stddev is None
+                else tf_keras.initializers.RandomNormal(stddev=self.init_stddev)
+            ),
         )
         super().build(input_shape)
 
