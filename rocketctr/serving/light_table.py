@@ -36,7 +36,7 @@ from rocketctr.schema import Schema
 ROWS = "light_rows"
 SCALES = "light_row_scales"
 _STORAGE = {"float32": tf.float32, "bfloat16": tf.bfloat16, "int8": tf.int8}
-BLOCK_BYTES = 16 * 2**20  # float32 rows read from the training table per step
+BLOCK_BYTES = 4 * 2**20  # float32 rows read from the training table per step
 
 
 def light_rows(schema: Schema, feature_names: Sequence[str]) -> int:
