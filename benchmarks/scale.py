@@ -96,6 +96,19 @@ def digest(directory: Path) -> str:
     return h.hexdigest()
 
 
+def graph_digest(directory: Path) -> str:
+    """sha256 of a SavedModel's saved_model.pb as text, less what a process numbers: traced
+    functions are named `__inference_<name>_<uid>` and some attributes hold uids, from a
+    counter that any earlier trace in the process advances."""
+    from tensorflow.core.protobuf import saved_model_pb2
+
+    proto = saved_model_pb2.SavedModel()
+    proto.ParseFromString((directory / "saved_model.pb").read_bytes())
+    text = re.sub(r"(__inference_\w*?)_\d+\b", r"\1", str(proto))
+    lines = sorted(re.sub(r'^(\s*s: )"\d+"$', r"\1<uid>", line) for line in text.splitlines())
+    return hashlib.sha256("\n".join(lines).encode()).hexdigest()
+
+
 def measure(args, rows: int, data: tuple[Path, Path], codes: dict[str, Path], work: Path):
     """Trains one run of `rows` table rows and exports it with every code and dtype."""
     schema, table_rows = scaled_schema(rows, work)
@@ -127,6 +140,7 @@ def measure(args, rows: int, data: tuple[Path, Path], codes: dict[str, Path], wo
                 "seconds": round(seconds, 1),
                 "reported_peak_mib": int(own[1].replace(",", "")) if own else None,
                 "variables_sha256": digest(base / "1"),
+                "graph_sha256": graph_digest(base / "1"),
             }
             result["exports"].append(entry)
             print(f"  export {name} {dtype}: peak {peak / MiB:,.0f} MiB in {seconds:.0f} s",
@@ -171,11 +185,12 @@ def markdown(payload: dict) -> str:
                 e = exports[name, dtype]
                 row += [round(e["peak_rss"] / MiB), growth(e["growth_tables"])]
         rows.append(row)
-    same = []
+    same, graphs = [], []
     for r in results:
         for dtype in payload["dtypes"]:
-            digests = {e["variables_sha256"] for e in r["exports"] if e["dtype"] == dtype}
-            same.append(len(digests) == 1)
+            exports = [e for e in r["exports"] if e["dtype"] == dtype]
+            same.append(len({e["variables_sha256"] for e in exports}) == 1)
+            graphs.append(len({e["graph_sha256"] for e in exports}) == 1)
     text = (
         f"# Peak memory of training and export against the table\n\n"
         f"Command: `{payload['command']}`\n\n"
@@ -184,8 +199,10 @@ def markdown(payload: dict) -> str:
         f"steps. Peak RSS of each process (ru_maxrss); growth / table = (peak − the "
         f"{results[0]['rows']:,}-row run's peak) / (table bytes − its table bytes).\n\n"
         + common.markdown_table(headers, rows)
-        + "\n\nExported variables identical across exporters for every size and dtype: "
-        + ("yes" if all(same) else "NO")
+        + "\n\nExported variables (variables/, byte for byte) identical across exporters for "
+        + f"every size and dtype: {'yes' if all(same) else 'NO'}; graphs (saved_model.pb, "
+        + "traced functions' numbering aside) identical: "
+        + ("yes" if all(graphs) else "NO")
         + f".\n\nMachine: {payload['machine']}\n"
     )
     return text
