@@ -225,7 +225,7 @@ class CoTrainModel(tf_keras.Model):
         teacher: what the light net learns from (distill/teacher.py): a finished run's
             booster or codistillation peers; by default the co-trained booster, if any.
         restored: every weight is read from a checkpoint next (`build_model(train=False)`):
-            the embedding tables start from zeros, not from a random draw.
+            the embedding tables get no initial value (`Embedding`, init_stddev None).
     """
 
     def __init__(
@@ -787,13 +787,12 @@ def build_model(
         teacher: see `CoTrainModel`.
         train: False for a model that only scores, its weights read from a checkpoint
             next: its towers' and tables' variables exist, not the optimizers' slots (each
-            as large as what it updates), and its tables start from zeros.
+            as large as what it updates), and its tables hold no value until restored.
     """
     model = model_class(config, schema, teacher=teacher, restored=not train, name="rocketctr")
     if not train:
         # Traced, not run: the variables are made, and no table is read before its values
-        # are restored. A variable a gather has read is copied on every later write, so a
-        # restore would briefly hold three copies of the table instead of two.
+        # are restored (a variable a gather has read is copied on every later write).
         tf.function(model).get_concrete_function(example_batch(schema))
         return model
     # Never XLA for the whole step: it receives raw strings. train.jit_compile compiles the

@@ -19,9 +19,10 @@ training.
 Memory: the exported table is made once, at its final size and dtype, and filled a block
 of rows at a time (`BLOCK_BYTES` of float32 read from the training table, converted, written
 in place), so an export never holds a second whole copy in numpy or in a temporary tensor.
-When the light net reads every row in float32, the export's variable shares the training
-variable's buffer (TensorFlow copies a variable's buffer only on a write), and nothing is
-copied at all.
+When the light net reads every row in float32, the export's variable is made from the
+training variable's value and shares its buffer (TensorFlow copies a buffer with two owners
+only before a write), so nothing is copied; unless a gather has ever read the training
+table (training does; a restored run has not): TensorFlow then copies it for the read.
 """
 
 from __future__ import annotations
