@@ -87,6 +87,17 @@ def run(command: list[str], code: Path, log: Path) -> tuple[int, float, str]:
     return usage.ru_maxrss * 1024, seconds, text
 
 
+def commit(checkout: Path) -> str:
+    """The checkout's commit, with "+changes" when its tracked files differ from it."""
+
+    def git(*args):
+        return subprocess.run(["git", "-C", str(checkout), *args], capture_output=True,
+                              text=True).stdout.strip()  # fmt: skip
+
+    head = git("rev-parse", "--short", "HEAD") or "unknown"
+    return head + ("+changes" if git("status", "--porcelain", "--untracked-files=no") else "")
+
+
 def digest(directory: Path) -> str:
     """sha256 over the files of a SavedModel's variables/ (the exported numbers)."""
     h = hashlib.sha256()
@@ -191,9 +202,12 @@ def markdown(payload: dict) -> str:
             exports = [e for e in r["exports"] if e["dtype"] == dtype]
             same.append(len({e["variables_sha256"] for e in exports}) == 1)
             graphs.append(len({e["graph_sha256"] for e in exports}) == 1)
+    reported = [abs(e["reported_peak_mib"] - e["peak_rss"] / MiB) for r in results
+                for e in r["exports"] if e["reported_peak_mib"] is not None]  # fmt: skip
+    checkouts = ", ".join(f"{n}: {c['commit']}" for n, c in payload["codes"].items())
     text = (
         f"# Peak memory of training and export against the table\n\n"
-        f"Command: `{payload['command']}`\n\n"
+        f"Command: `{payload['command']}` (exporters {checkouts})\n\n"
         f"Dim {payload['dim']}, float32 training table (light net reads every row), "
         f"embedding optimizer {payload['embedding_optimizer']}, {payload['steps']} training "
         f"steps. Peak RSS of each process (ru_maxrss); growth / table = (peak − the "
@@ -203,7 +217,13 @@ def markdown(payload: dict) -> str:
         + f"every size and dtype: {'yes' if all(same) else 'NO'}; graphs (saved_model.pb, "
         + "traced functions' numbering aside) identical: "
         + ("yes" if all(graphs) else "NO")
-        + f".\n\nMachine: {payload['machine']}\n"
+        + (
+            f". The exporter's own `peak memory` line is within {max(reported):.0f} MiB of the "
+            "measured peak."
+            if reported
+            else "."
+        )
+        + f"\n\nMachine: {payload['machine']}\n"
     )
     return text
 
@@ -241,7 +261,7 @@ def main(argv: list[str] | None = None) -> int:
     payload = {
         "command": "python benchmarks/scale.py "
         + " ".join(argv if argv is not None else sys.argv[1:]),
-        "codes": {n: str(p) for n, p in codes.items()},
+        "codes": {n: {"path": str(p), "commit": commit(p)} for n, p in codes.items()},
         "dim": args.dim,
         "steps": args.steps,
         "dtypes": args.dtypes,

@@ -1,5 +1,6 @@
-"""`export_from_model_dir` in bounded memory: a 2M-row table costs at most two tables of
-peak RSS beyond what the export of a tiny table costs (TensorFlow, graphs, eval rows)."""
+"""`export_from_model_dir` in bounded memory: a 2M-row table costs at most two tables (and
+SLACK) of peak RSS beyond what the export of a tiny table costs (TensorFlow, graphs, eval
+rows)."""
 
 from __future__ import annotations
 
@@ -19,10 +20,11 @@ BIG_ROWS = 2_000_000  # 122 MiB of float32 at dim 16
 TINY_ROWS = 1_000
 MiB = 2**20
 # What a big table may cost beyond a tiny one's export, besides two tables (the restored
-# one, and a second while it is restored or while the reloaded export is checked against
-# it): the allocator's bookkeeping and the blocks in flight. Measured at 2M x 16: 253 MiB
-# (float32) and 255 MiB (int8) against 244 MiB for two tables; the exporter of rev 08fc25c
-# took 895 and 1,046 MiB (7.3 and 8.6 tables).
+# one, and the reloaded export checked against it): the bookkeeping of TensorFlow's pool
+# allocator (oneDNN's), which grows with the regions it reserves, and the blocks in flight.
+# Measured at 2M x 16, against 244 MiB for two tables: 252 MiB for float32, 207 MiB for
+# int8 (245 and 199 MiB with TF_ENABLE_ONEDNN_OPTS=0, whose allocator keeps no pool); the
+# exporter of rev 08fc25c took 895 and 1,046 MiB (7.3 and 8.6 tables).
 SLACK = 32 * MiB
 
 _MAKE_RUNS = """
