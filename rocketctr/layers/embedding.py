@@ -26,8 +26,8 @@ def gather_rows(table, ids: tf.Tensor, padded: bool) -> tf.Tensor:
 
 def _without_value(name, shape, dtype, trainable=True, **unused):
     """An `add_weight` getter: a variable that holds no value (and no memory) until one is
-    assigned, as a checkpoint's restore does; reading it before fails. A restore into an
-    initialized table would briefly hold two tables."""
+    assigned, as a checkpoint's restore does; before, it reads as empty and a lookup in it
+    fails. A restore into an initialized table would briefly hold two tables."""
     return resource_variable_ops.UninitializedVariable(
         name=name, shape=shape, dtype=dtype, trainable=trainable
     )
