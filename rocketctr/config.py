@@ -207,6 +207,9 @@ class TrainConfig:
     shuffle_buffer_rows: int = 65536
     bad_rows: str = "error"  # error | skip
     checkpoint_every_steps: int = 1000  # mid-epoch backups (rocketctr/resume.py); 0 = none
+    # Epoch-end checkpoints kept in checkpoints/ (the oldest is deleted beyond this). Each
+    # holds every variable and optimizer slot: with Adagrad tables, twice the tables' bytes.
+    keep_checkpoints: int = 3
     strategy: str = "auto"  # auto | default | mirrored | multi_worker | parameter_server
     # Model selection on what ships: the weights of the epoch with the best validation
     # `selection_metric` (a light-net metric by default) are kept, checkpointed and exported.
@@ -409,6 +412,7 @@ _VALUE_CHECKS: dict[tuple[type, str], tuple[Callable[[Any], bool], str]] = {
     (TrainConfig, "seed"): (_non_negative, "must be >= 0"),
     (TrainConfig, "shuffle_buffer_rows"): (_positive, "must be >= 1"),
     (TrainConfig, "checkpoint_every_steps"): (_non_negative, "must be >= 0 (0: no backups)"),
+    (TrainConfig, "keep_checkpoints"): (_positive, "must be >= 1"),
     (TrainConfig, "early_stopping_patience"): (_non_negative, "must be >= 0 (0: never stop)"),
     (TrainConfig, "lr_plateau_factor"): (lambda v: 0.0 < v <= 1.0, "must be in (0, 1]"),
     (TrainConfig, "lr_plateau_patience"): (_positive, "must be >= 1"),

@@ -95,6 +95,10 @@ def compute(schema: Schema, patterns: Sequence[str], bad_rows: str = "error") ->
         # "" (missing) has its own row after the OOV row; it, values with a line break and
         # bytes that are not UTF-8 cannot be a line of the (text) vocabulary file.
         kept = [(v, c) for v, c in counter.items() if c >= min_count and _writable(v)]
+        if not kept:  # an empty vocabulary file: no table could be built from it
+            raise FeatureStatsError(
+                _empty_vocabulary(name, spec[name]["column"], min_count, counter)
+            )
         kept.sort(key=lambda vc: (-vc[1], vc[0]))
         stats[name] = {
             "values": [v.decode() for v, _ in kept],
@@ -113,6 +117,23 @@ def compute(schema: Schema, patterns: Sequence[str], bad_rows: str = "error") ->
         std = float(np.sqrt(max(squares / n - mean * mean, 0.0)))
         stats[name] = {"mean": float(mean), "std": std, "values_seen": int(n)}
     return stats
+
+
+def _empty_vocabulary(name: str, column: str, min_count: int, counter) -> str:
+    """The one-line error of a vocabulary feature none of whose values reaches min_count."""
+    counted = [(c, v) for v, c in counter.items() if _writable(v)]
+    fix = "Nothing of the statistics pass was stored: lower min_count, or hash the field."
+    if not counted:
+        return (
+            f"Feature {name!r} (column {column!r}): the training files hold no value of it, so "
+            f"its vocabulary would be empty. {fix}"
+        )
+    count, value = min(counted, key=lambda cv: (-cv[0], cv[1]))  # the vocabulary's order
+    return (
+        f"Feature {name!r} (column {column!r}): no value reaches its vocabulary min_count of "
+        f"{min_count} in the training files (the most frequent, {value.decode()!r}, is seen "
+        f"{count:,} times), so its vocabulary would be empty. {fix}"
+    )
 
 
 def _writable(value: bytes) -> bool:

@@ -224,10 +224,17 @@ class CoTrainModel(tf_keras.Model):
         schema: the dataset schema; privileged features reach the booster only.
         teacher: what the light net learns from (distill/teacher.py): a finished run's
             booster or codistillation peers; by default the co-trained booster, if any.
+        restored: every weight is read from a checkpoint next (`build_model(train=False)`):
+            the embedding tables get no initial value (`Embedding`, init_stddev None).
     """
 
     def __init__(
-        self, config: Config, schema: Schema, teacher: Teacher | None = None, **kwargs
+        self,
+        config: Config,
+        schema: Schema,
+        teacher: Teacher | None = None,
+        restored: bool = False,
+        **kwargs,
     ) -> None:
         super().__init__(**kwargs)
         d = config.distill
@@ -249,7 +256,7 @@ class CoTrainModel(tf_keras.Model):
 
         dim = config.model.embedding_dim
         rows = self.processor.num_table_rows
-        stddev = config.model.embedding_init_stddev
+        stddev = None if restored else config.model.embedding_init_stddev
         padded = bool(schema.multi_valued_columns)  # empty slots of multi-valued fields
         self.embedding = Embedding(rows, dim, stddev, padded, name="shared_embedding")
         self.light_embedding = None
@@ -780,12 +787,15 @@ def build_model(
         schema: the dataset schema.
         model_class: CoTrainModel or a subclass (benchmarks).
         teacher: see `CoTrainModel`.
-        train: False for a model that only scores: its towers' and tables' variables
-            exist, not the optimizers' slots (each as large as what it updates).
+        train: False for a model that only scores, its weights read from a checkpoint
+            next: its towers' and tables' variables exist, not the optimizers' slots (each
+            as large as what it updates), and its tables hold no value until restored.
     """
-    model = model_class(config, schema, teacher=teacher, name="rocketctr")
+    model = model_class(config, schema, teacher=teacher, restored=not train, name="rocketctr")
     if not train:
-        model(example_batch(schema))
+        # Traced, not run: the variables are made, and no table is read before its values
+        # are restored (a variable a gather has read is copied on every later write).
+        tf.function(model).get_concrete_function(example_batch(schema))
         return model
     # Never XLA for the whole step: it receives raw strings. train.jit_compile compiles the
     # towers only (see CoTrainModel._xla).

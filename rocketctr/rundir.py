@@ -402,7 +402,10 @@ def prepare_run_schema(model_dir: str | Path, schema: Schema, compare: bool = Tr
 
 
 def restore_run(
-    model_dir: str | Path, error: type[Exception] = ValueError, light: str | None = None
+    model_dir: str | Path,
+    error: type[Exception] = ValueError,
+    light: str | None = None,
+    train: bool = True,
 ) -> tuple[CoTrainModel, Config, str, int]:
     """Builds a run's model from its config and restores its newest readable checkpoint.
 
@@ -412,6 +415,8 @@ def restore_run(
         light: the light net to select (`CoTrainModel.select_light`), by default the
             run's `export.light`; in a run of several, the weights it serves from are
             those of its own best epoch (rocketctr/selection.py).
+        train: False for scoring only (`build_model`): no optimizer slots are built or
+            read, and the distillation methods' weights are not built.
 
     Returns:
         (model, config, checkpoint path, completed epochs).
@@ -425,7 +430,7 @@ def restore_run(
         paths = checkpoint_paths(checkpoint_dir)
         if not paths:
             raise RunFileError(f"No checkpoint in {checkpoint_dir}; the run has not trained yet.")
-        model = build_model(config, schema)
+        model = build_model(config, schema, train=train)
         position = RunPosition()
         # Every model variable must come from the checkpoint: never use initial weights.
         path = restore_newest(model, position, paths)

@@ -89,6 +89,35 @@ def test_unknown_override_is_refused_with_its_name(tmp_path):
     assert "Unknown config key 'train.batchsize'" in proc.stderr
 
 
+def test_a_vocabulary_no_value_reaches_is_one_line_and_the_rerun_is_not_stuck(tmp_path):
+    rows = [("1", "paris", "3"), ("0", "rome", "1"), ("1", "paris", "4"), ("0", "oslo", "2")]
+    data = tmp_path / "rows.tsv"
+    data.write_text("".join("\t".join(r) + "\n" for r in rows * 4))  # paris 8, rome 4, oslo 4
+    schema = tmp_path / "cities.yaml"
+    spec = (
+        "name: cities\nformat: tsv\ncolumns: [y, city, n]\nlabel: y\n"
+        "dense: [{name: n}]\ncategorical: [{name: city, vocabulary: {min_count: %d}}]\n"
+    )
+    schema.write_text(spec % 9)
+    run = tmp_path / "run"
+    args = [f"--train={data}", f"--eval={data}", f"--model_dir={run}", f"--set=schema={schema}",
+            "--set=train.batch_size=8", "--noexport", *TINY[:3]]  # fmt: skip
+    for _ in range(2):  # the same command fails the same way: nothing of the pass was kept
+        proc = _run(*args, check=False)
+        assert proc.returncode == 2, proc.stderr[-3000:]
+        assert proc.stderr.splitlines()[-1] == (
+            "rocketctr: error: Feature 'city' (column 'city'): no value reaches its vocabulary "
+            "min_count of 9 in the training files (the most frequent, 'paris', is seen 8 times), "
+            "so its vocabulary would be empty. Nothing of the statistics pass was stored: lower "
+            "min_count, or hash the field."
+        )
+        assert "Traceback" not in proc.stderr
+        assert not (run / "feature_stats.json").exists() and not (run / "vocabularies").exists()
+    schema.write_text(spec % 8)  # lowered: paris is kept
+    _run(*args)
+    assert (run / "vocabularies" / "city.txt").read_text() == "paris\n"
+
+
 @pytest.mark.skipif(not SHARED_DATA.exists(), reason="needs ../shared/data (real CTR samples)")
 def test_train_on_criteo_sample(tmp_path):
     lines = (

@@ -174,3 +174,30 @@ def test_text_in_a_bucketed_column_is_a_malformed_row(tmp_path):
     with pytest.raises(Exception, match=r"rows.tsv:9: column `n` \(index 3\): expected a number"):
         feature_stats.compute(parse_schema(SPEC), [data])
     assert parse_schema(SPEC).is_string_column("n") is False  # served as DT_FLOAT
+
+
+def test_a_vocabulary_no_value_reaches_is_refused_before_anything_is_stored(tmp_path):
+    data, schema_path = _write(tmp_path / "in")
+    spec = json.loads(json.dumps(SPEC))
+    spec["categorical"][0]["vocabulary"]["min_count"] = 4  # paris, the most frequent: 3
+    with pytest.raises(feature_stats.FeatureStatsError) as refused:
+        feature_stats.compute(parse_schema(spec), [data])
+    assert str(refused.value) == (
+        "Feature 'city' (column 'city'): no value reaches its vocabulary min_count of 4 in the "
+        "training files (the most frequent, 'paris', is seen 3 times), so its vocabulary would "
+        "be empty. Nothing of the statistics pass was stored: lower min_count, or hash the field."
+    )
+    # A column that is empty on every row: no count at all.
+    empty, _ = _write(tmp_path / "empty", rows=[(r[0], "", *r[2:]) for r in ROWS])
+    with pytest.raises(feature_stats.FeatureStatsError, match="hold no value of it"):
+        feature_stats.compute(parse_schema(SPEC), [empty])
+    # Through training: refused before the pass is stored, so the corrected schema's pass is
+    # made (not the empty one reused) and the run trains.
+    _, too_strict = _write(tmp_path / "strict", spec=spec)
+    run = tmp_path / "run"
+    with pytest.raises(SchemaError, match="min_count of 4"):
+        train(_config(too_strict), [data], [data], run, verbose=0)
+    assert not (run / feature_stats.STATS_FILE).exists()
+    assert not (run / feature_stats.VOCABULARY_DIR).exists()
+    train(_config(schema_path), [data], [data], run, verbose=0)
+    assert (run / "vocabularies" / "city.txt").read_text() == "paris\nrome\n"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import tensorflow as tf
 import tf_keras
+from tensorflow.python.ops import resource_variable_ops  # UninitializedVariable
 
 
 def gather_rows(table, ids: tf.Tensor, padded: bool) -> tf.Tensor:
@@ -23,6 +24,15 @@ def gather_rows(table, ids: tf.Tensor, padded: bool) -> tf.Tensor:
     return tf.scatter_nd(positions, rows, shape)
 
 
+def _without_value(name, shape, dtype, trainable=True, **unused):
+    """An `add_weight` getter: a variable that holds no value (and no memory) until one is
+    assigned, as a checkpoint's restore does; before, it reads as empty and a lookup in it
+    fails. A restore into an initialized table would briefly hold two tables."""
+    return resource_variable_ops.UninitializedVariable(
+        name=name, shape=shape, dtype=dtype, trainable=trainable
+    )
+
+
 class Embedding(tf_keras.layers.Layer):
     """Looks up row ids in one [num_rows, embedding_dim] table.
 
@@ -32,7 +42,9 @@ class Embedding(tf_keras.layers.Layer):
     Args:
         num_rows: rows in the table (sum of every feature's rows).
         embedding_dim: width of each row.
-        init_stddev: the rows start from a normal of this standard deviation.
+        init_stddev: the rows start from a normal of this standard deviation; None: for a
+            table whose values a checkpoint assigns next, no initial value (its memory is
+            taken once, by the restore; under a distribution strategy, zeros).
         padded: whether ids hold -1 for empty slots (the schema has multi-valued fields).
     """
 
@@ -40,7 +52,7 @@ class Embedding(tf_keras.layers.Layer):
         self,
         num_rows: int,
         embedding_dim: int,
-        init_stddev: float = 0.01,
+        init_stddev: float | None = 0.01,
         padded: bool = False,
         **kwargs,
     ) -> None:
@@ -51,11 +63,16 @@ class Embedding(tf_keras.layers.Layer):
         self.padded = padded
 
     def build(self, input_shape) -> None:
-        self.table = self.add_weight(
-            name="table",
-            shape=[self.num_rows, self.embedding_dim],
-            initializer=tf_keras.initializers.RandomNormal(stddev=self.init_stddev),
-        )
+        shape = [self.num_rows, self.embedding_dim]
+        if self.init_stddev is None and not tf.distribute.has_strategy():
+            self.table = self.add_weight(name="table", shape=shape, getter=_without_value)
+        else:
+            initializer = (
+                "zeros"
+                if self.init_stddev is None
+                else tf_keras.initializers.RandomNormal(stddev=self.init_stddev)
+            )
+            self.table = self.add_weight(name="table", shape=shape, initializer=initializer)
         super().build(input_shape)
 
     def call(self, ids: tf.Tensor) -> tf.Tensor:

@@ -24,6 +24,7 @@ from rocketctr.serving.exporter import (
     describe_export,
     export_from_model_dir,
     export_light,
+    peak_memory,
 )
 from rocketctr.serving.gate import GateRefused
 from rocketctr.serving.metadata import (
@@ -45,7 +46,7 @@ __all__ = [
     "ASSETS_EXTRA", "AUC_TOLERANCE", "DEFAULT_MODEL_NAME", "METADATA_FILE", "PARITY_ATOL",
     "PARITY_ROWS", "WARMUP_FILE", "ExportError", "GateRefused", "describe_export", "eval_rows",
     "export_from_model_dir", "export_light", "export_tower", "next_version",
-    "parameter_counts", "parse_examples", "parsed_example_keys", "read_export_info",
+    "parameter_counts", "parse_examples", "parsed_example_keys", "peak_memory", "read_export_info",
     "restore_model", "saved_model_bytes", "serialize_examples", "serving_input_dtypes",
     "tower_flops",
     "verify_export", "versions",

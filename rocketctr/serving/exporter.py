@@ -13,7 +13,10 @@ there (verification.py; quality.py for quantized rows), and only then renamed in
 
 from __future__ import annotations
 
+import gc
 import logging
+import resource
+import sys
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -106,20 +109,27 @@ def export_light(
     labels = None
     if rows is not None and example_labels is not None:
         labels = as_numpy_labels(example_labels, len(next(iter(rows.values()))))
-    module = build_light_module(model, parse_dtypes, light_table(model))
+    table = light_table(model)
+    module = build_light_module(model, parse_dtypes, table)
+    # The saved module is dropped before the export is reloaded to be checked; a quantized
+    # table is kept, as the reference the reloaded rows must match.
+    unsaved, needed = [module], variable_bytes(module)
+    reference = table if table is not None and table.dtype != "float32" else None
+    del module, table
     config = model.rocket_config
     if config.model.lights:  # the config it records names the light net it holds
         config = config.replace({"export.light": model.lead.name})
 
     def write(tmp: Path, version: int) -> dict[str, Any]:
-        save_module(module, tmp)
+        save_module(unsaved.pop(), tmp)
+        gc.collect()  # its traced functions refer to it in cycles: free its rows now
         size = saved_model_bytes(tmp)
         extra = tmp / ASSETS_EXTRA
         extra.mkdir()
         if rows is not None:
             write_warmup(extra / WARMUP_FILE, rows, input_dtypes, model_name, WARMUP_ROWS)
         parity_rows = rows if rows is not None else synthetic_rows(input_dtypes)
-        report, served = verify_export(tmp, model, parity_rows, parse_dtypes, labels)
+        report, served = verify_export(tmp, model, parity_rows, parse_dtypes, labels, reference)
         published = [v for v in versions(tmp.parent) if int(v.name) < version]
         gate = check_gate(
             config, served, labels, parity_rows,
@@ -131,13 +141,22 @@ def export_light(
         return info
 
     # A full disk: one line with the space its variables alone need (the graph comes on top).
-    with naming_disk_full(export_base, "the export", lambda: variable_bytes(module), True):
+    with naming_disk_full(export_base, "the export", lambda: needed, True):
         final, info = publish_version(export_base, write)
-    log.info("Exported the light net to %s: %s", final, describe_export(info))
+    log.info("Exported the light net to %s: %s; %s", final, describe_export(info), peak_memory())
     if info["gate"]["failures"]:
         print(f"WARNING: published {final} although the export gate refused it (--force): "
               + "; ".join(info["gate"]["failures"]))  # fmt: skip
     return final
+
+
+def peak_memory() -> str:
+    """'peak memory N MiB': the most this process has held in RAM so far (its peak
+    resident set, VmHWM), e.g. for an export, which holds the training table, the export's
+    rows and the reloaded export's rows."""
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
+    peak *= 1 if sys.platform == "darwin" else 1024  # bytes on macOS
+    return f"peak memory {peak / 2**20:,.0f} MiB"
 
 
 def describe_export(info: Mapping[str, Any]) -> str:

@@ -25,7 +25,10 @@ from rocketctr.serving.export_error import ExportError
 def restore_model(
     model_dir: str | Path, light: str | None = None
 ) -> tuple[CoTrainModel, dict[str, Any]]:
-    """Builds the model of a training run and restores its latest checkpoint.
+    """Builds the scoring-only model of a training run and restores its latest checkpoint.
+
+    No optimizer slot is built or read (an export holds none): with Adagrad or Adam on the
+    tables, they are one or two more tables' worth of memory.
 
     Args:
         model_dir: a `rocketctr train` model dir (config.yaml, checkpoints/, metrics.json).
@@ -40,7 +43,7 @@ def restore_model(
         ExportError: `model_dir` has no config.yaml or no checkpoint.
     """
     model_dir = Path(model_dir)
-    model, _, latest, epochs = restore_run(model_dir, error=ExportError, light=light)
+    model, _, latest, epochs = restore_run(model_dir, ExportError, light, train=False)
     info: dict[str, Any] = {
         "checkpoint": latest,
         "global_step": int(model.global_step.numpy()),

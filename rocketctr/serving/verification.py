@@ -260,6 +260,7 @@ def verify_export(
     rows: Mapping[str, np.ndarray],
     example_dtypes: Mapping[str, tf.DType] | None = None,
     labels: np.ndarray | None = None,
+    reference: light_table_lib.LightTable | None = None,
 ) -> dict[str, Any]:
     """Reloads an export and runs every check on it (see the module docstring).
 
@@ -273,6 +274,9 @@ def verify_export(
         labels: 0/1 [N] of `rows`, when they are labelled eval rows: the AUC/logloss change
             against the float32 light net is measured and, for bfloat16/int8, held to the
             dtype's tolerance (quality.py). Quantized exports need them.
+        reference: for a bfloat16/int8 export, the quantized rows it was saved from (the
+            exporter's `LightTable`): what the reloaded export must score like; made anew
+            from the model when not given.
 
     Returns:
         (report, served): report is {"parameters", "parity_rows", "max_abs_diff",
@@ -292,7 +296,7 @@ def verify_export(
     if dtype == "float32":
         lookup, reference = None, None  # the training table itself: proves the slim remap
     else:
-        reference = light_table(model, dtype)
+        reference = reference or light_table(model, dtype)
         lookup = reference.lookup if reference else None  # LR: no table to store
     vectors = model.light.serving_signatures(
         model.schema, lookup or (lambda ids, names: model.light_table()(ids))
