@@ -208,3 +208,20 @@ def test_the_export_of_a_run_whose_teacher_froze_holds_the_light_path_only(tmp_p
     loaded = tf.saved_model.load(str(path))
     names = [v.name for v in loaded_variables(loaded)]
     assert names and not [n for n in names if "booster" in n]
+
+
+def test_the_report_marks_where_the_teacher_froze(tmp_path):
+    from rocketctr.report import _teacher_note, curves_plot
+
+    config, model = _model(patience=2)
+    history = []
+    selection = Selection(config, history, None, str(tmp_path / "best"))
+    _epochs(selection, model, SEQUENCE[:5])
+    assert _teacher_note(history) == (
+        " The booster stopped training after epoch 4 and taught from its best epoch, 2, "
+        "frozen, from then on."
+    )
+    assert _teacher_note(history[:3]) == ""
+    unmarked = [{k: v for k, v in r.items() if k != "teacher_stopped"} for r in history]
+    with_stop, without = curves_plot(history, 5), curves_plot(unmarked, 5)
+    assert with_stop.startswith("<img") and without.startswith("<img") and with_stop != without
