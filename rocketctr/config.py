@@ -180,7 +180,7 @@ class DistillConfig:
     # co_train: once the booster's own validation metric (of train.selection_metric's
     # kind) has not improved for this many epochs, it stops training and teaches from a
     # frozen copy of its best epoch (its tower and the table rows it read); the light nets
-    # train on. 0 = off: the booster trains as long as they do.
+    # train on. 0 = off: the booster trains as long as they do. Inert in the other modes.
     teacher_patience: int = 0
 
 
@@ -281,11 +281,12 @@ class Config:
                 )
 
         d = self.distill
-        if d.teacher_patience:
+        # Inert without a co-trained booster (light_only, booster_only): a preset's
+        # baselines differ from it by distill.mode alone.
+        if d.teacher_patience and d.mode == "co_train":
             why = None
-            if d.mode != "co_train" or d.codistill_replicas > 1:
-                why = "stops the co-trained booster: distill.mode must be co_train, without "
-                why += "codistillation"
+            if d.codistill_replicas > 1:
+                why = "stops the co-trained booster, and codistillation peers teach here"
             elif not self.train.restore_best or self.train.selection_metric.startswith("booster"):
                 why = "keeps the booster's best epoch as the teacher: it needs "
                 why += "train.restore_best and a light-net train.selection_metric"

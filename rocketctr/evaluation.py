@@ -231,7 +231,9 @@ def evaluate_run(
         and export_parity (None when the light net was scored from the checkpoint).
     """
     model_dir = Path(model_dir)
-    model, config, checkpoint, completed = restore_run(model_dir, error=ConfigError, light=light)
+    model, config, checkpoint, completed = restore_run(
+        model_dir, error=ConfigError, light=light, train=False
+    )
     towers = run_towers(model, tower)
     lead = model.lead.name if model.has_light else None
     global_step = int(model.global_step.numpy())

@@ -70,7 +70,7 @@ def measure_frontier(
     from rocketctr import serving
 
     model_dir = Path(model_dir)
-    model, config, _, _ = restore_run(model_dir, error=ConfigError)
+    model, config, _, _ = restore_run(model_dir, error=ConfigError, train=False)
     if not model.has_light:
         raise ConfigError(f"{model_dir} has no light net (distill.mode 'booster_only').")
     patterns = list(data or read_eval_patterns(model_dir))

@@ -413,9 +413,9 @@ class CoTrainModel(tf_keras.Model):
         its validation metrics) is that of the weights `booster_checkpoint` saved at
         `path`, frozen in a copy of its own, and none of its variables trains. Its tower is
         set to those weights too, so the run's checkpoints hold them."""
-        alone = {"distill.mode": "booster_only", "distill.teacher_patience": 0}
+        alone = self.rocket_config.replace({"distill.mode": "booster_only"})
         with self.distribute_strategy.scope():  # read inside the (mirrored) train step
-            frozen = build_model(self.rocket_config.replace(alone), self.schema, train=False)
+            frozen = build_model(alone, self.schema, train=False)
         frozen.booster_checkpoint().read(path).assert_consumed()
         frozen.trainable = False
         tf.train.Checkpoint(booster=self.booster).read(path).expect_partial()

@@ -107,7 +107,9 @@ def predict(
         raise ConfigError(f"--output must end in .parquet or .csv. Received: {output}")
     check_output(output, patterns, overwrite)
     if model_dir is not None:
-        model, config, checkpoint, _ = restore_run(model_dir, error=ConfigError, light=light)
+        model, config, checkpoint, _ = restore_run(
+            model_dir, error=ConfigError, light=light, train=False
+        )
         # One light net: the others' weights are not at their own best epochs here.
         lead = model.lead.name if model.has_light else None
         towers = [t for t in run_towers(model, tower) if t in (lead, "booster")]
@@ -118,7 +120,7 @@ def predict(
             history = run_history(Path(model_dir))
             kept = load_booster(model, Path(model_dir) / BEST_DIR, history, always=moved)
             if kept is None and moved:  # not kept apart: as the run's checkpoint holds it
-                booster = restore_run(model_dir, error=ConfigError)[0]
+                booster = restore_run(model_dir, error=ConfigError, train=False)[0]
         scorer = tf.function(
             lambda x: (
                 {**model(x, training=False), "booster_logits": booster(x)["booster_logits"]}

@@ -287,7 +287,8 @@ class Selection(tf_keras.callbacks.Callback):
         self.lights = {name: _Track(m, mode) for name, m in light_monitors(config).items()}
         monitor = booster_monitor(config)
         self.booster = _Track(monitor, mode) if monitor else None
-        self.teacher_patience = config.distill.teacher_patience
+        # The booster stops at its peak only where it is kept apart (co_train).
+        self.teacher_patience = config.distill.teacher_patience if self.booster else 0
         self.teacher_epoch: int | None = None  # the booster epoch the teacher froze at
         self.start = time.perf_counter()
         for directory in self._best_dirs():

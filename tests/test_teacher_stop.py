@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from rocketctr.config import Config, ConfigError
+from rocketctr.config import Config, ConfigError, load_config
 from rocketctr.evaluation import score_at_best
 from rocketctr.model import build_model
 from rocketctr.schema import load_schema
@@ -156,7 +156,7 @@ def test_the_kept_booster_is_scored_at_its_own_best_epoch(tmp_path):
 @pytest.mark.parametrize(
     "overrides, message",
     [
-        ({"distill.mode": "light_only"}, "distill.mode must be co_train"),
+        ({"distill.codistill_replicas": 2}, "codistillation peers teach here"),
         ({"train.restore_best": False}, "it needs train.restore_best"),
         ({"train.selection_metric": "booster_auc"}, "a light-net train.selection_metric"),
         ({"distill.teacher_patience": -1}, "must be >= 0"),
@@ -166,6 +166,25 @@ def test_teacher_patience_is_refused_where_it_cannot_hold(overrides, message):
     data = {"distill": {"teacher_patience": 2}}
     with pytest.raises(ConfigError, match=message):
         Config.from_dict(data).replace(overrides)
+
+
+@pytest.mark.parametrize("mode", ["light_only", "booster_only"])
+def test_teacher_patience_is_inert_in_a_presets_baselines(mode, tmp_path):
+    """`--config frappe --set distill.mode=light_only` (the preset's own baseline) trains."""
+    config = load_config("frappe").replace({"distill.mode": mode, "model.light": TINY["light"],
+                                            "model.booster": TINY["booster"]})  # fmt: skip
+    assert config.distill.teacher_patience == 2
+    selection = Selection(config, [], None, str(tmp_path / "best"))
+    model = build_model(config.replace({"schema": "criteo"}), SCHEMA)
+    tower = "light" if mode == "light_only" else "booster"
+    aucs = [0.7, 0.72, 0.71, 0.70, 0.69]
+    selection.set_model(model)
+    selection.set_params({"epochs": 10})
+    selection.on_train_begin()
+    for epoch, auc in enumerate(aucs):
+        selection.on_epoch_begin(epoch)
+        selection.on_epoch_end(epoch, {f"val_{tower}_auc": auc, "val_booster_auc": auc})
+    assert model.frozen_booster is None and selection.teacher_epoch is None
 
 
 def test_light_distill_selects_the_epoch_of_the_lowest_weighted_distillation_loss(tmp_path):
