@@ -286,11 +286,17 @@ def evaluate_run(
     }
 
 
-def run_history(model_dir: Path) -> list[dict]:
-    """A run's history.json, or [] when it has none or it is unreadable."""
+def run_history(model_dir: Path, unreadable: str | None = None) -> list[dict]:
+    """A run's history.json, or [] when it has none or it is unreadable (then, with
+    `unreadable`, a warning line: the file's problem and this consequence)."""
+    path = model_dir / HISTORY_FILE
+    if not path.exists():
+        return []
     try:
-        return read_run_file(model_dir / HISTORY_FILE)
-    except (RunFileError, OSError):
+        return read_run_file(path)
+    except (RunFileError, OSError) as e:
+        if unreadable:
+            print(f"WARNING: {e} {unreadable}")
         return []
 
 

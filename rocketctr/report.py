@@ -23,15 +23,13 @@ import numpy as np
 import yaml
 
 from rocketctr.config import SINGLE_LIGHT, Config, ConfigError
-from rocketctr.evaluation import DEFAULT_EXPORT, evaluate_run, find_export
+from rocketctr.evaluation import DEFAULT_EXPORT, evaluate_run, find_export, run_history
 from rocketctr.files import write_atomically
 from rocketctr.metrics import FEW_GAUC_USERS
 from rocketctr.rundir import (
-    HISTORY_FILE,
     RunFileError,
     load_run_config,
     read_eval_patterns,
-    read_run_file,
     run_schema,
 )
 from rocketctr.selection import (
@@ -253,17 +251,6 @@ def metrics_rows(
     return header, rows, lift
 
 
-def _history(model_dir: Path) -> list[dict]:
-    path = model_dir / HISTORY_FILE
-    if not path.exists():
-        return []
-    try:
-        return read_run_file(path)
-    except RunFileError as e:
-        print(f"WARNING: {e} The report has no training curves.")
-        return []
-
-
 def _export_version(
     model_dir: Path, global_step: int, light: str = SINGLE_LIGHT
 ) -> tuple[Path | None, bool]:
@@ -376,7 +363,7 @@ def write_report(
     baseline = (
         evaluate_run(baseline_dir, data, tower="light", bad_rows=bad_rows) if baseline_dir else None
     )
-    history = _history(model_dir)
+    history = run_history(model_dir, unreadable="The report has no training curves.")
     monitor, _ = selection_monitor(config)
     selected = selected_epoch(history, config)
     features, _ = eval_rows(

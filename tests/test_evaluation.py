@@ -16,7 +16,7 @@ import yaml
 
 from rocketctr import train
 from rocketctr.config import Config, ConfigError
-from rocketctr.evaluation import evaluate_run
+from rocketctr.evaluation import evaluate_run, run_history
 from rocketctr.predict import predict
 from tests.helpers import SHARED_DATA
 
@@ -338,3 +338,15 @@ def test_cli_evaluate_and_predict(tiny, tmp_path):
     assert list(pd.read_csv(tmp_path / "p.csv").columns) == [
         "user", "label", "booster_probability", "booster_logit", "light_probability", "light_logit"
     ]  # fmt: skip
+
+
+def test_an_unreadable_history_is_empty_and_named_when_asked(tmp_path, capsys):
+    assert run_history(tmp_path) == []  # none
+    (tmp_path / "history.json").write_text("[{")
+    assert run_history(tmp_path) == [] and capsys.readouterr().out == ""
+    assert run_history(tmp_path, unreadable="The report has no training curves.") == []
+    out = capsys.readouterr().out
+    assert out.startswith("WARNING: ") and "history.json" in out
+    assert out.rstrip().endswith("The report has no training curves.")
+    (tmp_path / "history.json").write_text('[{"epoch": 1}]')
+    assert run_history(tmp_path) == [{"epoch": 1}]
