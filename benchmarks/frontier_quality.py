@@ -48,7 +48,7 @@ MODES = ("light_only", "co_train", "booster_only")
 
 
 def run(
-    config: Config, train_files, eval_files, seeds, work: Path, single: bool, modes=MODES
+    config: Config, train_files, eval_files, seeds, work: Path, modes=MODES
 ) -> tuple[list[dict], dict]:
     """Trains `modes` for each seed: (per-net run records, {(mode, seed): wall seconds})."""
     names = list(config.model.light_nets())
@@ -209,7 +209,7 @@ def main(argv=None) -> int:
         seeds = list(range(args.first_seed, args.first_seed + args.seeds))
         with tempfile.TemporaryDirectory() as tmp:
             work = Path(tmp)
-            runs, seconds = run(config, [args.train], [args.eval], seeds, work, False, modes)
+            runs, seconds = run(config, [args.train], [args.eval], seeds, work, modes)
             trained = {r["variant"] for r in runs}
             runs += [r for part in parts for r in part["runs"] if r["variant"] not in trained]
             result = summarize(runs, _baselines(config))

@@ -322,7 +322,7 @@ class Selection(tf_keras.callbacks.Callback):
     def _best_dirs(self) -> list[str]:
         if self.best_dir is None:
             return []
-        names = [*self.lights, *dict(self._booster_item())]
+        names = [*self.lights, *([BOOSTER] if self.booster else [])]
         return [self.best_dir] + [os.path.join(self.best_dir, name) for name in names]
 
     def _best_path(self, epoch: int, light: str | None = None) -> str:
