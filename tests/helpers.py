@@ -2,13 +2,74 @@
 
 from __future__ import annotations
 
+import os
 import socket
 from pathlib import Path
+from typing import Any
 
+import rocketctr  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow loads)
+
+# isort: split
 import numpy as np
 import tensorflow as tf
 
-SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+from rocketctr.config.core import Config
+
+REPO = Path(__file__).resolve().parents[1]
+# <repo>/../shared/data: real data kept outside the repository (not redistributable).
+SHARED_DATA = REPO.parent / "shared" / "data"
+
+# Nets small enough that a test trains them in seconds; a test states what it changes.
+TINY_MODEL = {
+    "embedding_dim": 4,
+    "booster": {"name": "dcn", "hidden_units": [8], "num_cross_layers": 1},
+    "light": {"name": "mlp", "hidden_units": [4]},
+}
+
+# `rocketctr train` flags for tiny nets, for tests that run the command line (each adds
+# its batch size).
+TINY_FLAGS = (
+    "--set=model.embedding_dim=4",
+    "--set=model.booster.hidden_units=[16]",
+    "--set=model.booster.num_cross_layers=1",
+)
+
+
+def tiny_config(model: dict[str, Any] | None = None, **sections: Any) -> Config:
+    """A config of TINY_MODEL's nets, with a test's changes.
+
+    Args:
+        model: model keys that replace TINY_MODEL's (a tower replaces the whole tower;
+            `lights` replaces `light`).
+        **sections: the other sections (`schema`, `train`, `distill`, `export`), as in
+            `Config.from_dict`.
+
+    Returns:
+        The config; chain `.replace({"dotted.key": value})` for one knob deeper down.
+    """
+    model = {**TINY_MODEL, **(model or {})}
+    if "lights" in model:
+        del model["light"]
+    return Config.from_dict({"model": model, **sections})
+
+
+def subprocess_env(**extra: str) -> dict[str, str]:
+    """The environment of a child Python that imports this checkout's rocketctr, without
+    an outer TF_CONFIG (`extra` may set one)."""
+    env = dict(os.environ, PYTHONPATH=str(REPO), TF_CPP_MIN_LOG_LEVEL="2")
+    env.pop("TF_CONFIG", None)
+    env.update(extra)
+    return env
+
+
+def temporaries(directory: Path) -> list[Path]:
+    """What an interrupted write leaves under `directory`: TensorFlow's ckpt-N_temp/ and
+    checkpoint.tmp<hex>, rocketctr's .partial files and .tmp-<version>-<pid>/ exports."""
+    return [
+        p
+        for p in directory.rglob("*")
+        if "_temp" in p.name or ".tmp" in p.name or p.name.endswith(".partial")
+    ]
 
 
 def random_features(schema, num_rows: int, seed: int = 0) -> dict[str, tf.Tensor]:
@@ -73,6 +134,12 @@ def write_tfrecord(path, rows: list[dict], gzipped: bool = False) -> str:
     with tf.io.TFRecordWriter(str(path), options) as writer:
         for row in rows:
             writer.write(_example(row))
+    return str(path)
+
+
+def write_rows(path: Path, rows: list[tuple]) -> str:
+    """Writes one tab-separated line per row; returns the path."""
+    path.write_text("".join("\t".join(str(v) for v in row) + "\n" for row in rows))
     return str(path)
 
 

@@ -8,14 +8,9 @@ import sys
 
 import pytest
 
-from tests.helpers import SHARED_DATA
+from tests.helpers import SHARED_DATA, TINY_FLAGS
 
-TINY = [
-    "--set=model.embedding_dim=4",
-    "--set=model.booster.hidden_units=[16]",
-    "--set=model.booster.num_cross_layers=1",
-    "--set=train.batch_size=256",
-]
+TINY = [*TINY_FLAGS, "--set=train.batch_size=256"]
 
 
 def _run(*args, check=True):
@@ -101,7 +96,7 @@ def test_a_vocabulary_no_value_reaches_is_one_line_and_the_rerun_is_not_stuck(tm
     schema.write_text(spec % 9)
     run = tmp_path / "run"
     args = [f"--train={data}", f"--eval={data}", f"--model_dir={run}", f"--set=schema={schema}",
-            "--set=train.batch_size=8", "--noexport", *TINY[:3]]  # fmt: skip
+            "--set=train.batch_size=8", "--noexport", *TINY_FLAGS]  # fmt: skip
     for _ in range(2):  # the same command fails the same way: nothing of the pass was kept
         proc = _run(*args, check=False)
         assert proc.returncode == 2, proc.stderr[-3000:]

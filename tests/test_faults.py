@@ -13,12 +13,9 @@ from types import SimpleNamespace
 
 import pytest
 
-TINY = [
-    "--set=model.embedding_dim=4",
-    "--set=model.booster.hidden_units=[16]",
-    "--set=model.booster.num_cross_layers=1",
-    "--set=train.batch_size=256",
-]
+from tests.helpers import TINY_FLAGS, temporaries
+
+TINY = [*TINY_FLAGS, "--set=train.batch_size=256"]
 
 
 def _rocketctr(*args, cwd=None):
@@ -63,15 +60,6 @@ def small_disk(tmp_path):
     subprocess.run(["umount", "-l", str(disk)])
 
 
-def _temporaries(directory: Path) -> list[Path]:
-    return [
-        p
-        for p in directory.rglob("*")
-        # TensorFlow's ckpt-N_temp/ and checkpoint.tmp<hex>, ours .partial and .tmp-<v>-<pid>
-        if "_temp" in p.name or ".tmp" in p.name or p.name.endswith(".partial")
-    ]
-
-
 def _bytes(paths) -> int:
     return sum(p.stat().st_size for p in paths if p.is_file())
 
@@ -110,12 +98,12 @@ def test_a_full_disk_stops_training_in_one_line_and_the_rerun_with_room_finishes
     assert found, line
     needed, free = float(found[1]), float(found[2])
     assert free < needed and free <= 4.0
-    assert _temporaries(small_disk.path) == []  # removed at once: the space is free again
+    assert temporaries(small_disk.path) == []  # removed at once: the space is free again
     small_disk.grow()
     again = _rocketctr(*cmd)
     assert again.returncode == 0, again.stderr[-3000:]
     assert (run / "export" / "1" / "saved_model.pb").exists()
-    assert _temporaries(small_disk.path) == []
+    assert temporaries(small_disk.path) == []
     # A backup holds what an epoch checkpoint holds (and is removed when the run ends).
     written = run / ("checkpoints" if kind == "backup" else kind)
     prefix = sorted(written.glob("ckpt-*.index"))[0].name.removesuffix(".index")

@@ -13,9 +13,7 @@ import tensorflow as tf
 
 from rocketctr.data import dataset as dataset_module
 from rocketctr.features.schema import Schema, parse_schema
-
-# <repo>/../shared/data: real data kept outside the repository (not redistributable).
-SHARED_DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
+from tests.helpers import SHARED_DATA
 
 TINY_COLUMNS = ["label", "I1", "I2", "C1", "C2"]
 

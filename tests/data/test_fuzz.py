@@ -49,7 +49,7 @@ from rocketctr.data import BadRowReport, make_dataset
 from rocketctr.data.file_layout import LayoutError, check_layout
 from rocketctr.features.schema import load_schema
 from rocketctr.training.train import check_inputs
-from tests.helpers import _example, write_tfrecord
+from tests.helpers import SHARED_DATA, _example, write_tfrecord
 
 ROWS = 30
 BAD = 4  # index of the broken data row: line 5, or 6 below a header
@@ -387,8 +387,6 @@ def _container_variants(dataset: str, sample: list[bytes], scratch: Path) -> dic
 @pytest.fixture(scope="module")
 def cases(tmp_path_factory) -> list[tuple[str, str, object, object]]:
     """(dataset, path, under "error", under "skip") for every variant, written to files."""
-    from tests.data.conftest import SHARED_DATA
-
     if not SHARED_DATA.is_dir():
         pytest.skip(f"real data not found at {SHARED_DATA} (kept outside the repository)")
     root = tmp_path_factory.mktemp("fuzz")

@@ -5,7 +5,6 @@ rows)."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import textwrap
@@ -14,7 +13,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-REPO = Path(__file__).resolve().parents[2]
+from tests.helpers import subprocess_env
+
 DIM = 16
 BIG_ROWS = 2_000_000  # 122 MiB of float32 at dim 16
 TINY_ROWS = 1_000
@@ -73,10 +73,9 @@ print(json.dumps({"start": start, "peak": status("VmHWM:"), "rows": info["rows"]
 
 
 def _python(code: str, *args: str) -> str:
-    env = dict(os.environ, PYTHONPATH=str(REPO), TF_CPP_MIN_LOG_LEVEL="2")
     proc = subprocess.run(
         [sys.executable, "-c", textwrap.dedent(code), *args],
-        capture_output=True, text=True, env=env, timeout=600,
+        capture_output=True, text=True, env=subprocess_env(), timeout=600,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-3000:]
     return proc.stdout

@@ -16,7 +16,7 @@ import pytest
 from rocketctr import serving
 from rocketctr.config.core import Config
 from rocketctr.serving.gate import AUC_FLOOR, GateRefused, check_gate
-from tests.helpers import SHARED_DATA
+from tests.helpers import SHARED_DATA, TINY_FLAGS
 
 CRITEO_HEAD = SHARED_DATA / "criteo" / "criteo_kaggle_train_head9999.txt"
 LABELS = np.array([0, 0, 0, 1, 0, 1, 1, 1], dtype=np.float32)
@@ -147,9 +147,7 @@ def _rocketctr(*args):
 
 TINY = [
     "--config=criteo",
-    "--set=model.embedding_dim=4",
-    "--set=model.booster.hidden_units=[16]",
-    "--set=model.booster.num_cross_layers=1",
+    *TINY_FLAGS,
     "--set=train.batch_size=256",
     "--set=train.early_stopping_patience=0",
 ]

@@ -10,7 +10,7 @@ from rocketctr.config.core import Config, ConfigError
 from rocketctr.scoring.evaluation import evaluate_run
 from rocketctr.scoring.frontier import format_frontier, measure_frontier, pareto_set, pick_light
 from rocketctr.training.train import train
-from tests.distribute.test_distribute import _env
+from tests.helpers import subprocess_env
 
 
 def _row(name, auc, ms, kind="light"):
@@ -103,7 +103,7 @@ def test_the_frontier_command_writes_its_json(run, tmp_path):
     proc = subprocess.run(
         [sys.executable, "-m", "rocketctr.cli", "frontier", f"--model_dir={model_dir}",
          "--batch=10", f"--output={out}"],
-        env=_env(), capture_output=True, text=True, timeout=600,
+        env=subprocess_env(), capture_output=True, text=True, timeout=600,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-3000:]
     result = json.loads(out.read_text())

@@ -10,22 +10,21 @@ from rocketctr.config.core import ConfigError
 from rocketctr.scoring.evaluation import evaluate_run
 from rocketctr.scoring.report import write_report
 from rocketctr.training import train
-from tests.browser import CHROMIUM, load_page
-from tests.test_evaluation import _config, tiny  # noqa: F401  (the module's run fixture)
+from tests.scoring.browser import CHROMIUM, load_page
 
 # CI sets this: there the browser test must run, never skip.
 REQUIRE_BROWSER = os.environ.get("ROCKETCTR_REQUIRE_BROWSER") == "1"
 
 
 @pytest.fixture(scope="module")
-def baseline(tiny):  # noqa: F811
+def baseline(tiny):
     model_dir = tiny["run"].parent / "light_alone"
-    config = _config(tiny["schema"], mode="light_only")
+    config = tiny["config"].replace({"distill.mode": "light_only"})
     train.train(config, [tiny["train"]], [tiny["eval"]], model_dir, verbose=0)
     return model_dir
 
 
-def test_report_renders_in_chromium_with_every_plot_decoded(tiny, baseline, tmp_path):  # noqa: F811
+def test_report_renders_in_chromium_with_every_plot_decoded(tiny, baseline, tmp_path):
     if CHROMIUM is None:
         if REQUIRE_BROWSER:
             pytest.fail("chromium is not installed (apt-get install -y chromium)")
@@ -53,12 +52,12 @@ def test_report_renders_in_chromium_with_every_plot_decoded(tiny, baseline, tmp_
     assert f"light lift over the baseline {light - alone:+.4f} AUC" in summary
 
 
-def test_scoring_a_light_only_run_warns_of_nothing(baseline, tiny, caplog):  # noqa: F811
+def test_scoring_a_light_only_run_warns_of_nothing(baseline, tiny, caplog):
     evaluate_run(baseline, [tiny["eval"]])
     assert [r.getMessage() for r in caplog.records if r.levelname == "WARNING"] == []
 
 
-def test_report_refuses_a_baseline_that_is_not_a_light_only_run(tiny, tmp_path):  # noqa: F811
+def test_report_refuses_a_baseline_that_is_not_a_light_only_run(tiny, tmp_path):
     with pytest.raises(ConfigError, match="is a 'co_train' run; the baseline is the same light"):
         write_report(tiny["run"], tmp_path / "r.html", baseline_dir=tiny["run"])
     assert not (tmp_path / "r.html").exists()

@@ -23,8 +23,7 @@ import tensorflow as tf
 from rocketctr.data import synthetic
 from rocketctr.runs.rundir import checkpoint_paths
 from rocketctr.training.resume import DataPosition, skip_trained
-from tests.distribute.test_distribute import TINY, _env
-from tests.test_faults import _temporaries
+from tests.helpers import TINY_FLAGS, subprocess_env, temporaries
 
 TOLERANCE = 1e-6  # metrics of a resumed run vs an uninterrupted one (float rounding only)
 
@@ -32,13 +31,16 @@ TOLERANCE = 1e-6  # metrics of a resumed run vs an uninterrupted one (float roun
 def _cmd(data, model_dir, *extra):
     """One-pass epochs (the default), 188 batches of 32 each, a backup every 10 steps."""
     return [sys.executable, "-m", "rocketctr.cli", "train", f"--train={data[0]}",
-            f"--eval={data[1]}", f"--model_dir={model_dir}", *TINY, "--set=train.batch_size=32",
+            f"--eval={data[1]}", f"--model_dir={model_dir}", *TINY_FLAGS, "--noexport",
+            "--set=train.batch_size=32",
             "--set=train.checkpoint_every_steps=10", "--set=train.num_epochs=2",
             *extra]  # fmt: skip
 
 
 def _run(cmd, cwd):
-    proc = subprocess.run(cmd, env=_env(), cwd=cwd, capture_output=True, text=True, timeout=400)
+    proc = subprocess.run(
+        cmd, env=subprocess_env(), cwd=cwd, capture_output=True, text=True, timeout=400
+    )
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
     return proc.stdout
 
@@ -66,7 +68,9 @@ def _kill_after_backup(cmd, cwd, model_dir, min_step, delay_seconds=None) -> str
     """
     log_path = cwd / f"killed-after-{min_step}.log"
     with open(log_path, "w") as log:
-        proc = subprocess.Popen(cmd, env=_env(), cwd=cwd, stdout=log, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(
+            cmd, env=subprocess_env(), cwd=cwd, stdout=log, stderr=subprocess.STDOUT
+        )
         deadline = time.time() + 300
         while max(_steps(model_dir / "backup"), default=0) < min_step:
             assert proc.poll() is None, log_path.read_text()[-3000:]
@@ -177,7 +181,9 @@ def test_sigterm_mid_epoch_saves_the_step_and_the_rerun_loses_none(tmp_path, dat
     cmd = _cmd(data, model_dir)
     log_path = tmp_path / "terminated.log"
     with open(log_path, "w") as log:
-        proc = subprocess.Popen(cmd, env=_env(), cwd=tmp_path, stdout=log, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(
+            cmd, env=subprocess_env(), cwd=tmp_path, stdout=log, stderr=subprocess.STDOUT
+        )
         deadline = time.time() + 300
         while max(_steps(model_dir / "backup"), default=0) < 50:
             assert proc.poll() is None and time.time() < deadline, log_path.read_text()[-3000:]
@@ -209,7 +215,7 @@ def test_a_backup_the_shorter_data_cannot_reach_is_set_aside_never_deleted(tmp_p
     short = tmp_path / "short.tsv"
     short.write_text("".join(lines[:1024]))  # 32 batches of 32
     cmd = _cmd((short, data[1]), model_dir)
-    proc = subprocess.run(cmd, env=_env(), cwd=tmp_path, capture_output=True, text=True,
+    proc = subprocess.run(cmd, env=subprocess_env(), cwd=tmp_path, capture_output=True, text=True,
                           timeout=400)  # fmt: skip
     assert proc.returncode == 2, proc.stdout[-2000:] + proc.stderr[-2000:]
     aside = str(model_dir / "backup.set_aside" / backup.rsplit("/", 1)[1])
@@ -308,14 +314,14 @@ def test_a_backup_at_an_epochs_last_batch_is_never_resumed_from(
 def test_a_kill_inside_each_write_is_resumed_by_the_same_command(
     tmp_path, data, uninterrupted, point, n, temporary, resumed_from
 ):
-    """SIGKILL in the middle of a write (tests/kill_at_write.py: its temporary is on disk,
+    """SIGKILL in the middle of a write (tests/training/kill_at_write.py: its temporary is on disk,
     its real name is not): the same command run again removes the temporary, resumes from
     the state before it and ends with the uninterrupted run's metrics and steps."""
     model_dir = tmp_path / "run"
     cmd = _cmd(data, model_dir, "--export")  # the export at the end too
     killed = subprocess.run(
-        [sys.executable, "-m", "tests.kill_at_write", point, str(n), *cmd[3:]],
-        env=_env(), cwd=tmp_path, capture_output=True, text=True, timeout=400,
+        [sys.executable, "-m", "tests.training.kill_at_write", point, str(n), *cmd[3:]],
+        env=subprocess_env(), cwd=tmp_path, capture_output=True, text=True, timeout=400,
     )  # fmt: skip
     assert killed.returncode == -signal.SIGKILL, killed.stdout[-2000:] + killed.stderr[-3000:]
     assert "killing at " in killed.stdout
@@ -323,7 +329,7 @@ def test_a_kill_inside_each_write_is_resumed_by_the_same_command(
     assert (model_dir / "metrics.json").exists() == (point == "export")  # after training
     out = _run(cmd, tmp_path)
     _assert_resumed(out, *resumed_from)
-    assert _temporaries(model_dir) == []
+    assert temporaries(model_dir) == []
     assert _steps(model_dir / "checkpoints")[-2:] == [188, 376]
     assert (model_dir / "export" / "1" / "saved_model.pb").exists()
     assert sorted(p.name for p in (model_dir / "export").iterdir()) == ["1"]
@@ -384,8 +390,14 @@ def test_a_damaged_checkpoint_index_never_restarts_a_run_over_its_checkpoints(tm
 
 
 def _cli(*args, cwd):
-    return subprocess.run([sys.executable, "-m", "rocketctr.cli", *args], env=_env(), cwd=cwd,
-                          capture_output=True, text=True, timeout=300)  # fmt: skip
+    return subprocess.run(
+        [sys.executable, "-m", "rocketctr.cli", *args],
+        env=subprocess_env(),
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
 def test_export_and_evaluate_fall_back_from_a_damaged_checkpoint_and_fail_cleanly_without_one(
@@ -432,8 +444,14 @@ def test_a_damaged_config_yaml_is_named_not_called_a_different_config(
     model_dir = tmp_path / "run"
     shutil.copytree(uninterrupted, model_dir, ignore=shutil.ignore_patterns("export"))
     (model_dir / "config.yaml").write_text(content)
-    proc = subprocess.run(_cmd(data, model_dir), env=_env(), cwd=tmp_path, capture_output=True,
-                          text=True, timeout=300)  # fmt: skip
+    proc = subprocess.run(
+        _cmd(data, model_dir),
+        env=subprocess_env(),
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 2
     error = proc.stderr.strip().splitlines()[-1]
     assert error.startswith(f"rocketctr: error: {model_dir}/config.yaml is ")

@@ -1,6 +1,5 @@
 """Codistillation: replicas on different data shards, as separate processes on one machine."""
 
-import os
 import subprocess
 import sys
 import time
@@ -15,14 +14,11 @@ from rocketctr.data import make_dataset, synthetic
 from rocketctr.features.schema import load_schema
 from rocketctr.model.cotrain import build_model
 from rocketctr.training.codistill import CodistillReplica, for_replica, replica_dir
-from tests.helpers import random_features, random_labels
+from tests.helpers import TINY_FLAGS, random_features, random_labels, subprocess_env
 
-REPO = Path(__file__).resolve().parents[2]
 STEPS = 300
 TINY = [
-    "--set=model.embedding_dim=4",
-    "--set=model.booster.hidden_units=[16]",
-    "--set=model.booster.num_cross_layers=1",
+    *TINY_FLAGS,
     "--set=model.light.hidden_units=[8]",
     "--set=train.batch_size=128",
     f"--set=train.steps_per_epoch={STEPS}",
@@ -32,12 +28,6 @@ TINY = [
     "--set=distill.codistill_every_steps=25",
     "--noexport",
 ]
-
-
-def _env():
-    env = dict(os.environ, PYTHONPATH=str(REPO), TF_CPP_MIN_LOG_LEVEL="2")
-    env.pop("TF_CONFIG", None)
-    return env
 
 
 def _light_probs(model_dir: Path, eval_file: Path) -> np.ndarray:
@@ -76,7 +66,7 @@ def _run_pair(tmp_path: Path, name: str, data, hint_weight: float) -> list[Path]
                 f"--replica_index={i}",
                 f"--shared_dir={shared}",
             ],
-            env=_env(),
+            env=subprocess_env(),
             cwd=tmp_path,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,

@@ -1,6 +1,6 @@
 """Test helper: runs the `rocketctr` command line and SIGKILLs it inside one of its writes.
 
-    python -m tests.kill_at_write <write point> <n> <rocketctr arguments...>
+    python -m tests.training.kill_at_write <write point> <n> <rocketctr arguments...>
 
 Write points: `best`, `backup` and `checkpoints` (a TensorFlow checkpoint written under that
 directory of the model dir), and `export` (a version of the light net). The process kills

@@ -2,7 +2,6 @@
 
 import json
 import math
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -15,15 +14,13 @@ import tf_keras
 from rocketctr.config.core import Config, ConfigError
 from rocketctr.data import synthetic
 from rocketctr.training import distribute, train
-from tests.helpers import free_ports
+from tests.helpers import free_ports, subprocess_env
 
-REPO = Path(__file__).resolve().parents[2]
+PS_CHIEF = Path(__file__).resolve().parent / "ps_chief.py"
 
 
 def _env(tf_config):
-    return dict(
-        os.environ, PYTHONPATH=str(REPO), TF_CPP_MIN_LOG_LEVEL="2", TF_CONFIG=json.dumps(tf_config)
-    )
+    return subprocess_env(TF_CONFIG=json.dumps(tf_config))
 
 
 def test_auto_picks_parameter_server_when_tf_config_has_a_ps_job(monkeypatch):
@@ -79,7 +76,7 @@ def test_co_training_on_a_local_cluster_shards_the_embedding_table(tmp_path):
     ]
     try:
         proc = subprocess.run(
-            [sys.executable, str(REPO / "tests" / "distribute" / "ps_chief.py"), str(data[0]),
+            [sys.executable, str(PS_CHIEF), str(data[0]),
              str(data[1]), str(tmp_path / "run")],
             env=_env({"cluster": cluster, "task": {"type": "chief", "index": 0}}),
             capture_output=True, text=True, timeout=300, cwd=tmp_path,

@@ -1,7 +1,6 @@
 """tf.distribute and fault tolerance, on loopback only."""
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -12,28 +11,15 @@ import tensorflow as tf
 
 from rocketctr.config.core import ConfigError
 from rocketctr.training.distribute import resolve_strategy_name
-from tests.helpers import free_ports
+from tests.helpers import REPO, TINY_FLAGS, free_ports, subprocess_env
 
-REPO = Path(__file__).resolve().parents[2]
-TINY = [
-    "--set=model.embedding_dim=4",
-    "--set=model.booster.hidden_units=[16]",
-    "--set=model.booster.num_cross_layers=1",
-    "--set=train.batch_size=128",
-    "--noexport",
-]
-
-
-def _env(**extra):
-    env = dict(os.environ, PYTHONPATH=str(REPO), TF_CPP_MIN_LOG_LEVEL="2")
-    env.pop("TF_CONFIG", None)
-    env.update(extra)
-    return env
+MIRRORED_LOSSES = Path(__file__).resolve().parent / "mirrored_losses.py"
 
 
 def _train_cmd(data, model_dir, *extra):
     return [sys.executable, "-m", "rocketctr.cli", "train", f"--train={data[0]}",
-            f"--eval={data[1]}", f"--model_dir={model_dir}", *TINY, *extra]  # fmt: skip
+            f"--eval={data[1]}", f"--model_dir={model_dir}", *TINY_FLAGS,
+            "--set=train.batch_size=128", "--noexport", *extra]  # fmt: skip
 
 
 @pytest.mark.parametrize(
@@ -65,8 +51,8 @@ def test_unknown_strategies_are_refused():
 
 def test_mirrored_over_two_cpus_matches_one_device():
     proc = subprocess.run(
-        [sys.executable, str(REPO / "tests" / "distribute" / "mirrored_losses.py")],
-        capture_output=True, text=True, timeout=300, env=_env(), cwd=REPO,
+        [sys.executable, str(MIRRORED_LOSSES)],
+        capture_output=True, text=True, timeout=300, env=subprocess_env(), cwd=REPO,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-3000:]
     losses = json.loads(proc.stdout.strip().splitlines()[-1])
@@ -97,7 +83,7 @@ def test_multi_worker_two_processes_end_with_identical_weights(tmp_path, data):
         procs.append(
             subprocess.Popen(
                 cmd,
-                env=_env(TF_CONFIG=json.dumps(tf_config)),
+                env=subprocess_env(TF_CONFIG=json.dumps(tf_config)),
                 cwd=tmp_path,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,

@@ -12,68 +12,12 @@ import numpy as np
 import pandas as pd
 import pytest
 import tensorflow as tf
-import yaml
 
-from rocketctr.config.core import Config, ConfigError
+from rocketctr.config.core import ConfigError
 from rocketctr.scoring.evaluation import evaluate_run, run_history
 from rocketctr.scoring.predict import predict
 from rocketctr.training import train
-from tests.helpers import SHARED_DATA
-
-SCHEMA = {
-    "name": "tiny_users",
-    "format": "tsv",
-    "columns": ["label", "user", "item", "x"],
-    "label": "label",
-    "dense": [{"name": "x"}],
-    "categorical": [{"name": "user", "hash_buckets": 50}, {"name": "item", "hash_buckets": 50}],
-    "user_id": "user",
-}
-# 12 hand-made rows, 3 users: u1 and u2 have both classes, u3 clicks every time.
-ROWS = [
-    (1, "u1", "a", 2.0), (0, "u1", "b", -1.0), (0, "u1", "c", 0.5), (1, "u1", "d", 1.5),
-    (0, "u2", "a", -2.0), (1, "u2", "e", 0.1), (0, "u2", "f", -0.3), (0, "u2", "g", 0.9),
-    (1, "u3", "a", 1.0), (1, "u3", "b", 0.0), (1, "u3", "h", -0.5), (0, "u4", "z", 0.2),
-]  # fmt: skip
-
-
-def _write(path, rows):
-    path.write_text("".join("\t".join(str(v) for v in row) + "\n" for row in rows))
-    return str(path)
-
-
-def _config(schema_path, mode="co_train"):
-    return Config.from_dict({
-        "schema": str(schema_path),
-        "model": {"embedding_dim": 4, "booster": {"name": "dcn", "hidden_units": [8],
-                  "num_cross_layers": 1}, "light": {"name": "mlp", "hidden_units": [4]}},
-        "distill": {"mode": mode},
-        "train": {"batch_size": 64, "num_epochs": 2},
-    })  # fmt: skip
-
-
-@pytest.fixture(scope="module")
-def tiny(tmp_path_factory):
-    """A tiny schema with users, training rows where x and the item carry the label, the
-    hand-made eval file, and a co-trained run with its export."""
-    directory = tmp_path_factory.mktemp("tiny")
-    schema_path = directory / "schema.yaml"
-    schema_path.write_text(yaml.safe_dump(SCHEMA))
-    rng = np.random.default_rng(0)
-    rows = []
-    for _ in range(1500):
-        x, item = rng.normal(), f"i{rng.integers(0, 20)}"
-        logit = 1.5 * x + (0.8 if item < "i10" else -0.8)
-        rows.append((int(rng.random() < 1 / (1 + np.exp(-logit))), f"u{rng.integers(0, 30)}",
-                     item, round(x, 3)))  # fmt: skip
-    train_file = _write(directory / "train.tsv", rows)
-    eval_file = _write(directory / "eval.tsv", ROWS)
-    model_dir = directory / "run"
-    result = train.train(_config(schema_path), [train_file], [eval_file], model_dir, verbose=0)
-    # Hand-made eval rows for the metric definitions: the net need not rank well on them
-    # (the export gate is tested in tests/serving/test_gate.py).
-    train.export_trained(result, [eval_file], model_dir / "export", force=True)
-    return {"schema": schema_path, "train": train_file, "eval": eval_file, "run": model_dir}
+from tests.helpers import SHARED_DATA, tiny_config, write_rows
 
 
 def _by_hand(labels, probs, users):
@@ -109,8 +53,8 @@ def test_evaluate_metrics_match_their_definitions_and_the_export_matches_the_che
     scores = tmp_path / "scores.parquet"
     predict([tiny["eval"]], scores, model_dir=tiny["run"], tower="both", keep=["user"])
     frame = pd.read_parquet(scores)
-    assert list(frame["user"]) == [r[1] for r in ROWS] and list(frame["label"]) == [
-        r[0] for r in ROWS
+    assert list(frame["user"]) == [r[1] for r in tiny["eval_rows"]] and list(frame["label"]) == [
+        r[0] for r in tiny["eval_rows"]
     ]
     for tower in ("booster", "light"):
         expected = _by_hand(frame["label"], frame[f"{tower}_probability"], frame["user"])
@@ -151,8 +95,8 @@ def test_scoring_a_run_writes_nothing_into_it(tiny, tmp_path):
     # `train` on the finished run with other eval files scores them, and keeps the run's
     # metrics, history, checkpoints and recorded eval files (config and schema are written
     # again, the same).
-    other = _write(tmp_path / "other.tsv", ROWS[:6])
-    result = train.train(_config(tiny["schema"]), [tiny["train"]], [other], tiny["run"], verbose=0)
+    other = write_rows(tmp_path / "other.tsv", tiny["eval_rows"][:6])
+    result = train.train(tiny["config"], [tiny["train"]], [other], tiny["run"], verbose=0)
     assert result.metrics["light"]["rows"] == 6
     after = _fingerprint(tiny["run"], times=False)
     assert after == _fingerprint(tiny["run"], times=False) and after == {
@@ -169,8 +113,8 @@ def test_predict_through_the_export_equals_the_checkpoint_and_csv_equals_parquet
     assert summary["columns"] == ["label", "light_probability", "light_logit"]
     a, b = pd.read_parquet(tmp_path / "a.parquet"), pd.read_csv(tmp_path / "b.csv")
     assert list(a.columns) == ["item", "x", "label", "light_probability", "light_logit"]
-    assert list(a["item"]) == [r[2] for r in ROWS]
-    np.testing.assert_allclose(a["x"], [r[3] for r in ROWS], rtol=1e-6)
+    assert list(a["item"]) == [r[2] for r in tiny["eval_rows"]]
+    np.testing.assert_allclose(a["x"], [r[3] for r in tiny["eval_rows"]], rtol=1e-6)
     np.testing.assert_allclose(a["light_probability"], b["light_probability"], atol=1e-5)
     with pytest.raises(ConfigError, match="light net only"):
         predict([tiny["eval"]], tmp_path / "c.csv", export_dir=tiny["run"] / "export", tower="both")
@@ -180,7 +124,7 @@ def test_predict_through_the_export_equals_the_checkpoint_and_csv_equals_parquet
         predict([tiny["eval"]], tmp_path / "c.csv", model_dir=tiny["run"], keep=["request"])
     # A malformed row under bad_rows=error, after a first batch was written: the error, and
     # no file, not even a partial one.
-    bad = _write(tmp_path / "bad.tsv", ROWS * 10 + [(1, "u1", "a")])
+    bad = write_rows(tmp_path / "bad.tsv", tiny["eval_rows"] * 10 + [(1, "u1", "a")])
     with pytest.raises(tf.errors.InvalidArgumentError, match=r"bad.tsv:121: expected 4 columns"):
         predict([bad], tmp_path / "c.csv", model_dir=tiny["run"], batch_size=16)
     assert not list(tmp_path.glob("*c.csv*"))  # nothing left behind, not even hidden
@@ -232,7 +176,7 @@ def test_a_predict_whose_output_appears_meanwhile_leaves_it_alone(tiny, tmp_path
 
 def test_a_booster_only_run_is_evaluated_and_scored(tiny, tmp_path):
     model_dir = tmp_path / "booster"
-    config = _config(tiny["schema"], mode="booster_only")
+    config = tiny["config"].replace({"distill.mode": "booster_only"})
     train.train(config, [tiny["train"]], [tiny["eval"]], model_dir, verbose=0)
     result = evaluate_run(model_dir, [tiny["eval"]])
     assert list(result["towers"]) == ["booster"] and result["export_parity"] is None
@@ -251,10 +195,7 @@ def _criteo_run(tmp_path_factory):
 
     directory = tmp_path_factory.mktemp("criteo_run")
     train_file, eval_file = synthetic.ensure_synthetic_criteo(directory, 3000, 500)
-    config = Config.from_dict({
-        "model": {"embedding_dim": 4, "booster": {"name": "dcn", "hidden_units": [8]}},
-        "train": {"batch_size": 256, "num_epochs": 1},
-    })  # fmt: skip
+    config = tiny_config(train={"batch_size": 256, "num_epochs": 1})
     result = train.train(config, [str(train_file)], [str(eval_file)], directory / "run", verbose=0)
     # 3,000 rows, one epoch: scoring mechanics, not a net that ranks (see test_gate.py).
     train.export_trained(result, [str(eval_file)], directory / "run" / "export", force=True)
