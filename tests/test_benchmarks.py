@@ -3,14 +3,13 @@
 import importlib.util
 import math
 import sys
-from pathlib import Path
 
 import pytest
 
-from rocketctr.config.core import Config
 from rocketctr.data.synthetic import generate, write_criteo_tsv
+from tests.helpers import REPO, tiny_config
 
-BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+BENCHMARKS = REPO / "benchmarks"
 
 
 def _load_quality():
@@ -90,16 +89,7 @@ def test_time_to_quality_on_hand_made_curves():
 def test_run_quality_trains_every_variant_for_every_seed(tmp_path):
     train_file = write_criteo_tsv(generate(256, seed=0), tmp_path / "train.tsv")
     eval_file = write_criteo_tsv(generate(128, seed=1), tmp_path / "eval.tsv")
-    config = Config.from_dict(
-        {
-            "model": {
-                "embedding_dim": 4,
-                "booster": {"name": "dcn", "hidden_units": [8], "num_cross_layers": 1},
-                "light": {"name": "mlp", "hidden_units": [4]},
-            },
-            "train": {"batch_size": 64, "num_epochs": 1, "steps_per_epoch": 3},
-        }
-    )
+    config = tiny_config(train={"batch_size": 64, "num_epochs": 1, "steps_per_epoch": 3})
     # A few variants keep the test short (each run builds and traces a model); two_stage
     # first: its teacher, the booster run of the same seed, must still train before it.
     variants = {k: quality.VARIANTS[k] for k in ("two_stage", "light", "distilled", "booster")}

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from tests.helpers import SHARED_DATA, TINY_FLAGS
+from tests.helpers import SHARED_DATA, TINY_FLAGS, tiny_config
 
 TINY = [*TINY_FLAGS, "--set=train.batch_size=256"]
 
@@ -288,16 +288,10 @@ def test_export_command_checks_on_the_runs_eval_rows_and_writes_warmup(tmp_path,
     import tensorflow as tf
     from tensorflow_serving.apis import prediction_log_pb2
 
-    from rocketctr.config.core import Config
     from rocketctr.training import train
 
     train_file, eval_file = data
-    config = Config.from_dict(
-        {
-            "model": {"embedding_dim": 4, "booster": {"name": "dcn", "hidden_units": [8]}},
-            "train": {"batch_size": 64, "steps_per_epoch": 3},
-        }
-    )
+    config = tiny_config(train={"batch_size": 64, "steps_per_epoch": 3})
     model_dir = tmp_path / "run"
     train.train(config, [str(train_file)], [str(eval_file)], model_dir, verbose=0)
 

@@ -6,24 +6,20 @@ import pytest
 import tensorflow as tf
 
 from rocketctr import serving
-from rocketctr.config.core import Config, ConfigError, DistillConfig
+from rocketctr.config.core import ConfigError, DistillConfig
 from rocketctr.distill.base import MethodContext, MethodInputs, build_methods
 from rocketctr.features.schema import load_schema
 from rocketctr.model.cotrain import build_model, variable_role
 from rocketctr.serving.verification import check_variables, loaded_variables
 from rocketctr.towers import TowerOutput
-from tests.helpers import random_features, random_labels
+from tests.helpers import random_features, random_labels, tiny_config
 
 SCHEMA = load_schema("criteo")
 
 
 def _config(light=None, **hidden):
-    return Config.from_dict({
-        "model": {"embedding_dim": 4,
-                  "booster": {"name": "dcn", "hidden_units": [8], "num_cross_layers": 1},
-                  "light": light or {"name": "mlp", "hidden_units": [4]}},
-        "distill": {"methods": {"kd": {"weight": 1.0}, "hidden": {"weight": 0.5, **hidden}}},
-    })  # fmt: skip
+    methods = {"kd": {"weight": 1.0}, "hidden": {"weight": 0.5, **hidden}}
+    return tiny_config({"light": light} if light else None, distill={"methods": methods})
 
 
 def test_two_rows_by_hand():

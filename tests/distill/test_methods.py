@@ -10,7 +10,7 @@ from rocketctr.config.core import Config, ConfigError
 from rocketctr.distill import method_names
 from rocketctr.features.schema import load_schema
 from rocketctr.model.cotrain import build_model, variable_role
-from tests.helpers import frappe_rows_of_four_users, random_labels
+from tests.helpers import frappe_rows_of_four_users, random_labels, tiny_config
 
 FRAPPE = load_schema("frappe")  # user_id: user
 ALONE = [{name: {"weight": 0.5}} for name in ("kd", "logit_mse", "hidden", "pairwise", "topk")]
@@ -22,12 +22,7 @@ COMBINED = [
 
 
 def _config(methods, **distill):
-    return Config.from_dict({
-        "schema": "frappe",
-        "model": {"embedding_dim": 4, "booster": {"name": "dcn", "hidden_units": [8],
-                  "num_cross_layers": 1}, "light": {"name": "mlp", "hidden_units": [4]}},
-        "distill": {"methods": methods, **distill},
-    })  # fmt: skip
+    return tiny_config(schema="frappe", distill={"methods": methods, **distill})
 
 
 def _distill_gradients(model):

@@ -13,7 +13,7 @@ from rocketctr.distill.pairwise import pairwise_per_example
 from rocketctr.features.schema import load_schema
 from rocketctr.model.cotrain import build_model, variable_role
 from rocketctr.towers import TowerOutput
-from tests.helpers import frappe_rows_of_four_users, random_labels
+from tests.helpers import frappe_rows_of_four_users, random_labels, tiny_config
 
 FRAPPE = load_schema("frappe")  # user_id: user
 
@@ -67,12 +67,8 @@ def test_four_rows_groups_of_one_contribute_nothing():
 
 
 def _config(**pairwise):
-    return Config.from_dict({
-        "schema": "frappe",
-        "model": {"embedding_dim": 4, "booster": {"name": "dcn", "hidden_units": [8],
-                  "num_cross_layers": 1}, "light": {"name": "mlp", "hidden_units": [4]}},
-        "distill": {"methods": {"pairwise": pairwise} if pairwise else {"kd": {}}},
-    })  # fmt: skip
+    methods = {"pairwise": pairwise} if pairwise else {"kd": {}}
+    return tiny_config(schema="frappe", distill={"methods": methods})
 
 
 def _features():

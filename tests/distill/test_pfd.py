@@ -10,7 +10,7 @@ from rocketctr.config.core import Config, ConfigError
 from rocketctr.features.schema import load_schema
 from rocketctr.model.cotrain import build_model, variable_role
 from rocketctr.towers import TowerOutput
-from tests.helpers import random_features, random_labels
+from tests.helpers import random_features, random_labels, tiny_config
 
 PFD_SCHEMA = load_schema("synthetic_pfd")
 # Criteo with a privileged categorical feature: its embedding rows are booster-only too.
@@ -19,21 +19,9 @@ CRITEO = dataclasses.replace(load_schema("criteo"), privileged=("I1", "C1"))
 
 def _config(schema_name="synthetic_pfd", hint="kd", weight=0.5, **distill) -> Config:
     knobs = {"weight": weight, **({"temperature": 2.0} if hint == "kd" else {})}
-    return Config.from_dict(
-        {
-            "schema": schema_name,
-            "model": {
-                "embedding_dim": 4,
-                "booster": {"name": "dcn", "hidden_units": [8], "num_cross_layers": 1},
-                "light": {"name": "mlp", "hidden_units": [4]},
-            },
-            "distill": {
-                "methods": {hint: knobs},
-                "hint_form": "convex",
-                "warmup_steps": 5,
-                **distill,
-            },
-        }
+    return tiny_config(
+        schema=schema_name,
+        distill={"methods": {hint: knobs}, "hint_form": "convex", "warmup_steps": 5, **distill},
     )
 
 

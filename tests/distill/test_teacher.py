@@ -11,20 +11,12 @@ from rocketctr.features.schema import load_schema
 from rocketctr.runs.rundir import restore_run
 from rocketctr.training.train import train
 from rocketctr.training.two_stage import load_teacher
-from tests.helpers import random_features
-
-TINY = {
-    "model": {
-        "embedding_dim": 4,
-        "booster": {"name": "dcn", "hidden_units": [16], "num_cross_layers": 1},
-        "light": {"name": "mlp", "hidden_units": [4]},
-    },
-    "train": {"batch_size": 256, "num_epochs": 1},
-}
+from tests.helpers import random_features, tiny_config
 
 
 def _config(**distill) -> Config:
-    return Config.from_dict({**TINY, "distill": distill})
+    config = tiny_config(distill=distill, train={"batch_size": 256, "num_epochs": 1})
+    return config.replace({"model.booster.hidden_units": [16]})
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,7 @@ from rocketctr.config.core import Config, ConfigError
 from rocketctr.distill.topk import TopKConfig, group_ranks, topk_per_example
 from rocketctr.features.schema import load_schema
 from rocketctr.model.cotrain import build_model, variable_role
-from tests.helpers import frappe_rows_of_four_users, random_labels
+from tests.helpers import frappe_rows_of_four_users, random_labels, tiny_config
 
 FRAPPE = load_schema("frappe")
 
@@ -67,12 +67,7 @@ def test_rank_discrepancy_weighs_only_rows_the_light_net_ranks_lower():
 
 
 def _config(**topk):
-    return Config.from_dict({
-        "schema": "frappe",
-        "model": {"embedding_dim": 4, "booster": {"name": "dcn", "hidden_units": [8],
-                  "num_cross_layers": 1}, "light": {"name": "mlp", "hidden_units": [4]}},
-        "distill": {"methods": {"topk": {"weight": 1.0, **topk}}},
-    })  # fmt: skip
+    return tiny_config(schema="frappe", distill={"methods": {"topk": {"weight": 1.0, **topk}}})
 
 
 def test_topk_gradient_reaches_the_light_side_never_the_booster():

@@ -11,24 +11,19 @@ import pytest
 import tensorflow as tf
 
 from rocketctr import serving
-from rocketctr.config.core import Config, ConfigError, save_config
+from rocketctr.config.core import ConfigError, save_config
 from rocketctr.features import format as feature_format
 from rocketctr.features.processor import HASHING_VERSION
 from rocketctr.features.schema import load_schema
 from rocketctr.model.cotrain import build_model
 from rocketctr.runs.rundir import restore_run
 from rocketctr.training.train import prepare_model_dir
-
-TINY = {
-    "embedding_dim": 2,
-    "booster": {"name": "dcn", "hidden_units": [4], "num_cross_layers": 1},
-    "light": {"name": "mlp", "hidden_units": [2]},
-}
+from tests.helpers import tiny_config
 
 
 def _run_dir(path, schema: str = "criteo", record: bool = False):
     """A model dir as `rocketctr train` leaves it: config.yaml and a checkpoint."""
-    config = Config.from_dict({"schema": schema, "model": TINY})
+    config = tiny_config({"embedding_dim": 2}, schema=schema)
     path.mkdir()
     save_config(config, path / "config.yaml")
     model = build_model(config, load_schema(schema))
@@ -72,7 +67,7 @@ def test_a_run_recording_another_version_is_refused(tmp_path):
 
 def test_a_new_run_records_the_version_and_restores(tmp_path):
     run = tmp_path / "new"
-    config = Config.from_dict({"schema": "criteo", "model": TINY})
+    config = tiny_config({"embedding_dim": 2}, schema="criteo")
     prepare_model_dir(config, run)  # a fresh dir: nothing to refuse
     recorded = json.loads((run / feature_format.FEATURE_FORMAT_FILE).read_text())
     assert recorded == feature_format.feature_format()

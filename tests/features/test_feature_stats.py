@@ -19,6 +19,7 @@ from rocketctr.features import statistics as feature_stats
 from rocketctr.features.processor import FeatureProcessor
 from rocketctr.features.schema import SchemaError, parse_schema
 from rocketctr.training.train import train
+from tests.helpers import tiny_config
 
 SPEC = {
     "name": "stats",
@@ -110,17 +111,7 @@ def test_schema_checks(tmp_path):
 
 
 def _config(schema_path: str, **train) -> Config:
-    return Config.from_dict(
-        {
-            "schema": schema_path,
-            "model": {
-                "embedding_dim": 4,
-                "booster": {"name": "dcn", "hidden_units": [8], "num_cross_layers": 1},  # fmt: skip
-                "light": {"name": "mlp", "hidden_units": [4]},
-            },
-            "train": {"batch_size": 4, "num_epochs": 1, **train},
-        }
-    )
+    return tiny_config(schema=schema_path, train={"batch_size": 4, "num_epochs": 1, **train})
 
 
 def test_a_run_stores_its_pass_exports_the_vocabularies_and_resume_reuses_them(tmp_path):

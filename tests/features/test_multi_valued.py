@@ -15,6 +15,7 @@ from rocketctr.data import make_dataset
 from rocketctr.features.processor import HASH_SPACE, FeatureProcessor
 from rocketctr.features.schema import SchemaError, load_schema, parse_schema
 from rocketctr.model.cotrain import build_model
+from tests.helpers import tiny_config
 
 
 def _schema(pooling: str = "mean", **extra):
@@ -92,15 +93,8 @@ def test_pooling_by_hand(pooling):
 
 def test_a_training_step_reads_and_updates_only_the_rows_of_present_values():
     schema = _schema()
-    config = Config.from_dict(
-        {
-            "model": {
-                "embedding_dim": 4,
-                "booster": {"name": "dcn", "hidden_units": [8], "num_cross_layers": 1},
-                "light": {"name": "mlp", "hidden_units": [4]},
-            },
-            "train": {"embedding_optimizer": {"name": "lazy_adam", "learning_rate": 0.01}},
-        }
+    config = tiny_config(
+        train={"embedding_optimizer": {"name": "lazy_adam", "learning_rate": 0.01}}
     )
     model = build_model(config, schema)
     ids, _ = model.processor(FEATURES)
@@ -136,9 +130,7 @@ def test_lr_first_order_weights_are_pooled_like_the_embeddings():
 
 def test_export_scores_delimited_strings_and_repeated_example_values_alike(tmp_path):
     schema = _schema(privileged=["tags"])
-    config = Config.from_dict(
-        {"model": {"embedding_dim": 4, "light": {"name": "mlp", "hidden_units": [4]}}}
-    )
+    config = tiny_config()
     model = build_model(config, schema)
     model.train_step((FEATURES, tf.constant([1.0, 0, 1, 0])))
     path = serving.export_light(model, tmp_path, example_features=FEATURES)  # verified

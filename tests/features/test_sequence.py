@@ -17,7 +17,7 @@ from rocketctr.features.schema import SchemaError, load_schema, parse_schema
 from rocketctr.model.cotrain import build_model
 from rocketctr.serving.verification import loaded_variables
 from rocketctr.towers.din import TargetAttention
-from tests.helpers import SHARED_DATA
+from tests.helpers import SHARED_DATA, tiny_config
 
 TAOBAO_TRAIN = SHARED_DATA / "taobao_ad_tiny" / "fuxictr_tiny_train.csv"
 
@@ -48,17 +48,11 @@ FEATURES = {
 }
 
 
-def _config(booster=None, light=None, **model) -> Config:
-    return Config.from_dict(
-        {
-            "model": {
-                "embedding_dim": 4,
-                "booster": booster or {"name": "din", "hidden_units": [8], "attention_units": [6]},
-                "light": light or {"name": "mlp", "hidden_units": [4]},
-                **model,
-            }
-        }
-    )
+DIN = {"name": "din", "hidden_units": [8], "attention_units": [6]}
+
+
+def _config(booster=DIN, **model) -> Config:
+    return tiny_config({"booster": booster, **model})
 
 
 def test_a_sequence_reads_its_item_features_rows_and_owns_none():

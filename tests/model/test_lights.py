@@ -12,7 +12,7 @@ from rocketctr.model.cotrain import build_model, variable_role
 from rocketctr.runs.selected import light_epoch, load_light
 from rocketctr.scoring.evaluation import score_at_best
 from rocketctr.training.selection import Selection
-from tests.helpers import random_features, random_labels
+from tests.helpers import random_features, random_labels, tiny_config
 
 SCHEMA = load_schema("criteo")
 LIGHTS = {
@@ -25,16 +25,9 @@ LIGHTS = {
 
 
 def _config(methods=None, **distill):
-    return Config.from_dict(
-        {
-            "model": {
-                "embedding_dim": 4,
-                "booster": {"name": "dcn", "hidden_units": [8], "num_cross_layers": 2},
-                "lights": LIGHTS,
-            },
-            "distill": {"methods": methods or {"kd": {"weight": 1.0}}, **distill},
-        }
-    )
+    distill = {"methods": methods or {"kd": {"weight": 1.0}}, **distill}
+    config = tiny_config({"lights": LIGHTS}, distill=distill)
+    return config.replace({"model.booster.num_cross_layers": 2})
 
 
 def _scope(variable) -> str:

@@ -5,25 +5,17 @@ import pytest
 import tensorflow as tf
 import tf_keras
 
-from rocketctr.config.core import Config, ConfigError
+from rocketctr.config.core import ConfigError
 from rocketctr.features.schema import load_schema
 from rocketctr.model.cotrain import build_model, variable_role
-from tests.helpers import random_features, random_labels
+from tests.helpers import random_features, random_labels, tiny_config
 
 SCHEMA = load_schema("criteo")
 
 
 def _config(**distill):
-    return Config.from_dict(
-        {
-            "model": {
-                "embedding_dim": 4,
-                "booster": {"name": "dcn", "hidden_units": [8], "num_cross_layers": 2},
-                "light": {"name": "mlp", "hidden_units": [4]},
-            },
-            "distill": {"methods": {"kd": {"weight": 1.0}}, **distill},
-        }
-    )
+    distill = {"methods": {"kd": {"weight": 1.0}}, **distill}
+    return tiny_config(distill=distill).replace({"model.booster.num_cross_layers": 2})
 
 
 def _hint_gradients(model, features, labels):
@@ -236,7 +228,7 @@ def test_unknown_mode_and_tower_fields_are_refused():
 )
 @pytest.mark.parametrize("light", [{"name": "lr"}, {"name": "fm"}])
 def test_every_tower_trains_one_step(booster, light):
-    config = Config.from_dict({"model": {"embedding_dim": 4, "booster": booster, "light": light}})
+    config = tiny_config({"booster": booster, "light": light})
     model = build_model(config, SCHEMA)
     features, labels = random_features(SCHEMA, 16), random_labels(16)
     before = [v.numpy().copy() for v in model.trainable_variables]
@@ -300,7 +292,7 @@ def test_embedding_table_l2_decays_every_row_once_per_step():
     ],
 )
 def test_mixed_precision_towers_compute_in_bf16_and_stay_close_to_fp32(booster, light):
-    base = Config.from_dict({"model": {"embedding_dim": 4, "booster": booster, "light": light}})
+    base = tiny_config({"booster": booster, "light": light})
     fp32 = build_model(base, SCHEMA)
     bf16 = build_model(base.replace({"train.mixed_precision": True}), SCHEMA)
     assert tf_keras_policy_name() == "float32"  # the global policy is restored

@@ -10,11 +10,12 @@ import pytest
 import tensorflow as tf
 import yaml
 
-from rocketctr.config.core import Config, ConfigError
+from rocketctr.config.core import ConfigError
 from rocketctr.features.schema import load_schema
 from rocketctr.model.cotrain import build_model
 from rocketctr.runs.rundir import SCHEMA_FILE, RunPosition, restore_run
 from rocketctr.training.train import prepare_model_dir
+from tests.helpers import tiny_config
 
 SCHEMA = {
     "name": "small",
@@ -24,18 +25,13 @@ SCHEMA = {
     "dense": [{"name": "I1"}],
     "categorical": [{"name": "C1", "hash_buckets": 10}, {"name": "C2", "hash_buckets": 7}],
 }
-TINY = {
-    "embedding_dim": 2,
-    "booster": {"name": "dcn", "hidden_units": [4], "num_cross_layers": 1},
-    "light": {"name": "mlp", "hidden_units": [2]},
-}
 
 
 def _start(tmp_path, schema: dict):
     """A run started on a schema file: config, recorded schema and a checkpoint."""
     schema_path = tmp_path / "small.yaml"
     schema_path.write_text(yaml.safe_dump(schema))
-    config = Config.from_dict({"schema": str(schema_path), "model": TINY})
+    config = tiny_config(schema=str(schema_path))
     run = tmp_path / "run"
     prepare_model_dir(config, run)
     model = build_model(config, load_schema(str(schema_path)))

@@ -6,11 +6,11 @@ import sys
 
 import pytest
 
-from rocketctr.config.core import Config, ConfigError
+from rocketctr.config.core import ConfigError
 from rocketctr.scoring.evaluation import evaluate_run
 from rocketctr.scoring.frontier import format_frontier, measure_frontier, pareto_set, pick_light
 from rocketctr.training.train import train
-from tests.helpers import subprocess_env
+from tests.helpers import subprocess_env, tiny_config
 
 
 def _row(name, auc, ms, kind="light"):
@@ -54,15 +54,12 @@ def test_the_latency_budget_picks_the_best_light_net_that_fits(budget, expected)
 def run(tmp_path_factory, data):
     """A one-epoch run of two light nets on synthetic rows, and its light_only baseline."""
     base = tmp_path_factory.mktemp("frontier")
-    config = Config.from_dict({
-        "model": {
-            "embedding_dim": 4,
-            "booster": {"name": "dcn", "hidden_units": [16], "num_cross_layers": 1},
-            "lights": {"mlp8": {"name": "mlp", "hidden_units": [8]},
-                       "mlp32": {"name": "mlp", "hidden_units": [32, 16]}},
-        },
-        "train": {"batch_size": 256, "num_epochs": 2},
-    })  # fmt: skip
+    lights = {
+        "mlp8": {"name": "mlp", "hidden_units": [8]},
+        "mlp32": {"name": "mlp", "hidden_units": [32, 16]},
+    }
+    config = tiny_config({"lights": lights}, train={"batch_size": 256, "num_epochs": 2})
+    config = config.replace({"model.booster.hidden_units": [16]})
     train(config, [str(data[0])], [str(data[1])], base / "run")
     alone = config.replace({"distill.mode": "light_only"})
     train(alone, [str(data[0])], [str(data[1])], base / "alone")

@@ -12,11 +12,11 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from rocketctr.config.core import Config
 from rocketctr.features.schema import load_schema
 from rocketctr.layers.embedding import Embedding
 from rocketctr.model.cotrain import build_model
 from rocketctr.serving import light_table
+from tests.helpers import tiny_config
 
 SCHEMA = load_schema("criteo")
 DIM = 4
@@ -104,15 +104,7 @@ def test_every_row_in_float32_shares_the_training_buffer():
 
 
 def test_a_scoring_only_model_has_no_optimizer_slots_and_no_initial_table():
-    config = Config.from_dict(
-        {
-            "model": {
-                "embedding_dim": DIM,
-                "booster": {"name": "dcn", "hidden_units": [8], "num_cross_layers": 1},
-                "light": {"name": "mlp", "hidden_units": [4]},
-            }
-        }
-    )
+    config = tiny_config({"embedding_dim": DIM})
     scoring, trained = build_model(config, SCHEMA, train=False), build_model(config, SCHEMA)
     table_bytes = 672_675 * DIM * 4
 

@@ -1,6 +1,6 @@
 """rocketctr.tfx.trainer's pieces that need no TFX install: config, schema, file copying.
 
-The whole TFX pipeline runs in tests/tfx (under .ci/tfx).
+The whole TFX pipeline runs in test_tfx_pipeline.py (under .ci/tfx).
 """
 
 from __future__ import annotations

@@ -20,23 +20,20 @@ from rocketctr.features.processor import FeatureProcessor
 from rocketctr.features.schema import SchemaError, load_schema, parse_schema
 from rocketctr.model.cotrain import build_model, variable_role
 from rocketctr.serving import catalogue
-from tests.helpers import SHARED_DATA, random_features, random_labels
+from tests.helpers import SHARED_DATA, random_features, random_labels, tiny_config
 
 SCHEMA = load_schema("synthetic_pfd")
 TAOBAO_TRAIN = SHARED_DATA / "taobao_ad_tiny" / "fuxictr_tiny_train.csv"
 
 
 def _config(schema: str = "synthetic_pfd", **light) -> Config:
-    return Config.from_dict(
+    return tiny_config(
         {
-            "schema": schema,
-            "model": {
-                "embedding_dim": 4,
-                "booster": {"name": "mlp", "hidden_units": [8]},
-                "light": {"name": "two_tower", "hidden_units": [8], "output_dim": 3, **light},
-            },
-            "distill": {"methods": {"kd": {"weight": 0.5}}, "hint_form": "convex"},
-        }
+            "booster": {"name": "mlp", "hidden_units": [8]},
+            "light": {"name": "two_tower", "hidden_units": [8], "output_dim": 3, **light},
+        },
+        schema=schema,
+        distill={"methods": {"kd": {"weight": 0.5}}, "hint_form": "convex"},
     )
 
 
@@ -226,11 +223,7 @@ def test_taobao_schema_reads_the_sample_and_a_two_tower_model_trains_a_step():
     features, labels = next(iter(dataset))
     assert features["adgroup_id"].dtype == tf.string and features["price"].dtype == tf.float32
     assert set(features) >= set(schema.serving_columns())
-    config = dataclasses.replace(
-        _config("taobao"),
-        model=dataclasses.replace(_config("taobao").model, embedding_dim=4),
-    )
-    model = build_model(config, schema)
+    model = build_model(_config("taobao"), schema)
     before = model.light.variables[0].numpy().copy()
     logs = model.train_step((features, labels))
     assert np.isfinite(float(logs["loss"]))

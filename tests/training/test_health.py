@@ -21,15 +21,9 @@ from rocketctr.training.health import (
     check_state,
     light_health,
 )
+from tests.helpers import tiny_config
 
-TINY = {
-    "model": {
-        "embedding_dim": 4,
-        "booster": {"name": "dcn", "hidden_units": [8], "num_cross_layers": 1},
-        "light": {"name": "mlp", "hidden_units": [4]},
-    },
-    "train": {"batch_size": 256, "light_optimizer": {"name": "adam", "learning_rate": 0.1}},
-}
+TRAIN = {"batch_size": 256, "light_optimizer": {"name": "adam", "learning_rate": 0.1}}
 
 
 def test_logit_spread_is_the_standard_deviation_over_batches():
@@ -43,7 +37,7 @@ def test_logit_spread_is_the_standard_deviation_over_batches():
 
 
 def test_light_health_flags_a_dead_net_and_one_at_chance():
-    config = Config.from_dict(TINY)
+    config = tiny_config(train=TRAIN)
     warning, dead = light_health(
         config, {"epoch": 2, "val_light_auc": 0.5, "val_light_logit_std": 0.0}
     )
@@ -130,7 +124,7 @@ def test_a_dead_light_net_is_flagged_stops_the_run_and_is_not_exported(
         return output._replace(logits=output.logits * 0.0)
 
     monkeypatch.setattr(MLPTower, "call", dead_call)
-    config = Config.from_dict({**TINY, "train": {**TINY["train"], "num_epochs": 5}})
+    config = tiny_config(train={**TRAIN, "num_epochs": 5})
     result = train_module.train(config, [str(data[0])], [str(data[1])], tmp_path / "run", verbose=0)
     out = capsys.readouterr().out
     assert "is dead: its validation logits are constant (std 0), AUC 0.5000" in out

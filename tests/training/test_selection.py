@@ -12,12 +12,7 @@ from rocketctr.features.schema import load_schema
 from rocketctr.model.cotrain import build_model
 from rocketctr.runs.selected import best_epoch, selection_monitor
 from rocketctr.training.selection import Selection
-
-TINY = {
-    "embedding_dim": 4,
-    "booster": {"name": "dcn", "hidden_units": [8], "num_cross_layers": 1},
-    "light": {"name": "mlp", "hidden_units": [4]},
-}
+from tests.helpers import tiny_config
 
 
 def test_selection_monitor_follows_the_shipped_tower():
@@ -44,7 +39,7 @@ def test_best_epoch_of_either_tower():
 
 
 def _tiny_model(**train):
-    config = Config.from_dict({"model": TINY, "train": train})
+    config = tiny_config(train=train)
     return config, build_model(config, load_schema("criteo"))
 
 

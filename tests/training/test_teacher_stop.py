@@ -15,22 +15,19 @@ from rocketctr.scoring.evaluation import score_at_best
 from rocketctr.serving import export_light
 from rocketctr.serving.verification import loaded_variables
 from rocketctr.training.selection import Selection
-from tests.helpers import random_features, random_labels
+from tests.helpers import TINY_MODEL, random_features, random_labels, tiny_config
 
 SCHEMA = load_schema("criteo")
-TINY = {
-    "embedding_dim": 4,
-    # Batch norm: its moving statistics are weights that do not train.
-    "booster": {"name": "dcn", "hidden_units": [8], "num_cross_layers": 1, "batch_norm": True},
-    "light": {"name": "mlp", "hidden_units": [4]},
-}
+# Batch norm: its moving statistics are weights that do not train.
+BOOSTER = {"name": "dcn", "hidden_units": [8], "num_cross_layers": 1, "batch_norm": True}
 
 
 def _model(patience=2, **distill):
-    config = Config.from_dict(
-        {"model": TINY, "distill": {"teacher_patience": patience, **distill},
-         "train": {"light_optimizer": {"name": "sgd", "learning_rate": 0.5}}}
-    )  # fmt: skip
+    config = tiny_config(
+        {"booster": BOOSTER},
+        distill={"teacher_patience": patience, **distill},
+        train={"light_optimizer": {"name": "sgd", "learning_rate": 0.5}},
+    )
     return config, build_model(config, SCHEMA)
 
 
@@ -172,8 +169,9 @@ def test_teacher_patience_is_refused_where_it_cannot_hold(overrides, message):
 @pytest.mark.parametrize("mode", ["light_only", "booster_only"])
 def test_teacher_patience_is_inert_in_a_presets_baselines(mode, tmp_path):
     """`--config frappe --set distill.mode=light_only` (the preset's own baseline) trains."""
-    config = load_config("frappe").replace({"distill.mode": mode, "model.light": TINY["light"],
-                                            "model.booster": TINY["booster"]})  # fmt: skip
+    config = load_config("frappe").replace(
+        {"distill.mode": mode, "model.light": TINY_MODEL["light"], "model.booster": BOOSTER}
+    )
     assert config.distill.teacher_patience == 2
     selection = Selection(config, [], None, str(tmp_path / "best"))
     model = build_model(config.replace({"schema": "criteo"}), SCHEMA)
@@ -189,10 +187,11 @@ def test_teacher_patience_is_inert_in_a_presets_baselines(mode, tmp_path):
 
 
 def test_light_distill_selects_the_epoch_of_the_lowest_weighted_distillation_loss(tmp_path):
-    config = Config.from_dict(
-        {"model": TINY, "train": {"selection_metric": "light_distill"},
-         "distill": {"methods": {"kd": {"weight": 1.0}, "logit_mse": {"weight": 0.5}}}}
-    )  # fmt: skip
+    config = tiny_config(
+        {"booster": BOOSTER},
+        train={"selection_metric": "light_distill"},
+        distill={"methods": {"kd": {"weight": 1.0}, "logit_mse": {"weight": 0.5}}},
+    )
     model = build_model(config, SCHEMA)
     history = []
     selection = Selection(config, history, None, str(tmp_path / "best"))

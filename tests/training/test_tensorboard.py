@@ -6,19 +6,10 @@ import rocketctr  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow load
 import tensorflow as tf
 import tf_keras
 
-from rocketctr.config.core import Config
 from rocketctr.features.schema import load_schema
 from rocketctr.model.cotrain import build_model
 from rocketctr.training.train import BatchTensorBoard
-from tests.helpers import random_features, random_labels
-
-TINY = {
-    "model": {
-        "embedding_dim": 4,
-        "booster": {"name": "dcn", "hidden_units": [8], "num_cross_layers": 1},
-        "light": {"name": "mlp", "hidden_units": [4]},
-    }
-}
+from tests.helpers import random_features, random_labels, tiny_config
 
 
 def _scalars(log_dir) -> dict[str, list[int]]:
@@ -40,7 +31,7 @@ def test_same_summaries_at_the_same_steps_as_keras_tensorboard(tmp_path):
         ("rocketctr", lambda d: BatchTensorBoard(d, update_freq=3)),
     ]:
         tf_keras.utils.set_random_seed(0)
-        model = build_model(Config.from_dict(TINY), schema)
+        model = build_model(tiny_config(), schema)
         model.compile()
         log_dir = str(tmp_path / name)
         # Keras calls batch hooks only when some callback has them (training has backups).

@@ -13,6 +13,7 @@ import yaml
 from rocketctr.config.core import Config, ConfigError
 from rocketctr.runs.rundir import checkpoint_paths
 from rocketctr.training.train import train
+from tests.helpers import tiny_config
 
 ROWS = "".join(f"{i % 2}\t{i % 5}\tv{i % 3}\tw{i % 4}\n" for i in range(16))
 
@@ -30,16 +31,10 @@ def _setup(tmp_path, buckets: int = 10):
 
 
 def _config(schema: str, **train_keys) -> Config:
-    return Config.from_dict(
-        {
-            "schema": schema,
-            "model": {
-                "embedding_dim": 2,
-                "booster": {"name": "dcn", "hidden_units": [4], "num_cross_layers": 1},
-                "light": {"name": "mlp", "hidden_units": [2]},
-            },
-            "train": {"batch_size": 8, "checkpoint_every_steps": 0, **train_keys},
-        }
+    return tiny_config(
+        {"embedding_dim": 2},  # tables of 1M rows below, with the optimizer's slots
+        schema=schema,
+        train={"batch_size": 8, "checkpoint_every_steps": 0, **train_keys},
     )
 
 

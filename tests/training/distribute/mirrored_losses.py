@@ -14,22 +14,12 @@ import tf_keras
 cpus = tf.config.list_physical_devices("CPU")
 tf.config.set_logical_device_configuration(cpus[0], [tf.config.LogicalDeviceConfiguration()] * 2)
 
-from rocketctr.config.core import Config  # noqa: E402
 from rocketctr.features.schema import load_schema  # noqa: E402
 from rocketctr.model.cotrain import build_model  # noqa: E402
-from tests.helpers import random_features, random_labels  # noqa: E402
+from tests.helpers import random_features, random_labels, tiny_config  # noqa: E402
 
 SCHEMA = load_schema("criteo")
-CONFIG = Config.from_dict(
-    {
-        "model": {
-            "embedding_dim": 4,
-            "booster": {"name": "dcn", "hidden_units": [8], "num_cross_layers": 1},
-            "light": {"name": "mlp", "hidden_units": [4]},
-        },
-        "distill": {"methods": {"kd": {"weight": 0.5}}},
-    }
-)
+CONFIG = tiny_config(distill={"methods": {"kd": {"weight": 0.5}}})
 BATCHES = [(random_features(SCHEMA, 64, seed=i), random_labels(64, seed=i)) for i in range(6)]
 
 

@@ -8,23 +8,11 @@ loss and the eval metrics.
 import json
 import sys
 
-from rocketctr.config.core import Config
 from rocketctr.training import train  # before TensorFlow: sets TF_USE_LEGACY_KERAS
+from tests.helpers import tiny_config
 
-CONFIG = Config.from_dict(
-    {
-        "model": {
-            "embedding_dim": 4,
-            "booster": {"name": "dcn", "hidden_units": [8], "num_cross_layers": 1},
-            "light": {"name": "mlp", "hidden_units": [4]},
-        },
-        "train": {
-            "batch_size": 64,
-            "num_epochs": 2,
-            "steps_per_epoch": 3,
-            "strategy": "parameter_server",
-        },
-    }
+CONFIG = tiny_config(
+    train={"batch_size": 64, "num_epochs": 2, "steps_per_epoch": 3, "strategy": "parameter_server"}
 )
 
 if __name__ == "__main__":

@@ -14,7 +14,7 @@ from rocketctr.data import make_dataset, synthetic
 from rocketctr.features.schema import load_schema
 from rocketctr.model.cotrain import build_model
 from rocketctr.training.codistill import CodistillReplica, for_replica, replica_dir
-from tests.helpers import TINY_FLAGS, random_features, random_labels, subprocess_env
+from tests.helpers import TINY_FLAGS, random_features, random_labels, subprocess_env, tiny_config
 
 STEPS = 300
 TINY = [
@@ -105,16 +105,7 @@ def test_codistilled_replicas_churn_less_than_independent_ones(tmp_path):
 
 
 def test_replica_reads_its_shard_and_its_teacher_waits_for_a_peer_checkpoint(tmp_path):
-    config = Config.from_dict(
-        {
-            "model": {
-                "embedding_dim": 2,
-                "booster": {"name": "dcn", "hidden_units": [4], "num_cross_layers": 1},
-                "light": {"name": "mlp", "hidden_units": [2]},
-            },
-            "distill": {"codistill_replicas": 2, "methods": {"kd": {"weight": 0.5}}},
-        }
-    )
+    config = tiny_config(distill={"codistill_replicas": 2, "methods": {"kd": {"weight": 0.5}}})
     schema = load_schema("criteo")
     batches = tf.data.Dataset.range(6)
     shard, callback = for_replica(config, schema, CodistillReplica(1, str(tmp_path)), batches)
