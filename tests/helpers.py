@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import os
 import socket
+import subprocess
+import sys
+import textwrap
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +17,8 @@ import numpy as np
 import tensorflow as tf
 
 from rocketctr.config.core import Config
+from rocketctr.model.cotrain import build_model
+from rocketctr.serving.verification import loaded_variables
 
 REPO = Path(__file__).resolve().parents[1]
 # <repo>/../shared/data: real data kept outside the repository (not redistributable).
@@ -148,3 +153,80 @@ def rows_of(columns: dict) -> list[dict]:
     return [
         dict(zip(columns, values, strict=True)) for values in zip(*columns.values(), strict=True)
     ]
+
+
+# ------------------------------------------------------------------------------ exports
+def trained_model(config: Config, schema, steps: int = 2):
+    """A model after `steps` train steps on random rows of 32, so that its weights and
+    optimizer slots are not the initial ones."""
+    model = build_model(config, schema)
+    for step in range(steps):
+        model.train_step((random_features(schema, 32, seed=step), random_labels(32, seed=step)))
+    return model
+
+
+def light_probabilities(model, features: dict) -> np.ndarray:
+    """The in-memory light net's probabilities: what an export must serve."""
+    return tf.sigmoid(model.light_logits(features)).numpy()
+
+
+def export_variables(path: Path) -> list[tf.Variable]:
+    """The variables of the SavedModel at `path`, each once."""
+    return loaded_variables(tf.saved_model.load(str(path)))
+
+
+def serve(path: Path, features: dict) -> dict[str, np.ndarray]:
+    """Outputs of the export's `serving_default` on `features` (a batch per column)."""
+    signature = tf.saved_model.load(str(path)).signatures["serving_default"]
+    inputs = signature.structured_input_signature[1]
+    out = signature(**{k: tf.constant(features[k], dtype=s.dtype) for k, s in inputs.items()})
+    return {k: v.numpy() for k, v in out.items()}
+
+
+def saved_model_cli(path: Path) -> str:
+    """What `saved_model_cli show --all` prints for the SavedModel at `path`."""
+    cli = Path(sys.executable).parent / "saved_model_cli"
+    result = subprocess.run(
+        [str(cli), "show", "--all", "--dir", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    return result.stdout
+
+
+def score_in_plain_tensorflow(paths: dict, features: dict, tmp_path: Path) -> dict:
+    """{name: probabilities} of `serving_default` of each export, in a fresh Python process
+    that imports TensorFlow only (TF Serving's view: no rocketctr, no Keras 2 switch)."""
+    inputs = {  # numpy's own unicode arrays: np.load needs no pickle for them
+        c: np.array([s.decode() for s in v.numpy()]) if v.dtype == tf.string else v.numpy()
+        for c, v in features.items()
+    }
+    np.savez(tmp_path / "inputs.npz", **inputs)
+    script = textwrap.dedent(
+        f"""
+        import sys
+        import numpy as np
+        import tensorflow as tf
+        data = np.load({str(tmp_path / "inputs.npz")!r})
+        out = {{}}
+        for name, path in { ({n: str(p) for n, p in paths.items()})!r}.items():
+            signature = tf.saved_model.load(path).signatures["serving_default"]
+            inputs = signature.structured_input_signature[1]
+            scores = signature(**{{k: tf.constant(data[k]) for k in inputs}})
+            out[name] = scores["probabilities"].numpy()
+        assert "rocketctr" not in sys.modules, "rocketctr was imported"
+        np.savez({str(tmp_path / "out.npz")!r}, **out)
+        """
+    )
+    env = {k: v for k, v in os.environ.items() if k != "TF_USE_LEGACY_KERAS"}
+    subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=tmp_path,
+        env=env,
+        check=True,
+        timeout=180,
+        capture_output=True,
+    )
+    return dict(np.load(tmp_path / "out.npz"))
