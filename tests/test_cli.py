@@ -32,6 +32,7 @@ def _table(stdout):
     return rows
 
 
+@pytest.mark.integration
 def test_train_on_synthetic_data_then_resume(tmp_path):
     model_dir = tmp_path / "run"
     base = [f"--model_dir={model_dir}", "--synthetic_train_rows=20000",
@@ -78,12 +79,14 @@ def test_train_on_synthetic_data_then_resume(tmp_path):
     assert "distill.methods.kd.temperature: 1.0 -> 2.0" in refused.stderr
 
 
+@pytest.mark.integration
 def test_unknown_override_is_refused_with_its_name(tmp_path):
     proc = _run(f"--model_dir={tmp_path}", "--set=train.batchsize=8", check=False)
     assert proc.returncode == 2
     assert "Unknown config key 'train.batchsize'" in proc.stderr
 
 
+@pytest.mark.integration
 def test_a_vocabulary_no_value_reaches_is_one_line_and_the_rerun_is_not_stuck(tmp_path):
     rows = [("1", "paris", "3"), ("0", "rome", "1"), ("1", "paris", "4"), ("0", "oslo", "2")]
     data = tmp_path / "rows.tsv"
@@ -113,6 +116,7 @@ def test_a_vocabulary_no_value_reaches_is_one_line_and_the_rerun_is_not_stuck(tm
     assert (run / "vocabularies" / "city.txt").read_text() == "paris\n"
 
 
+@pytest.mark.integration
 @pytest.mark.skipif(not SHARED_DATA.exists(), reason="needs ../shared/data (real CTR samples)")
 def test_train_on_criteo_sample(tmp_path):
     lines = (
@@ -144,6 +148,7 @@ def test_train_on_criteo_sample(tmp_path):
     assert table["booster"][0] > 0.66 and table["light"][0] > 0.64
 
 
+@pytest.mark.integration
 def test_two_tower_pfd_end_to_end_with_precomputed_item_vectors(tmp_path):
     import numpy as np
     import pandas as pd
@@ -180,6 +185,7 @@ def test_two_tower_pfd_end_to_end_with_precomputed_item_vectors(tmp_path):
     np.testing.assert_allclose(np.stack(vectors["vector"].to_numpy()), direct, atol=1e-6)
 
 
+@pytest.mark.integration
 def test_a_second_run_on_a_busy_model_dir_is_refused_naming_the_first(tmp_path):
     import signal
     import time
@@ -214,6 +220,7 @@ def test_a_second_run_on_a_busy_model_dir_is_refused_naming_the_first(tmp_path):
     assert lock.read_text() == ""
 
 
+@pytest.mark.integration
 def test_a_file_that_does_not_match_the_schema_fails_before_training_in_one_line(tmp_path):
     csv = tmp_path / "train.csv"
     csv.write_text("label,I1,C1\n1,3,ab\n")  # comma-separated, a header: not Criteo TSV
@@ -283,6 +290,7 @@ def test_inputs_without_a_usable_row_are_refused_naming_the_files(tmp_path, data
     check_inputs(schema, [str(empty), str(data[0])], "training", "error")  # one usable row: fine
 
 
+@pytest.mark.integration
 def test_export_command_checks_on_the_runs_eval_rows_and_writes_warmup(tmp_path, data):
     import numpy as np
     import tensorflow as tf
@@ -329,6 +337,7 @@ def test_export_command_checks_on_the_runs_eval_rows_and_writes_warmup(tmp_path,
     assert abs(info["verification"]["quality"]["auc_change"]) <= 1e-3
 
 
+@pytest.mark.integration
 def test_a_clean_start_prints_no_tensorflow_noise_and_verbose_shows_it(tmp_path):
     from rocketctr.cli import TF_NOISE
 
@@ -349,6 +358,7 @@ def test_a_clean_start_prints_no_tensorflow_noise_and_verbose_shows_it(tmp_path)
     assert summary(env={"ROCKETCTR_TF_LOGS": "1"})  # the variable shows them too
 
 
+@pytest.mark.integration
 def test_the_noise_filter_lets_errors_through_even_when_the_process_aborts():
     """What a crashing process writes last (a C++ check failure, then abort) still shows;
     only the start-up noise goes."""
@@ -368,6 +378,7 @@ def test_the_noise_filter_lets_errors_through_even_when_the_process_aborts():
     assert "oneDNN" not in proc.stderr
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize(
     "argv,expected",
     [

@@ -32,6 +32,7 @@ def _exit(argv, capsys):
     return exited.value.code, out.out, out.err
 
 
+@pytest.mark.integration
 def test_help_lists_every_command():
     proc = subprocess.run([sys.executable, "-m", "rocketctr.cli", "--help"],
                           capture_output=True, text=True, timeout=60)  # fmt: skip
@@ -78,6 +79,7 @@ def test_old_spellings_still_work():
     assert args.data == ["x"] and args.tower == "both"
 
 
+@pytest.mark.integration
 def test_summary_shows_a_configs_towers_with_their_shapes():
     proc = subprocess.run(
         [sys.executable, "-m", "rocketctr.cli", "summary", "--config", "frappe", "--tower",

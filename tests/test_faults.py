@@ -15,6 +15,8 @@ import pytest
 
 from tests.helpers import TINY_FLAGS, temporaries
 
+pytestmark = pytest.mark.integration  # every test here starts a process
+
 TINY = [*TINY_FLAGS, "--set=train.batch_size=256"]
 
 

@@ -244,6 +244,7 @@ def test_predict_keeps_row_order_and_count_on_the_criteo_sample(criteo_run, tmp_
     assert "a.tsv: skipped 3 of 3,003 rows (malformed), first at line 101" in summary["bad_rows"]
 
 
+@pytest.mark.integration
 def test_cli_evaluate_and_predict(tiny, tmp_path):
     def cli(*args):
         proc = subprocess.run([sys.executable, "-m", "rocketctr.cli", *args],

@@ -94,6 +94,7 @@ def test_the_frontier_of_a_real_run(run):
     assert f"Pick: {result['pick']}: highest AUC within 1e+06 ms at batch 20" in text
 
 
+@pytest.mark.integration
 def test_the_frontier_command_writes_its_json(run, tmp_path):
     model_dir, _, _ = run
     out = tmp_path / "frontier.json"

@@ -24,6 +24,7 @@ def baseline(tiny):
     return model_dir
 
 
+@pytest.mark.integration
 def test_report_renders_in_chromium_with_every_plot_decoded(tiny, baseline, tmp_path):
     if CHROMIUM is None:
         if REQUIRE_BROWSER:

@@ -15,6 +15,8 @@ import yaml
 
 from tests.helpers import subprocess_env
 
+pytestmark = pytest.mark.integration  # every test here starts a process
+
 DIM = 16
 BIG_ROWS = 2_000_000  # 122 MiB of float32 at dim 16
 TINY_ROWS = 1_000

@@ -164,6 +164,7 @@ def criteo(tmp_path_factory):
     return directory
 
 
+@pytest.mark.integration
 def test_change_threshold_refuses_a_worse_run_then_force_publishes_it(criteo):
     data = [f"--train={criteo / 'train.tsv'}", f"--eval={criteo / 'eval.tsv'}"]
     base = criteo / "export"
@@ -225,6 +226,7 @@ def test_change_threshold_refuses_a_worse_run_then_force_publishes_it(criteo):
     assert not (criteo / "floored").exists()
 
 
+@pytest.mark.integration
 def test_divergence_stops_the_run_and_keeps_the_last_good_state(criteo, monkeypatch):
     """A weight goes NaN at global step 40 (epoch 2 of 32-step epochs, a backup due at every
     step): the run stops there, every saved state reads back finite, export gates the last
@@ -285,6 +287,7 @@ def test_divergence_stops_the_run_and_keeps_the_last_good_state(criteo, monkeypa
     assert [r["epoch"] for r in json.loads((run / "history.json").read_text())] == [1, 2]
 
 
+@pytest.mark.integration
 def test_a_fresh_run_that_diverges_writes_nothing(criteo):
     run = criteo / "fresh"
     proc = _rocketctr(

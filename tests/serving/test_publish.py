@@ -55,6 +55,7 @@ def test_failed_verification_leaves_no_version(tmp_path, monkeypatch):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["1"]
 
 
+@pytest.mark.integration
 def test_the_next_export_removes_temp_dirs_that_killed_exports_left(tmp_path):
     finished = subprocess.Popen([sys.executable, "-c", "pass"])
     finished.wait()  # its pid now names no running process: a killed exporter's

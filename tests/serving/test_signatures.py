@@ -53,6 +53,7 @@ def _tensor_info(kind: str, name: str, dtype: str) -> str:
     return f"{kind}['{name}'] tensor_info:\n        dtype: {dtype}\n        shape: (-1)"
 
 
+@pytest.mark.integration
 def test_saved_model_cli_lists_both_signatures(exported):
     _, path, _ = exported
     blocks = {}
@@ -103,6 +104,7 @@ def test_parity_on_real_criteo_rows(exported):
     )
 
 
+@pytest.mark.integration
 def test_reloads_in_a_fresh_process_without_rocketctr(exported, tmp_path):
     model, path, _ = exported
     features = random_features(SCHEMA, 64, seed=5)

@@ -80,6 +80,7 @@ def test_quantized_tables_are_smaller_and_record_dtype_size_and_auc_change(quant
         assert change["auc_float32"] == info["float32"]["verification"]["quality"]["auc"]
 
 
+@pytest.mark.integration
 def test_quantized_exports_reload_without_rocketctr_and_score_within_tolerance(quantized, tmp_path):
     model, paths, features, labels = quantized
     out = score_in_plain_tensorflow(paths, features, tmp_path)
@@ -102,6 +103,7 @@ def _signature_defs(path) -> str:
     return shown[start : shown.index("The MetaGraph with tag set", start)]
 
 
+@pytest.mark.integration
 def test_saved_model_cli_lists_the_same_signatures_for_every_dtype(quantized):
     _, paths, _, _ = quantized
     listed = {dtype: _signature_defs(path) for dtype, path in paths.items()}

@@ -145,6 +145,7 @@ def test_data_stream_replays_an_epoch_from_its_pass_index_and_skips_trained_batc
     assert first_column(positioned) == epoch0
 
 
+@pytest.mark.integration
 def test_one_pass_run_killed_at_three_points_resumes_to_the_uninterrupted_result(
     tmp_path, data, uninterrupted
 ):
@@ -174,6 +175,7 @@ def test_one_pass_run_killed_at_three_points_resumes_to_the_uninterrupted_result
     _assert_same_metrics(_metrics(model_dir), _metrics(uninterrupted))
 
 
+@pytest.mark.integration
 def test_sigterm_mid_epoch_saves_the_step_and_the_rerun_loses_none(tmp_path, data, uninterrupted):
     """SIGTERM (what a scheduler sends before SIGKILL): the run finishes its step, backs it
     up, exits 4 with one line; the same command resumes at that very step."""
@@ -204,6 +206,7 @@ def test_sigterm_mid_epoch_saves_the_step_and_the_rerun_loses_none(tmp_path, dat
     _assert_same_metrics(_metrics(model_dir), _metrics(uninterrupted))
 
 
+@pytest.mark.integration
 def test_a_backup_the_shorter_data_cannot_reach_is_set_aside_never_deleted(tmp_path, data):
     """Killed after a backup at batch >= 100 of epoch 1, rerun on a training file of 32
     batches: each backup (two are kept) is moved aside with the reason, the run says no
@@ -233,6 +236,7 @@ def test_a_backup_the_shorter_data_cannot_reach_is_set_aside_never_deleted(tmp_p
     assert _steps(model_dir / "checkpoints") == [32, 64]
 
 
+@pytest.mark.integration
 def test_a_run_with_a_hidden_hint_regressor_killed_mid_epoch_resumes_its_regressor(tmp_path, data):
     """The `hidden` method's regressor is a training-only weight: it must be in the backups,
     restored, and go on from there (one-pass epochs, the default)."""
@@ -260,6 +264,7 @@ def test_a_run_with_a_hidden_hint_regressor_killed_mid_epoch_resumes_its_regress
     _assert_same_metrics(_metrics(model_dir), _metrics(reference))
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize("delay_seconds", [0.0, 1.5])
 def test_a_backup_at_an_epochs_last_batch_is_never_resumed_from(
     tmp_path, data, uninterrupted, delay_seconds
@@ -302,6 +307,7 @@ def test_a_backup_at_an_epochs_last_batch_is_never_resumed_from(
         )
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize(
     ("point", "n", "temporary", "resumed_from"),
     [
@@ -336,6 +342,7 @@ def test_a_kill_inside_each_write_is_resumed_by_the_same_command(
     _assert_same_metrics(_metrics(model_dir), _metrics(uninterrupted))
 
 
+@pytest.mark.integration
 @pytest.mark.slow  # not the default mode; `pytest -m slow`
 def test_fixed_steps_per_epoch_run_killed_mid_epoch_resumes_to_the_uninterrupted_result(
     tmp_path, data
@@ -356,6 +363,7 @@ def test_fixed_steps_per_epoch_run_killed_mid_epoch_resumes_to_the_uninterrupted
     _assert_same_metrics(_metrics(model_dir), _metrics(reference))
 
 
+@pytest.mark.integration
 @pytest.mark.slow  # not the default mode; `pytest -m slow`
 def test_codistillation_replica_killed_mid_epoch_resumes_to_the_uninterrupted_result(
     tmp_path, data
@@ -377,6 +385,7 @@ def test_codistillation_replica_killed_mid_epoch_resumes_to_the_uninterrupted_re
     _assert_same_metrics(_metrics(model_dir), _metrics(tmp_path / "reference"))
 
 
+@pytest.mark.integration
 def test_a_damaged_checkpoint_index_never_restarts_a_run_over_its_checkpoints(tmp_path, data):
     model_dir = tmp_path / "run"
     base = _cmd(data, model_dir, "--set=train.steps_per_epoch=5")
@@ -400,6 +409,7 @@ def _cli(*args, cwd):
     )
 
 
+@pytest.mark.integration
 def test_export_and_evaluate_fall_back_from_a_damaged_checkpoint_and_fail_cleanly_without_one(
     tmp_path, data, uninterrupted
 ):
@@ -437,6 +447,7 @@ def test_export_and_evaluate_fall_back_from_a_damaged_checkpoint_and_fail_cleanl
         assert "ckpt-376 (" in error and "ckpt-188 (" in error
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize("content", ["", "{not: [valid", "- a list\n"])
 def test_a_damaged_config_yaml_is_named_not_called_a_different_config(
     tmp_path, data, uninterrupted, content
@@ -458,6 +469,7 @@ def test_a_damaged_config_yaml_is_named_not_called_a_different_config(
     assert "different config" not in error
 
 
+@pytest.mark.integration
 def test_damaged_history_and_metrics_files_are_named_and_set_aside(tmp_path, data, uninterrupted):
     model_dir = tmp_path / "run"
     shutil.copytree(uninterrupted, model_dir, ignore=shutil.ignore_patterns("export"))
@@ -480,6 +492,7 @@ THREE_LIGHTS = (
 )
 
 
+@pytest.mark.integration
 def test_a_run_of_three_light_nets_killed_mid_epoch_resumes_every_net_and_its_selection(
     tmp_path, data
 ):
@@ -504,6 +517,7 @@ def test_a_run_of_three_light_nets_killed_mid_epoch_resumes_every_net_and_its_se
         )
 
 
+@pytest.mark.integration
 def test_a_run_killed_after_its_teacher_stopped_resumes_from_the_same_frozen_teacher(
     tmp_path, data
 ):

@@ -82,6 +82,7 @@ def _run_pair(tmp_path: Path, name: str, data, hint_weight: float) -> list[Path]
     return model_dirs
 
 
+@pytest.mark.integration
 @pytest.mark.slow  # ~1-3 min, and the replicas run unsynchronised: flaky on a loaded machine
 def test_codistilled_replicas_churn_less_than_independent_ones(tmp_path):
     data = synthetic.ensure_synthetic_criteo(tmp_path / "data", 20_000, 2_000)

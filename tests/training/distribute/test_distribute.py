@@ -49,6 +49,7 @@ def test_unknown_strategies_are_refused():
         resolve_strategy_name("tpu")
 
 
+@pytest.mark.integration
 def test_mirrored_over_two_cpus_matches_one_device():
     proc = subprocess.run(
         [sys.executable, str(MIRRORED_LOSSES)],
@@ -71,6 +72,7 @@ def _weights(checkpoint_dir):
     return {n: reader.get_tensor(n) for n in names if "OPTIMIZER_SLOT" not in n}
 
 
+@pytest.mark.integration
 def test_multi_worker_two_processes_end_with_identical_weights(tmp_path, data):
     workers = [f"127.0.0.1:{p}" for p in free_ports(2)]
     model_dir = tmp_path / "run"

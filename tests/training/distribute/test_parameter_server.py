@@ -58,6 +58,7 @@ def _weights(checkpoint_path):
     return {n: reader.get_tensor(n) for n in names if "OPTIMIZER" not in n}
 
 
+@pytest.mark.integration
 def test_co_training_on_a_local_cluster_shards_the_embedding_table(tmp_path):
     data = synthetic.ensure_synthetic_criteo(tmp_path / "data", 3000, 500)
     addresses = [f"127.0.0.1:{p}" for p in free_ports(5)]
