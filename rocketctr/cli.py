@@ -63,9 +63,12 @@ class _Parser(argparse.ArgumentParser):
 
     def flag_names(self) -> list[str]:
         return sorted(
-            s for a in self._actions if a.help != argparse.SUPPRESS
-            for s in a.option_strings if s.startswith("--") and s != "--help"
-        )  # fmt: skip
+            s
+            for a in self._actions
+            if a.help != argparse.SUPPRESS
+            for s in a.option_strings
+            if s.startswith("--") and s != "--help"
+        )
 
 
 def _add_model_dir(p, required: bool, help_text: str = "The run's model dir.") -> None:
@@ -74,58 +77,78 @@ def _add_model_dir(p, required: bool, help_text: str = "The run's model dir.") -
 
 def _add_bad_rows(p) -> None:
     p.add_argument(
-        "--bad_rows", choices=["error", "skip"], default=None,
+        "--bad_rows",
+        choices=["error", "skip"],
+        default=None,
         help="Malformed rows: fail naming file:line, or skip and count them. Default: the "
         "run's train.bad_rows.",
-    )  # fmt: skip
+    )
 
 
 def _add_verbose(p) -> None:
     p.add_argument(
-        "--verbose", action="store_true",
+        "--verbose",
+        action="store_true",
         help="On an input, config or run-dir error, print the whole trace too; show "
         f"TensorFlow's start-up log lines (or set {TF_LOGS_ENV}=1).",
-    )  # fmt: skip
+    )
 
 
 def _add_force(p) -> None:
     p.add_argument(
-        "--force", action="store_true",
+        "--force",
+        action="store_true",
         help="Publish the light net even when the export gate refuses it (non-finite or "
         "constant scores, AUC at chance, below export.min_auc, or more than "
         "export.max_auc_drop below the newest version). Its rocketctr.json says forced.",
-    )  # fmt: skip
+    )
 
 
 def _train_flags(p) -> None:
-    p.add_argument("--config", default="default",
-                   help="A preset name (rocketctr/config/presets: default, criteo, avazu, frappe, "
-                   "pfd) or a YAML path.")  # fmt: skip
+    p.add_argument(
+        "--config",
+        default="default",
+        help="A preset name (rocketctr/config/presets: default, criteo, avazu, frappe, "
+        "pfd) or a YAML path.",
+    )
     p.add_argument(
         "--train",
         type=_globs,
         default=[],
         help="Training file globs (comma-separated). Omit for synthetic data.",
     )
-    p.add_argument("--eval", type=_globs, default=[],
-                   help="Evaluation file globs (comma-separated): per-epoch validation, "
-                   "model selection and the final table.")  # fmt: skip
-    _add_model_dir(p, False, "Checkpoints, logs, config and metrics go here (default "
-                   "runs/default).")  # fmt: skip
+    p.add_argument(
+        "--eval",
+        type=_globs,
+        default=[],
+        help="Evaluation file globs (comma-separated): per-epoch validation, "
+        "model selection and the final table.",
+    )
+    _add_model_dir(
+        p, False, "Checkpoints, logs, config and metrics go here (default runs/default)."
+    )
     p.set_defaults(model_dir="runs/default")
-    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                   help="Config override, repeatable: --set train.batch_size=512, or "
-                   "--set schema=my_schema.yaml for your own data layout.")  # fmt: skip
+    p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="Config override, repeatable: --set train.batch_size=512, or "
+        "--set schema=my_schema.yaml for your own data layout.",
+    )
     _add_bad_rows(p)
     p.add_argument(
-        "--strategy", choices=["auto", "default", "mirrored", "multi_worker", "parameter_server"],
+        "--strategy",
+        choices=["auto", "default", "mirrored", "multi_worker", "parameter_server"],
         help="tf.distribute strategy (overrides train.strategy); auto reads TF_CONFIG and the "
         "devices. With parameter_server, `train` on a worker or ps task serves that task and "
         "blocks.",
-    )  # fmt: skip
-    p.add_argument("--export_dir",
-                   help="Export base dir TF Serving watches (versions 1, 2, ...). Default: "
-                   "<model_dir>/export.")  # fmt: skip
+    )
+    p.add_argument(
+        "--export_dir",
+        help="Export base dir TF Serving watches (versions 1, 2, ...). Default: "
+        "<model_dir>/export.",
+    )
     p.add_argument(
         "--export",
         action=argparse.BooleanOptionalAction,
@@ -170,10 +193,11 @@ def _data_flag(p, required: bool = True) -> None:
 
 def _add_light(p) -> None:
     p.add_argument(
-        "--light", metavar="NAME",
+        "--light",
+        metavar="NAME",
         help="Which light net of a run of several (model.lights), at its own best epoch "
         "(default: the run's export.light, else its first).",
-    )  # fmt: skip
+    )
 
 
 def _evaluate_flags(p) -> None:
@@ -187,29 +211,41 @@ def _evaluate_flags(p) -> None:
         "own best epoch).",
     )
     _add_light(p)
-    p.add_argument("--output", help="Also write the metrics (and calibration buckets) here, "
-                   "as JSON. The run's own files are never changed.")  # fmt: skip
-    p.add_argument("--export_dir", help="Where the run's exports are (default "
-                   "<model_dir>/export): the version exported from the run's selected "
-                   "checkpoint scores the light net.")  # fmt: skip
+    p.add_argument(
+        "--output",
+        help="Also write the metrics (and calibration buckets) here, "
+        "as JSON. The run's own files are never changed.",
+    )
+    p.add_argument(
+        "--export_dir",
+        help="Where the run's exports are (default "
+        "<model_dir>/export): the version exported from the run's selected "
+        "checkpoint scores the light net.",
+    )
     _add_bad_rows(p)
     _add_verbose(p)
 
 
 def _predict_flags(p) -> None:
     _add_model_dir(p, False, "Score with this run's selected weights (both towers available).")
-    p.add_argument("--export_dir",
-                   help="Or score with this light export: a version dir, or an export base "
-                   "(its newest version).")  # fmt: skip
+    p.add_argument(
+        "--export_dir",
+        help="Or score with this light export: a version dir, or an export base "
+        "(its newest version).",
+    )
     _data_flag(p)
     p.add_argument(
         "--output",
         required=True,
         help="Where the scores go: a .parquet or .csv file, one row per input row.",
     )
-    p.add_argument("--keep", type=_globs, default=[], metavar="COL,...",
-                   help="Input columns copied to the output beside the scores, e.g. a "
-                   "request or user id.")  # fmt: skip
+    p.add_argument(
+        "--keep",
+        type=_globs,
+        default=[],
+        metavar="COL,...",
+        help="Input columns copied to the output beside the scores, e.g. a request or user id.",
+    )
     p.add_argument(
         "--tower",
         choices=["light", "booster", "both"],
@@ -225,21 +261,28 @@ def _predict_flags(p) -> None:
     )
     p.add_argument("--batch_size", type=int, default=4096, help="Rows scored per step.")
     p.add_argument(
-        "--overwrite", action="store_true",
+        "--overwrite",
+        action="store_true",
         help="Replace --output if it exists (never when it is one of the inputs).",
-    )  # fmt: skip
+    )
     _add_bad_rows(p)
     _add_verbose(p)
 
 
 def _report_flags(p) -> None:
     _add_model_dir(p, True, "The run to report on.")
-    p.add_argument("--baseline_dir",
-                   help="A light_only run of the same light net: the lift and the gap closed "
-                   "are measured against it.")  # fmt: skip
-    p.add_argument("--test", type=_globs, default=[],
-                   help="Held-out file globs to score (default: the run's eval files, which "
-                   "model selection saw).")  # fmt: skip
+    p.add_argument(
+        "--baseline_dir",
+        help="A light_only run of the same light net: the lift and the gap closed "
+        "are measured against it.",
+    )
+    p.add_argument(
+        "--test",
+        type=_globs,
+        default=[],
+        help="Held-out file globs to score (default: the run's eval files, which "
+        "model selection saw).",
+    )
     p.add_argument("--output", required=True, help="The HTML file to write.")
     _add_bad_rows(p)
     _add_verbose(p)
@@ -248,14 +291,23 @@ def _report_flags(p) -> None:
 def _frontier_flags(p) -> None:
     _add_model_dir(p, True, "A run of several light nets (model.lights), or of one.")
     _data_flag(p, required=False)
-    p.add_argument("--baseline_dir",
-                   help="A light_only run of the same light nets: each net's lift over its "
-                   "alone-trained self.")  # fmt: skip
-    p.add_argument("--latency_budget_ms", type=float,
-                   help="Name the best light net whose serving latency at --batch is within "
-                   "this (loop mode: the graph alone).")  # fmt: skip
-    p.add_argument("--batch", type=int, default=100,
-                   help="The batch size the budget and the Pareto set are judged at.")  # fmt: skip
+    p.add_argument(
+        "--baseline_dir",
+        help="A light_only run of the same light nets: each net's lift over its "
+        "alone-trained self.",
+    )
+    p.add_argument(
+        "--latency_budget_ms",
+        type=float,
+        help="Name the best light net whose serving latency at --batch is within "
+        "this (loop mode: the graph alone).",
+    )
+    p.add_argument(
+        "--batch",
+        type=int,
+        default=100,
+        help="The batch size the budget and the Pareto set are judged at.",
+    )
     p.add_argument("--output", help="Also write the frontier here, as JSON.")
     _add_bad_rows(p)
     _add_verbose(p)
@@ -287,12 +339,22 @@ def _item_vectors_flags(p) -> None:
 
 
 def _summary_flags(p) -> None:
-    p.add_argument("--config", default="default",
-                   help="A preset name or a YAML path, as for train.")  # fmt: skip
-    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                   help="Config override, repeatable, as for train.")  # fmt: skip
-    p.add_argument("--tower", choices=["light", "booster", "both"], default="both",
-                   help="Which net to show (default: every net the config builds).")  # fmt: skip
+    p.add_argument(
+        "--config", default="default", help="A preset name or a YAML path, as for train."
+    )
+    p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="Config override, repeatable, as for train.",
+    )
+    p.add_argument(
+        "--tower",
+        choices=["light", "booster", "both"],
+        default="both",
+        help="Which net to show (default: every net the config builds).",
+    )
     _add_verbose(p)
 
 
@@ -302,15 +364,15 @@ COMMANDS = {
     "evaluate": (
         "Score a finished run on labelled rows: AUC, logloss, GAUC, calibration.",
         _evaluate_flags,
-    ),  # fmt: skip
+    ),
     "predict": (
         "Write scores for every row of a file (Parquet/CSV), streaming.",
         _predict_flags,
-    ),  # fmt: skip
+    ),
     "report": (
         "One HTML launch report: training curves, calibration, lift, serving cost.",
         _report_flags,
-    ),  # fmt: skip
+    ),
     "export": ("Export a run's light net for TF Serving, verified.", _export_flags),
     "frontier": (
         "Each light net's quality, FLOPs, size and serving latency; which one to ship.",
@@ -320,7 +382,7 @@ COMMANDS = {
     "summary": (
         "A config's towers: layers, shapes, parameters, FLOPs.",
         _summary_flags,
-    ),  # fmt: skip
+    ),
 }
 
 
@@ -421,9 +483,12 @@ def _train_and_export(args, config, model_dir: Path, replica) -> int:
     if not train_files:
         try:
             paths = synthetic.ensure_synthetic(
-                config.schema, model_dir / "synthetic", args.synthetic_train_rows,
-                args.synthetic_eval_rows, seed=config.train.seed,
-            )  # fmt: skip
+                config.schema,
+                model_dir / "synthetic",
+                args.synthetic_train_rows,
+                args.synthetic_eval_rows,
+                seed=config.train.seed,
+            )
         except ValueError as e:
             raise UsageError(str(e)) from None
         train_files, eval_files = [str(paths[0])], [str(paths[1])]
@@ -448,9 +513,11 @@ def item_vectors_main(args) -> int:
     counts = catalogue.write_item_vectors(
         args.export_dir, args.catalogue, None, args.output, id_column=args.id_column
     )
-    print(f"Wrote {counts['items_written']:,} item vectors of dimension {counts['dimension']} "
-          f"to {args.output} ({counts['rows_read']:,} rows read, "
-          f"{counts['duplicate_ids_skipped']:,} duplicate ids skipped)")  # fmt: skip
+    print(
+        f"Wrote {counts['items_written']:,} item vectors of dimension {counts['dimension']} "
+        f"to {args.output} ({counts['rows_read']:,} rows read, "
+        f"{counts['duplicate_ids_skipped']:,} duplicate ids skipped)"
+    )
     return 0
 
 
@@ -460,9 +527,13 @@ def evaluate_main(args) -> int:
     from rocketctr.scoring.metrics import format_table
 
     result = evaluate_run(
-        args.model_dir, args.data, tower=args.tower, bad_rows=args.bad_rows,
-        export_base=args.export_dir, light=args.light,
-    )  # fmt: skip
+        args.model_dir,
+        args.data,
+        tower=args.tower,
+        bad_rows=args.bad_rows,
+        export_base=args.export_dir,
+        light=args.light,
+    )
     print(describe_scored(result))
     parity, light = result["export_parity"], result["light"]
     if parity is not None:
@@ -486,12 +557,22 @@ def predict_main(args) -> int:
     if bool(args.model_dir) == bool(args.export_dir):
         raise UsageError("predict needs exactly one of --model_dir and --export_dir.")
     summary = predict(
-        args.data, args.output, model_dir=args.model_dir, export_dir=args.export_dir,
-        tower=args.tower, keep=args.keep, bad_rows=args.bad_rows, batch_size=args.batch_size,
-        source=args.source, overwrite=args.overwrite, light=args.light,
-    )  # fmt: skip
-    print(f"Wrote {summary['rows']:,} rows to {args.output} ({', '.join(summary['columns'])}); "
-          f"scored with {summary['scored_with']}\ndata: {summary['bad_rows']}")  # fmt: skip
+        args.data,
+        args.output,
+        model_dir=args.model_dir,
+        export_dir=args.export_dir,
+        tower=args.tower,
+        keep=args.keep,
+        bad_rows=args.bad_rows,
+        batch_size=args.batch_size,
+        source=args.source,
+        overwrite=args.overwrite,
+        light=args.light,
+    )
+    print(
+        f"Wrote {summary['rows']:,} rows to {args.output} ({', '.join(summary['columns'])}); "
+        f"scored with {summary['scored_with']}\ndata: {summary['bad_rows']}"
+    )
     return 0
 
 
@@ -499,9 +580,12 @@ def report_main(args) -> int:
     from rocketctr.scoring.report import write_report
 
     summary = write_report(
-        args.model_dir, args.output, baseline_dir=args.baseline_dir, test=args.test,
+        args.model_dir,
+        args.output,
+        baseline_dir=args.baseline_dir,
+        test=args.test,
         bad_rows=args.bad_rows,
-    )  # fmt: skip
+    )
     print(summary)
     return 0
 
@@ -527,8 +611,10 @@ def summary_main(args) -> int:
         flops = flops_per_example(tower, num_fields, config.model.embedding_dim)
         hidden = ", ".join(tower.hidden_names) or "none"
         built = config.model.booster if name == "booster" else config.model.light_nets()[name]
-        print(f"{name}: {built.name}, {flops:,} FLOPs per example; "
-              f"hidden representations for distill.methods.hidden: {hidden}\n")  # fmt: skip
+        print(
+            f"{name}: {built.name}, {flops:,} FLOPs per example; "
+            f"hidden representations for distill.methods.hidden: {hidden}\n"
+        )
     return 0
 
 
@@ -541,9 +627,13 @@ def frontier_main(args) -> int:
     if args.latency_budget_ms is not None and not args.latency_budget_ms > 0:
         raise UsageError(f"--latency_budget_ms must be > 0. Received: {args.latency_budget_ms}")
     result = measure_frontier(
-        args.model_dir, args.data, baseline_dir=args.baseline_dir, batch=args.batch,
-        latency_budget_ms=args.latency_budget_ms, bad_rows=args.bad_rows,
-    )  # fmt: skip
+        args.model_dir,
+        args.data,
+        baseline_dir=args.baseline_dir,
+        batch=args.batch,
+        latency_budget_ms=args.latency_budget_ms,
+        bad_rows=args.bad_rows,
+    )
     print(format_frontier(result))
     if args.output:
         write_atomically(Path(args.output), json.dumps(result, indent=2))
@@ -559,12 +649,17 @@ def export_main(args) -> int:
     overrides = dict(parse_override(s) for s in args.set)  # export.* keys only
     check_writable_dir(export_base(args), "--export_dir")
     path = serving.export_from_model_dir(
-        args.model_dir, export_base(args), overrides=overrides, force=args.force,
+        args.model_dir,
+        export_base(args),
+        overrides=overrides,
+        force=args.force,
         light=args.light,
-    )  # fmt: skip
+    )
     # The peak of this process: the restored table, the export's rows, the reloaded export.
-    print(f"Exported the light net {_light_of(path)}to {path}: {_described(path)}; "
-          f"{serving.peak_memory()}")  # fmt: skip
+    print(
+        f"Exported the light net {_light_of(path)}to {path}: {_described(path)}; "
+        f"{serving.peak_memory()}"
+    )
     return 0
 
 
@@ -701,9 +796,17 @@ def user_error_message(error: Exception) -> str | None:
 # OSErrors of the machine or the paths given, not of the code: disk full, quota,
 # read-only filesystem, permission, a file where a directory belongs (or the reverse).
 _ENVIRONMENT_ERRNOS = {
-    errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.EISDIR,
-    errno.ENOTDIR, errno.EEXIST, errno.ENAMETOOLONG, errno.EFBIG,
-}  # fmt: skip
+    errno.ENOSPC,
+    errno.EDQUOT,
+    errno.EROFS,
+    errno.EACCES,
+    errno.EPERM,
+    errno.EISDIR,
+    errno.ENOTDIR,
+    errno.EEXIST,
+    errno.ENAMETOOLONG,
+    errno.EFBIG,
+}
 
 
 # The same, from libraries that raise OSError without an errno (pyarrow's writers).
@@ -798,8 +901,10 @@ def filter_tf_noise() -> None:
     try:
         filter_process = subprocess.Popen(
             [sys.executable, "-I", "-S", "-c", _FILTER, TF_NOISE.pattern],
-            stdin=read_end, stdout=original, stderr=original,
-        )  # fmt: skip
+            stdin=read_end,
+            stdout=original,
+            stderr=original,
+        )
     except OSError:
         os.close(read_end), os.close(write_end), os.close(original)
         return  # no filter: the noise shows, nothing is lost

@@ -25,8 +25,9 @@ class DiskFullError(OSError):
     its graph).
     """
 
-    def __init__(self, code: int, text: str, path: str, needed: int | None, what: str,
-                 at_least: bool = False) -> None:  # fmt: skip
+    def __init__(
+        self, code: int, text: str, path: str, needed: int | None, what: str, at_least: bool = False
+    ) -> None:
         super().__init__(code, text, path)
         self.needed, self.what, self.at_least = needed, what, at_least
 

@@ -80,8 +80,16 @@ class LightConfig(TowerConfig):
 # variables, metrics (`light_auc`) and files keep the names they had before `model.lights`.
 SINGLE_LIGHT = "light"
 # Names a light net cannot take: they name other parts of the model or its metrics.
-_RESERVED_LIGHT_NAMES = ("booster", "loss", "hint_weight", "distiller", "features", "embedding",
-                         "shared_embedding", "optimizer")  # fmt: skip
+_RESERVED_LIGHT_NAMES = (
+    "booster",
+    "loss",
+    "hint_weight",
+    "distiller",
+    "features",
+    "embedding",
+    "shared_embedding",
+    "optimizer",
+)
 _LIGHT_NAME = re.compile(r"[a-z][a-z0-9_]{0,30}")
 
 
@@ -272,8 +280,9 @@ class Config:
             )
         if len(names) > 1:
             if self.distill.codistill_replicas > 1:
-                raise ConfigError("Codistillation trains one light net; model.lights names "
-                                  f"{len(names)}.")  # fmt: skip
+                raise ConfigError(
+                    f"Codistillation trains one light net; model.lights names {len(names)}."
+                )
             if self.train.selection_metric.startswith("booster"):
                 raise ConfigError(
                     "With several light nets, each is selected on its own metric: "

@@ -23,10 +23,11 @@ def _construct_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode, deep: b
         key = loader.construct_object(key_node, deep=True)
         if key in seen:
             raise yaml.constructor.ConstructorError(
-                None, None,
+                None,
+                None,
                 f"key {key!r} appears twice (lines {seen[key]} and {key_node.start_mark.line + 1})",
                 key_node.start_mark,
-            )  # fmt: skip
+            )
         seen[key] = key_node.start_mark.line + 1
     return loader.construct_mapping(node, deep=deep)
 

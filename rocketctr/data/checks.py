@@ -171,9 +171,11 @@ def label_values(
 
     def describe(row: tf.Tensor) -> tf.Tensor:
         return column_problem(
-            column, index, f"expected a label {names}, received ",
+            column,
+            index,
+            f"expected a label {names}, received ",
             tf.strings.as_string(numbers[row], shortest=True),
-        )  # fmt: skip
+        )
 
     bad = tf.logical_not(ok | tf.math.is_nan(numbers))
     return tf.cast(numbers > 0, tf.float32), RowCheck(bad, describe)
@@ -228,11 +230,16 @@ def finish_chunk(
             row = tf.argmax(tf.cast(row_is_bad, tf.int32), output_type=tf.int32)
             which = tf.argmax(tf.cast(bad[row], tf.int32), output_type=tf.int32)
             problems = tf.stack([check.describe(row) for check in chunk.checks])
-            return tf.strings.join([
-                paths[chunk.file_index], ":", tf.strings.as_string(chunk.row_numbers[row]),
-                ": ", problems[which],
-                " (to drop and count such rows instead, use bad_rows=skip)",
-            ])  # fmt: skip
+            return tf.strings.join(
+                [
+                    paths[chunk.file_index],
+                    ":",
+                    tf.strings.as_string(chunk.row_numbers[row]),
+                    ": ",
+                    problems[which],
+                    " (to drop and count such rows instead, use bad_rows=skip)",
+                ]
+            )
 
         updates.append(fail_unless(tf.logical_not(tf.reduce_any(row_is_bad)), message))
         skipped_rows = tf.zeros([0], tf.int64)

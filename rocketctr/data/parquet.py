@@ -119,8 +119,11 @@ class ParquetReader(Reader):
                     f"Received type: {arrow_type}"
                 )
             if column in self.schema.multi_valued_columns and _is_list(arrow_type):
-                if not (_is_text(arrow_type.value_type) or _is_bytes(arrow_type.value_type)
-                        or pa.types.is_integer(arrow_type.value_type)):  # fmt: skip
+                if not (
+                    _is_text(arrow_type.value_type)
+                    or _is_bytes(arrow_type.value_type)
+                    or pa.types.is_integer(arrow_type.value_type)
+                ):
                     raise BadRowError(
                         f"{path}: multi-valued column {column!r} must be a list of strings or "
                         f"integers, or a string of values. Received type: {arrow_type}"

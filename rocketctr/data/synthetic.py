@@ -53,10 +53,14 @@ def generate(num_rows: int, seed: int = 0, world_seed: int = 1234) -> pd.DataFra
     ]
     first_order = [world.normal(0.0, 0.35, size=card) for card in CARDINALITIES]
     crosses = [
-        (f, g, world.normal(0.0, 1.0, (CARDINALITIES[f], CROSS_DIM)),
-         world.normal(0.0, 1.0, (CARDINALITIES[g], CROSS_DIM)))
+        (
+            f,
+            g,
+            world.normal(0.0, 1.0, (CARDINALITIES[f], CROSS_DIM)),
+            world.normal(0.0, 1.0, (CARDINALITIES[g], CROSS_DIM)),
+        )
         for f, g in PLANTED_CROSSES
-    ]  # fmt: skip
+    ]
     dense_scale = world.uniform(0.5, 3.0, size=NUM_DENSE)
     dense_weight = world.normal(0.0, 0.25, size=NUM_DENSE)
 
@@ -109,9 +113,18 @@ def ensure_synthetic_criteo(
 # Impressions with user, context and item fields plus one privileged signal (dwell time, known
 # only after the impression), in the layout of data_schemas/synthetic_pfd.yaml.
 PFD_COLUMNS = (
-    "label", "dwell_time", "user_id", "user_age", "user_gender", "hour", "device",
-    "item_id", "item_category", "item_brand", "item_price",
-)  # fmt: skip
+    "label",
+    "dwell_time",
+    "user_id",
+    "user_age",
+    "user_gender",
+    "hour",
+    "device",
+    "item_id",
+    "item_category",
+    "item_brand",
+    "item_price",
+)
 PFD_NUM_USERS = 10000
 PFD_NUM_ITEMS = 2000
 PFD_NUM_CATEGORIES = 40
@@ -247,11 +260,15 @@ def generate_pfd(
     device = rng.integers(0, 4, num_rows)
     age, category = w["user_age"][user], w["item_category"][item]
     f = (
-        base + w["user_bias"][user] + w["item_bias"][item] - 0.15 * np.log(w["item_price"][item])
+        base
+        + w["user_bias"][user]
+        + w["item_bias"][item]
+        - 0.15 * np.log(w["item_price"][item])
         + w["device_bias"][device]
         + np.sum(w["user_taste"][user] * w["item_style"][item], axis=1) / np.sqrt(PFD_AFFINITY_DIM)
-        + w["age_category"][age, category] + w["hour_category"][hour, category]
-    )  # fmt: skip
+        + w["age_category"][age, category]
+        + w["hour_category"][hour, category]
+    )
     extra = {}
     if sequence:
         texts, categories_text, matches = _click_sequences(w, user, category, sequence_rng)
@@ -296,8 +313,9 @@ def ensure_synthetic_pfd(
     paths = []
     flavour = f"{task}_sequence" if sequence else task
     for split, rows, row_seed in (
-        ("train", num_train_rows, 2 * seed), ("eval", num_eval_rows, 2 * seed + 1)
-    ):  # fmt: skip
+        ("train", num_train_rows, 2 * seed),
+        ("eval", num_eval_rows, 2 * seed + 1),
+    ):
         path = directory / f"pfd_{flavour}_{split}_{rows}_s{seed}.csv"
         if not path.exists():
             path.parent.mkdir(parents=True, exist_ok=True)

@@ -56,9 +56,11 @@ class _LineReader(Reader):
         return self._enumerated_chunks(lines, file_index)
 
     def parse(self, file_index: tf.Tensor, chunk_index: tf.Tensor, lines: tf.Tensor) -> ParsedChunk:
-        row_numbers = chunk_index * self.rows_per_chunk + tf.range(
-            tf.size(lines, out_type=tf.int64), dtype=tf.int64
-        ) + 1  # fmt: skip
+        row_numbers = (
+            chunk_index * self.rows_per_chunk
+            + tf.range(tf.size(lines, out_type=tf.int64), dtype=tf.int64)
+            + 1
+        )
         starts_file = tf.equal(chunk_index, 0)
         # A UTF-8 byte-order mark (Excel, Notepad) is not part of line 1's first value.
         lines = tf.cond(
@@ -123,11 +125,15 @@ class _LineReader(Reader):
         ok = tf.logical_or(tf.logical_not(starts_file), tf.equal(lines[0], expected))
 
         def message() -> tf.Tensor:
-            return tf.strings.join([
-                self.paths_tensor[file_index], ":1: the header does not match the schema "
-                f"columns ({self.schema.source or self.schema.name}): expected `{expected}`, "
-                "received ", show(lines[0]),
-            ])  # fmt: skip
+            return tf.strings.join(
+                [
+                    self.paths_tensor[file_index],
+                    ":1: the header does not match the schema "
+                    f"columns ({self.schema.source or self.schema.name}): expected `{expected}`, "
+                    "received ",
+                    show(lines[0]),
+                ]
+            )
 
         return fail_unless(ok, message)
 
@@ -222,9 +228,12 @@ class LibfmReader(_LineReader):
 
         def describe(row: tf.Tensor) -> tf.Tensor:
             return column_problem(
-                field.column, index, "received index ", show(ids[row]),
+                field.column,
+                index,
+                "received index ",
+                show(ids[row]),
                 f", outside the field range {first}..{last} (id_offset {field.id_offset}, "
                 f"num_ids {field.num_ids})",
-            )  # fmt: skip
+            )
 
         return RowCheck(well_formed & tf.logical_not(inside), describe)

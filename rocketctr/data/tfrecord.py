@@ -86,8 +86,9 @@ def check_records(paths: Sequence[str], compression_types: Sequence[str]) -> Non
         walked += stat.length
     seconds = time.monotonic() - started
     if seconds > 10:  # say where the time went
-        print(f"Walked the records of {walked / 2**30:.1f} GiB of TFRecord files in "
-              f"{seconds:.0f} s.")  # fmt: skip
+        print(
+            f"Walked the records of {walked / 2**30:.1f} GiB of TFRecord files in {seconds:.0f} s."
+        )
 
 
 class RecordWalk:
@@ -311,12 +312,18 @@ class TFRecordReader(Reader):
 
         def describe(row: tf.Tensor) -> tf.Tensor:
             key = keys[row, first[row]]
-            return tf.strings.join([
-                "column `", key, "` (index ",
-                tf.strings.as_string(self._column_indices.lookup(key)), "): expected ",
-                tf.gather(list(_KINDS), expected[row, first[row]]), ", received ",
-                tf.gather(list(_KINDS), stored[row, first[row]]),
-            ])  # fmt: skip
+            return tf.strings.join(
+                [
+                    "column `",
+                    key,
+                    "` (index ",
+                    tf.strings.as_string(self._column_indices.lookup(key)),
+                    "): expected ",
+                    tf.gather(list(_KINDS), expected[row, first[row]]),
+                    ", received ",
+                    tf.gather(list(_KINDS), stored[row, first[row]]),
+                ]
+            )
 
         return RowCheck(tf.reduce_any(wrong, axis=1), describe)
 

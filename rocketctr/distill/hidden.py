@@ -33,10 +33,12 @@ class Hidden(Method, name="hidden"):
 
     def __init__(self, config, context, **kwargs) -> None:
         super().__init__(config, context, **kwargs)
-        check_hidden_name("hidden", "light_layer", config.light_layer, context.light_hidden,
-                          "light tower")  # fmt: skip
-        check_hidden_name("hidden", "teacher_layer", config.teacher_layer,
-                          context.teacher_hidden, "teacher")  # fmt: skip
+        check_hidden_name(
+            "hidden", "light_layer", config.light_layer, context.light_hidden, "light tower"
+        )
+        check_hidden_name(
+            "hidden", "teacher_layer", config.teacher_layer, context.teacher_hidden, "teacher"
+        )
         self.regressor = None
 
     def build(self, input_shape: MethodInputs) -> None:

@@ -54,9 +54,12 @@ def vocabulary_table(feature: CategoricalFeature) -> tf.lookup.StaticHashTable:
     if path not in _VOCABULARY_TABLES:
         with tf.init_scope():  # created eagerly, even when first built inside a function
             initializer = tf.lookup.TextFileInitializer(
-                tf.saved_model.Asset(path), tf.string, tf.lookup.TextFileIndex.WHOLE_LINE,
-                tf.int64, tf.lookup.TextFileIndex.LINE_NUMBER,
-            )  # fmt: skip
+                tf.saved_model.Asset(path),
+                tf.string,
+                tf.lookup.TextFileIndex.WHOLE_LINE,
+                tf.int64,
+                tf.lookup.TextFileIndex.LINE_NUMBER,
+            )
             _VOCABULARY_TABLES[path] = tf.lookup.StaticHashTable(initializer, default_value=-1)
     return _VOCABULARY_TABLES[path]
 
@@ -185,9 +188,10 @@ class FeatureProcessor(tf_keras.layers.Layer):
         # Row ids come in slots: one per single-valued field, max_length per multi-valued
         # one (-1 where a row has fewer values); `pool` turns slots back into fields.
         self.slot_fields = tuple(
-            i for i, f in enumerate(self.categorical)
+            i
+            for i, f in enumerate(self.categorical)
             for _ in range(f.multi_valued.max_length if f.multi_valued else 1)
-        )  # fmt: skip
+        )
         self.slot_names = tuple(self.categorical[i].name for i in self.slot_fields)
         # (feature, position within it) of each slot: the same slot in any processor.
         self.slot_keys = tuple(zip(self.slot_names, _positions(self.slot_fields), strict=True))
@@ -200,9 +204,7 @@ class FeatureProcessor(tf_keras.layers.Layer):
         self._plain_ids = [i for i, f in single if f.num_ids and not f.derive]
         # Vocabulary and bucket fields: one lookup or bucketize op each.
         self._looked_up = [i for i, f in single if f.vocabulary or f.boundaries is not None]
-        self._tables = {
-            f.name: vocabulary_table(f) for f in self.categorical if f.vocabulary
-        }  # fmt: skip
+        self._tables = {f.name: vocabulary_table(f) for f in self.categorical if f.vocabulary}
         derived_by_column: dict[str, list[int]] = {}
         for i, f in single:
             if f.derive:
@@ -221,12 +223,15 @@ class FeatureProcessor(tf_keras.layers.Layer):
         self._clip_max = np.asarray(clips, np.float32) if np.isfinite(clips).any() else None
         self._log1p = np.asarray([f.transform == "log1p" for f in self.dense], bool)
         self._standardize = np.asarray([f.transform == "standardize" for f in self.dense], bool)
-        moments = [(f.learned.mean, f.learned.std or 1.0) if f.learned else (0.0, 1.0)
-                   for f in self.dense]  # fmt: skip
+        moments = [
+            (f.learned.mean, f.learned.std or 1.0) if f.learned else (0.0, 1.0) for f in self.dense
+        ]
         missing = [f.name for f in self.dense if f.transform == "standardize" and not f.learned]
         if missing:
-            raise ValueError(f"standardize features {missing} need the statistics pass "
-                             "(rocketctr.features.statistics.resolve)")  # fmt: skip
+            raise ValueError(
+                f"standardize features {missing} need the statistics pass "
+                "(rocketctr.features.statistics.resolve)"
+            )
         self._mean = np.asarray([m for m, _ in moments], np.float32)
         self._std = np.asarray([sd for _, sd in moments], np.float32)
 
@@ -333,8 +338,9 @@ class FeatureProcessor(tf_keras.layers.Layer):
         else:
             value, valid = _parse_int(flat)
             value -= feature.id_offset
-            local = tf.where(valid & (value >= 0) & (value < feature.num_ids), value,
-                             feature.num_ids)  # fmt: skip
+            local = tf.where(
+                valid & (value >= 0) & (value < feature.num_ids), value, feature.num_ids
+            )
         offset = self._offsets[self.categorical.index(feature)]
         rows = values.with_flat_values(local + offset)
         return rows.to_tensor(default_value=-1, shape=[None, spec.max_length])

@@ -247,9 +247,10 @@ class Schema:
     def user_side_features(self) -> list[str]:
         """Non-privileged features that are not item features: user and context ones."""
         return [
-            n for n in self.feature_names
+            n
+            for n in self.feature_names
             if n not in self.privileged and n not in self.item_features
-        ]  # fmt: skip
+        ]
 
     @property
     def needs_stats(self) -> bool:
@@ -306,8 +307,11 @@ class Schema:
                 entry.update(
                     name=feature.name, **({"source": feature.source} if feature.source else {})
                 )
-                entry["sequence"] = {"separator": multi.separator, "max_length": multi.max_length,
-                                     "item_feature": feature.sequence_of}  # fmt: skip
+                entry["sequence"] = {
+                    "separator": multi.separator,
+                    "max_length": multi.max_length,
+                    "item_feature": feature.sequence_of,
+                }
         return out
 
 
@@ -340,14 +344,35 @@ def load_schema(name_or_path: str) -> Schema:
 
 
 _SCHEMA_KEYS = {
-    "name", "format", "columns", "label", "dense", "categorical", "header", "delimiter",
-    "user_id", "request_id", "privileged", "user_features", "item_features", "description",
-}  # fmt: skip
+    "name",
+    "format",
+    "columns",
+    "label",
+    "dense",
+    "categorical",
+    "header",
+    "delimiter",
+    "user_id",
+    "request_id",
+    "privileged",
+    "user_features",
+    "item_features",
+    "description",
+}
 _DENSE_KEYS = {"name", "transform", "clip_max"}
 _CATEGORICAL_KEYS = {
-    "name", "hash_buckets", "num_ids", "id_offset", "source", "derive", "multi_valued",
-    "sequence", "vocabulary", "buckets", "quantiles",
-}  # fmt: skip
+    "name",
+    "hash_buckets",
+    "num_ids",
+    "id_offset",
+    "source",
+    "derive",
+    "multi_valued",
+    "sequence",
+    "vocabulary",
+    "buckets",
+    "quantiles",
+}
 _VOCABULARY_KEYS = {"min_count"}
 # How a categorical value finds its row: exactly one of these.
 _ROW_KEYS = ("hash_buckets", "num_ids", "vocabulary", "buckets", "quantiles")
@@ -412,11 +437,15 @@ def _sequence(item: dict, key: str, entries: list, fmt: str, fail) -> Categorica
     target = spec.get("item_feature")
     items = {e.get("name"): e for e in entries if isinstance(e, dict)}
     if target not in items or "sequence" in items[target]:
-        fail(f"{key}.sequence.item_feature", "must name a categorical feature of the schema "
-             f"(not a sequence). Received: {target!r}")  # fmt: skip
+        fail(
+            f"{key}.sequence.item_feature",
+            f"must name a categorical feature of the schema (not a sequence). Received: {target!r}",
+        )
     if any(items[target].get(k) for k in ("multi_valued", "derive", "buckets", "quantiles")):
-        fail(f"{key}.sequence.item_feature", f"must be single-valued ids or strings, not "
-             f"derived or bucketed: {target!r}")  # fmt: skip
+        fail(
+            f"{key}.sequence.item_feature",
+            f"must be single-valued ids or strings, not derived or bucketed: {target!r}",
+        )
     if fmt == "libfm":
         fail(f"{key}.sequence", "libfm files hold one value per field")
     multi = _multi_valued(
@@ -479,8 +508,10 @@ def parse_schema(data: Any, source: str = "<dict>") -> Schema:
             fail(f"{key}.name", f"is not one of the columns. Received: {item['name']!r}")
         transform = item.get("transform", "none")
         if transform not in DENSE_TRANSFORMS:
-            fail(f"{key}.transform", f"must be one of {list(DENSE_TRANSFORMS)}. Received: "
-                 f"{transform!r}")  # fmt: skip
+            fail(
+                f"{key}.transform",
+                f"must be one of {list(DENSE_TRANSFORMS)}. Received: {transform!r}",
+            )
         dense.append(DenseFeature(item["name"], transform, item.get("clip_max")))
 
     categorical = []
@@ -517,12 +548,16 @@ def parse_schema(data: Any, source: str = "<dict>") -> Schema:
             if size is not None and (type(size) is not int or size < 1):  # not a bool
                 fail(f"{key}.{size_key}", f"must be a positive integer. Received: {size!r}")
         if feature.column not in columns:
-            fail(f"{key}.{'source' if feature.source else 'name'}",
-                 f"is not one of the columns. Received: {feature.column!r}")  # fmt: skip
+            fail(
+                f"{key}.{'source' if feature.source else 'name'}",
+                f"is not one of the columns. Received: {feature.column!r}",
+            )
         if feature.derive is not None:
             if feature.derive not in DERIVATIONS:
-                fail(f"{key}.derive", f"must be one of {list(DERIVATIONS)}. Received: "
-                     f"{feature.derive!r}")  # fmt: skip
+                fail(
+                    f"{key}.derive",
+                    f"must be one of {list(DERIVATIONS)}. Received: {feature.derive!r}",
+                )
             if feature.num_ids is None:
                 fail(f"{key}.num_ids", "is required with 'derive' (derived values are ids)")
         if feature.multi_valued is not None:
@@ -571,8 +606,11 @@ def parse_schema(data: Any, source: str = "<dict>") -> Schema:
             fail("privileged", f"names a feature the schema does not define. Received: {p!r}")
     for f in categorical:
         if f.sequence_of and f.sequence_of in privileged and f.name not in privileged:
-            fail("privileged", f"lists {f.sequence_of!r} but not the sequence {f.name!r} that "
-                 "reads its rows: the light net would read rows it never has")  # fmt: skip
+            fail(
+                "privileged",
+                f"lists {f.sequence_of!r} but not the sequence {f.name!r} that "
+                "reads its rows: the light net would read rows it never has",
+            )
     if privileged and all(f.name in privileged for f in categorical):
         fail("privileged", "the light net needs at least one non-privileged categorical feature")
     user_features = data.get("user_features") or []
@@ -592,8 +630,10 @@ def parse_schema(data: Any, source: str = "<dict>") -> Schema:
         fail("item_features", "must be non-empty when user_features is declared")
     categorical_names = {f.name for f in categorical}
     if item_features and not set(item_features) & categorical_names:
-        fail("item_features", f"needs a categorical feature (an item id). Received: "
-             f"{item_features!r}")  # fmt: skip
+        fail(
+            "item_features",
+            f"needs a categorical feature (an item id). Received: {item_features!r}",
+        )
     user_side = categorical_names - set(item_features) - set(privileged)
     if item_features and not user_side:
         fail("item_features", "leaves no non-privileged categorical feature for the user side")

@@ -211,10 +211,14 @@ class CoTrainModel(tf_keras.Model):
             self.light = self.light_optimizer = None
         self._trackers = {
             name: tf_keras.metrics.Mean(name=name)
-            for name in ("loss", *(f"{n}_bce" for n in self.light_nets), "booster_bce",
-                         *(m for n in self.light_nets.values() for m in n.loss_names),
-                         "hint_weight")
-        }  # fmt: skip
+            for name in (
+                "loss",
+                *(f"{n}_bce" for n in self.light_nets),
+                "booster_bce",
+                *(m for n in self.light_nets.values() for m in n.loss_names),
+                "hint_weight",
+            )
+        }
         self._aucs = {
             tower: tf_keras.metrics.AUC(num_thresholds=2000, name=f"{tower}_auc")
             for tower in (*self.light_nets, "booster")
@@ -274,8 +278,9 @@ class CoTrainModel(tf_keras.Model):
         """Makes light net `name` the one `light`, `light_logits`, `light_table` and the
         exporter speak of (a run's `export.light`, or its first light net, by default)."""
         if name not in self.light_nets:
-            raise ConfigError(f"No light net {name!r} in this run; its light nets: "
-                              f"{list(self.light_nets)}.")  # fmt: skip
+            raise ConfigError(
+                f"No light net {name!r} in this run; its light nets: {list(self.light_nets)}."
+            )
         net = self.light_nets[name]
         self.__dict__["lead"] = net
         if self.rocket_config.model.lights:  # else these are the tracked attributes themselves
@@ -302,9 +307,14 @@ class CoTrainModel(tf_keras.Model):
             )
         elif self.has_booster:
             out["booster"] = self.tower_output(
-                self.booster, self.embedding, self.processor, ids, dense, training,
+                self.booster,
+                self.embedding,
+                self.processor,
+                ids,
+                dense,
+                training,
                 self._xla(self.booster),
-            )  # fmt: skip
+            )
         if self.has_light:
             if len(self._light_dense_idx) < dense.shape[1]:
                 dense = tf.gather(dense, self._light_dense_idx, axis=1)
@@ -495,9 +505,10 @@ class CoTrainModel(tf_keras.Model):
             )
         processor = self.light_processor if tower == "light" else self.processor
         return towers.tower_view(
-            getattr(self, tower), towers.TowerInputs.of(processor, self.schema),
+            getattr(self, tower),
+            towers.TowerInputs.of(processor, self.schema),
             self.rocket_config.model.embedding_dim,
-        )  # fmt: skip
+        )
 
     def light_table(self, net: LightNet | None = None) -> Embedding | None:
         """The table a light net (by default the selected one) reads: its own, or the
@@ -539,10 +550,14 @@ class CoTrainModel(tf_keras.Model):
         losses, totals = {}, []
         for i, net in enumerate(nets):
             inputs = DistillerInputs(
-                labels, outputs.get(net.name) if net else None,
+                labels,
+                outputs.get(net.name) if net else None,
                 outputs.get("booster") if i == 0 else None,  # the booster's BCE counts once
-                teacher, scale, groups, self.global_step,
-            )  # fmt: skip
+                teacher,
+                scale,
+                groups,
+                self.global_step,
+            )
             distiller = net.distiller if net else self._distillers[0]
             per_example, weight = distiller(inputs)
             average = {

@@ -271,8 +271,10 @@ def restore_newest(model: tf.Module, position: RunPosition, paths: Sequence[str]
         except Exception as e:  # noqa: BLE001  (any read failure: try the previous one)
             reason = str(e).strip().splitlines()[0][:160] if str(e).strip() else ""
             failures.append(f"{path} ({type(e).__name__}: {reason})")
-            print(f"WARNING: checkpoint {path} is damaged or partial ({type(e).__name__}); "
-                  "trying the previous one.")  # fmt: skip
+            print(
+                f"WARNING: checkpoint {path} is damaged or partial ({type(e).__name__}); "
+                "trying the previous one."
+            )
     if failures:
         raise RunFileError(
             "No checkpoint reads back whole: " + "; ".join(failures) + ". Move the model dir "

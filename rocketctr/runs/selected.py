@@ -67,8 +67,10 @@ def load_light(model, best_dir: str | Path, history: list[dict], light: str) -> 
         return None
     path = os.path.join(str(best_dir), light, f"ckpt-{epoch}")
     if not tf.io.gfile.exists(path + ".index"):
-        print(f"WARNING: the weights of light net {light} at its best epoch {epoch} are not "
-              f"in {os.path.dirname(path)}; using the checkpoint's.")  # fmt: skip
+        print(
+            f"WARNING: the weights of light net {light} at its best epoch {epoch} are not "
+            f"in {os.path.dirname(path)}; using the checkpoint's."
+        )
         return None
     tf.train.Checkpoint(weights=model.lightweights_checkpoint(net)).read(path).assert_consumed()
     return epoch
@@ -129,8 +131,10 @@ def load_booster(
     if not tf.io.gfile.exists(os.path.dirname(path)):  # a run from before best/booster/
         return None
     if not tf.io.gfile.exists(path + ".index"):
-        print(f"WARNING: the booster's weights at its best epoch {epoch} are not in "
-              f"{os.path.dirname(path)}; using the checkpoint's.")  # fmt: skip
+        print(
+            f"WARNING: the booster's weights at its best epoch {epoch} are not in "
+            f"{os.path.dirname(path)}; using the checkpoint's."
+        )
         return None
     model.freeze_booster(path)
     return epoch
@@ -180,8 +184,9 @@ def distill_losses(config: Config, record: dict) -> dict[str, float]:
     out = {}
     for name in nets:
         prefix = "" if not config.model.lights else f"{name}_"
-        values = [(m["weight"], record.get(f"val_{prefix}{method}")) for method, m in
-                  methods.items()]  # fmt: skip
+        values = [
+            (m["weight"], record.get(f"val_{prefix}{method}")) for method, m in methods.items()
+        ]
         if values and all(v is not None for _, v in values):
             out[f"val_{name}_distill"] = sum(w * v for w, v in values)
     return out

@@ -107,8 +107,9 @@ def score_at_best(
         if name == lead:  # the selected net's export, on the same rows in the same order
             scores.export_probs = scored.export_probs
     load_light(model, best_dir, history, lead)
-    return Scores(scores.labels, scores.users, {t: scores.logits[t] for t in towers},
-                  scores.export_probs)  # fmt: skip
+    return Scores(
+        scores.labels, scores.users, {t: scores.logits[t] for t in towers}, scores.export_probs
+    )
 
 
 # One compiled forward pass per model: a new tf.function per call would trace again each
@@ -202,8 +203,9 @@ def check_export_parity(
                 f"(tolerance {PARITY_ATOL}). Export the run again."
             )
     else:
-        change = quality_change(scores.labels, checkpoint_probs, scores.export_probs,
-                                embedding_dtype)  # fmt: skip
+        change = quality_change(
+            scores.labels, checkpoint_probs, scores.export_probs, embedding_dtype
+        )
         parity["auc_change"] = change["auc_change"]
     return parity
 
@@ -250,9 +252,12 @@ def evaluate_run(
     export = tf.saved_model.load(str(export_path)) if export_path else None
     report = BadRowReport()
     dataset = make_dataset(
-        model.schema, patterns, config.train.batch_size,
-        bad_rows=bad_rows or config.train.bad_rows, report=report,
-    )  # fmt: skip
+        model.schema,
+        patterns,
+        config.train.batch_size,
+        bad_rows=bad_rows or config.train.bad_rows,
+        report=report,
+    )
     history = run_history(model_dir)
     scores = score_at_best(model, dataset, towers, model_dir / BEST_DIR, history, export)
     parity = None

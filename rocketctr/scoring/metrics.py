@@ -51,7 +51,7 @@ def gauc(labels: np.ndarray, scores: np.ndarray, users: np.ndarray) -> tuple[flo
             "y": np.asarray(labels, dtype=bool),
             "s": np.asarray(scores, dtype=np.float64),
             "u": np.asarray(users),
-        }  # fmt: skip
+        }
     )
     frame["rank"] = frame.groupby("u")["s"].rank(method="average")
     frame["pos_rank"] = frame["rank"].where(frame["y"], 0.0)
@@ -87,11 +87,14 @@ def calibration_buckets(
     y = np.asarray(labels, dtype=np.float64)
     order = np.argsort(p, kind="stable")
     return [
-        {"rows": int(part.size), "mean_prediction": float(p[part].mean()),
-         "observed_ctr": float(y[part].mean())}
+        {
+            "rows": int(part.size),
+            "mean_prediction": float(p[part].mean()),
+            "observed_ctr": float(y[part].mean()),
+        }
         for part in np.array_split(order, min(buckets, p.size))
         if part.size
-    ]  # fmt: skip
+    ]
 
 
 def expected_calibration_error(buckets: list[dict[str, float]]) -> float:

@@ -56,9 +56,10 @@ class _ExportScorer:
         info = read_export_info(self.path)
         definition = info["schema"].get("definition")
         self.schema = (
-            parse_schema(definition, source=str(self.path)) if definition
+            parse_schema(definition, source=str(self.path))
+            if definition
             else load_schema(info["config"]["schema"])  # exports before the schema was recorded
-        )  # fmt: skip
+        )
         self.config = Config.from_dict(info["config"])
         self.columns = [c["name"] for c in info["schema"]["serving_columns"]]
         self.signature = tf.saved_model.load(str(self.path)).signatures["serving_default"]
@@ -137,9 +138,15 @@ def predict(
     keep = [c for c in keep if c != schema.label]  # the label is always written
     report = BadRowReport()
     dataset = make_dataset(
-        schema, patterns, batch_size, bad_rows=bad_rows or config.train.bad_rows,
-        report=report, keep_columns=keep, in_file_order=True, row_sources=source,
-    )  # fmt: skip
+        schema,
+        patterns,
+        batch_size,
+        bad_rows=bad_rows or config.train.bad_rows,
+        report=report,
+        keep_columns=keep,
+        in_file_order=True,
+        row_sources=source,
+    )
     paths = np.array(expand_patterns(patterns), dtype=object) if source else None
     # Unique per process: two predicts to one output never write into each other's file.
     partial = output.with_name(f".{output.name}.{os.getpid()}.partial")

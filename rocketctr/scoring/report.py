@@ -74,14 +74,24 @@ def curves_plot(
         for tower in towers:
             values = [r.get(f"val_{tower}_{metric}") for r in history]
             if any(v is not None for v in values):
-                ax.plot(epochs, [np.nan if v is None else v for v in values], marker="o",
-                        markersize=3, color=COLORS.get(tower), label=tower)  # fmt: skip
+                ax.plot(
+                    epochs,
+                    [np.nan if v is None else v for v in values],
+                    marker="o",
+                    markersize=3,
+                    color=COLORS.get(tower),
+                    label=tower,
+                )
         if selected is not None:
             ax.axvline(selected, color="#27ae60", linestyle="--", label=f"selected ({selected})")
         stop = teacher_stop(history)
         if stop is not None:
-            ax.axvline(stop["epoch"], color=COLORS.get("booster"), linestyle=":",
-                       label=f"teacher frozen (epoch {stop['teacher_stopped']})")  # fmt: skip
+            ax.axvline(
+                stop["epoch"],
+                color=COLORS.get("booster"),
+                linestyle=":",
+                label=f"teacher frozen (epoch {stop['teacher_stopped']})",
+            )
         ax.set_xlabel("epoch")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_title(label)
@@ -95,31 +105,71 @@ def frontier_section(model_dir, data, baseline_dir, bad_rows) -> str:
     against latency at batch 100, the Pareto set marked."""
     from rocketctr.scoring.frontier import latency_at, measure_frontier
 
-    result = measure_frontier(model_dir, data, baseline_dir=baseline_dir, bad_rows=bad_rows,
-                              reps=50, loop_seconds=0.1, rounds=3)  # fmt: skip
+    result = measure_frontier(
+        model_dir,
+        data,
+        baseline_dir=baseline_dir,
+        bad_rows=bad_rows,
+        reps=50,
+        loop_seconds=0.1,
+        rounds=3,
+    )
     batch, sizes = result["batch"], sorted(result["nets"][0]["latency_ms"]["loop"])
-    header = ["net", "AUC", "logloss", "MFLOPs", "params", "MiB",
-              *(f"ms@{b}" for b in sizes), "lift", "Pareto"]  # fmt: skip
+    header = [
+        "net",
+        "AUC",
+        "logloss",
+        "MFLOPs",
+        "params",
+        "MiB",
+        *(f"ms@{b}" for b in sizes),
+        "lift",
+        "Pareto",
+    ]
     rows = [
-        [r["name"], _f(r["auc"]), _f(r["logloss"]), f"{r['flops'] / 1e6:.3f}",
-         f"{r['parameters']['total']:,}", f"{r['export_bytes'] / 2**20:.1f}",
-         *(f"{latency_at(r, b):.3f}" for b in sizes),
-         f"{r['lift']['auc']:+.4f}" if "lift" in r else "n/a",
-         "yes" if r["name"] in result["pareto"] else ""]
+        [
+            r["name"],
+            _f(r["auc"]),
+            _f(r["logloss"]),
+            f"{r['flops'] / 1e6:.3f}",
+            f"{r['parameters']['total']:,}",
+            f"{r['export_bytes'] / 2**20:.1f}",
+            *(f"{latency_at(r, b):.3f}" for b in sizes),
+            f"{r['lift']['auc']:+.4f}" if "lift" in r else "n/a",
+            "yes" if r["name"] in result["pareto"] else "",
+        ]
         for r in result["nets"]
-    ]  # fmt: skip
+    ]
     plt = _pyplot()
     figure, ax = plt.subplots(figsize=(5.5, 3.6))
     for r in result["nets"]:
         on = r["name"] in result["pareto"]
-        ax.scatter(latency_at(r, batch), r["auc"], s=40, zorder=3,
-                   color=COLORS.get(r["name"], "#2471a3"), marker="o" if on else "x")  # fmt: skip
-        ax.annotate(r["name"], (latency_at(r, batch), r["auc"]), fontsize=8,
-                    xytext=(4, 4), textcoords="offset points")  # fmt: skip
-    front = sorted((r for r in result["nets"] if r["name"] in result["pareto"]),
-                   key=lambda r: latency_at(r, batch))  # fmt: skip
-    ax.plot([latency_at(r, batch) for r in front], [r["auc"] for r in front],
-            color="#27ae60", linestyle="--", label="Pareto set")  # fmt: skip
+        ax.scatter(
+            latency_at(r, batch),
+            r["auc"],
+            s=40,
+            zorder=3,
+            color=COLORS.get(r["name"], "#2471a3"),
+            marker="o" if on else "x",
+        )
+        ax.annotate(
+            r["name"],
+            (latency_at(r, batch), r["auc"]),
+            fontsize=8,
+            xytext=(4, 4),
+            textcoords="offset points",
+        )
+    front = sorted(
+        (r for r in result["nets"] if r["name"] in result["pareto"]),
+        key=lambda r: latency_at(r, batch),
+    )
+    ax.plot(
+        [latency_at(r, batch) for r in front],
+        [r["auc"] for r in front],
+        color="#27ae60",
+        linestyle="--",
+        label="Pareto set",
+    )
     ax.set_xlabel(f"serving latency at batch {batch} (ms, loop)")
     ax.set_ylabel("AUC")
     ax.grid(alpha=0.3)
@@ -165,8 +215,9 @@ def reliability_plot(towers: dict[str, dict[str, Any]]) -> str:
         observed = [b["observed_ctr"] for b in buckets]
         top = max(max(predicted), max(observed)) * 1.05
         ax.plot([0, top], [0, top], color="#999999", linestyle=":", label="perfect")
-        ax.plot(predicted, observed, marker="o", markersize=4, color=COLORS.get(tower, "k"),
-                label=tower)  # fmt: skip
+        ax.plot(
+            predicted, observed, marker="o", markersize=4, color=COLORS.get(tower, "k"), label=tower
+        )
         ax.set_xlabel("mean predicted CTR")
         ax.set_ylabel("observed CTR")
         ax.set_title(f"{tower}: ECE {values['ece']:.4f}, {len(buckets)} buckets")
@@ -223,9 +274,11 @@ def metrics_rows(
     if baseline is not None:
         rows_by_name.append((f"{alone_name} alone (baseline)", baseline["towers"][alone_name]))
     has_gauc = any("gauc" in v for _, v in rows_by_name)
-    header = ["net", "AUC", "logloss"] + (["GAUC", "users"] if has_gauc else []) + [
-        "ECE", "mean predicted CTR", "observed CTR", "rows"
-    ]  # fmt: skip
+    header = (
+        ["net", "AUC", "logloss"]
+        + (["GAUC", "users"] if has_gauc else [])
+        + ["ECE", "mean predicted CTR", "observed CTR", "rows"]
+    )
     rows = []
     for name, v in rows_by_name:
         row = [name, _f(v["auc"]), _f(v["logloss"])]
@@ -292,18 +345,24 @@ def serving_section(
         "embedding_dtype": table["dtype"],
         "latency_ms": latency,
     }
-    text = "".join([
-        f"<p>Export <code>{html.escape(str(path))}</code> ({which}): "
-        f"{info['size_bytes'] / 2**20:.1f} MiB, {html.escape(table['dtype'])} table of "
-        f"{table['rows']:,} rows (training: {table['training_rows']:,}), exported "
-        f"{html.escape(str(info['exported_at']))}.</p>",
-        _table(["net", "FLOPs / example", "tower parameters", "embedding parameters"], cost_rows),
-        _table(["batch (rows)", "median latency here (ms)"],
-               [[b, f"{ms:.2f}"] for b, ms in latency.items()]),
-        "<p class=note>FLOPs: analytic, from layer shapes (no lookups, activations or bias "
-        "adds). Latency: the export's serving_default called in this process on eval rows, "
-        "the median of 50 calls after a warm-up; TF Serving adds its RPC and batching.</p>",
-    ])  # fmt: skip
+    text = "".join(
+        [
+            f"<p>Export <code>{html.escape(str(path))}</code> ({which}): "
+            f"{info['size_bytes'] / 2**20:.1f} MiB, {html.escape(table['dtype'])} table of "
+            f"{table['rows']:,} rows (training: {table['training_rows']:,}), exported "
+            f"{html.escape(str(info['exported_at']))}.</p>",
+            _table(
+                ["net", "FLOPs / example", "tower parameters", "embedding parameters"], cost_rows
+            ),
+            _table(
+                ["batch (rows)", "median latency here (ms)"],
+                [[b, f"{ms:.2f}"] for b, ms in latency.items()],
+            ),
+            "<p class=note>FLOPs: analytic, from layer shapes (no lookups, activations or bias "
+            "adds). Latency: the export's serving_default called in this process on eval rows, "
+            "the median of 50 calls after a warm-up; TF Serving adds its RPC and batching.</p>",
+        ]
+    )
     return text, numbers
 
 
@@ -362,9 +421,11 @@ def write_report(
     monitor, _ = selection_monitor(config)
     selected = selected_epoch(history, config)
     features, _ = eval_rows(
-        run_schema(model_dir, config), data, bad_rows or config.train.bad_rows,
+        run_schema(model_dir, config),
+        data,
+        bad_rows or config.train.bad_rows,
         max(LATENCY_BATCHES),
-    )  # fmt: skip
+    )
     rows = {c: v.numpy() for c, v in features.items()}
     serving_html, serving = serving_section(
         model_dir, evaluation["global_step"], rows, evaluation["light"] or SINGLE_LIGHT
@@ -377,14 +438,18 @@ def write_report(
         warnings.append(f"GAUC averages over only {min(users):,} users: it says little.")
     last = history[-1] if history else {}
     if len(history) > 1 and selected == last["epoch"] and last.get("stop") != EARLY_STOPPING:
-        warnings.append("The selected epoch is the last one: the nets were still improving; "
-                        "train longer (train.num_epochs).")  # fmt: skip
+        warnings.append(
+            "The selected epoch is the last one: the nets were still improving; "
+            "train longer (train.num_epochs)."
+        )
     if baseline_config is not None and (
         baseline_config.model.light_nets()[baseline["light"]]
         != config.model.light_nets().get(evaluation["light"])
     ):
-        warnings.append("The baseline's light net is not this run's light net: the lift "
-                        "compares different nets.")  # fmt: skip
+        warnings.append(
+            "The baseline's light net is not this run's light net: the lift "
+            "compares different nets."
+        )
     source = "held-out test data" if test else "the run's eval data (model selection saw it)"
     parts = [
         f"<h1>rocketctr launch report: {html.escape(str(model_dir))}</h1>",
@@ -410,20 +475,28 @@ def write_report(
     parts += ["<h2>Calibration (reliability)</h2>", reliability_plot(evaluation["towers"])]
     if history:
         curve_towers = ["booster", *(n for n in evaluation["towers"] if n != "booster")]
-        parts += ["<h2>Training</h2>", curves_plot(history, selected, curve_towers),
-                  f"<p class=note>{len(history)} epoch(s); selected epoch {selected} by "
-                  f"{html.escape(monitor)}; training ended by "
-                  f"{html.escape(str(history[-1].get('stop')))}.{_teacher_note(history)}</p>"
-                  ]  # fmt: skip
+        parts += [
+            "<h2>Training</h2>",
+            curves_plot(history, selected, curve_towers),
+            f"<p class=note>{len(history)} epoch(s); selected epoch {selected} by "
+            f"{html.escape(monitor)}; training ended by "
+            f"{html.escape(str(history[-1].get('stop')))}.{_teacher_note(history)}</p>",
+        ]
         if config.distill.mode not in ("light_only", "booster_only"):
             parts.append(hint_weight_plot(config, evaluation["global_step"]))
     config_text = yaml.safe_dump(config.to_dict(), sort_keys=False)
     if len(config.model.light_nets()) > 1 and config.distill.mode != "booster_only":
-        parts += ["<h2>The frontier: quality against serving latency</h2>",
-                  frontier_section(model_dir, data, baseline_dir, bad_rows)]  # fmt: skip
-    parts += ["<h2>Serving cost</h2>", serving_html,
-              "<h2>Config</h2>", "<details><summary>The run's resolved config</summary>"
-              f"<pre>{html.escape(config_text)}</pre></details>"]  # fmt: skip
+        parts += [
+            "<h2>The frontier: quality against serving latency</h2>",
+            frontier_section(model_dir, data, baseline_dir, bad_rows),
+        ]
+    parts += [
+        "<h2>Serving cost</h2>",
+        serving_html,
+        "<h2>Config</h2>",
+        "<details><summary>The run's resolved config</summary>"
+        f"<pre>{html.escape(config_text)}</pre></details>",
+    ]
     page = (
         "<!DOCTYPE html><html lang=en><head><meta charset=utf-8>"
         f"<title>rocketctr report: {html.escape(model_dir.name)}</title>"
@@ -466,14 +539,20 @@ def _scored_with(evaluation: dict[str, Any]) -> str:
     parity = evaluation["export_parity"]
     if parity is None:
         return "Both nets scored from the checkpoint."
-    return (f"The light net scored through the export {parity['export']}, which matches the "
-            f"checkpoint on every row (max |Δp| {parity['max_abs_diff']:.2g}).")  # fmt: skip
+    return (
+        f"The light net scored through the export {parity['export']}, which matches the "
+        f"checkpoint on every row (max |Δp| {parity['max_abs_diff']:.2g})."
+    )
 
 
 def _lift_table(lift: dict[str, float]) -> str:
-    rows = [["light AUC lift over the baseline", f"{lift['auc_lift']:+.4f}"],
-            ["light logloss change", f"{lift['logloss_change']:+.4f}"]]  # fmt: skip
+    rows = [
+        ["light AUC lift over the baseline", f"{lift['auc_lift']:+.4f}"],
+        ["light logloss change", f"{lift['logloss_change']:+.4f}"],
+    ]
     if "gap_closed" in lift:
-        rows += [["booster AUC over the baseline", f"{lift['booster_auc_over_baseline']:+.4f}"],
-                 ["gap closed", f"{100 * lift['gap_closed']:.0f} %"]]  # fmt: skip
+        rows += [
+            ["booster AUC over the baseline", f"{lift['booster_auc_over_baseline']:+.4f}"],
+            ["gap closed", f"{100 * lift['gap_closed']:.0f} %"],
+        ]
     return _table(["", ""], rows)

@@ -70,9 +70,13 @@ def _read_batches(path: str, columns: list[str], batch_rows: int) -> Iterator[pd
     if missing:
         raise CatalogueError(f"{path}: the header lacks item columns {missing}")
     yield from pd.read_csv(
-        path, sep=_TEXT_SUFFIXES[suffix], usecols=columns, dtype=str, keep_default_na=False,
+        path,
+        sep=_TEXT_SUFFIXES[suffix],
+        usecols=columns,
+        dtype=str,
+        keep_default_na=False,
         chunksize=batch_rows,
-    )  # fmt: skip
+    )
 
 
 def _raw(values: pd.Series, string: bool, path: str, column: str) -> tf.Tensor:

@@ -59,9 +59,10 @@ def parse_examples(
         lengths = parsed[column].row_lengths()
         # FixedLenFeature would refuse a second value; refuse it here too, never drop it.
         check = tf.debugging.assert_less_equal(
-            lengths, tf.constant(1, lengths.dtype),
+            lengths,
+            tf.constant(1, lengths.dtype),
             message=f"tf.Example feature {column!r} has more than one value",
-        )  # fmt: skip
+        )
         with tf.control_dependencies([check]):
             first, present = first_values(parsed[column])
         features[column] = raw_values(first, present, serving_dtype == tf.string)

@@ -132,9 +132,13 @@ def export_light(
         report, served = verify_export(tmp, model, parity_rows, parse_dtypes, labels, reference)
         published = [v for v in versions(tmp.parent) if int(v.name) < version]
         gate = check_gate(
-            config, served, labels, parity_rows,
-            published[-1] if published else None, force=force,
-        )  # fmt: skip
+            config,
+            served,
+            labels,
+            parity_rows,
+            published[-1] if published else None,
+            force=force,
+        )
         info = export_info(model, version, metadata, parse_dtypes, report, size)
         info["gate"], info["config"] = gate, config.to_dict()
         write_export_info(tmp, info)
@@ -145,8 +149,10 @@ def export_light(
         final, info = publish_version(export_base, write)
     log.info("Exported the light net to %s: %s; %s", final, describe_export(info), peak_memory())
     if info["gate"]["failures"]:
-        print(f"WARNING: published {final} although the export gate refused it (--force): "
-              + "; ".join(info["gate"]["failures"]))  # fmt: skip
+        print(
+            f"WARNING: published {final} although the export gate refused it (--force): "
+            + "; ".join(info["gate"]["failures"])
+        )
     return final
 
 
@@ -253,6 +259,12 @@ def export_from_model_dir(
         features, labels, patterns = found
         info["parity_rows_from"] = patterns
     return export_light(
-        model, export_base, example_features=features, example_labels=labels, metadata=info,
-        example_dtypes=example_dtypes, model_name=model_name, force=force,
-    )  # fmt: skip
+        model,
+        export_base,
+        example_features=features,
+        example_labels=labels,
+        metadata=info,
+        example_dtypes=example_dtypes,
+        model_name=model_name,
+        force=force,
+    )

@@ -192,10 +192,14 @@ def export_tower(
 
         dtypes = processor.input_dtypes
         module = ServingModule(
-            logits, list(table.variables), list(processor.variables) + list(net.variables),
-            dtypes, dtypes, separators=model.schema.separators,
+            logits,
+            list(table.variables),
+            list(processor.variables) + list(net.variables),
+            dtypes,
+            dtypes,
+            separators=model.schema.separators,
             lookup_tables=processor.lookup_tables(),
-        )  # fmt: skip
+        )
     export_dir = Path(export_dir)
     tf.saved_model.save(module, str(export_dir), signatures=module.signatures())
     return export_dir

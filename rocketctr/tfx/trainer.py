@@ -75,8 +75,15 @@ DEFAULT_HASH_BUCKETS = 10_000
 DERIVED_SCHEMA_FILE = "tfx_schema.yaml"  # written to model_run_dir when derived from TFMD
 EXPORT_FILE = "tfx_export.json"  # in model_run_dir: where the light net went, and its check
 _CUSTOM_CONFIG_KEYS = {
-    "schema", "config", "overrides", "label", "hash_buckets", "dense", "privileged", "force",
-}  # fmt: skip
+    "schema",
+    "config",
+    "overrides",
+    "label",
+    "hash_buckets",
+    "dense",
+    "privileged",
+    "force",
+}
 # TFMD FeatureType values (tensorflow_metadata schema.proto): BYTES=1, INT=2, FLOAT=3.
 _TFMD_BYTES, _TFMD_INT, _TFMD_FLOAT = 1, 2, 3
 _TFMD_DTYPES = {_TFMD_BYTES: tf.string, _TFMD_INT: tf.int64, _TFMD_FLOAT: tf.float32}
@@ -122,10 +129,14 @@ def run_fn(fn_args: Any) -> None:
     rows = serving.eval_rows(schema, fn_args.eval_files, config.train.bad_rows)
     with tempfile.TemporaryDirectory(prefix="rocketctr-export-") as tmp:
         version_dir = export_trained(
-            result, fn_args.eval_files, tmp, example_dtypes=example_dtypes, example_rows=rows,
+            result,
+            fn_args.eval_files,
+            tmp,
+            example_dtypes=example_dtypes,
+            example_rows=rows,
             metadata={"tfx": {"transform_graph": transform_dir}},
             force=bool(custom.get("force", False)),
-        )  # fmt: skip
+        )
         if version_dir is None:
             raise ConfigError("Nothing to export: TFX's Pusher needs the light net.")
         final = Path(tmp) / "tfx"
@@ -236,9 +247,12 @@ def resolve_schema(custom: Mapping[str, Any], tfmd_schema: Any, run_dir: Path) -
     if "label" not in custom:
         raise ConfigError("Deriving the schema from TFMD needs custom_config['label'].")
     data = schema_from_tfmd(
-        tfmd_schema, custom["label"], hash_buckets=custom.get("hash_buckets", DEFAULT_HASH_BUCKETS),
-        dense=custom.get("dense", ()), privileged=custom.get("privileged", ()),
-    )  # fmt: skip
+        tfmd_schema,
+        custom["label"],
+        hash_buckets=custom.get("hash_buckets", DEFAULT_HASH_BUCKETS),
+        dense=custom.get("dense", ()),
+        privileged=custom.get("privileged", ()),
+    )
     path = run_dir / DERIVED_SCHEMA_FILE
     path.write_text(yaml.safe_dump(data, sort_keys=False))
     parse_schema(data, source=str(path))  # fail here, naming the file, if it is invalid

@@ -22,9 +22,15 @@ class DCNTower(Tower, name="dcn"):
     """
 
     uses = frozenset(
-        {"hidden_units", "num_cross_layers", "cross_structure", "cross_type", "dropout",
-         "batch_norm"}
-    )  # fmt: skip
+        {
+            "hidden_units",
+            "num_cross_layers",
+            "cross_structure",
+            "cross_type",
+            "dropout",
+            "batch_norm",
+        }
+    )
     # "cross": the last cross layer's output; "mlp": the MLP's last hidden layer (stacked:
     # over the crosses); "final": what the output layer reads.
     hidden_names = ("cross", "mlp", "final")

@@ -54,9 +54,7 @@ class DINTower(Tower, name="din"):
                 "The din tower needs a behaviour sequence among its features: a schema entry "
                 "{name: ..., sequence: {item_feature: ...}}."
             )
-        self._queries = [
-            (name, inputs.categorical.index(item)) for name, item in inputs.sequences
-        ]  # fmt: skip
+        self._queries = [(name, inputs.categorical.index(item)) for name, item in inputs.sequences]
         self.attention = {
             name: TargetAttention(config.attention_units, name=f"attention_{name}")
             for name, _ in self._queries

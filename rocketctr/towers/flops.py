@@ -78,8 +78,11 @@ def flops_per_example(tower: Tower, num_fields: int, embedding_dim: int) -> int:
         elif isinstance(module, tfrs.layers.dcn.Cross):
             # Its Dense (or low-rank U, V pair) is a submodule counted above; this is the
             # x0 ∘ (Wx + b) + x element-wise work (plus the optional diagonal term).
-            width = int(module._dense.kernel.shape[1] if module._projection_dim is None
-                        else module._dense_v.kernel.shape[1])  # fmt: skip
+            width = int(
+                module._dense.kernel.shape[1]
+                if module._projection_dim is None
+                else module._dense_v.kernel.shape[1]
+            )
             total += 2 * width + (2 * width if module._diag_scale else 0)
         elif isinstance(module, VectorCross):
             width = int(module.kernel.shape[0])

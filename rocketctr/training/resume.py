@@ -55,26 +55,31 @@ class CheckpointManager(tf.train.CheckpointManager):
         what: what a checkpoint of this manager is, for the message ("the epoch checkpoint").
     """
 
-    def __init__(self, checkpoint: tf.train.Checkpoint, directory: str, max_to_keep: int,
-                 what: str) -> None:  # fmt: skip
+    def __init__(
+        self, checkpoint: tf.train.Checkpoint, directory: str, max_to_keep: int, what: str
+    ) -> None:
         super().__init__(checkpoint, directory, max_to_keep)
         self.saved, self.what = checkpoint, what
 
     def save(self, checkpoint_number=None, **kwargs) -> str:
         name = "ckpt" if checkpoint_number is None else f"ckpt-{checkpoint_number}"
         with naming_disk_full(
-            os.path.join(self.directory, name), self.what, lambda: variable_bytes(self.saved),
+            os.path.join(self.directory, name),
+            self.what,
+            lambda: variable_bytes(self.saved),
             cleanup=lambda: remove_temp_dirs(self.directory),
-        ):  # fmt: skip
+        ):
             return super().save(checkpoint_number=checkpoint_number, **kwargs)
 
 
 def write_checkpoint(checkpoint: tf.train.Checkpoint, path: str, what: str) -> str:
     """`checkpoint.write(path)`, a full disk met as by `CheckpointManager.save`."""
     with naming_disk_full(
-        path, what, lambda: variable_bytes(checkpoint),
+        path,
+        what,
+        lambda: variable_bytes(checkpoint),
         cleanup=lambda: remove_temp_dirs(os.path.dirname(path)),
-    ):  # fmt: skip
+    ):
         return checkpoint.write(path)
 
 
@@ -201,8 +206,9 @@ class BackupSaver(EpochSaver):
         (the others as for `EpochSaver`)
     """
 
-    def __init__(self, position, data, checkpoint, checkpoints, one_pass, backup_dir: str,
-                 every_steps: int) -> None:  # fmt: skip
+    def __init__(
+        self, position, data, checkpoint, checkpoints, one_pass, backup_dir: str, every_steps: int
+    ) -> None:
         super().__init__(position, data, checkpoint, checkpoints, one_pass)
         # The batch hook never reads `logs`: without this, Keras copies every batch's logs
         # to numpy for it (benchmarks/batch_hooks.py times the hook).
@@ -214,8 +220,9 @@ class BackupSaver(EpochSaver):
         self.stop_signal: str | None = None  # a signal's name: stop after this step
 
     def _backup_manager(self) -> tf.train.CheckpointManager:
-        return CheckpointManager(self.checkpoint, self.backup_dir, BACKUPS_KEPT,
-                                 "the mid-epoch backup")  # fmt: skip
+        return CheckpointManager(
+            self.checkpoint, self.backup_dir, BACKUPS_KEPT, "the mid-epoch backup"
+        )
 
     def on_train_begin(self, logs=None) -> None:
         self.step = int(self.model.global_step.numpy())
@@ -282,8 +289,11 @@ def stop_on_signals(saver: BackupSaver) -> Iterator[None]:
 
     def on_signal(signum, frame) -> None:
         saver.stop_signal = signal.Signals(signum).name
-        print(f"\n{saver.stop_signal}: saving a backup after this step, then stopping "
-              "(send it again to stop at once).", flush=True)  # fmt: skip
+        print(
+            f"\n{saver.stop_signal}: saving a backup after this step, then stopping "
+            "(send it again to stop at once).",
+            flush=True,
+        )
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
         signal.signal(signal.SIGINT, signal.default_int_handler)
 

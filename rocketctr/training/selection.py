@@ -133,9 +133,11 @@ class Selection(tf_keras.callbacks.Callback):
                 and best_dir is not None
                 and not tf.io.gfile.exists(self._best_path(track.best, name) + ".index")
             ):
-                print(f"WARNING: the weights of epoch {track.best}, selected by "
-                      f"{track.monitor}, are not in {os.path.dirname(self._best_path(1, name))};"
-                      " selection starts again from this epoch.")  # fmt: skip
+                print(
+                    f"WARNING: the weights of epoch {track.best}, selected by "
+                    f"{track.monitor}, are not in {os.path.dirname(self._best_path(1, name))};"
+                    " selection starts again from this epoch."
+                )
                 track.reset()
 
     # The state of the exported net's selection, as before several light nets.
@@ -267,9 +269,11 @@ class Selection(tf_keras.callbacks.Callback):
                 "cannot go on as it began. Train it again into a new --model_dir."
             )
         if announce:
-            print(f"\n{self.booster.monitor} has not improved for {self.teacher_patience} "
-                  f"epoch(s) since epoch {self.teacher_epoch}: the booster stops training and "
-                  "teaches from that epoch's weights, frozen.")  # fmt: skip
+            print(
+                f"\n{self.booster.monitor} has not improved for {self.teacher_patience} "
+                f"epoch(s) since epoch {self.teacher_epoch}: the booster stops training and "
+                "teaches from that epoch's weights, frozen."
+            )
         self.model.freeze_booster(path)
 
     def _decay(self, decays: list[str | None]) -> None:
@@ -281,10 +285,15 @@ class Selection(tf_keras.callbacks.Callback):
         own = {name: net.optimizer for name, net in nets.items() if net.optimizer}
         for which in decays:
             if which is None:
-                optimizers = [o for o in self.model.all_optimizers
-                              if o not in [own[n] for n in self.lights if n in own]]  # fmt: skip
-                print(f"\n{self.monitor} has not improved for {self.lr_patience} epoch(s): "
-                      f"learning rates x{self.lr_factor}")  # fmt: skip
+                optimizers = [
+                    o
+                    for o in self.model.all_optimizers
+                    if o not in [own[n] for n in self.lights if n in own]
+                ]
+                print(
+                    f"\n{self.monitor} has not improved for {self.lr_patience} epoch(s): "
+                    f"learning rates x{self.lr_factor}"
+                )
             else:
                 optimizers = [own[which]] if which in own else []
             for optimizer in optimizers:
@@ -299,8 +308,9 @@ class Selection(tf_keras.callbacks.Callback):
             if name.startswith("ckpt-") and name.split(".")[0] not in kept:
                 tf.io.gfile.remove(os.path.join(directory, name))
 
-    def finish(self, model, manager: tf.train.CheckpointManager, epoch: tf.Variable,
-               num_epochs: int) -> int | None:  # fmt: skip
+    def finish(
+        self, model, manager: tf.train.CheckpointManager, epoch: tf.Variable, num_epochs: int
+    ) -> int | None:
         """Makes the selected weights the run's last checkpoint once training has ended.
 
         Args:
@@ -326,12 +336,15 @@ class Selection(tf_keras.callbacks.Callback):
         print(message)
         for name, track in self.lights.items():
             if track.best is not None and name != self.config.export_light:
-                print(f"  light net {name}: epoch {track.best} by {track.monitor} = "
-                      f"{track.value:.4f}")  # fmt: skip
+                print(
+                    f"  light net {name}: epoch {track.best} by {track.monitor} = {track.value:.4f}"
+                )
         validated = sum(self.monitor in r for r in self.records)
         if self.best == last and not self.stopped_early and validated > 1:
-            print(f"WARNING: {self.monitor} was still improving at the last epoch ({last}): "
-                  "the nets are likely under-trained; raise train.num_epochs.")  # fmt: skip
+            print(
+                f"WARNING: {self.monitor} was still improving at the last epoch ({last}): "
+                "the nets are likely under-trained; raise train.num_epochs."
+            )
         if self.best != last:
             step = model.global_step.numpy()
             weights_checkpoint(model).read(self._best_path(self.best)).assert_consumed()

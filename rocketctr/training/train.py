@@ -71,12 +71,21 @@ log = logging.getLogger("rocketctr")
 # checkpoint means (e.g. raise num_epochs to train longer).
 # (`schema` names the schema file; what the file says is compared on its own, see
 # rundir.prepare_run_schema.)
-RESUMABLE_KEYS = frozenset({
-    "train.num_epochs", "train.bad_rows", "train.checkpoint_every_steps", "train.strategy",
-    "train.keep_checkpoints",
-    "schema", "export.embedding_dtype", "export.min_auc", "export.max_auc_drop",
-    "export.latency_budget_ms", "export.latency_batch",
-})  # fmt: skip
+RESUMABLE_KEYS = frozenset(
+    {
+        "train.num_epochs",
+        "train.bad_rows",
+        "train.checkpoint_every_steps",
+        "train.strategy",
+        "train.keep_checkpoints",
+        "schema",
+        "export.embedding_dtype",
+        "export.min_auc",
+        "export.max_auc_drop",
+        "export.latency_budget_ms",
+        "export.latency_batch",
+    }
+)
 
 
 @dataclass
@@ -233,10 +242,17 @@ def make_inputs(
         report: BadRowReport | None = None, first_pass: tf.Variable | None = None
     ) -> tf.data.Dataset:
         return make_dataset(
-            schema, train_patterns, t.batch_size, bad_rows=t.bad_rows, shuffle=True,
-            shuffle_buffer_rows=t.shuffle_buffer_rows, seed=t.seed,
-            num_epochs=1 if one_pass else None, first_pass=first_pass, report=report,
-        )  # fmt: skip
+            schema,
+            train_patterns,
+            t.batch_size,
+            bad_rows=t.bad_rows,
+            shuffle=True,
+            shuffle_buffer_rows=t.shuffle_buffer_rows,
+            seed=t.seed,
+            num_epochs=1 if one_pass else None,
+            first_pass=first_pass,
+            report=report,
+        )
 
     train_ds = train_dataset(train_report, position.first_pass)
     train_ds, codistill = for_replica(config, schema, replica, train_ds)
@@ -254,9 +270,15 @@ def make_inputs(
         train_ds, eval_ds = train_ds.with_options(options), eval_ds.with_options(options)
     fit_data, mid_epoch_backups = _fit_inputs(strategy, train_ds, eval_ds, train_dataset, t)
     return Inputs(
-        fit_data, eval_ds, position, one_pass, mid_epoch_backups, codistill, train_report,
+        fit_data,
+        eval_ds,
+        position,
+        one_pass,
+        mid_epoch_backups,
+        codistill,
+        train_report,
         eval_report,
-    )  # fmt: skip
+    )
 
 
 def _fit_inputs(
@@ -356,13 +378,16 @@ def check_both_classes(schema: Schema, patterns: Sequence[str], config: Config) 
         ConfigError: naming the files, their rows and the way out.
     """
     t = config.train
-    eval_ds = make_dataset(schema, patterns, t.batch_size, bad_rows=t.bad_rows,
-                           report=BadRowReport())  # fmt: skip
+    eval_ds = make_dataset(
+        schema, patterns, t.batch_size, bad_rows=t.bad_rows, report=BadRowReport()
+    )
     rows, positives = eval_ds.map(lambda *batch: tf.reshape(batch[1], [-1])).reduce(
         (tf.constant(0, tf.int64), tf.constant(0.0, tf.float64)),
-        lambda acc, y: (acc[0] + tf.size(y, out_type=tf.int64),
-                        acc[1] + tf.reduce_sum(tf.cast(y, tf.float64))),
-    )  # fmt: skip
+        lambda acc, y: (
+            acc[0] + tf.size(y, out_type=tf.int64),
+            acc[1] + tf.reduce_sum(tf.cast(y, tf.float64)),
+        ),
+    )
     rows, positives = int(rows), float(positives)
     if 0 < positives < rows:
         return
@@ -424,9 +449,15 @@ def train(
     with hold(model_dir) if chief else contextlib.nullcontext():
         try:
             return _train(
-                config, train_patterns, eval_patterns, Path(model_dir), strategy, chief,
-                verbose, replica,
-            )  # fmt: skip
+                config,
+                train_patterns,
+                eval_patterns,
+                Path(model_dir),
+                strategy,
+                chief,
+                verbose,
+                replica,
+            )
         except TrainingDiverged as e:
             raise TrainingDiverged(f"{e} {_last_good_state(Path(model_dir))}") from None
 
@@ -508,9 +539,14 @@ def _train(
     selection = selection_from(initial_epoch)
     if inputs.mid_epoch_backups:  # a backup every checkpoint_every_steps, and on a signal
         saver = BackupSaver(
-            position, data_position, checkpoint, manager, one_pass, backup_dir,
+            position,
+            data_position,
+            checkpoint,
+            manager,
+            one_pass,
+            backup_dir,
             t.checkpoint_every_steps,
-        )  # fmt: skip
+        )
     else:
         saver = EpochSaver(position, data_position, checkpoint, manager, one_pass)
 
@@ -574,8 +610,10 @@ def _train(
         print(f"The run stopped early at epoch {history[-1]['epoch']}; finishing it.")
         trains = True
     else:
-        print(f"All {t.num_epochs} epoch(s) already trained in {model_dir}; evaluating "
-              f"(its {METRICS_FILE} keeps the evaluation made when it trained).")  # fmt: skip
+        print(
+            f"All {t.num_epochs} epoch(s) already trained in {model_dir}; evaluating "
+            f"(its {METRICS_FILE} keeps the evaluation made when it trained)."
+        )
     selected_epoch = (
         selection.finish(model, manager, position.epoch, t.num_epochs) if trains else None
     )
@@ -589,9 +627,16 @@ def _train(
     if chief and trains:  # else: the finished run, maybe on other data
         write_atomically(model_dir / METRICS_FILE, json.dumps(metrics, indent=2, sort_keys=True))
     return TrainResult(
-        model, schema, metrics, initial_epoch, bad_rows, chief, selected_epoch, selection.records,
+        model,
+        schema,
+        metrics,
+        initial_epoch,
+        bad_rows,
+        chief,
+        selected_epoch,
+        selection.records,
         model_dir,
-    )  # fmt: skip
+    )
 
 
 def _set_aside_unresumable(backup: str, position: RunPosition) -> str:
@@ -603,8 +648,10 @@ def _set_aside_unresumable(backup: str, position: RunPosition) -> str:
         "files changed?) or which was the epoch's last"
     )
     aside = set_checkpoint_aside(backup, f"Not resumable: {why}.")
-    print(f"WARNING: backup {backup} cannot be resumed: {why}. Moved it to {aside}; resuming "
-          "from the state before it.")  # fmt: skip
+    print(
+        f"WARNING: backup {backup} cannot be resumed: {why}. Moved it to {aside}; resuming "
+        "from the state before it."
+    )
     return aside
 
 
@@ -662,7 +709,10 @@ def export_trained(
         aucs = {name: result.metrics[name]["auc"] for name in model.light_nets}
         light_within_budget(model, result.model_dir, result.history, rows[0], aucs)
     return serving.export_light(
-        result.model, export_base, example_features=rows[0], example_labels=rows[1],
+        result.model,
+        export_base,
+        example_features=rows[0],
+        example_labels=rows[1],
         metadata={
             "metrics": result.metrics,
             # What `rocketctr evaluate` matches an export to its run's checkpoint by.
@@ -670,8 +720,9 @@ def export_trained(
             "global_step": int(result.model.global_step.numpy()),
             **(metadata or {}),
         },
-        example_dtypes=example_dtypes, force=force,
-    )  # fmt: skip
+        example_dtypes=example_dtypes,
+        force=force,
+    )
 
 
 def summary(result: TrainResult) -> str:
