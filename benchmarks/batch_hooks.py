@@ -69,8 +69,9 @@ def main() -> int:
         manager = tf.train.CheckpointManager(checkpoint, str(tmp / "checkpoints"), 3)
 
         def saver(tf_logs: bool) -> BackupSaver:
-            hook = BackupSaver(position, DataPosition(), checkpoint, manager, True,
-                               str(tmp / "backup"), 1000)  # fmt: skip
+            hook = BackupSaver(
+                position, DataPosition(), checkpoint, manager, True, str(tmp / "backup"), 1000
+            )
             hook._supports_tf_logs = tf_logs
             return hook
 

@@ -41,9 +41,7 @@ import time
 from pathlib import Path
 
 NUM_DENSE, NUM_CATEGORICAL = 13, 26
-COLUMNS = (
-    ["label"] + [f"I{i}" for i in range(1, 14)] + [f"C{i}" for i in range(1, 27)]
-)  # fmt: skip
+COLUMNS = ["label"] + [f"I{i}" for i in range(1, 14)] + [f"C{i}" for i in range(1, 27)]
 
 
 DEEPCTR = "DeepCTR 0.9.4 DCN"
@@ -90,10 +88,19 @@ def worker(train_path: str, eval_path: str, batch_size: int) -> None:
         DenseFeat(c, 1) for c in dense
     ]
     model = DCN(
-        columns, columns, cross_num=3, cross_parameterization="matrix",
-        dnn_hidden_units=(1024, 512, 256), l2_reg_linear=0.0, l2_reg_embedding=0.0,
-        l2_reg_cross=0.0, l2_reg_dnn=0.0, dnn_dropout=0.0, dnn_use_bn=False, task="binary",
-    )  # fmt: skip
+        columns,
+        columns,
+        cross_num=3,
+        cross_parameterization="matrix",
+        dnn_hidden_units=(1024, 512, 256),
+        l2_reg_linear=0.0,
+        l2_reg_embedding=0.0,
+        l2_reg_cross=0.0,
+        l2_reg_dnn=0.0,
+        dnn_dropout=0.0,
+        dnn_use_bn=False,
+        task="binary",
+    )
     model.compile("adam", "binary_crossentropy")
     names = sparse + dense
 
@@ -171,10 +178,20 @@ def main(argv: list[str] | None = None) -> int:
     env = {**os.environ, "TF_USE_LEGACY_KERAS": "1", "PYTHONNOUSERSITE": "1"}
     env.pop("PYTHONPATH", None)
     proc = subprocess.Popen(
-        [args.deepctr_python, __file__, "--batch_size", str(args.batch_size),
-         "--worker", str(train_path), str(eval_path)],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env,
-    )  # fmt: skip
+        [
+            args.deepctr_python,
+            __file__,
+            "--batch_size",
+            str(args.batch_size),
+            "--worker",
+            str(train_path),
+            str(eval_path),
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
 
     def ask(command: str) -> dict:
         proc.stdin.write(command + "\n")

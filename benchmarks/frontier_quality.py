@@ -54,8 +54,11 @@ def run(
     names = list(config.model.light_nets())
     runs, seconds = [], {}
     for seed in seeds:
-        for mode, prefix in (("light_only", "alone"), ("co_train", "distilled"),
-                             ("booster_only", None)):  # fmt: skip
+        for mode, prefix in (
+            ("light_only", "alone"),
+            ("co_train", "distilled"),
+            ("booster_only", None),
+        ):
             if mode not in modes:
                 continue
             start = time.perf_counter()
@@ -69,8 +72,13 @@ def run(
             for tower in towers:
                 variant = f"{prefix}_{tower}" if prefix else "booster"
                 metrics = result.metrics[tower]
-                runs.append({"variant": variant, "seed": seed,
-                             **{m: metrics.get(m, float("nan")) for m in METRICS}})  # fmt: skip
+                runs.append(
+                    {
+                        "variant": variant,
+                        "seed": seed,
+                        **{m: metrics.get(m, float("nan")) for m in METRICS},
+                    }
+                )
             aucs = ", ".join(f"{t} {result.metrics[t]['auc']:.4f}" for t in towers)
             print(f"{mode} seed {seed}: {seconds[(mode, seed)]:.0f} s, {aucs}", flush=True)
     return runs, seconds
@@ -81,17 +89,26 @@ def single_launches(config: Config, train_files, eval_files, seed: int, work: Pa
     before `model.lights`)."""
     seconds = {}
     for name, light in config.model.light_nets().items():
-        tower = {k: v for k, v in light.__dict__.items()
-                 if k not in ("optimizer", "embedding_gradient_scale")}  # fmt: skip
-        overrides = {"model.lights": {}, "model.light": tower, "distill.mode": "co_train",
-                     "train.seed": seed, "export.light": None}  # fmt: skip
+        tower = {
+            k: v
+            for k, v in light.__dict__.items()
+            if k not in ("optimizer", "embedding_gradient_scale")
+        }
+        overrides = {
+            "model.lights": {},
+            "model.light": tower,
+            "distill.mode": "co_train",
+            "train.seed": seed,
+            "export.light": None,
+        }
         if light.optimizer:
             overrides["train.light_optimizer"] = light.optimizer.__dict__
         if light.embedding_gradient_scale is not None:
             overrides["model.light_embedding_gradient_scale"] = light.embedding_gradient_scale
         start = time.perf_counter()
-        train(config.replace(overrides), train_files, eval_files, work / f"single_{name}",
-              verbose=0)  # fmt: skip
+        train(
+            config.replace(overrides), train_files, eval_files, work / f"single_{name}", verbose=0
+        )
         seconds[name] = time.perf_counter() - start
         print(f"single launch {name}: {seconds[name]:.0f} s", flush=True)
     return seconds
@@ -101,8 +118,13 @@ def wall_time(config: Config, train_files, eval_files, seed: int, work: Path) ->
     """One frontier launch (co_train, every light net) against the single-light launches it
     replaces, the same seed, one after the other."""
     start = time.perf_counter()
-    train(config.replace({"distill.mode": "co_train", "train.seed": seed}), train_files,
-          eval_files, work / "frontier", verbose=0)  # fmt: skip
+    train(
+        config.replace({"distill.mode": "co_train", "train.seed": seed}),
+        train_files,
+        eval_files,
+        work / "frontier",
+        verbose=0,
+    )
     frontier = time.perf_counter() - start
     print(f"frontier launch: {frontier:.0f} s", flush=True)
     return {
@@ -137,11 +159,16 @@ def markdown(result: dict, config: Config, title: str, command: str) -> str:
 
     s, gaps = result["summary"], result["gap_closed"]
     nets = {r["name"]: r for r in result["frontier"]["nets"]}
-    lines = [f"# {title}", "", f"    {command}", "",
-             "| light net | alone AUC | distilled AUC | lift (pooled std) | gap closed | "
-             "alone logloss | distilled logloss | distilled GAUC | FLOPs vs booster | "
-             "latency vs booster, batch 100 (loop) |",
-             "|---|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
+    lines = [
+        f"# {title}",
+        "",
+        f"    {command}",
+        "",
+        "| light net | alone AUC | distilled AUC | lift (pooled std) | gap closed | "
+        "alone logloss | distilled logloss | distilled GAUC | FLOPs vs booster | "
+        "latency vs booster, batch 100 (loop) |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
     for name in config.model.light_nets():
         alone, dist, gap = s[f"alone_{name}"], s[f"distilled_{name}"], gaps[f"distilled_{name}"]
         net = nets[name]
@@ -152,12 +179,16 @@ def markdown(result: dict, config: Config, title: str, command: str) -> str:
             f"1/{net['latency_ratio']:.2f} |"
         )
     b = s["booster"]
-    lines += [f"| booster alone | – | {pm(b['auc'])} | – | – | – | {pm(b['logloss'])} | "
-              f"{pm(b['gauc'])} | 1 | 1 |"]  # fmt: skip
+    lines += [
+        f"| booster alone | – | {pm(b['auc'])} | – | – | – | {pm(b['logloss'])} | "
+        f"{pm(b['gauc'])} | 1 | 1 |"
+    ]
     kept = s.get("distilled_booster")
     if kept and kept["auc"][0] == kept["auc"][0]:  # not NaN: the runs recorded it
-        lines.append(f"| booster co-trained (kept) | – | {pm(kept['auc'])} | – | – | – | "
-                     f"{pm(kept['logloss'])} | {pm(kept['gauc'])} | 1 | – |")  # fmt: skip
+        lines.append(
+            f"| booster co-trained (kept) | – | {pm(kept['auc'])} | – | – | – | "
+            f"{pm(kept['logloss'])} | {pm(kept['gauc'])} | 1 | – |"
+        )
     lines.append("")
     launches = result["launch_seconds"]
     lines.append("Launch wall times (s): " + ", ".join(f"{k} {v:.0f}" for k, v in launches.items()))
@@ -176,19 +207,28 @@ def main(argv=None) -> int:
     parser.add_argument("--first_seed", type=int, default=0)
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
     parser.add_argument("--single_launches", action="store_true")
-    parser.add_argument("--modes", default=None,
-                        help="Comma-separated launches to train per seed (default: all three); "
-                        "with --merge, the variants of the others come from the merged "
-                        "results.")  # fmt: skip
-    parser.add_argument("--wall_time", action="store_true",
-                        help="Only time seed --first_seed's frontier launch against its "
-                        "single-light launches (no alone or booster runs).")  # fmt: skip
+    parser.add_argument(
+        "--modes",
+        default=None,
+        help="Comma-separated launches to train per seed (default: all three); "
+        "with --merge, the variants of the others come from the merged "
+        "results.",
+    )
+    parser.add_argument(
+        "--wall_time",
+        action="store_true",
+        help="Only time seed --first_seed's frontier launch against its "
+        "single-light launches (no alone or booster runs).",
+    )
     parser.add_argument("--out", required=True, help="Results name under benchmarks/results/.")
-    parser.add_argument("--merge", default="",
-                        help="Comma-separated result names of this config: without --modes, "
-                        "summarised together without training (the first one's frontier and "
-                        "launch times kept); with it, they give the variants it does not "
-                        "train.")  # fmt: skip
+    parser.add_argument(
+        "--merge",
+        default="",
+        help="Comma-separated result names of this config: without --modes, "
+        "summarised together without training (the first one's frontier and "
+        "launch times kept); with it, they give the variants it does not "
+        "train.",
+    )
     args = parser.parse_args(argv)
     config = load_config(args.config).replace(dict(parse_override(s) for s in args.set))
     if args.schema:
@@ -216,9 +256,11 @@ def main(argv=None) -> int:
             result["launch_seconds"] = {f"{m}_s{s}": v for (m, s), v in seconds.items()}
             if "co_train" in modes:
                 result["frontier"] = measure_frontier(
-                    work / f"co_train_s{seeds[0]}", [args.eval], batch_sizes=(1, 100, 1000),
+                    work / f"co_train_s{seeds[0]}",
+                    [args.eval],
+                    batch_sizes=(1, 100, 1000),
                     batch=100,
-                )  # fmt: skip
+                )
             else:
                 result["frontier"] = parts[0]["frontier"]
             if args.single_launches:

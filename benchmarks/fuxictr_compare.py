@@ -80,9 +80,17 @@ import time
 from pathlib import Path
 
 FIELDS = (
-    "user", "item", "daytime", "weekday", "isweekend", "homework", "cost", "weather",
-    "country", "city",
-)  # fmt: skip
+    "user",
+    "item",
+    "daytime",
+    "weekday",
+    "isweekend",
+    "homework",
+    "cost",
+    "weather",
+    "country",
+    "city",
+)
 DATA_DIR = Path("/work/shared/data/frappe")
 TRAIN = DATA_DIR / "frappe.train.reconstructed.libfm"
 VALID = DATA_DIR / "frappe.validation.libfm"
@@ -91,19 +99,33 @@ BARS_COMMIT = "5b5e61fe2e4ddf676dd12984365da0ae775fb863"
 
 # BARS Frappe_x1 settings (see the docstring), in FuxiCTR 2.3.10 argument names.
 FUXI_COMMON = {
-    "embedding_dim": 10, "embedding_regularizer": 0.05, "net_regularizer": 0,
-    "batch_norm": True, "dnn_activations": "relu", "optimizer": "adam",
-    "learning_rate": 1.0e-3, "batch_size": 4096, "epochs": 100, "early_stop_patience": 2,
-    "reduce_lr_on_plateau": True, "monitor": "AUC", "monitor_mode": "max",
-    "loss": "binary_crossentropy", "metrics": ["AUC", "logloss"],
-    "task": "binary_classification", "shuffle": True, "save_best_only": True,
-}  # fmt: skip
+    "embedding_dim": 10,
+    "embedding_regularizer": 0.05,
+    "net_regularizer": 0,
+    "batch_norm": True,
+    "dnn_activations": "relu",
+    "optimizer": "adam",
+    "learning_rate": 1.0e-3,
+    "batch_size": 4096,
+    "epochs": 100,
+    "early_stop_patience": 2,
+    "reduce_lr_on_plateau": True,
+    "monitor": "AUC",
+    "monitor_mode": "max",
+    "loss": "binary_crossentropy",
+    "metrics": ["AUC", "logloss"],
+    "task": "binary_classification",
+    "shuffle": True,
+    "save_best_only": True,
+}
 FUXI_MODELS = {
     "fuxictr_dcn": {
         "label": "FuxiCTR 2.3.10 DCN (BARS DCN_frappe_x1_013)",
         "class": ("DCN/DCN_torch/src/DCN.py", "DCN"),
         "params": {
-            **FUXI_COMMON, "dnn_hidden_units": [400, 400, 400], "num_cross_layers": 3,
+            **FUXI_COMMON,
+            "dnn_hidden_units": [400, 400, 400],
+            "num_cross_layers": 3,
             "net_dropout": 0.2,
         },
     },
@@ -111,13 +133,18 @@ FUXI_MODELS = {
         "label": "FuxiCTR 2.3.10 DCN-v2 (BARS DCNv2_frappe_x1_007)",
         "class": ("DCNv2/src/DCNv2.py", "DCNv2"),
         "params": {
-            **FUXI_COMMON, "model_structure": "parallel", "use_low_rank_mixture": False,
-            "low_rank": 32, "num_experts": 4, "parallel_dnn_hidden_units": [400, 400, 400],
-            "stacked_dnn_hidden_units": [500, 500, 500], "num_cross_layers": 4,
+            **FUXI_COMMON,
+            "model_structure": "parallel",
+            "use_low_rank_mixture": False,
+            "low_rank": 32,
+            "num_experts": 4,
+            "parallel_dnn_hidden_units": [400, 400, 400],
+            "stacked_dnn_hidden_units": [500, 500, 500],
+            "num_cross_layers": 4,
             "net_dropout": 0.4,
         },
     },
-}  # fmt: skip
+}
 # Diagnostic: the published DCN without its embedding regulariser (everything else the same).
 FUXI_MODELS["fuxictr_dcn_emb_l2_0"] = {
     "label": "diagnostic: FuxiCTR DCN, embedding_regularizer 0",
@@ -334,9 +361,16 @@ def run_fuxictr(args, model_key: str, seed: int) -> dict:
     env = {**os.environ, "PYTHONNOUSERSITE": "1", "OMP_NUM_THREADS": "1"}
     env.pop("PYTHONPATH", None)
     command = [
-        args.fuxictr_python, __file__, "--worker", model_key, str(seed),
-        "--model_zoo", args.model_zoo, "--work_dir", args.work_dir,
-    ]  # fmt: skip
+        args.fuxictr_python,
+        __file__,
+        "--worker",
+        model_key,
+        str(seed),
+        "--model_zoo",
+        args.model_zoo,
+        "--work_dir",
+        args.work_dir,
+    ]
     log = Path(args.work_dir) / "logs" / f"{model_key}_s{seed}.log"
     log.parent.mkdir(parents=True, exist_ok=True)
     with open(log, "w") as stderr:
@@ -379,9 +413,14 @@ def report(records: list[dict], common) -> tuple[str, dict]:
             ]
         )
     headers = [
-        "library / model", "seeds", "AUC (mean ± std)", "logloss", "best/last epoch per seed",
-        "s / run", "params",
-    ]  # fmt: skip
+        "library / model",
+        "seeds",
+        "AUC (mean ± std)",
+        "logloss",
+        "best/last epoch per seed",
+        "s / run",
+        "params",
+    ]
     lines = [
         "# FuxiCTR (published Frappe_x1 configs) vs rocketctr's `frappe` booster, same data",
         "",

@@ -64,15 +64,26 @@ def main() -> None:
             rate = args.batch_size / per_step
             fp32_rate = args.batch_size / seconds[(mode, "fp32")]
             records.append(
-                {"mode": mode, "precision": precision, "examples_per_s": rate,
-                 "ratio_to_fp32": rate / fp32_rate,
-                 **{f"{t}_auc": m["auc"] for t, m in metrics.items()}}
-            )  # fmt: skip
+                {
+                    "mode": mode,
+                    "precision": precision,
+                    "examples_per_s": rate,
+                    "ratio_to_fp32": rate / fp32_rate,
+                    **{f"{t}_auc": m["auc"] for t, m in metrics.items()},
+                }
+            )
             rows.append(
-                [mode, precision, f"{rate:,.0f}", f"{rate / fp32_rate:.2f}x",
-                 *(f"{metrics[t]['auc']:.4f}" if t in metrics else "–"
-                   for t in ("booster", "light"))]
-            )  # fmt: skip
+                [
+                    mode,
+                    precision,
+                    f"{rate:,.0f}",
+                    f"{rate / fp32_rate:.2f}x",
+                    *(
+                        f"{metrics[t]['auc']:.4f}" if t in metrics else "–"
+                        for t in ("booster", "light")
+                    ),
+                ]
+            )
     machine = common.machine_description()
     table = common.markdown_table(
         ["mode", "precision", "examples/s", "vs fp32", "booster AUC", "light AUC"], rows

@@ -65,7 +65,7 @@ def run_config(preset: str, mode: str, seed: int, args) -> Config:
         ("train.num_epochs", args.num_epochs),
         ("distill.methods.kd.weight", args.hint_weight),
         ("distill.warmup_steps", args.warmup_steps),
-    ):  # fmt: skip
+    ):
         if value is not None:
             overrides[key] = value
     overrides.update(parse_override(text) for text in args.set)
@@ -171,9 +171,12 @@ def main() -> None:
             spec = EXPERIMENTS[experiment]
             runs: dict[str, list[dict]] = {}
             train_file, eval_file = ensure_synthetic_pfd(
-                Path(args.data_dir), args.train_rows, args.eval_rows, seed=args.data_seed,
+                Path(args.data_dir),
+                args.train_rows,
+                args.eval_rows,
+                seed=args.data_seed,
                 task=args.task,
-            )  # fmt: skip
+            )
             for seed in range(args.seeds):
                 for mode in sorted({mode for _, mode, _ in spec["rows"]}):
                     config = run_config(spec["preset"], mode, seed, args)
@@ -184,8 +187,11 @@ def main() -> None:
                         config, [str(train_file)], [str(eval_file)], model_dir, verbose=0
                     )
                     runs.setdefault(mode, []).append(result.metrics)
-                    print(f"{experiment} {mode} seed {seed}: {result.metrics} "
-                          f"({time.time() - t0:.0f} s)", flush=True)  # fmt: skip
+                    print(
+                        f"{experiment} {mode} seed {seed}: {result.metrics} "
+                        f"({time.time() - t0:.0f} s)",
+                        flush=True,
+                    )
             table = []
             for label, mode, tower in spec["rows"]:
                 aucs = [m[tower]["auc"] for m in runs[mode]]

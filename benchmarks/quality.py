@@ -326,7 +326,10 @@ def markdown(result: dict, title: str) -> str:
         mflops = values.get("serving_mflops", [float("nan")])[0]
         rows.append(
             [
-                name, pm(values["auc"]), pm(values["logloss"]), pm(values["gauc"]),
+                name,
+                pm(values["auc"]),
+                pm(values["logloss"]),
+                pm(values["gauc"]),
                 f"{gap['lift']:+.4f} ({gap['lift_in_std']:.1f} std)" if gap else "–",
                 f"{gap['of_means']:.0%}" if gap else "–",
                 f"{gap['per_seed'][0]:.0%} ± {gap['per_seed'][1]:.0%}" if gap else "–",
@@ -337,13 +340,22 @@ def markdown(result: dict, title: str) -> str:
                 f"{values['seconds'][0]:.0f}",
                 _stopping(result["runs"], name),
             ]
-        )  # fmt: skip
+        )
     headers = [
-        "variant", "AUC", "logloss", "GAUC", "AUC lift vs alone (pooled std)",
-        "gap closed (of means)", "gap closed (per seed)", "co-trained booster AUC",
+        "variant",
+        "AUC",
+        "logloss",
+        "GAUC",
+        "AUC lift vs alone (pooled std)",
+        "gap closed (of means)",
+        "gap closed (per seed)",
+        "co-trained booster AUC",
         "booster AUC, its best epoch",
-        "serving MFLOP/ex", "FLOPs vs booster", "s / run", "epochs run (kept), per seed",
-    ]  # fmt: skip
+        "serving MFLOP/ex",
+        "FLOPs vs booster",
+        "s / run",
+        "epochs run (kept), per seed",
+    ]
     text = f"{title}\n\n{common.markdown_table(headers, rows)}\n"
     speed = result.get("time_to_quality")
     if speed:

@@ -74,16 +74,20 @@ def run(command: list[str], code: Path, log: Path) -> tuple[int, float, str]:
     start = time.perf_counter()
     with open(log, "w") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "rocketctr.cli", *command], stdout=out,
-            stderr=subprocess.STDOUT, env=env, cwd=str(code),
-        )  # fmt: skip
+            [sys.executable, "-m", "rocketctr.cli", *command],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=env,
+            cwd=str(code),
+        )
         _, status, usage = os.wait4(proc.pid, 0)
     proc.returncode = os.waitstatus_to_exitcode(status)
     seconds = time.perf_counter() - start
     text = log.read_text()
     if proc.returncode:
-        raise RuntimeError(f"{' '.join(command[:1])} failed ({proc.returncode}), see {log}:\n"
-                           + text[-2000:])  # fmt: skip
+        raise RuntimeError(
+            f"{' '.join(command[:1])} failed ({proc.returncode}), see {log}:\n" + text[-2000:]
+        )
     return usage.ru_maxrss * 1024, seconds, text
 
 
@@ -91,8 +95,9 @@ def commit(checkout: Path) -> str:
     """The checkout's commit, with "+changes" when its tracked files differ from it."""
 
     def git(*args):
-        return subprocess.run(["git", "-C", str(checkout), *args], capture_output=True,
-                              text=True).stdout.strip()  # fmt: skip
+        return subprocess.run(
+            ["git", "-C", str(checkout), *args], capture_output=True, text=True
+        ).stdout.strip()
 
     head = git("rev-parse", "--short", "HEAD") or "unknown"
     return head + ("+changes" if git("status", "--porcelain", "--untracked-files=no") else "")
@@ -125,10 +130,21 @@ def measure(args, rows: int, data: tuple[Path, Path], codes: dict[str, Path], wo
     schema, table_rows = scaled_schema(rows, work)
     run_dir = work / f"run_{rows}"
     train_code = next(iter(codes.values()))
-    sets = [f"schema={schema}", f"model.embedding_dim={args.dim}",
-            f"train.steps_per_epoch={args.steps}", *TINY_MODEL, *args.set]  # fmt: skip
-    command = ["train", f"--model_dir={run_dir}", f"--train={data[0]}", f"--eval={data[1]}",
-               "--noexport", *(f"--set={s}" for s in sets)]  # fmt: skip
+    sets = [
+        f"schema={schema}",
+        f"model.embedding_dim={args.dim}",
+        f"train.steps_per_epoch={args.steps}",
+        *TINY_MODEL,
+        *args.set,
+    ]
+    command = [
+        "train",
+        f"--model_dir={run_dir}",
+        f"--train={data[0]}",
+        f"--eval={data[1]}",
+        "--noexport",
+        *(f"--set={s}" for s in sets),
+    ]
     peak, seconds, _ = run(command, train_code, work / f"train_{rows}.log")
     result = {
         "rows": table_rows,
@@ -140,8 +156,13 @@ def measure(args, rows: int, data: tuple[Path, Path], codes: dict[str, Path], wo
     for dtype in args.dtypes:
         for name, code in codes.items():
             base = run_dir / f"export_{name}_{dtype}"
-            command = ["export", f"--model_dir={run_dir}", f"--export_dir={base}", "--force",
-                       f"--set=export.embedding_dtype={dtype}"]  # fmt: skip
+            command = [
+                "export",
+                f"--model_dir={run_dir}",
+                f"--export_dir={base}",
+                "--force",
+                f"--set=export.embedding_dtype={dtype}",
+            ]
             peak, seconds, text = run(command, code, work / f"export_{rows}_{name}_{dtype}.log")
             own = re.search(r"peak memory ([0-9,]+) MiB", text)
             entry = {
@@ -154,8 +175,10 @@ def measure(args, rows: int, data: tuple[Path, Path], codes: dict[str, Path], wo
                 "graph_sha256": graph_digest(base / "1"),
             }
             result["exports"].append(entry)
-            print(f"  export {name} {dtype}: peak {peak / MiB:,.0f} MiB in {seconds:.0f} s",
-                  flush=True)  # fmt: skip
+            print(
+                f"  export {name} {dtype}: peak {peak / MiB:,.0f} MiB in {seconds:.0f} s",
+                flush=True,
+            )
     shutil.rmtree(run_dir)  # checkpoints of the big tables: gigabytes
     return result
 
@@ -188,8 +211,12 @@ def markdown(payload: dict) -> str:
 
     rows = []
     for r in results:
-        row = [f"{r['rows']:,}", round(r["table_bytes"] / MiB), round(r["train"]["peak_rss"] / MiB),
-               growth(r["train"]["growth_tables"])]  # fmt: skip
+        row = [
+            f"{r['rows']:,}",
+            round(r["table_bytes"] / MiB),
+            round(r["train"]["peak_rss"] / MiB),
+            growth(r["train"]["growth_tables"]),
+        ]
         exports = {(e["code"], e["dtype"]): e for e in r["exports"]}
         for dtype in payload["dtypes"]:
             for name in codes:
@@ -202,8 +229,12 @@ def markdown(payload: dict) -> str:
             exports = [e for e in r["exports"] if e["dtype"] == dtype]
             same.append(len({e["variables_sha256"] for e in exports}) == 1)
             graphs.append(len({e["graph_sha256"] for e in exports}) == 1)
-    reported = [abs(e["reported_peak_mib"] - e["peak_rss"] / MiB) for r in results
-                for e in r["exports"] if e["reported_peak_mib"] is not None]  # fmt: skip
+    reported = [
+        abs(e["reported_peak_mib"] - e["peak_rss"] / MiB)
+        for r in results
+        for e in r["exports"]
+        if e["reported_peak_mib"] is not None
+    ]
     checkouts = ", ".join(f"{n}: {c['commit']}" for n, c in payload["codes"].items())
     text = (
         f"# Peak memory of training and export against the table\n\n"
@@ -230,8 +261,9 @@ def markdown(payload: dict) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--rows", default="1000000,5000000,10000000",
-                        help="Table sizes (comma-separated).")  # fmt: skip
+    parser.add_argument(
+        "--rows", default="1000000,5000000,10000000", help="Table sizes (comma-separated)."
+    )
     parser.add_argument(
         "--base_rows",
         type=int,
@@ -241,8 +273,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dim", type=int, default=16)
     parser.add_argument("--steps", type=int, default=20, help="Training steps.")
     parser.add_argument("--dtypes", default="float32,int8")
-    parser.add_argument("--code", action="append", default=[], metavar="NAME=DIR",
-                        help="An exporter to measure (default: this checkout).")  # fmt: skip
+    parser.add_argument(
+        "--code",
+        action="append",
+        default=[],
+        metavar="NAME=DIR",
+        help="An exporter to measure (default: this checkout).",
+    )
     parser.add_argument("--set", action="append", default=[], help="More training overrides.")
     parser.add_argument("--out", default="scale_export")
     parser.add_argument("--workdir", help="Where runs go (default: a temporary dir).")
@@ -256,8 +293,10 @@ def main(argv: list[str] | None = None) -> int:
     data = ensure_synthetic_criteo(work / "data", 20_000, 2_000, seed=0)
     results = [measure(args, rows, data, codes, work) for rows in sizes]
     ratios(results)
-    optimizer = next((s.split("=", 1)[1] for s in args.set
-                      if s.startswith("train.embedding_optimizer.name=")), "adagrad")  # fmt: skip
+    optimizer = next(
+        (s.split("=", 1)[1] for s in args.set if s.startswith("train.embedding_optimizer.name=")),
+        "adagrad",
+    )
     payload = {
         "command": "python benchmarks/scale.py "
         + " ".join(argv if argv is not None else sys.argv[1:]),

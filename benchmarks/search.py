@@ -113,7 +113,7 @@ def main(argv: list[str] | None = None) -> int:
                     "co-trained booster AUC",
                     "booster AUC, its best epoch",
                     "s / run",
-                ],  # fmt: skip
+                ],
                 rows,
             ),
             "",

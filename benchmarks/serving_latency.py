@@ -163,8 +163,9 @@ def main(argv: list[str] | None = None) -> int:
                     t: (graph_loop(lambda f, s=signatures[t]: call_signature(f, s)), (inputs[t],))
                     for t in timed
                 },
-                args.loop_seconds, args.rounds,
-            )  # fmt: skip
+                args.loop_seconds,
+                args.rounds,
+            )
             stage_loops = {}
             for t in TOWERS:
                 raw = inputs[t]

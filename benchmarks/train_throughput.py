@@ -219,12 +219,18 @@ def main(argv: list[str] | None = None) -> int:
         records.append(record)
         rows.append(
             [
-                mode, optimizer, "on" if jit else "off", f"{examples_per_s:,.0f}",
-                f"{sum(fwd.values()) / 1e6:.3f}", f"{gflops:.1f}",
-                f"{record['utilisation_fp32']:.0%}", f"{record['utilisation_bf16']:.0%}",
-                _fmt(record["booster_auc"]), _fmt(record["light_auc"]),
+                mode,
+                optimizer,
+                "on" if jit else "off",
+                f"{examples_per_s:,.0f}",
+                f"{sum(fwd.values()) / 1e6:.3f}",
+                f"{gflops:.1f}",
+                f"{record['utilisation_fp32']:.0%}",
+                f"{record['utilisation_bf16']:.0%}",
+                _fmt(record["booster_auc"]),
+                _fmt(record["light_auc"]),
             ]
-        )  # fmt: skip
+        )
 
     summary = _summary(records, optimizers, jits)
     machine = common.machine_description()
@@ -255,7 +261,7 @@ def main(argv: list[str] | None = None) -> int:
                     "light AUC",
                 ],
                 rows,
-            ),  # fmt: skip
+            ),
             "",
             "## Ratios (same run) and targets",
             "",

@@ -37,9 +37,10 @@ def vocabulary_schema(schema, min_count: int):
     """The schema with every hashed feature read through a vocabulary instead."""
     categorical = [
         dataclasses.replace(f, hash_buckets=None, vocabulary=Vocabulary(min_count))
-        if f.hash_buckets else f
+        if f.hash_buckets
+        else f
         for f in schema.categorical
-    ]  # fmt: skip
+    ]
     return dataclasses.replace(schema, categorical=tuple(categorical))
 
 

@@ -16,8 +16,10 @@ TINY = [*TINY_FLAGS, "--set=train.batch_size=256"]
 def _run(*args, check=True):
     proc = subprocess.run(
         [sys.executable, "-m", "rocketctr.cli", "train", *args],
-        capture_output=True, text=True, timeout=600,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     if check:
         assert proc.returncode == 0, proc.stderr[-3000:]
     return proc
@@ -35,8 +37,12 @@ def _table(stdout):
 @pytest.mark.integration
 def test_train_on_synthetic_data_then_resume(tmp_path):
     model_dir = tmp_path / "run"
-    base = [f"--model_dir={model_dir}", "--synthetic_train_rows=20000",
-            "--synthetic_eval_rows=1000", *TINY]  # fmt: skip
+    base = [
+        f"--model_dir={model_dir}",
+        "--synthetic_train_rows=20000",
+        "--synthetic_eval_rows=1000",
+        *TINY,
+    ]
     args = [*base, "--set=train.num_epochs=2"]
     first = _run(*args)
     table = _table(first.stdout)
@@ -98,8 +104,15 @@ def test_a_vocabulary_no_value_reaches_is_one_line_and_the_rerun_is_not_stuck(tm
     )
     schema.write_text(spec % 9)
     run = tmp_path / "run"
-    args = [f"--train={data}", f"--eval={data}", f"--model_dir={run}", f"--set=schema={schema}",
-            "--set=train.batch_size=8", "--noexport", *TINY_FLAGS]  # fmt: skip
+    args = [
+        f"--train={data}",
+        f"--eval={data}",
+        f"--model_dir={run}",
+        f"--set=schema={schema}",
+        "--set=train.batch_size=8",
+        "--noexport",
+        *TINY_FLAGS,
+    ]
     for _ in range(2):  # the same command fails the same way: nothing of the pass was kept
         proc = _run(*args, check=False)
         assert proc.returncode == 2, proc.stderr[-3000:]
@@ -129,8 +142,13 @@ def test_train_on_criteo_sample(tmp_path):
     train_text = "\ufeff" + "".join(lines[:4000] + bad + lines[4000:8000]).replace("\n", "\r\n")
     (tmp_path / "train.tsv").write_bytes(train_text.encode())
     (tmp_path / "eval.tsv").write_text("".join(lines[8000:]))
-    proc = _run("--config=criteo", f"--train={tmp_path / 'train.tsv'}", "--bad_rows=skip",
-                f"--eval={tmp_path / 'eval.tsv'}", f"--model_dir={tmp_path / 'run'}")  # fmt: skip
+    proc = _run(
+        "--config=criteo",
+        f"--train={tmp_path / 'train.tsv'}",
+        "--bad_rows=skip",
+        f"--eval={tmp_path / 'eval.tsv'}",
+        f"--model_dir={tmp_path / 'run'}",
+    )
     table = _table(proc.stdout)
     assert set(table) == {"booster", "light"}
     # The preset trains to convergence: early stopping ended it (patience 2).
@@ -157,8 +175,12 @@ def test_two_tower_pfd_end_to_end_with_precomputed_item_vectors(tmp_path):
     from rocketctr.data import synthetic
 
     model_dir = tmp_path / "run"
-    _run("--config=pfd_md", f"--model_dir={model_dir}", "--synthetic_train_rows=4000",
-         "--synthetic_eval_rows=1000")  # fmt: skip
+    _run(
+        "--config=pfd_md",
+        f"--model_dir={model_dir}",
+        "--synthetic_train_rows=4000",
+        "--synthetic_eval_rows=1000",
+    )
     version = model_dir / "export" / "1"
     signatures = tf.saved_model.load(str(version)).signatures
     assert {"user_embedding", "item_embedding", "score"} <= set(signatures)
@@ -169,10 +191,19 @@ def test_two_tower_pfd_end_to_end_with_precomputed_item_vectors(tmp_path):
     catalogue.to_csv(tmp_path / "items.csv", index=False)
     out = tmp_path / "items.parquet"
     proc = subprocess.run(
-        [sys.executable, "-m", "rocketctr.cli", "item_vectors", f"--export_dir={version}",
-         f"--catalogue={tmp_path / 'items.csv'}", f"--output={out}"],
-        capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "rocketctr.cli",
+            "item_vectors",
+            f"--export_dir={version}",
+            f"--catalogue={tmp_path / 'items.csv'}",
+            f"--output={out}",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "Wrote 50 item vectors" in proc.stdout
     vectors = pd.read_parquet(out)
@@ -194,11 +225,20 @@ def test_a_second_run_on_a_busy_model_dir_is_refused_naming_the_first(tmp_path):
 
     model_dir = tmp_path / "run"
     first = subprocess.Popen(
-        [sys.executable, "-m", "rocketctr.cli", "train", f"--model_dir={model_dir}",
-         "--synthetic_train_rows=20000", "--synthetic_eval_rows=1000",
-         "--set=train.num_epochs=100", *TINY],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "rocketctr.cli",
+            "train",
+            f"--model_dir={model_dir}",
+            "--synthetic_train_rows=20000",
+            "--synthetic_eval_rows=1000",
+            "--set=train.num_epochs=100",
+            *TINY,
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         lock = model_dir / rundir.LOCK_FILE
         deadline = time.monotonic() + 120
@@ -225,8 +265,13 @@ def test_a_file_that_does_not_match_the_schema_fails_before_training_in_one_line
     csv = tmp_path / "train.csv"
     csv.write_text("label,I1,C1\n1,3,ab\n")  # comma-separated, a header: not Criteo TSV
     model_dir = tmp_path / "run"
-    args = ["train", "--config=criteo", f"--train={csv}", f"--eval={csv}",
-            f"--model_dir={model_dir}"]  # fmt: skip
+    args = [
+        "train",
+        "--config=criteo",
+        f"--train={csv}",
+        f"--eval={csv}",
+        f"--model_dir={model_dir}",
+    ]
     # Diagnosed before TensorFlow is imported: here it cannot be.
     no_tensorflow = (
         "import sys; sys.modules['tensorflow'] = None; sys.argv = ['rocketctr', *sys.argv[1:]];"
@@ -307,10 +352,20 @@ def test_export_command_checks_on_the_runs_eval_rows_and_writes_warmup(tmp_path,
         # Three steps leave the light net at chance: --force, as the export gate refuses it
         # (tests/serving/test_gate.py); this test is about the rows the export checks on.
         proc = subprocess.run(
-            [sys.executable, "-m", "rocketctr.cli", "export", f"--model_dir={model_dir}",
-             f"--export_dir={tmp_path / 'serving'}", "--force", *args],
-            capture_output=True, text=True, timeout=300,
-        )  # fmt: skip
+            [
+                sys.executable,
+                "-m",
+                "rocketctr.cli",
+                "export",
+                f"--model_dir={model_dir}",
+                f"--export_dir={tmp_path / 'serving'}",
+                "--force",
+                *args,
+            ],
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
         assert proc.returncode == 0, proc.stderr[-3000:]
         return proc
 
@@ -371,8 +426,9 @@ def test_the_noise_filter_lets_errors_through_even_when_the_process_aborts():
         "os.write(2, b'F0000 00:00:1796645083.646795    3293 op.cc:12] Check failed: boom\\n')\n"
         "os.abort()\n"
     )
-    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
-                          timeout=60)  # fmt: skip
+    proc = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60
+    )
     assert proc.returncode != 0
     assert "Check failed: boom" in proc.stderr
     assert "oneDNN" not in proc.stderr
@@ -382,29 +438,48 @@ def test_the_noise_filter_lets_errors_through_even_when_the_process_aborts():
 @pytest.mark.parametrize(
     "argv,expected",
     [
-        (["train", "--model_dir={tmp}/a_file"],
-         "--model_dir {tmp}/a_file is a file, not a directory."),
-        (["evaluate", "--model_dir={tmp}/none", "--data={tmp}/a_file"],
-         "{tmp}/none is not a training run: {tmp}/none/config.yaml does not exist."),
-        (["predict", "--export_dir={tmp}/none", "--data={tmp}/a_file", "--output={tmp}/o.csv"],
-         "{tmp}/none holds no SavedModel and no numbered export version."),
-        (["report", "--model_dir={tmp}/none", "--output={tmp}/r.html"],
-         "{tmp}/none is not a training run: {tmp}/none/config.yaml does not exist."),
-        (["export", "--model_dir={tmp}/none"],
-         "{tmp}/none is not a training run: {tmp}/none/config.yaml does not exist."),
-        (["frontier", "--model_dir={tmp}/none"],
-         "{tmp}/none is not a training run: {tmp}/none/config.yaml does not exist."),
-        (["item_vectors", "--export_dir={tmp}/none", "--catalogue={tmp}/a_file",
-          "--output={tmp}/i.parquet"],
-         "{tmp}/none is neither an exported version nor an export base."),
+        (
+            ["train", "--model_dir={tmp}/a_file"],
+            "--model_dir {tmp}/a_file is a file, not a directory.",
+        ),
+        (
+            ["evaluate", "--model_dir={tmp}/none", "--data={tmp}/a_file"],
+            "{tmp}/none is not a training run: {tmp}/none/config.yaml does not exist.",
+        ),
+        (
+            ["predict", "--export_dir={tmp}/none", "--data={tmp}/a_file", "--output={tmp}/o.csv"],
+            "{tmp}/none holds no SavedModel and no numbered export version.",
+        ),
+        (
+            ["report", "--model_dir={tmp}/none", "--output={tmp}/r.html"],
+            "{tmp}/none is not a training run: {tmp}/none/config.yaml does not exist.",
+        ),
+        (
+            ["export", "--model_dir={tmp}/none"],
+            "{tmp}/none is not a training run: {tmp}/none/config.yaml does not exist.",
+        ),
+        (
+            ["frontier", "--model_dir={tmp}/none"],
+            "{tmp}/none is not a training run: {tmp}/none/config.yaml does not exist.",
+        ),
+        (
+            [
+                "item_vectors",
+                "--export_dir={tmp}/none",
+                "--catalogue={tmp}/a_file",
+                "--output={tmp}/i.parquet",
+            ],
+            "{tmp}/none is neither an exported version nor an export base.",
+        ),
         (["summary", "--config={tmp}"], "{tmp} is a directory, not a YAML file"),
     ],
-)  # fmt: skip
+)
 def test_every_command_answers_a_bad_path_in_one_line(tmp_path, argv, expected):
     (tmp_path / "a_file").write_text("x")
     argv = [a.format(tmp=tmp_path) for a in argv]
-    proc = subprocess.run([sys.executable, "-m", "rocketctr.cli", *argv], capture_output=True,
-                          text=True, timeout=300)  # fmt: skip
+    proc = subprocess.run(
+        [sys.executable, "-m", "rocketctr.cli", *argv], capture_output=True, text=True, timeout=300
+    )
     assert proc.returncode == 2, proc.stderr[-3000:]
     assert proc.stderr.strip().splitlines() == [
         "rocketctr: error: " + expected.format(tmp=tmp_path)

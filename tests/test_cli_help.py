@@ -9,20 +9,59 @@ import pytest
 from rocketctr import cli
 
 FLAGS = {
-    "train": ["--config", "--train", "--eval", "--model_dir", "--set", "--bad_rows",
-              "--strategy", "--export_dir", "--export", "--replica_index", "--shared_dir",
-              "--synthetic_train_rows", "--synthetic_eval_rows", "--verbose", "--force"],
-    "evaluate": ["--model_dir", "--data", "--tower", "--light", "--output", "--export_dir",
-                 "--bad_rows"],
-    "predict": ["--model_dir", "--export_dir", "--data", "--output", "--keep", "--tower",
-                "--light", "--batch_size", "--bad_rows", "--source", "--overwrite"],
+    "train": [
+        "--config",
+        "--train",
+        "--eval",
+        "--model_dir",
+        "--set",
+        "--bad_rows",
+        "--strategy",
+        "--export_dir",
+        "--export",
+        "--replica_index",
+        "--shared_dir",
+        "--synthetic_train_rows",
+        "--synthetic_eval_rows",
+        "--verbose",
+        "--force",
+    ],
+    "evaluate": [
+        "--model_dir",
+        "--data",
+        "--tower",
+        "--light",
+        "--output",
+        "--export_dir",
+        "--bad_rows",
+    ],
+    "predict": [
+        "--model_dir",
+        "--export_dir",
+        "--data",
+        "--output",
+        "--keep",
+        "--tower",
+        "--light",
+        "--batch_size",
+        "--bad_rows",
+        "--source",
+        "--overwrite",
+    ],
     "report": ["--model_dir", "--baseline_dir", "--test", "--output", "--bad_rows"],
     "export": ["--model_dir", "--export_dir", "--set", "--light", "--force"],
-    "frontier": ["--model_dir", "--data", "--baseline_dir", "--latency_budget_ms", "--batch",
-                 "--output", "--bad_rows"],
+    "frontier": [
+        "--model_dir",
+        "--data",
+        "--baseline_dir",
+        "--latency_budget_ms",
+        "--batch",
+        "--output",
+        "--bad_rows",
+    ],
     "item_vectors": ["--export_dir", "--catalogue", "--output", "--id_column"],
     "summary": ["--config", "--set", "--tower", "--verbose"],
-}  # fmt: skip
+}
 
 
 def _exit(argv, capsys):
@@ -34,8 +73,12 @@ def _exit(argv, capsys):
 
 @pytest.mark.integration
 def test_help_lists_every_command():
-    proc = subprocess.run([sys.executable, "-m", "rocketctr.cli", "--help"],
-                          capture_output=True, text=True, timeout=60)  # fmt: skip
+    proc = subprocess.run(
+        [sys.executable, "-m", "rocketctr.cli", "--help"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert proc.returncode == 0
     for command in FLAGS:
         assert re.search(rf"^    {command}\b", proc.stdout, re.M)  # listed, with its description
@@ -82,10 +125,22 @@ def test_old_spellings_still_work():
 @pytest.mark.integration
 def test_summary_shows_a_configs_towers_with_their_shapes():
     proc = subprocess.run(
-        [sys.executable, "-m", "rocketctr.cli", "summary", "--config", "frappe", "--tower",
-         "light", "--set", "model.light.hidden_units=[16]"],
-        capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "rocketctr.cli",
+            "summary",
+            "--config",
+            "frappe",
+            "--tower",
+            "light",
+            "--set",
+            "model.light.hidden_units=[16]",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     # Frappe: 10 fields of width 10 -> 100 inputs -> 16 -> 1.
     assert re.search(r"\(MLP\)\s+\(None, 16\)\s+1616\b", proc.stdout), proc.stdout

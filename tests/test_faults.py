@@ -96,7 +96,7 @@ def test_a_full_disk_stops_training_in_one_line_and_the_rerun_with_room_finishes
         rf"MiB needed for {what}, ([\d.]+) MiB free on the filesystem of {run}/{kind}: free "
         r"some space, or point the command at another disk; the last good state is kept\)",
         line,
-    )  # fmt: skip
+    )
     assert found, line
     needed, free = float(found[1]), float(found[2])
     assert free < needed and free <= 4.0
@@ -127,8 +127,9 @@ def test_an_export_or_a_prediction_onto_a_full_disk_leaves_nothing(data, small_d
     found = re.fullmatch(
         rf"rocketctr: error: No space left on device: {small_disk.path / 'export'} \(at least "
         rf"([\d.]+) MiB needed for the export, [\d.]+ MiB free on the filesystem of "
-        rf"{small_disk.path}: free some space, .*\)", line
-    )  # fmt: skip
+        rf"{small_disk.path}: free some space, .*\)",
+        line,
+    )
     assert found, line
     # At least: the variables (the table's rows, the light net); the graph comes on top.
     variables = _bytes((run / "export" / "1" / "variables").iterdir()) / 2**20
@@ -184,8 +185,13 @@ def test_eval_rows_of_one_class_are_refused_before_training(tmp_path, data):
     negatives = tmp_path / "negatives.tsv"
     lines = Path(data[1]).read_text().splitlines(True)
     negatives.write_text("".join(line for line in lines if line.startswith("0\t")))
-    proc = _rocketctr("train", f"--train={data[0]}", f"--eval={negatives}", *TINY,
-                      f"--model_dir={tmp_path / 'run'}")  # fmt: skip
+    proc = _rocketctr(
+        "train",
+        f"--train={data[0]}",
+        f"--eval={negatives}",
+        *TINY,
+        f"--model_dir={tmp_path / 'run'}",
+    )
     rows = sum(1 for line in lines if line.startswith("0\t"))
     assert _one_line_error(proc) == (
         f"rocketctr: error: The eval data ['{negatives}'] hold one class only ({rows:,} rows, "

@@ -36,9 +36,13 @@ def test_unknown_keys_and_wrong_types_are_named():
 
 def _schema(**overrides):
     data = {
-        "name": "t", "format": "csv", "columns": ["y", "a", "b"], "label": "y",
-        "dense": [{"name": "a"}], "categorical": [{"name": "b", "hash_buckets": 10}],
-    }  # fmt: skip
+        "name": "t",
+        "format": "csv",
+        "columns": ["y", "a", "b"],
+        "label": "y",
+        "dense": [{"name": "a"}],
+        "categorical": [{"name": "b", "hash_buckets": 10}],
+    }
     data.update(overrides)
     return data
 

@@ -194,8 +194,9 @@ def test_a_truncated_or_corrupt_parquet_file_is_named_in_one_line(tiny_schema, t
     corrupt = tmp_path / "corrupt.parquet"
     corrupt.write_bytes(data[:8] + bytes(b ^ 0x5A for b in data[8:72]) + data[72:])
     message = _user_message(tiny_schema("parquet"), corrupt, policy)
-    assert message.startswith(f"{corrupt}: the Parquet data from row 1 on cannot be read "
-                              "(corrupt file? ")  # fmt: skip
+    assert message.startswith(
+        f"{corrupt}: the Parquet data from row 1 on cannot be read (corrupt file? "
+    )
 
 
 @pytest.mark.parametrize("policy", ["error", "skip"])
@@ -209,8 +210,9 @@ def test_a_corrupt_tfrecord_file_is_named_with_its_last_whole_record(tiny_schema
     message = _user_message(tiny_schema("tfrecord"), corrupt, policy)
     found = re.fullmatch(
         rf"{corrupt}: the TFRecord file is truncated or corrupt after record ([\d,]+) "
-        r"\(corrupted record at \d+\); replace it, or leave it out of the inputs\.", message
-    )  # fmt: skip
+        r"\(corrupted record at \d+\); replace it, or leave it out of the inputs\.",
+        message,
+    )
     assert found, message
     # The records before the damage read whole; the one it hit does not.
     records = int(found[1].replace(",", ""))

@@ -220,8 +220,11 @@ def _variants(dataset: str, sample: list[bytes]) -> dict[str, tuple[bytes, objec
         dense = "column `I1` (index 1): expected "
         names = b"\t".join([b"label"] + [b"I%d" % i for i in range(1, 14)])
         names += b"\t" + b"\t".join(b"C%d" % i for i in range(1, 27))
-        as_csv = _layout("criteo", "comma-separated (40 columns); split on the schema's "
-                         "delimiter it has 1", CRITEO_EXPECTS)  # fmt: skip
+        as_csv = _layout(
+            "criteo",
+            "comma-separated (40 columns); split on the schema's delimiter it has 1",
+            CRITEO_EXPECTS,
+        )
         # A dense value that is not a number, or not finite in float32: (name, value, shown,
         # what was expected).
         for name, value, shown, expected in [
@@ -279,7 +282,7 @@ def _variants(dataset: str, sample: list[bytes]) -> dict[str, tuple[bytes, objec
                 text(rows, head=[misspelled]),
                 Fails(1, mismatch),
                 Fails(1, mismatch),
-            ),  # fmt: skip
+            ),
         }
     if dataset == "frappe":
         tokens = bad.split(b" ")
@@ -508,10 +511,12 @@ def test_every_row_case_fails_naming_its_line(cases):
 def test_a_directory_or_a_pattern_matching_nothing_is_named(tmp_path):
     schema = load_schema("criteo")
     for pattern, message in [
-        (str(tmp_path), f"{tmp_path} is a directory, not a data file: give the files in it, "
-                        f"e.g. {tmp_path}/*"),
+        (
+            str(tmp_path),
+            f"{tmp_path} is a directory, not a data file: give the files in it, e.g. {tmp_path}/*",
+        ),
         (f"{tmp_path}/*.tsv", f"No files match the pattern '{tmp_path}/*.tsv'"),
-    ]:  # fmt: skip
+    ]:
         with pytest.raises(Exception) as raised:
             check_inputs(schema, [pattern], "training", "error")
         assert user_error_message(raised.value) == message

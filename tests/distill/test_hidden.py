@@ -31,9 +31,12 @@ def test_two_rows_by_hand():
     teacher = np.array([[1.0, 0.0, 2.0], [0.5, 0.5, 0.0]], np.float32)  # [B=2, k=3]
     logits = tf.zeros([2])
     inputs = MethodInputs(
-        tf.zeros([2]), TowerOutput(logits, {"mlp": tf.constant(teacher)}),
-        TowerOutput(logits, {"mlp": tf.constant(light)}), tf.zeros([2]), tf.constant(0),
-    )  # fmt: skip
+        tf.zeros([2]),
+        TowerOutput(logits, {"mlp": tf.constant(teacher)}),
+        TowerOutput(logits, {"mlp": tf.constant(light)}),
+        tf.zeros([2]),
+        tf.constant(0),
+    )
     method(inputs)  # builds the regressor: [2] -> [3]
     kernel = np.array([[1.0, 0.0, 1.0], [0.0, 1.0, 0.0]], np.float32)
     bias = np.array([0.0, 0.0, 0.5], np.float32)
@@ -45,8 +48,11 @@ def test_two_rows_by_hand():
 
 
 def test_hidden_layers_are_checked_against_the_towers():
-    with pytest.raises(ConfigError, match=r"teacher_layer is 'cin', but the teacher offers "
-                       r"\['cross', 'mlp', 'final'\]"):  # fmt: skip
+    with pytest.raises(
+        ConfigError,
+        match=r"teacher_layer is 'cin', but the teacher offers "
+        r"\['cross', 'mlp', 'final'\]",
+    ):
         build_model(_config(teacher_layer="cin"), SCHEMA)
     with pytest.raises(ConfigError, match="the light tower offers no hidden representation"):
         build_model(_config(light={"name": "lr"}), SCHEMA)
@@ -94,6 +100,9 @@ def test_regressor_trains_and_is_never_exported(tmp_path):
     assert roles == {"shared_embedding", "light"}
     # Should one reach an export, the check names it.
     loaded.stray = regressor.kernel
-    with pytest.raises(serving.ExportError, match=r"distillation-method \(training-only\) "
-                       r"variables: \['distiller/hidden/kernel:0'\]"):  # fmt: skip
+    with pytest.raises(
+        serving.ExportError,
+        match=r"distillation-method \(training-only\) "
+        r"variables: \['distiller/hidden/kernel:0'\]",
+    ):
         check_variables(path, loaded, model, "float32")

@@ -69,8 +69,9 @@ def test_without_gradient_block_the_methods_reach_the_booster():
 def test_old_distill_keys_still_load_as_methods():
     old = Config.from_dict({"distill": {"hint": "logit_mse", "hint_weight": 0.03}}).distill
     assert old.methods == {"logit_mse": {"weight": 0.03}}
-    old = Config.from_dict({"distill": {"hint": "kd", "temperature": 2.0,
-                                        "pairwise": {"weight": 0.1}}}).distill  # fmt: skip
+    old = Config.from_dict(
+        {"distill": {"hint": "kd", "temperature": 2.0, "pairwise": {"weight": 0.1}}}
+    ).distill
     assert old.methods == {"kd": {"weight": 1.0, "temperature": 2.0}, "pairwise": {"weight": 0.1}}
     # The resolved defaults of an old file equal today's.
     assert (
@@ -93,16 +94,22 @@ def test_old_distill_keys_still_load_as_methods():
 
 
 def test_overrides_add_and_change_methods_and_name_what_replaced_old_keys():
-    config = Config().replace({"distill.methods.pairwise.weight": 0.1,
-                               "distill.methods.kd.temperature": 2.0})  # fmt: skip
-    assert config.distill.methods == {"kd": {"weight": 1.0, "temperature": 2.0},
-                                      "pairwise": {"weight": 0.1}}  # fmt: skip
+    config = Config().replace(
+        {"distill.methods.pairwise.weight": 0.1, "distill.methods.kd.temperature": 2.0}
+    )
+    assert config.distill.methods == {
+        "kd": {"weight": 1.0, "temperature": 2.0},
+        "pairwise": {"weight": 0.1},
+    }
     only = Config().replace({"distill.methods": {"hidden": {"weight": 1.0}}})
     assert only.distill.methods == {"hidden": {"weight": 1.0}}
     added = Config().replace({"distill.methods.topk": {"k": 2}})
     assert added.distill.methods == {"kd": {"weight": 1.0, "temperature": 1.0}, "topk": {"k": 2}}
-    with pytest.raises(ConfigError, match=r"'distill.hint_weight': replaced by each method's "
-                       r"weight, e.g. --set distill.methods.kd.weight=0.3"):  # fmt: skip
+    with pytest.raises(
+        ConfigError,
+        match=r"'distill.hint_weight': replaced by each method's "
+        r"weight, e.g. --set distill.methods.kd.weight=0.3",
+    ):
         Config().replace({"distill.hint_weight": 0.3})
     with pytest.raises(ConfigError, match="must map names to mappings"):
         Config.from_dict({"distill": {"methods": {"kd": 1.0}}})

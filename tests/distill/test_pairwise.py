@@ -36,13 +36,13 @@ def _loss(t, light, groups, temperature=1.0):
 def test_two_rows_by_hand():
     # The teacher prefers row 0 (σ(1 − 0) = 0.731); the light net is indifferent (σ(0) = 0.5):
     # BCE(0.731, 0.5) = ln 2 for the pair, seen from either row.
-    np.testing.assert_allclose(_loss([1.0, 0.0], [0.0, 0.0], ["u", "u"]), [math.log(2)] * 2,
-                               rtol=1e-6)  # fmt: skip
+    np.testing.assert_allclose(
+        _loss([1.0, 0.0], [0.0, 0.0], ["u", "u"]), [math.log(2)] * 2, rtol=1e-6
+    )
     # Light already orders them as the teacher: what remains is the target's entropy.
     p = _sigmoid(1.0)
     entropy = -(p * math.log(p) + (1 - p) * math.log(1 - p))
-    np.testing.assert_allclose(_loss([1.0, 0.0], [3.0, 2.0], ["u", "u"]), [entropy] * 2,
-                               rtol=1e-6)  # fmt: skip
+    np.testing.assert_allclose(_loss([1.0, 0.0], [3.0, 2.0], ["u", "u"]), [entropy] * 2, rtol=1e-6)
     # Temperature 2 softens the teacher's preference: σ(1 / 2).
     np.testing.assert_allclose(
         _loss([1.0, 0.0], [0.0, 0.0], ["u", "u"], temperature=2.0), [math.log(2)] * 2, rtol=1e-6
@@ -131,8 +131,14 @@ def test_a_request_id_groups_the_rows_instead_of_the_user(monkeypatch):
     assert model.distiller.group_column == "item"
     teacher = tf.linspace(-2.0, 2.0, 32)
     light = tf.sin(tf.range(32, dtype=tf.float32))
-    monkeypatch.setattr(model, "tower_outputs", lambda f, training=None: {
-        "booster": TowerOutput(teacher, {}), "light": TowerOutput(light, {})})  # fmt: skip
+    monkeypatch.setattr(
+        model,
+        "tower_outputs",
+        lambda f, training=None: {
+            "booster": TowerOutput(teacher, {}),
+            "light": TowerOutput(light, {}),
+        },
+    )
     features = _features()
     features["item"] = tf.constant(np.tile(["a", "b", "c", "d"], 8))
     losses = model.compute_losses(features, tf.zeros([32]), training=False)

@@ -97,15 +97,20 @@ def test_convex_form_weighs_light_bce_by_one_minus_lambda_by_hand(monkeypatch):
     model = build_model(_config(hint="logit_mse", weight=0.25, warmup_steps=0), PFD_SCHEMA)
     booster = tf.constant([1.0, -1.0, 2.0, 0.0])
     monkeypatch.setattr(
-        model, "tower_outputs", lambda f, training=None: {
-            "booster": TowerOutput(booster, {}), "light": TowerOutput(tf.zeros([4]), {})}
-    )  # fmt: skip
+        model,
+        "tower_outputs",
+        lambda f, training=None: {
+            "booster": TowerOutput(booster, {}),
+            "light": TowerOutput(tf.zeros([4]), {}),
+        },
+    )
     labels = tf.constant([1.0, 0.0, 1.0, 0.0])
     losses = model.compute_losses(random_features(PFD_SCHEMA, 4), labels, training=True)
     light_bce = np.log(2.0)
     # BCE(y, z) = log(1 + e^z) - y·z: rows 1, 3: log(1 + e^-z); rows 2, 4: log(1 + e^z).
-    booster_bce = np.mean([np.log1p(np.exp(-1.0)), np.log1p(np.exp(-1.0)),
-                           np.log1p(np.exp(-2.0)), np.log(2.0)])  # fmt: skip
+    booster_bce = np.mean(
+        [np.log1p(np.exp(-1.0)), np.log1p(np.exp(-1.0)), np.log1p(np.exp(-2.0)), np.log(2.0)]
+    )
     hint = np.mean([1.0, 1.0, 4.0, 0.0])  # (z_b - 0)² = 1.5
     assert float(losses["light_bce"]) == pytest.approx(light_bce, rel=1e-6)
     assert float(losses["booster_bce"]) == pytest.approx(booster_bce, rel=1e-6)
@@ -113,8 +118,9 @@ def test_convex_form_weighs_light_bce_by_one_minus_lambda_by_hand(monkeypatch):
     expected = 0.75 * light_bce + booster_bce + 0.25 * hint
     assert float(losses["loss"]) == pytest.approx(expected, rel=1e-6)
     # The additive form keeps weight 1 on the light BCE.
-    additive = build_model(_config(hint="logit_mse", weight=0.25, warmup_steps=0,
-                                   hint_form="additive"), PFD_SCHEMA)  # fmt: skip
+    additive = build_model(
+        _config(hint="logit_mse", weight=0.25, warmup_steps=0, hint_form="additive"), PFD_SCHEMA
+    )
     monkeypatch.setattr(additive, "tower_outputs", model.tower_outputs)
     losses = additive.compute_losses(random_features(PFD_SCHEMA, 4), labels, training=True)
     assert float(losses["loss"]) == pytest.approx(light_bce + booster_bce + 0.25 * hint, 1e-6)

@@ -22,14 +22,18 @@ def _softplus(x):  # BCE(1, σ(l)) = log(1 + e^-l)
 
 def _loss(t, light, labels, groups, **knobs):
     return topk_per_example(
-        tf.constant(t), tf.constant(light), tf.constant(labels), tf.constant(groups),
+        tf.constant(t),
+        tf.constant(light),
+        tf.constant(labels),
+        tf.constant(groups),
         TopKConfig(**knobs),
-    ).numpy()  # fmt: skip
+    ).numpy()
 
 
 def test_ranks_within_groups_ties_to_the_earlier_row():
-    ranks, sizes = group_ranks(tf.constant([0.5, 2.0, 0.5, 1.0, 3.0]),
-                               tf.constant(["u", "u", "u", "v", "u"]))  # fmt: skip
+    ranks, sizes = group_ranks(
+        tf.constant([0.5, 2.0, 0.5, 1.0, 3.0]), tf.constant(["u", "u", "u", "v", "u"])
+    )
     np.testing.assert_array_equal(ranks.numpy(), [2, 1, 3, 0, 0])
     np.testing.assert_array_equal(sizes.numpy(), [4, 4, 4, 1, 4])
 
@@ -39,8 +43,9 @@ def test_four_rows_position_weighting_by_hand():
     t, light = [2.0, -1.0, 5.0, 0.0], [0.5, 1.0, 0.0, -1.0]
     groups = ["u", "u", "v", "u"]
     # k = 1: only u's first choice, row 0, unlabelled: weight 1.
-    np.testing.assert_allclose(_loss(t, light, [0.0] * 4, groups), [_softplus(0.5), 0, 0, 0],
-                               rtol=1e-6)  # fmt: skip
+    np.testing.assert_allclose(
+        _loss(t, light, [0.0] * 4, groups), [_softplus(0.5), 0, 0, 0], rtol=1e-6
+    )
     # k = 2, decay 1: rows 0 (r 0) and 3 (r 1), weights e^0 and e^-1 over (1 + e^-1).
     norm = 1 + math.exp(-1)
     expected = [_softplus(0.5) / norm, 0, 0, math.exp(-1) * _softplus(-1.0) / norm]
@@ -62,8 +67,9 @@ def test_rank_discrepancy_weighs_only_rows_the_light_net_ranks_lower():
     light = [0.0, 5.0, 1.0]
     out = _loss(t, light, [0.0] * 3, groups, k=2, weighting="rank_discrepancy", mu=0.5)
     norm = 1 + math.exp(-1)
-    np.testing.assert_allclose(out, [math.tanh(0.5 * 2) * _softplus(0.0) / norm, 0.0, 0.0],
-                               rtol=1e-6)  # fmt: skip
+    np.testing.assert_allclose(
+        out, [math.tanh(0.5 * 2) * _softplus(0.0) / norm, 0.0, 0.0], rtol=1e-6
+    )
 
 
 def _config(**topk):
@@ -91,8 +97,11 @@ def test_topk_gradient_reaches_the_light_side_never_the_booster():
 def test_topk_knobs_are_guarded():
     with pytest.raises(ConfigError, match="topk.k must be >= 1"):
         build_model(_config(k=0), FRAPPE)
-    with pytest.raises(ConfigError, match=r"weighting must be one of \['position', "
-                       r"'rank_discrepancy'\]"):  # fmt: skip
+    with pytest.raises(
+        ConfigError,
+        match=r"weighting must be one of \['position', "
+        r"'rank_discrepancy'\]",
+    ):
         build_model(_config(weighting="hybrid"), FRAPPE)
     with pytest.raises(ConfigError, match="topk.mu is read with weighting 'rank_discrepancy'"):
         build_model(_config(mu=2.0), FRAPPE)

@@ -84,8 +84,10 @@ def test_pooling_by_hand(pooling):
     v = values.numpy()
     assert pooled.shape == (4, 3, 2)
     np.testing.assert_array_equal(pooled[:, 0], v[:, 0])  # single-valued: as it is
-    genres = {"mean": [v[0, 1:4].mean(0), 0 * v[0, 1], v[2, 1:3].mean(0), v[3, 1]],
-              "sum": [v[0, 1:4].sum(0), 0 * v[0, 1], v[2, 1:3].sum(0), v[3, 1]]}  # fmt: skip
+    genres = {
+        "mean": [v[0, 1:4].mean(0), 0 * v[0, 1], v[2, 1:3].mean(0), v[3, 1]],
+        "sum": [v[0, 1:4].sum(0), 0 * v[0, 1], v[2, 1:3].sum(0), v[3, 1]],
+    }
     np.testing.assert_allclose(pooled[:, 1], genres[pooling])
     tags = [v[0, 4:6].sum(0), 0 * v[0, 4], v[2, 4:6].sum(0), v[3, 4]]  # always "sum"
     np.testing.assert_allclose(pooled[:, 2], tags)

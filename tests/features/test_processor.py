@@ -113,9 +113,16 @@ def _schema(categorical, dense=(), **extra):
         {c.get("source", c["name"]) for c in categorical} | {d["name"] for d in dense}
     )
     return parse_schema(
-        {"name": "t", "format": "csv", "columns": columns, "label": "label",
-         "categorical": list(categorical), "dense": list(dense), **extra}
-    )  # fmt: skip
+        {
+            "name": "t",
+            "format": "csv",
+            "columns": columns,
+            "label": "label",
+            "categorical": list(categorical),
+            "dense": list(dense),
+            **extra,
+        }
+    )
 
 
 def _one(schema, raw, kind=tf.string):

@@ -33,7 +33,7 @@ def _spec(**extra):
             {
                 "name": "clicks",
                 "sequence": {"separator": "^", "max_length": 4, "item_feature": "item"},
-            },  # fmt: skip
+            },
             {"name": "item", "hash_buckets": 13},
         ],
         **extra,

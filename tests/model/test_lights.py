@@ -17,11 +17,14 @@ from tests.helpers import random_features, random_labels, tiny_config
 SCHEMA = load_schema("criteo")
 LIGHTS = {
     "small": {"name": "mlp", "hidden_units": [4]},
-    "wide": {"name": "mlp", "hidden_units": [16, 8],
-             "optimizer": {"name": "sgd", "learning_rate": 0.5},
-             "embedding_gradient_scale": 0.0},
+    "wide": {
+        "name": "mlp",
+        "hidden_units": [16, 8],
+        "optimizer": {"name": "sgd", "learning_rate": 0.5},
+        "embedding_gradient_scale": 0.0,
+    },
     "lr": {"name": "lr"},
-}  # fmt: skip
+}
 
 
 def _config(methods=None, **distill):
@@ -58,8 +61,10 @@ def test_each_light_net_has_its_own_scope_metrics_and_roles():
     scopes = {_scope(v) for v in model.trainable_variables}
     assert {"light_small", "light_wide", "light_lr", "booster", "shared_embedding"} <= scopes
     assert {variable_role(v.name) for v in model.trainable_variables} == {
-        "shared_embedding", "booster", "light"
-    }  # fmt: skip
+        "shared_embedding",
+        "booster",
+        "light",
+    }
     outputs = model(random_features(SCHEMA, 8), training=False)
     assert sorted(outputs) == ["booster_logits", "lr_logits", "small_logits", "wide_logits"]
     names = [m.name for m in model.metrics]
@@ -80,9 +85,12 @@ def test_a_light_nets_loss_never_reaches_another_light_net(light):
 
 @pytest.mark.parametrize(
     "methods",
-    [{"kd": {"weight": 1.0, "temperature": 2.0}}, {"logit_mse": {"weight": 1.0}},
-     {"hidden": {"weight": 1.0}}],
-)  # fmt: skip
+    [
+        {"kd": {"weight": 1.0, "temperature": 2.0}},
+        {"logit_mse": {"weight": 1.0}},
+        {"hidden": {"weight": 1.0}},
+    ],
+)
 def test_no_light_nets_hint_reaches_a_booster_variable(methods):
     lights = {k: v for k, v in LIGHTS.items() if k != "lr"} if "hidden" in methods else LIGHTS
     config = _config(methods).replace({"model.lights": lights})
@@ -173,8 +181,10 @@ def test_a_config_of_one_light_net_keeps_its_names():
     model = build_model(config, SCHEMA)
     assert list(model.light_nets) == ["light"]
     assert {_scope(v) for v in model.trainable_variables} == {
-        "shared_embedding", "booster", "light"
-    }  # fmt: skip
+        "shared_embedding",
+        "booster",
+        "light",
+    }
     assert "light_auc" in [m.name for m in model.metrics] and "kd" in model._trackers
     assert Config.from_dict(config.to_dict()) == config
 
@@ -182,17 +192,23 @@ def test_a_config_of_one_light_net_keeps_its_names():
 def test_a_checkpoint_of_one_light_net_keeps_the_object_names_runs_had(tmp_path):
     """Checkpoints restore by object path: these are the paths of runs before model.lights."""
     light, booster = {"name": "mlp", "hidden_units": [4]}, {"name": "dcn", "hidden_units": [8]}
-    config = Config.from_dict({
-        "model": {"light": light, "booster": booster},
-        "train": {"light_optimizer": {"name": "adam", "learning_rate": 0.1}},
-    })  # fmt: skip
+    config = Config.from_dict(
+        {
+            "model": {"light": light, "booster": booster},
+            "train": {"light_optimizer": {"name": "adam", "learning_rate": 0.1}},
+        }
+    )
     model = build_model(config, SCHEMA)
     path = tf.train.Checkpoint(model=model).write(str(tmp_path / "ckpt"))
     paths = {"/".join(k.split("/")[:2]) for k, _ in tf.train.list_variables(path)}
     assert paths - {"_CHECKPOINTABLE_OBJECT_GRAPH", "model/_aucs", "model/_trackers"} == {
-        "model/booster", "model/dense_optimizer", "model/embedding",
-        "model/embedding_optimizer", "model/light", "model/light_optimizer",
-    }  # fmt: skip
+        "model/booster",
+        "model/dense_optimizer",
+        "model/embedding",
+        "model/embedding_optimizer",
+        "model/light",
+        "model/light_optimizer",
+    }
 
 
 def _stamp(model, epoch: int) -> None:
@@ -205,10 +221,12 @@ def _stamp(model, epoch: int) -> None:
 
 def _stamps(model) -> dict[str, tuple[float, float]]:
     return {
-        name: (float(net.tower.trainable_weights[0].numpy().flat[0]),
-               float(model.embedding.table.numpy().flat[0]))
+        name: (
+            float(net.tower.trainable_weights[0].numpy().flat[0]),
+            float(model.embedding.table.numpy().flat[0]),
+        )
         for name, net in model.light_nets.items()
-    }  # fmt: skip
+    }
 
 
 def test_each_light_net_keeps_its_own_best_epoch_and_the_run_stops_when_none_improves(
@@ -240,11 +258,21 @@ def test_each_light_net_keeps_its_own_best_epoch_and_the_run_stops_when_none_imp
         capsys.readouterr().out
     )
     kept = sorted(os.listdir(tmp_path / "best"))  # the whole model's: the best and the one before
-    assert kept == ["ckpt-3.data-00000-of-00001", "ckpt-3.index", "ckpt-4.data-00000-of-00001",
-                    "ckpt-4.index", "lr", "small", "wide"]  # fmt: skip
+    assert kept == [
+        "ckpt-3.data-00000-of-00001",
+        "ckpt-3.index",
+        "ckpt-4.data-00000-of-00001",
+        "ckpt-4.index",
+        "lr",
+        "small",
+        "wide",
+    ]
     assert sorted(os.listdir(tmp_path / "best" / "small")) == [
-        "ckpt-1.data-00000-of-00001", "ckpt-1.index", "ckpt-2.data-00000-of-00001", "ckpt-2.index"
-    ]  # fmt: skip
+        "ckpt-1.data-00000-of-00001",
+        "ckpt-1.index",
+        "ckpt-2.data-00000-of-00001",
+        "ckpt-2.index",
+    ]
     for name, epoch in {"small": 2, "wide": 4, "lr": 3}.items():
         assert light_epoch(history, config, name) == epoch
         assert load_light(model, tmp_path / "best", history, name) == epoch
@@ -283,14 +311,22 @@ def test_a_dead_light_net_is_left_out_and_the_others_train_on(tmp_path, capsys):
     selection.set_params({"epochs": 10})
     for epoch, small in enumerate([0.6, 0.7, 0.8]):
         selection.on_epoch_begin(epoch)
-        selection.on_epoch_end(epoch, {
-            "val_small_auc": small, "val_small_logit_std": 0.3,
-            "val_wide_auc": 0.5, "val_wide_logit_std": 0.0,
-            "val_lr_auc": 0.6, "val_lr_logit_std": 0.3,
-        })  # fmt: skip
+        selection.on_epoch_end(
+            epoch,
+            {
+                "val_small_auc": small,
+                "val_small_logit_std": 0.3,
+                "val_wide_auc": 0.5,
+                "val_wide_logit_std": 0.0,
+                "val_lr_auc": 0.6,
+                "val_lr_logit_std": 0.3,
+            },
+        )
     out = capsys.readouterr().out
-    assert "The light net wide (mlp [16, 8]; model.lights.wide.optimizer: sgd 0.5) after " \
-        "epoch 1 is dead" in out  # fmt: skip
+    assert (
+        "The light net wide (mlp [16, 8]; model.lights.wide.optimizer: sgd 0.5) after "
+        "epoch 1 is dead" in out
+    )
     assert "model selection leaves it out and the other light nets train on" in out
     assert not model.stop_training  # small still improves
     assert selection.lights["wide"].dead and not selection.lights["small"].dead
@@ -328,16 +364,20 @@ def test_a_resume_with_other_light_nets_names_each_added_or_removed_net():
     from rocketctr.training.train import _config_changes, _flatten
 
     saved = _flatten(_config().to_dict())
-    other = {"model.lights": {**LIGHTS, "big": {"name": "mlp"}},
-             "model.lights.small.hidden_units": [8]}  # fmt: skip
+    other = {
+        "model.lights": {**LIGHTS, "big": {"name": "mlp"}},
+        "model.lights.small.hidden_units": [8],
+    }
     wanted = _flatten(_config().replace(other).to_dict())
     keys = sorted(k for k in set(saved) | set(wanted) if saved.get(k) != wanted.get(k))
     assert _config_changes(saved, wanted, keys) == [
-        "model.lights.big: added", "model.lights.small.hidden_units: [4] -> [8]"
-    ]  # fmt: skip
+        "model.lights.big: added",
+        "model.lights.small.hidden_units: [4] -> [8]",
+    ]
     assert _config_changes(wanted, saved, keys) == [
-        "model.lights.big: removed", "model.lights.small.hidden_units: [8] -> [4]"
-    ]  # fmt: skip
+        "model.lights.big: removed",
+        "model.lights.small.hidden_units: [8] -> [4]",
+    ]
 
 
 def test_a_frozen_two_stage_teacher_teaches_every_light_net():
@@ -353,7 +393,10 @@ def test_a_frozen_two_stage_teacher_teaches_every_light_net():
         hint = tf.add_n([losses[f"{name}_kd"] for name in LIGHTS])
     grads = tape.gradient(hint, student.trainable_variables)
     for name in LIGHTS:
-        own = [g for v, g in zip(student.trainable_variables, grads, strict=True)
-               if _scope(v) == f"light_{name}"]  # fmt: skip
+        own = [
+            g
+            for v, g in zip(student.trainable_variables, grads, strict=True)
+            if _scope(v) == f"light_{name}"
+        ]
         assert own and any(_nonzero(g) for g in own), name
     assert float(losses["booster_bce"]) == 0.0

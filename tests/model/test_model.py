@@ -62,9 +62,11 @@ def test_total_loss_is_sum_of_terms():
     model = build_model(_config(methods=methods), SCHEMA)
     losses = model.compute_losses(random_features(SCHEMA, 8), random_labels(8), training=False)
     expected = (
-        losses["light_bce"] + losses["booster_bce"] + 0.5 * losses["kd"]
+        losses["light_bce"]
+        + losses["booster_bce"]
+        + 0.5 * losses["kd"]
         + 0.25 * losses["logit_mse"]
-    )  # fmt: skip
+    )
     np.testing.assert_allclose(losses["loss"].numpy(), expected.numpy(), rtol=1e-6)
     assert losses["kd"].numpy() > 0 and losses["logit_mse"].numpy() > 0
     assert float(losses["hint_weight"]) == 0.75

@@ -93,9 +93,12 @@ def test_reading_keys_may_change_and_the_same_schema_resumes(tmp_path):
     config, schema_path, run = _start(tmp_path, SCHEMA)
     prepare_model_dir(config, run)  # unchanged: resumes
     # The same features from CSV files with a header and another column order.
-    _edit(schema_path, lambda d: d.update(
-        format="csv", header=True, columns=["C2", "C1", "I1", "label"], name="small_csv"
-    ))  # fmt: skip
+    _edit(
+        schema_path,
+        lambda d: d.update(
+            format="csv", header=True, columns=["C2", "C1", "I1", "label"], name="small_csv"
+        ),
+    )
     prepare_model_dir(config, run)
     assert yaml.safe_load((run / SCHEMA_FILE).read_text())["format"] == "csv"
     # Another schema file with the same features is the same run too.

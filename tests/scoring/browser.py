@@ -50,11 +50,21 @@ class _DevTools:
             os.dup2(high_w, 4)
 
         self.process = subprocess.Popen(
-            [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
-             "--remote-debugging-pipe", f"--user-data-dir={user_data_dir}", "about:blank"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, close_fds=False,
+            [
+                CHROMIUM,
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--no-first-run",
+                "--remote-debugging-pipe",
+                f"--user-data-dir={user_data_dir}",
+                "about:blank",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            close_fds=False,
             preexec_fn=child_fds,
-        )  # fmt: skip
+        )
         for fd in (to_chrome_r, from_chrome_w, high_r, high_w):
             os.close(fd)
         self.timeout = timeout
@@ -122,17 +132,26 @@ def load_page(html_file: Path, screenshot: Path, width: int = 1200, timeout: flo
             ]
             for domain in ("Page", "Runtime", "Log"):
                 tools.send(f"{domain}.enable", session)
-            tools.send("Emulation.setDeviceMetricsOverride", session, width=width, height=900,
-                       deviceScaleFactor=1, mobile=False)  # fmt: skip
+            tools.send(
+                "Emulation.setDeviceMetricsOverride",
+                session,
+                width=width,
+                height=900,
+                deviceScaleFactor=1,
+                mobile=False,
+            )
             tools.events.clear()
             tools.send("Page.navigate", session, url=Path(html_file).resolve().as_uri())
             tools.wait_for("Page.loadEventFired")
-            images = tools.send("Runtime.evaluate", session, expression=_IMAGES,
-                                returnByValue=True)["result"]["value"]  # fmt: skip
-            title = tools.send("Runtime.evaluate", session, expression="document.title",
-                               returnByValue=True)["result"]["value"]  # fmt: skip
-            shot = tools.send("Page.captureScreenshot", session, format="png",
-                              captureBeyondViewport=True)["data"]  # fmt: skip
+            images = tools.send(
+                "Runtime.evaluate", session, expression=_IMAGES, returnByValue=True
+            )["result"]["value"]
+            title = tools.send(
+                "Runtime.evaluate", session, expression="document.title", returnByValue=True
+            )["result"]["value"]
+            shot = tools.send(
+                "Page.captureScreenshot", session, format="png", captureBeyondViewport=True
+            )["data"]
             Path(screenshot).write_bytes(base64.b64decode(shot))
             errors = []
             for event in tools.events:

@@ -41,8 +41,13 @@ def _by_hand(labels, probs, users):
     )
     # 12 rows, 20 buckets: one row per bucket, so ECE is the mean |p - y|.
     ece = np.mean([abs(p - y) for y, p in zip(labels, probs, strict=True)])
-    return {"auc": pair_auc(labels, probs), "logloss": logloss, "gauc": gauc,
-            "gauc_users": len(both), "ece": ece}  # fmt: skip
+    return {
+        "auc": pair_auc(labels, probs),
+        "logloss": logloss,
+        "gauc": gauc,
+        "gauc_users": len(both),
+        "ece": ece,
+    }
 
 
 def test_evaluate_metrics_match_their_definitions_and_the_export_matches_the_checkpoint(
@@ -81,10 +86,12 @@ def test_evaluate_metrics_match_their_definitions_and_the_export_matches_the_che
 def _fingerprint(directory, times=True):
     return {
         str(p.relative_to(directory)): (
-            p.stat().st_mtime_ns if times else None, hashlib.sha256(p.read_bytes()).hexdigest()
+            p.stat().st_mtime_ns if times else None,
+            hashlib.sha256(p.read_bytes()).hexdigest(),
         )
-        for p in sorted(directory.rglob("*")) if p.is_file() and p.name != "lock"
-    }  # fmt: skip
+        for p in sorted(directory.rglob("*"))
+        if p.is_file() and p.name != "lock"
+    }
 
 
 def test_scoring_a_run_writes_nothing_into_it(tiny, tmp_path):
@@ -138,8 +145,11 @@ def test_predict_never_replaces_its_input_and_an_existing_output_only_when_asked
     os.link(data, tmp_path / "rows.csv")
     os.symlink(data, tmp_path / "link.parquet")
     for output in (tmp_path / "rows.csv", tmp_path / "link.parquet"):
-        with pytest.raises(ConfigError, match=r"is one of the input files .*rows.tsv\): scoring "
-                           r"would replace it"):  # fmt: skip
+        with pytest.raises(
+            ConfigError,
+            match=r"is one of the input files .*rows.tsv\): scoring "
+            r"would replace it",
+        ):
             predict([str(data)], output, model_dir=tiny["run"], overwrite=True)
     assert data.read_bytes() == before
     # An existing output: refused without --overwrite, replaced with it.
@@ -151,8 +161,11 @@ def test_predict_never_replaces_its_input_and_an_existing_output_only_when_asked
     summary = predict([str(data)], out, model_dir=tiny["run"], overwrite=True)
     assert summary["rows"] == 12 and len(pd.read_csv(out)) == 12
     assert sorted(p.name for p in tmp_path.iterdir()) == [
-        "link.parquet", "rows.csv", "rows.tsv", "scores.csv",
-    ]  # fmt: skip
+        "link.parquet",
+        "rows.csv",
+        "rows.tsv",
+        "scores.csv",
+    ]
 
 
 def test_a_predict_whose_output_appears_meanwhile_leaves_it_alone(tiny, tmp_path, monkeypatch):
@@ -183,8 +196,7 @@ def test_a_booster_only_run_is_evaluated_and_scored(tiny, tmp_path):
     assert 0.5 < result["towers"]["booster"]["auc"] <= 1.0
     with pytest.raises(ConfigError, match=r"no light net \(distill.mode 'booster_only'\)"):
         evaluate_run(model_dir, [tiny["eval"]], tower="light")
-    summary = predict([tiny["eval"]], tmp_path / "b.parquet", model_dir=model_dir,
-                      tower="booster")  # fmt: skip
+    summary = predict([tiny["eval"]], tmp_path / "b.parquet", model_dir=model_dir, tower="booster")
     assert summary["rows"] == 12
     scores = pd.read_parquet(tmp_path / "b.parquet")
     assert 0 < scores["booster_probability"].min() <= scores["booster_probability"].max() < 1
@@ -231,8 +243,15 @@ def test_predict_keeps_row_order_and_count_on_the_criteo_sample(criteo_run, tmp_
     bad_label = "x" + lines[6][1:]
     dirty = lines[:100] + [short] + lines[100:2000] + [bad_label, short] + lines[2000:3000]
     first.write_text("".join(dirty))
-    summary = predict([str(first)], out, export_dir=criteo_run / "export", keep=["C1"],
-                      bad_rows="skip", source=True, overwrite=True)  # fmt: skip
+    summary = predict(
+        [str(first)],
+        out,
+        export_dir=criteo_run / "export",
+        keep=["C1"],
+        bad_rows="skip",
+        source=True,
+        overwrite=True,
+    )
     frame = pd.read_parquet(out)
     assert summary["rows"] == len(frame) == 3000
     assert list(frame["C1"]) == expected[:3000]
@@ -247,13 +266,21 @@ def test_predict_keeps_row_order_and_count_on_the_criteo_sample(criteo_run, tmp_
 @pytest.mark.integration
 def test_cli_evaluate_and_predict(tiny, tmp_path):
     def cli(*args):
-        proc = subprocess.run([sys.executable, "-m", "rocketctr.cli", *args],
-                              capture_output=True, text=True, timeout=300)  # fmt: skip
+        proc = subprocess.run(
+            [sys.executable, "-m", "rocketctr.cli", *args],
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
         assert proc.returncode == 0, proc.stderr[-3000:]
         return proc.stdout
 
-    out = cli("evaluate", f"--model_dir={tiny['run']}", f"--data={tiny['eval']}",
-              f"--output={tmp_path / 'm.json'}")  # fmt: skip
+    out = cli(
+        "evaluate",
+        f"--model_dir={tiny['run']}",
+        f"--data={tiny['eval']}",
+        f"--output={tmp_path / 'm.json'}",
+    )
     saved = json.loads((tmp_path / "m.json").read_text())
     # It names the weights it scored: the epoch model selection kept, and the checkpoint
     # that holds them (the run's last, saved at the last epoch's step).
@@ -268,18 +295,39 @@ def test_cli_evaluate_and_predict(tiny, tmp_path):
     assert saved["kept_epoch"] == kept and saved["completed_epochs"] == 2
     assert "light: scored through the export" in out
     header = next(line for line in out.splitlines() if line.startswith("tower"))
-    assert header.split() == ["tower", "auc", "logloss", "gauc", "users", "ece", "pred", "ctr",
-                              "obs", "ctr"]  # fmt: skip
+    assert header.split() == [
+        "tower",
+        "auc",
+        "logloss",
+        "gauc",
+        "users",
+        "ece",
+        "pred",
+        "ctr",
+        "obs",
+        "ctr",
+    ]
     light = next(line for line in out.splitlines() if line.startswith("light "))
     assert light.split()[1] == f"{saved['towers']['light']['auc']:.4f}"
     assert light.split()[4] == "2"  # GAUC users, and a warning that 2 users say little
     assert "WARNING: GAUC averages over 2 users" in out
-    out = cli("predict", f"--model_dir={tiny['run']}", f"--data={tiny['eval']}",
-              f"--output={tmp_path / 'p.csv'}", "--keep=user", "--tower=both")  # fmt: skip
+    out = cli(
+        "predict",
+        f"--model_dir={tiny['run']}",
+        f"--data={tiny['eval']}",
+        f"--output={tmp_path / 'p.csv'}",
+        "--keep=user",
+        "--tower=both",
+    )
     assert "Wrote 12 rows" in out
     assert list(pd.read_csv(tmp_path / "p.csv").columns) == [
-        "user", "label", "booster_probability", "booster_logit", "light_probability", "light_logit"
-    ]  # fmt: skip
+        "user",
+        "label",
+        "booster_probability",
+        "booster_logit",
+        "light_probability",
+        "light_logit",
+    ]
 
 
 def test_an_unreadable_history_is_empty_and_named_when_asked(tmp_path, capsys):

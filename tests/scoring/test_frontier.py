@@ -34,9 +34,15 @@ def test_the_pareto_set_leaves_out_nets_beaten_on_both_auc_and_latency():
 
 @pytest.mark.parametrize(
     ("budget", "expected"),
-    [(0.30, "mlp128"), (0.25, "mlp128"), (0.24, "mlp32"), (10.0, "mlp256"), (None, "mlp256"),
-     (0.05, None)],
-)  # fmt: skip
+    [
+        (0.30, "mlp128"),
+        (0.25, "mlp128"),
+        (0.24, "mlp32"),
+        (10.0, "mlp256"),
+        (None, "mlp256"),
+        (0.05, None),
+    ],
+)
 def test_the_latency_budget_picks_the_best_light_net_that_fits(budget, expected):
     pick, reason = pick_light(TABLE, 100, budget)
     assert pick == expected  # never the booster, even when it fits and is best
@@ -69,9 +75,15 @@ def run(tmp_path_factory, data):
 def test_the_frontier_of_a_real_run(run):
     model_dir, baseline_dir, data = run
     result = measure_frontier(
-        model_dir, baseline_dir=baseline_dir, batch_sizes=(1, 20), batch=20,
-        latency_budget_ms=1e6, reps=3, loop_seconds=0.01, rounds=1,
-    )  # fmt: skip
+        model_dir,
+        baseline_dir=baseline_dir,
+        batch_sizes=(1, 20),
+        batch=20,
+        latency_budget_ms=1e6,
+        reps=3,
+        loop_seconds=0.01,
+        rounds=1,
+    )
     assert [r["name"] for r in result["nets"]] == ["mlp8", "mlp32", "booster"]
     scored = evaluate_run(model_dir, [str(data[1])])["towers"]
     alone = evaluate_run(baseline_dir, [str(data[1])])["towers"]
@@ -99,10 +111,20 @@ def test_the_frontier_command_writes_its_json(run, tmp_path):
     model_dir, _, _ = run
     out = tmp_path / "frontier.json"
     proc = subprocess.run(
-        [sys.executable, "-m", "rocketctr.cli", "frontier", f"--model_dir={model_dir}",
-         "--batch=10", f"--output={out}"],
-        env=subprocess_env(), capture_output=True, text=True, timeout=600,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "rocketctr.cli",
+            "frontier",
+            f"--model_dir={model_dir}",
+            "--batch=10",
+            f"--output={out}",
+        ],
+        env=subprocess_env(),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     result = json.loads(out.read_text())
     assert [r["name"] for r in result["nets"]] == ["mlp8", "mlp32", "booster"]
@@ -122,10 +144,12 @@ def test_train_exports_the_best_light_net_within_the_latency_budget(run, tmp_pat
     best = max(("mlp8", "mlp32"), key=lambda n: metrics[n]["auc"])
 
     def export(budget_ms):
-        model.rocket_config = config.replace({"export.latency_budget_ms": budget_ms,
-                                              "export.latency_batch": 10})  # fmt: skip
-        result = TrainResult(model, model.schema, metrics, 0, "", model_dir=model_dir,
-                             history=run_history(model_dir))  # fmt: skip
+        model.rocket_config = config.replace(
+            {"export.latency_budget_ms": budget_ms, "export.latency_batch": 10}
+        )
+        result = TrainResult(
+            model, model.schema, metrics, 0, "", model_dir=model_dir, history=run_history(model_dir)
+        )
         return export_trained(result, [str(data[1])], tmp_path / str(budget_ms), force=True)
 
     path = export(1e6)  # everything fits: the best AUC
@@ -133,8 +157,11 @@ def test_train_exports_the_best_light_net_within_the_latency_budget(run, tmp_pat
     assert f"Exporting light net {best}: highest AUC within 1e+06 ms at batch 10" in (
         capsys.readouterr().out
     )
-    with pytest.raises(ConfigError, match=r"export.latency_budget_ms: no light net fits 1e-06 "
-                       r"ms at batch 10: the fastest, mlp(8|32), takes"):  # fmt: skip
+    with pytest.raises(
+        ConfigError,
+        match=r"export.latency_budget_ms: no light net fits 1e-06 "
+        r"ms at batch 10: the fastest, mlp(8|32), takes",
+    ):
         export(1e-6)
     assert not (tmp_path / "1e-06").exists()
 
@@ -176,8 +203,11 @@ def test_predict_scores_the_chosen_light_net_at_its_best_epoch(run, tmp_path):
         out = tmp_path / f"{light}.csv"
         summary = predict([str(data[1])], out, model_dir=model_dir, tower="both", light=light)
         assert summary["columns"][-4:] == [
-            "booster_probability", "booster_logit", f"{light}_probability", f"{light}_logit"
-        ]  # fmt: skip
+            "booster_probability",
+            "booster_logit",
+            f"{light}_probability",
+            f"{light}_logit",
+        ]
         frame = pd.read_csv(out)
         for tower in (light, "booster"):  # the booster as the run keeps it, whichever light
             assert auc(frame["label"], frame[f"{tower}_probability"]) == pytest.approx(

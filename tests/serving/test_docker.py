@@ -66,10 +66,16 @@ def test_serving_compose_and_train_dockerfile_match_the_repo():
 
 
 BATCHING_FIELDS = {  # tensorflow_serving BatchingParameters (session_bundle_config.proto)
-    "max_batch_size", "batch_timeout_micros", "max_enqueued_batches", "num_batch_threads",
-    "thread_pool_name", "allowed_batch_sizes", "pad_variable_length_inputs",
-    "enable_large_batch_splitting", "max_execution_batch_size",
-}  # fmt: skip
+    "max_batch_size",
+    "batch_timeout_micros",
+    "max_enqueued_batches",
+    "num_batch_threads",
+    "thread_pool_name",
+    "allowed_batch_sizes",
+    "pad_variable_length_inputs",
+    "enable_large_batch_splitting",
+    "max_execution_batch_size",
+}
 
 
 def _batching_parameters(path: Path) -> dict[str, str]:
@@ -105,8 +111,10 @@ def test_serving_config_batches_100_candidate_requests_and_keeps_two_versions():
     (model,) = config.model_config_list.config
     mount = service["volumes"][0].split(":")[-2]
     assert (model.name, model.base_path, model.model_platform) == (
-        service["environment"]["MODEL_NAME"], mount, "tensorflow",
-    )  # fmt: skip
+        service["environment"]["MODEL_NAME"],
+        mount,
+        "tensorflow",
+    )
     assert model.model_version_policy.latest.num_versions == 2
 
     batching = _batching_parameters(config_dir / Path(flags["batching_parameters_file"]).name)

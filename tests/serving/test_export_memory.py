@@ -77,8 +77,11 @@ print(json.dumps({"start": start, "peak": status("VmHWM:"), "rows": info["rows"]
 def _python(code: str, *args: str) -> str:
     proc = subprocess.run(
         [sys.executable, "-c", textwrap.dedent(code), *args],
-        capture_output=True, text=True, env=subprocess_env(), timeout=600,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        env=subprocess_env(),
+        timeout=600,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     return proc.stdout
 
@@ -91,10 +94,14 @@ def _runs(tmp_path: Path, *sizes: int) -> list[Path]:
     args = []
     for rows in sizes:
         spec = {
-            "name": f"wide_{rows}", "format": "tsv", "header": False, "columns": ["y", "c", "n"],
-            "label": "y", "dense": [{"name": "n", "transform": "log1p"}],
+            "name": f"wide_{rows}",
+            "format": "tsv",
+            "header": False,
+            "columns": ["y", "c", "n"],
+            "label": "y",
+            "dense": [{"name": "n", "transform": "log1p"}],
             "categorical": [{"name": "c", "hash_buckets": rows}],
-        }  # fmt: skip
+        }
         schema = tmp_path / f"wide_{rows}.yaml"
         schema.write_text(yaml.safe_dump(spec))
         args += [str(tmp_path / f"run_{rows}"), str(schema)]

@@ -114,8 +114,11 @@ def test_a_baseline_version_on_other_inputs_is_a_failure_force_can_override(tmp_
     module = Other()
     tf.saved_model.save(module, str(tmp_path / "1"), signatures={"serving_default": module.serve})
     rows = {"C1": np.array([b"a"] * 8, dtype=object)}
-    with pytest.raises(GateRefused, match=r"it cannot be compared with .*/1, which takes inputs "
-                       r"\['zzz'\] its eval rows do not have"):  # fmt: skip
+    with pytest.raises(
+        GateRefused,
+        match=r"it cannot be compared with .*/1, which takes inputs "
+        r"\['zzz'\] its eval rows do not have",
+    ):
         check_gate(_config(), GOOD, LABELS, rows, tmp_path / "1")
     verdict = check_gate(_config(), GOOD, LABELS, rows, tmp_path / "1", force=True)
     assert verdict["verdict"] == "forced" and verdict["baseline"]["auc"] is None
@@ -244,11 +247,16 @@ def test_divergence_stops_the_run_and_keeps_the_last_good_state(criteo, monkeypa
                 kernel = self.model.light.out.kernel
                 kernel.assign(tf.fill(kernel.shape, float("nan")))
 
-    config = load_config("criteo").replace({
-        "model.embedding_dim": 4, "model.booster.hidden_units": [16],
-        "model.booster.num_cross_layers": 1, "train.batch_size": 256, "train.num_epochs": 2,
-        "train.checkpoint_every_steps": 1,
-    })  # fmt: skip
+    config = load_config("criteo").replace(
+        {
+            "model.embedding_dim": 4,
+            "model.booster.hidden_units": [16],
+            "model.booster.num_cross_layers": 1,
+            "train.batch_size": 256,
+            "train.num_epochs": 2,
+            "train.checkpoint_every_steps": 1,
+        }
+    )
     data = [str(criteo / "train.tsv")], [str(criteo / "eval.tsv")]
     run = criteo / "diverged"
     monkeypatch.setattr(train_module, "DivergenceGuard", Poisoned)

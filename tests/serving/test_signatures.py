@@ -174,9 +174,11 @@ def test_predict_examples_reads_the_declared_feature_kinds(tmp_path):
     kinds["I4"] = "bytes"  # a dense column stored as text
     dtypes = {"int64": "int64", "float": "float32", "bytes": "string"}
     path = serving.export_light(
-        model, tmp_path, example_features=_rows_with_missing(60, seed=11),
+        model,
+        tmp_path,
+        example_features=_rows_with_missing(60, seed=11),
         example_dtypes={"label": "int64", **{c: dtypes[k] for c, k in kinds.items()}},
-    )  # fmt: skip
+    )
     rows = _rows_with_missing(30, seed=4)
     examples = [_example({c: v[i] for c, v in rows.items()}, kinds) for i in range(30)]
     loaded = tf.saved_model.load(str(path))

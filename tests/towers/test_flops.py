@@ -51,8 +51,13 @@ def test_light_tower_flops(light, expected):
         ),
         # 1 rank-3 cross (U 65x3, V 3x65) stacked into MLP 65->8; output over 8.
         (
-            {"name": "dcn_v2", "hidden_units": [8], "num_cross_layers": 1,
-             "projection_dim": 3, "cross_structure": "stacked"},
+            {
+                "name": "dcn_v2",
+                "hidden_units": [8],
+                "num_cross_layers": 1,
+                "projection_dim": 3,
+                "cross_structure": "stacked",
+            },
             2 * 65 * 3 + 2 * 3 * 65 + 2 * 65 + 2 * 65 * 8 + 2 * 8,
         ),
         # linear (13 dense weights, 26 first-order weights summed) + CIN [4] (filter 26*26 x
@@ -63,7 +68,7 @@ def test_light_tower_flops(light, expected):
         ),
         ({"name": "deepfm", "hidden_units": [8]}, 2 * 13 + 26 + 2 * 65 * 8 + 2 * 8 + 162),
     ],
-)  # fmt: skip
+)
 def test_booster_tower_flops(booster, expected):
     model = _model(booster, {"name": "lr"})
     assert flops_per_example(model.booster, num_fields=26, embedding_dim=2) == expected

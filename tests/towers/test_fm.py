@@ -144,9 +144,10 @@ def test_the_export_holds_the_first_order_table_and_for_lr_no_embedding(tmp_path
     path = serving.export_light(model, tmp_path, example_features=rows)  # verified, parity
     variables = {v.name: v for v in loaded_variables(tf.saved_model.load(str(path)))}
     names = {
-        "rocketctr/light/first_order/table:0", "rocketctr/light/linear/dense_weights/kernel:0",
+        "rocketctr/light/first_order/table:0",
+        "rocketctr/light/linear/dense_weights/kernel:0",
         "rocketctr/light/linear/dense_weights/bias:0",
-    }  # fmt: skip
+    }
     if light == "fm":
         names.add("shared_embedding/light_rows:0")
         assert tuple(variables["shared_embedding/light_rows:0"].shape) == (9, 3)

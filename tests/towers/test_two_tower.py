@@ -130,8 +130,12 @@ def test_export_has_score_user_and_item_signatures_without_privileged_inputs(exp
     _, path = exported
     signatures = tf.saved_model.load(str(path)).signatures
     assert set(signatures) == {
-        "serving_default", "score", "predict_examples", "user_embedding", "item_embedding"
-    }  # fmt: skip
+        "serving_default",
+        "score",
+        "predict_examples",
+        "user_embedding",
+        "item_embedding",
+    }
     inputs = {n: set(s.structured_input_signature[1]) for n, s in signatures.items()}
     for name, columns in inputs.items():
         assert "dwell_time" not in columns, name
@@ -185,8 +189,11 @@ def test_item_vectors_match_the_item_embedding_signature(exported, tmp_path, fmt
     # The export base and the schema recorded in the export are enough.
     counts = catalogue.write_item_vectors(path.parent, str(source), None, out, batch_rows=128)
     assert counts == {
-        "rows_read": 305, "items_written": 300, "duplicate_ids_skipped": 5, "dimension": 3
-    }  # fmt: skip
+        "rows_read": 305,
+        "items_written": 300,
+        "duplicate_ids_skipped": 5,
+        "dimension": 3,
+    }
     table = pq.read_table(out)
     assert table.column_names == ["item_id", "vector"]
     ids = table.column("item_id").to_pylist()
@@ -203,8 +210,9 @@ def test_item_vectors_match_the_item_embedding_signature(exported, tmp_path, fmt
 
 
 def test_item_vectors_refuse_a_non_two_tower_export_and_missing_columns(tmp_path):
-    model = build_model(_config().replace({"model.light.name": "mlp",
-                                           "model.light.output_dim": 16}), SCHEMA)  # fmt: skip
+    model = build_model(
+        _config().replace({"model.light.name": "mlp", "model.light.output_dim": 16}), SCHEMA
+    )
     path = serving.export_light(model, tmp_path / "export")
     items = tmp_path / "items.csv"
     pfd_item_catalogue().iloc[:10].to_csv(items, index=False)

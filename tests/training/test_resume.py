@@ -30,11 +30,21 @@ TOLERANCE = 1e-6  # metrics of a resumed run vs an uninterrupted one (float roun
 
 def _cmd(data, model_dir, *extra):
     """One-pass epochs (the default), 188 batches of 32 each, a backup every 10 steps."""
-    return [sys.executable, "-m", "rocketctr.cli", "train", f"--train={data[0]}",
-            f"--eval={data[1]}", f"--model_dir={model_dir}", *TINY_FLAGS, "--noexport",
-            "--set=train.batch_size=32",
-            "--set=train.checkpoint_every_steps=10", "--set=train.num_epochs=2",
-            *extra]  # fmt: skip
+    return [
+        sys.executable,
+        "-m",
+        "rocketctr.cli",
+        "train",
+        f"--train={data[0]}",
+        f"--eval={data[1]}",
+        f"--model_dir={model_dir}",
+        *TINY_FLAGS,
+        "--noexport",
+        "--set=train.batch_size=32",
+        "--set=train.checkpoint_every_steps=10",
+        "--set=train.num_epochs=2",
+        *extra,
+    ]
 
 
 def _run(cmd, cwd):
@@ -101,7 +111,11 @@ def _assert_same_metrics(resumed, uninterrupted):
     for tower in ("booster", "light"):
         for name in ("auc", "logloss"):
             assert abs(resumed[tower][name] - uninterrupted[tower][name]) <= TOLERANCE, (
-                tower, name, resumed, uninterrupted)  # fmt: skip
+                tower,
+                name,
+                resumed,
+                uninterrupted,
+            )
 
 
 @pytest.fixture(scope="module")
@@ -195,8 +209,10 @@ def test_sigterm_mid_epoch_saves_the_step_and_the_rerun_loses_none(tmp_path, dat
     out = log_path.read_text()
     found = re.search(
         r"^rocketctr: Stopped by SIGTERM at global step (\d+), after saving (\S+): rerun the "
-        r"same command to resume from it\.$", out, re.M,
-    )  # fmt: skip
+        r"same command to resume from it\.$",
+        out,
+        re.M,
+    )
     assert found, out[-3000:]
     step = int(found[1])
     assert step >= 50 and found[2] == f"{model_dir}/backup/ckpt-{step}"
@@ -218,8 +234,9 @@ def test_a_backup_the_shorter_data_cannot_reach_is_set_aside_never_deleted(tmp_p
     short = tmp_path / "short.tsv"
     short.write_text("".join(lines[:1024]))  # 32 batches of 32
     cmd = _cmd((short, data[1]), model_dir)
-    proc = subprocess.run(cmd, env=subprocess_env(), cwd=tmp_path, capture_output=True, text=True,
-                          timeout=400)  # fmt: skip
+    proc = subprocess.run(
+        cmd, env=subprocess_env(), cwd=tmp_path, capture_output=True, text=True, timeout=400
+    )
     assert proc.returncode == 2, proc.stdout[-2000:] + proc.stderr[-2000:]
     aside = str(model_dir / "backup.set_aside" / backup.rsplit("/", 1)[1])
     assert f"WARNING: backup {backup} cannot be resumed: taken at batch " in proc.stdout
@@ -278,8 +295,15 @@ def test_a_backup_at_an_epochs_last_batch_is_never_resumed_from(
     eval_rows = 50_000 if delay_seconds else 1000
     eval_file = synthetic.ensure_synthetic_criteo(tmp_path / "eval", 1000, eval_rows)[1]
     model_dir = tmp_path / "run"
-    cmd = [*_cmd(data, model_dir, f"--eval={eval_file}", "--set=train.checkpoint_every_steps=47",
-                 "--set=train.num_epochs=1")]  # fmt: skip
+    cmd = [
+        *_cmd(
+            data,
+            model_dir,
+            f"--eval={eval_file}",
+            "--set=train.checkpoint_every_steps=47",
+            "--set=train.num_epochs=1",
+        )
+    ]
     _kill_after_backup(cmd, tmp_path, model_dir, 188, delay_seconds)
     assert not _steps(model_dir / "checkpoints")  # killed before the epoch checkpoint
     if delay_seconds:  # validation of 50k rows is under way
@@ -327,8 +351,12 @@ def test_a_kill_inside_each_write_is_resumed_by_the_same_command(
     cmd = _cmd(data, model_dir, "--export")  # the export at the end too
     killed = subprocess.run(
         [sys.executable, "-m", "tests.training.kill_at_write", point, str(n), *cmd[3:]],
-        env=subprocess_env(), cwd=tmp_path, capture_output=True, text=True, timeout=400,
-    )  # fmt: skip
+        env=subprocess_env(),
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=400,
+    )
     assert killed.returncode == -signal.SIGKILL, killed.stdout[-2000:] + killed.stderr[-3000:]
     assert "killing at " in killed.stdout
     assert len(list(model_dir.glob(temporary))) == 1
@@ -372,8 +400,13 @@ def test_codistillation_replica_killed_mid_epoch_resumes_to_the_uninterrupted_re
     on every 2nd batch, 94 an epoch; the skip counts its own batches."""
 
     def cmd(model_dir):
-        return _cmd(data, model_dir, "--set=distill.codistill_replicas=2",
-                    "--replica_index=0", f"--shared_dir={model_dir}-shared")  # fmt: skip
+        return _cmd(
+            data,
+            model_dir,
+            "--set=distill.codistill_replicas=2",
+            "--replica_index=0",
+            f"--shared_dir={model_dir}-shared",
+        )
 
     _run(cmd(tmp_path / "reference"), tmp_path)
     model_dir = tmp_path / "run"
@@ -426,8 +459,9 @@ def test_export_and_evaluate_fall_back_from_a_damaged_checkpoint_and_fail_cleanl
     assert f"Scored {model_dir}/checkpoints/ckpt-188" in evaluated.stdout
     assert "light" in evaluated.stdout and "auc" in evaluated.stdout.lower()
 
-    exported = _cli("export", f"--model_dir={model_dir}", f"--export_dir={tmp_path / 'e'}",
-                    cwd=tmp_path)  # fmt: skip
+    exported = _cli(
+        "export", f"--model_dir={model_dir}", f"--export_dir={tmp_path / 'e'}", cwd=tmp_path
+    )
     assert exported.returncode == 0, exported.stderr[-3000:]
     assert exported.stdout.count(damaged) == 1
     metadata = json.loads((tmp_path / "e" / "1" / "assets.extra" / "rocketctr.json").read_text())
@@ -436,8 +470,13 @@ def test_export_and_evaluate_fall_back_from_a_damaged_checkpoint_and_fail_cleanl
     for data_file in (model_dir / "checkpoints").glob("ckpt-188.data-*"):
         data_file.write_bytes(data_file.read_bytes()[:100])
     for command, *args in (("evaluate", f"--data={data[1]}"), ("export",)):
-        failed = _cli(command, f"--model_dir={model_dir}", *args,
-                      f"--export_dir={tmp_path / 'e'}", cwd=tmp_path)  # fmt: skip
+        failed = _cli(
+            command,
+            f"--model_dir={model_dir}",
+            *args,
+            f"--export_dir={tmp_path / 'e'}",
+            cwd=tmp_path,
+        )
         assert failed.returncode == 2, failed.stderr[-3000:]
         assert "Traceback" not in failed.stderr
         errors = [e for e in failed.stderr.splitlines() if e.startswith("rocketctr: error:")]
@@ -479,8 +518,9 @@ def test_damaged_history_and_metrics_files_are_named_and_set_aside(tmp_path, dat
     assert f"{model_dir}/history.json is not valid JSON" in out
     assert (model_dir / "history.json.damaged").exists()
     assert [r["epoch"] for r in json.loads((model_dir / "history.json").read_text())] == [3]
-    exported = _cli("export", f"--model_dir={model_dir}", f"--export_dir={tmp_path / 'e'}",
-                    cwd=tmp_path)  # fmt: skip
+    exported = _cli(
+        "export", f"--model_dir={model_dir}", f"--export_dir={tmp_path / 'e'}", cwd=tmp_path
+    )
     assert exported.returncode == 0, exported.stderr[-3000:]
 
 
@@ -508,7 +548,11 @@ def test_a_run_of_three_light_nets_killed_mid_epoch_resumes_every_net_and_its_se
     for tower in resumed:
         for name in ("auc", "logloss"):
             assert abs(resumed[tower][name] - uninterrupted[tower][name]) <= TOLERANCE, (
-                tower, name, resumed, uninterrupted)  # fmt: skip
+                tower,
+                name,
+                resumed,
+                uninterrupted,
+            )
     history = json.loads((model_dir / "history.json").read_text())
     assert [r["epoch"] for r in history] == [1, 2]
     for light in ("small", "wide", "lr"):
@@ -522,8 +566,11 @@ def test_a_run_killed_after_its_teacher_stopped_resumes_from_the_same_frozen_tea
     tmp_path, data
 ):
     # On these rows the booster peaks at epoch 2 and stops after epoch 3 (patience 1).
-    extra = ("--set=train.num_epochs=4", "--set=distill.teacher_patience=1",
-             "--set=train.dense_optimizer.learning_rate=0.01")  # fmt: skip
+    extra = (
+        "--set=train.num_epochs=4",
+        "--set=distill.teacher_patience=1",
+        "--set=train.dense_optimizer.learning_rate=0.01",
+    )
     reference = tmp_path / "reference"
     _run(_cmd(data, reference, *extra), tmp_path)
     stops = [r.get("teacher_stopped") for r in json.loads((reference / "history.json").read_text())]

@@ -34,8 +34,9 @@ def _model(patience=2, **distill):
 def _kernel(model):
     """The booster's first kernel, by name (a frozen model lists its weights in another
     order)."""
-    return min((v for v in model.booster.weights if v.name.endswith("kernel:0")),
-               key=lambda v: v.name)  # fmt: skip
+    return min(
+        (v for v in model.booster.weights if v.name.endswith("kernel:0")), key=lambda v: v.name
+    )
 
 
 def _epochs(selection, model, sequence, first_epoch=0):

@@ -22,11 +22,21 @@ def _setup(tmp_path, buckets: int = 10):
     data = tmp_path / "rows.tsv"
     data.write_text(ROWS)
     schema = tmp_path / "small.yaml"
-    schema.write_text(yaml.safe_dump({
-        "name": "small", "format": "tsv", "columns": ["label", "I1", "C1", "C2"],
-        "label": "label", "dense": [{"name": "I1"}],
-        "categorical": [{"name": "C1", "hash_buckets": buckets}, {"name": "C2", "hash_buckets": 7}],
-    }))  # fmt: skip
+    schema.write_text(
+        yaml.safe_dump(
+            {
+                "name": "small",
+                "format": "tsv",
+                "columns": ["label", "I1", "C1", "C2"],
+                "label": "label",
+                "dense": [{"name": "I1"}],
+                "categorical": [
+                    {"name": "C1", "hash_buckets": buckets},
+                    {"name": "C2", "hash_buckets": 7},
+                ],
+            }
+        )
+    )
     return str(data), str(schema)
 
 

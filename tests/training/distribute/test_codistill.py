@@ -71,7 +71,7 @@ def _run_pair(tmp_path: Path, name: str, data, hint_weight: float) -> list[Path]
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
-        )  # fmt: skip
+        )
         for i in range(2)
     ]
     for proc in procs:
@@ -86,8 +86,9 @@ def _run_pair(tmp_path: Path, name: str, data, hint_weight: float) -> list[Path]
 @pytest.mark.slow  # ~1-3 min, and the replicas run unsynchronised: flaky on a loaded machine
 def test_codistilled_replicas_churn_less_than_independent_ones(tmp_path):
     data = synthetic.ensure_synthetic_criteo(tmp_path / "data", 20_000, 2_000)
-    labels = np.concatenate([y.numpy() for _, y in make_dataset(
-        load_schema("criteo"), [str(data[1])], 100_000)])  # fmt: skip
+    labels = np.concatenate(
+        [y.numpy() for _, y in make_dataset(load_schema("criteo"), [str(data[1])], 100_000)]
+    )
     results = {}
     for name, hint_weight in (("codistilled", 1.0), ("independent", 0.0)):
         start = time.time()

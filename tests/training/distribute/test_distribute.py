@@ -17,9 +17,19 @@ MIRRORED_LOSSES = Path(__file__).resolve().parent / "mirrored_losses.py"
 
 
 def _train_cmd(data, model_dir, *extra):
-    return [sys.executable, "-m", "rocketctr.cli", "train", f"--train={data[0]}",
-            f"--eval={data[1]}", f"--model_dir={model_dir}", *TINY_FLAGS,
-            "--set=train.batch_size=128", "--noexport", *extra]  # fmt: skip
+    return [
+        sys.executable,
+        "-m",
+        "rocketctr.cli",
+        "train",
+        f"--train={data[0]}",
+        f"--eval={data[1]}",
+        f"--model_dir={model_dir}",
+        *TINY_FLAGS,
+        "--set=train.batch_size=128",
+        "--noexport",
+        *extra,
+    ]
 
 
 @pytest.mark.parametrize(
@@ -30,12 +40,12 @@ def _train_cmd(data, model_dir, *extra):
             {"cluster": {"worker": ["a:1", "b:2"]}, "task": {"type": "worker", "index": 0}},
             "auto",
             "multi_worker",
-        ),  # fmt: skip
+        ),
         (
             {"cluster": {"worker": ["a:1"]}, "task": {"type": "worker", "index": 0}},
             "auto",
             "default",
-        ),  # fmt: skip
+        ),
         ({}, "mirrored", "mirrored"),
     ],
 )
@@ -53,8 +63,12 @@ def test_unknown_strategies_are_refused():
 def test_mirrored_over_two_cpus_matches_one_device():
     proc = subprocess.run(
         [sys.executable, str(MIRRORED_LOSSES)],
-        capture_output=True, text=True, timeout=300, env=subprocess_env(), cwd=REPO,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=subprocess_env(),
+        cwd=REPO,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     losses = json.loads(proc.stdout.strip().splitlines()[-1])
     assert len(losses["one"]) == 6
@@ -90,7 +104,7 @@ def test_multi_worker_two_processes_end_with_identical_weights(tmp_path, data):
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
                 text=True,
-            )  # fmt: skip
+            )
         )
     outputs = [p.communicate(timeout=240) for p in procs]
     for p, (_, err) in zip(procs, outputs, strict=True):

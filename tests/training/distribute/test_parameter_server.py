@@ -72,16 +72,18 @@ def test_co_training_on_a_local_cluster_shards_the_embedding_table(tmp_path):
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
-        )  # fmt: skip
+        )
         for job, index in [("worker", 0), ("worker", 1), ("ps", 0), ("ps", 1)]
     ]
     try:
         proc = subprocess.run(
-            [sys.executable, str(PS_CHIEF), str(data[0]),
-             str(data[1]), str(tmp_path / "run")],
+            [sys.executable, str(PS_CHIEF), str(data[0]), str(data[1]), str(tmp_path / "run")],
             env=_env({"cluster": cluster, "task": {"type": "chief", "index": 0}}),
-            capture_output=True, text=True, timeout=300, cwd=tmp_path,
-        )  # fmt: skip
+            capture_output=True,
+            text=True,
+            timeout=300,
+            cwd=tmp_path,
+        )
     finally:
         for server in servers:
             server.kill()
