@@ -105,7 +105,7 @@ def test_a_sequence_cannot_own_rows_or_be_served_without_its_item():
 
 
 def test_target_attention_by_hand():
-    layer = TargetAttention([3])
+    layer = TargetAttention([3], length=3)
     query = tf.constant([[1.0, 0.0], [0.5, -1.0]])
     keys = tf.constant([[[1.0, 2.0], [0.0, 1.0], [3.0, 3.0]], [[2.0, 0.0], [1.0, 1.0], [0.0, 0.0]]])
     present = tf.constant([[1.0, 1.0, 0.0], [0.0, 0.0, 0.0]])  # row 2: an empty sequence

@@ -22,9 +22,9 @@ import tf_keras
 
 from rocketctr.config.core import Config, ConfigError, save_config
 from rocketctr.data import BadRowError, BadRowReport, make_dataset
-from rocketctr.data.file_layout import check_layout
 from rocketctr.distill.base import resolve_methods
 from rocketctr.features import statistics as feature_stats
+from rocketctr.features.file_layout import check_layout
 from rocketctr.features.format import has_trained_state, prepare_run_format
 from rocketctr.features.schema import Schema, load_schema
 from rocketctr.files import write_atomically
