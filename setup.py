@@ -19,7 +19,7 @@ setup(
     # The schemas live at the top of the repository (users edit them there) and install as
     # package data, so `--schema criteo` works from a wheel as well as from a checkout.
     package_dir={"rocketctr.data_schemas": "data_schemas"},
-    package_data={"rocketctr.data_schemas": ["*.yaml"], "rocketctr.presets": ["*.yaml"]},
+    package_data={"rocketctr.data_schemas": ["*.yaml"], "rocketctr.config.presets": ["*.yaml"]},
     install_requires=[
         "tensorflow>=2.16,<2.22",
         "tf-keras>=2.16,<2.22",

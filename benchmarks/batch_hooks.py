@@ -13,7 +13,7 @@ through `model.fit` with three callback lists, timed round-robin:
   step's logs to numpy for the hook (how it ran before);
 - `backups + Keras TensorBoard`: with Keras' TensorBoard callback (update_freq 100), as
   `train()` had it: one eager `tf.summary.scalar` per metric at every batch;
-- `backups + BatchTensorBoard`: with `rocketctr.train.BatchTensorBoard` (update_freq 100),
+- `backups + BatchTensorBoard`: with `rocketctr.training.train.BatchTensorBoard` (update_freq 100),
   as `train()` has it now: the same summaries, work only on the steps it records.
 
 Prints ms/step and the ratio to `none`; results go to benchmarks/results/batch_hooks.{json,md}.
@@ -33,12 +33,12 @@ import common  # noqa: E402  (benchmarks/common.py; imports rocketctr before Ten
 import tensorflow as tf
 import tf_keras
 
-from rocketctr.config import Config
-from rocketctr.model import build_model
-from rocketctr.resume import BackupSaver, DataPosition
-from rocketctr.rundir import RunPosition
-from rocketctr.schema import load_schema
-from rocketctr.train import BatchTensorBoard
+from rocketctr.config.core import Config
+from rocketctr.features.schema import load_schema
+from rocketctr.model.cotrain import build_model
+from rocketctr.runs.rundir import RunPosition
+from rocketctr.training.resume import BackupSaver, DataPosition
+from rocketctr.training.train import BatchTensorBoard
 
 CONFIG = {
     "model": {

@@ -19,10 +19,10 @@ import rocketctr  # noqa: F401  (selects Keras 2 before TensorFlow loads)
 # isort: split
 import tensorflow as tf
 
-from rocketctr.config import Config
+from rocketctr.config.core import Config
 from rocketctr.data import make_dataset
 from rocketctr.data.synthetic import ensure_synthetic_criteo
-from rocketctr.schema import Schema
+from rocketctr.features.schema import Schema
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 # Targets from the issue "Fast training, measured side by side": printed, never asserted.
@@ -160,10 +160,10 @@ def interleaved_timing(
 
 
 def load_feature_processor(path: str | Path) -> type:
-    """The `FeatureProcessor` class of another `rocketctr/layers/features.py` file.
+    """The `FeatureProcessor` class of another `rocketctr/features/processor.py` file.
 
     For timing the current processor against an earlier one side by side in one run, e.g.
-    `git show <rev>:rocketctr/layers/features.py > /tmp/features_old.py`. The file is loaded
+    `git show <rev>:rocketctr/features/processor.py > /tmp/features_old.py`. The file is loaded
     as a module of its own; it may import the rest of `rocketctr` (this checkout's).
     """
     spec = importlib.util.spec_from_file_location("baseline_features", str(path))

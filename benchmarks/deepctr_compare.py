@@ -160,9 +160,9 @@ def main(argv: list[str] | None = None) -> int:
     import common  # imports rocketctr before TensorFlow
 
     from rocketctr.data import make_dataset
-    from rocketctr.model import build_model
-    from rocketctr.schema import load_schema
-    from rocketctr.train import evaluate_towers
+    from rocketctr.features.schema import load_schema
+    from rocketctr.model.cotrain import build_model
+    from rocketctr.training.train import evaluate_towers
 
     schema = load_schema("criteo")
     train_path, eval_path = common.synthetic_files(

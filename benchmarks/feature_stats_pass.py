@@ -18,10 +18,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import common  # noqa: E402  (benchmarks/common.py; imports rocketctr before TensorFlow)
 
 # isort: split
-from rocketctr import feature_stats
 from rocketctr.data import make_dataset
 from rocketctr.data.synthetic import generate, write_criteo_tsv
-from rocketctr.schema import Vocabulary, load_schema
+from rocketctr.features import statistics as feature_stats
+from rocketctr.features.schema import Vocabulary, load_schema
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -9,7 +9,7 @@
         --train /work/shared/data/movielens100k/train.csv \
         --eval /work/shared/data/movielens100k/valid.csv --out frontier_movielens
 
-Per seed, three launches through `rocketctr.train.train` (the product's path): `light_only`
+Per seed, three launches through `rocketctr.training.train.train` (the product's path): `light_only`
 (every light net of `model.lights` alone, "alone"), `co_train` (all of them distilled from the
 co-trained booster, "distilled"), and `booster_only`. Each light net is scored at its own
 best validation epoch on the eval files (exact AUC, logloss, GAUC). For each light net: mean
@@ -36,9 +36,9 @@ import common  # noqa: E402,F401  (imports rocketctr before TensorFlow)
 # isort: split
 from quality import summarize  # noqa: E402
 
-from rocketctr.config import Config, load_config, parse_override
-from rocketctr.frontier import measure_frontier
-from rocketctr.train import train
+from rocketctr.config.core import Config, load_config, parse_override
+from rocketctr.scoring.frontier import measure_frontier
+from rocketctr.training.train import train
 
 RESULTS = Path(__file__).resolve().parent / "results"
 METRICS = ("auc", "logloss", "gauc")

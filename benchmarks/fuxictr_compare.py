@@ -55,7 +55,7 @@ on the *whole* embedding tables every step ((0.05 / 2) * ||E||^2, BaseModel's
 `regularization_loss`), not on the rows a batch reads.
 
 rocketctr side (this venv): the `frappe` preset, `distill.mode=booster_only`, through
-`quality.run_quality` (so `rocketctr.train.train`, as every quality benchmark), with the
+`quality.run_quality` (so `rocketctr.training.train.train`, as every quality benchmark), with the
 overrides in `ROCKET_OVERRIDES`: early stopping with patience 2 on the validation booster
 AUC, LR x0.1 after 1 epoch without improvement, a 100-epoch cap, i.e. the same protocol as
 FuxiCTR's; the best epoch's weights are kept (train.restore_best) and scored with exact AUC.
@@ -294,7 +294,7 @@ def run_rocket(seed: int, work_dir: Path) -> dict:
     """One `frappe` preset booster_only run through quality.run_quality; its record."""
     import quality
 
-    from rocketctr.config import load_config
+    from rocketctr.config.core import load_config
 
     config = load_config("frappe").replace(ROCKET_OVERRIDES)
     variants = {"booster": quality.VARIANTS["booster"]}
@@ -323,8 +323,8 @@ def rocket_params(config) -> int:
     """Trainable parameters of the booster and the embedding rows it reads (no light net)."""
     import numpy as np
 
-    from rocketctr.model import build_model
-    from rocketctr.schema import load_schema
+    from rocketctr.features.schema import load_schema
+    from rocketctr.model.cotrain import build_model
 
     model = build_model(config, load_schema("frappe"))
     return int(sum(np.prod(v.shape) for v in model.trainable_variables if "light" not in v.name))

@@ -7,7 +7,7 @@
 The same synthetic Criteo-shaped rows (`rocketctr.data.synthetic`) are written to a temp
 dir as raw Criteo TSV, Parquet (pandas/pyarrow; nullable integer counts) and TFRecord of
 `tf.train.Example` (label and counts as int64, absent when missing; categoricals as bytes).
-Each file is read through `make_dataset` exactly as `rocketctr.train.train` reads training
+Each file is read through `make_dataset` exactly as `rocketctr.training.train.train` reads training
 data (shuffle on, 65,536-row buffer, `bad_rows="error"` checks, batch 4096), and batches
 are pulled with a plain loop (one Python step per batch, never per row).
 
@@ -41,8 +41,8 @@ import tensorflow as tf
 
 from rocketctr.data import make_dataset
 from rocketctr.data.synthetic import generate, write_criteo_tsv
-from rocketctr.model import build_model
-from rocketctr.schema import load_schema, parse_schema
+from rocketctr.features.schema import load_schema, parse_schema
+from rocketctr.model.cotrain import build_model
 
 TAGS = {
     "name": "tags",

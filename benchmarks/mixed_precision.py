@@ -21,9 +21,9 @@ import common  # noqa: E402  (benchmarks/common.py; imports rocketctr before Ten
 
 # isort: split
 from rocketctr.data import make_dataset
-from rocketctr.model import build_model
-from rocketctr.schema import load_schema
-from rocketctr.train import evaluate_towers
+from rocketctr.features.schema import load_schema
+from rocketctr.model.cotrain import build_model
+from rocketctr.training.train import evaluate_towers
 
 
 def main() -> None:

@@ -7,7 +7,7 @@ during warm-up) vs that booster.
 PFD+MD: two-tower light net alone vs the distilled two-tower vs its DNN booster (all
 features, privileged ones included).
 
-Every run is `rocketctr.train.train()` with the presets `pfd` / `pfd_md` (plus
+Every run is `rocketctr.training.train.train()` with the presets `pfd` / `pfd_md` (plus
 `Config.replace` overrides for mode and seed) on one draw of
 `rocketctr.data.synthetic.generate_pfd`, in a temporary model dir; metrics are exact AUC /
 logloss on the eval file. Mean ± sample std over training seeds. Writes
@@ -31,9 +31,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import common  # noqa: E402  (benchmarks/common.py; imports rocketctr before TensorFlow)
 
-from rocketctr import train  # noqa: E402
-from rocketctr.config import Config, TowerConfig, load_config, parse_override  # noqa: E402
+from rocketctr.config.core import Config, TowerConfig, load_config, parse_override  # noqa: E402
 from rocketctr.data.synthetic import ensure_synthetic_pfd  # noqa: E402
+from rocketctr.training import train  # noqa: E402
 
 EXPERIMENTS = {
     "pfd": {

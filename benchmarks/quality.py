@@ -11,7 +11,7 @@
     /work/venv/bin/python benchmarks/quality.py --schema avazu --split_rows 7200 \
         --train /work/shared/data/avazu/avazu_train_head8999.csv
 
-Every run goes through `rocketctr.train.train()` (its own temporary model dir; the config
+Every run goes through `rocketctr.training.train.train()` (its own temporary model dir; the config
 is the preset plus `Config.replace` overrides), so the baselines are trained exactly like
 the product trains. Per seed, four runs: `light_only` ("light"), `co_train` with the
 `logit_mse` hint and with the `kd` hint ("distilled"), and `booster_only` ("booster").
@@ -38,11 +38,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import common  # noqa: E402  (benchmarks/common.py; imports rocketctr before TensorFlow)
 
 # isort: split
-from rocketctr import flops
-from rocketctr.config import Config, load_config, parse_override
-from rocketctr.schema import load_schema
-from rocketctr.selection import best_epoch, selection_monitor
-from rocketctr.train import train
+from rocketctr.config.core import Config, load_config, parse_override
+from rocketctr.features.schema import load_schema
+from rocketctr.runs.selected import best_epoch, selection_monitor
+from rocketctr.towers import flops
+from rocketctr.training.train import train
 
 # name -> (config overrides, tower whose metrics count, light-alone baseline of the gap).
 # "distilled" is the config as given; the other distilled variants each change one thing.
@@ -158,7 +158,7 @@ def run_quality(
     variants: dict | None = None,
     verbose: int = 0,
 ) -> dict:
-    """Trains every variant for every seed with `rocketctr.train.train`; aggregates metrics.
+    """Trains every variant for every seed with `rocketctr.training.train`; aggregates metrics.
 
     Args:
         config: the base config (mode and hint are overridden per variant, seed per run).

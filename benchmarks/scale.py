@@ -37,7 +37,7 @@ import common  # noqa: E402  (benchmarks/common.py; imports rocketctr before Ten
 
 # isort: split
 from rocketctr.data.synthetic import ensure_synthetic_criteo  # noqa: E402
-from rocketctr.schema import load_schema  # noqa: E402
+from rocketctr.features.schema import load_schema  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 SCHEMA = ROOT / "data_schemas" / "criteo.yaml"

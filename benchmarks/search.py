@@ -11,7 +11,7 @@
 
 KerasTuner is not used: it imports Keras 3 and rejects tf_keras models even with
 TF_USE_LEGACY_KERAS=1 (keras-team/keras-tuner#1039, open), and rocketctr trains with
-tf_keras. Every point is a config override trained by `rocketctr.train.train` (through
+tf_keras. Every point is a config override trained by `rocketctr.training.train.train` (through
 `quality.run_quality`), so a point is exactly what `rocketctr train --set ...` would do;
 the table is sorted by the scored tower's validation AUC (the light net's unless
 `--mode booster_only`). `--samples N` draws N points of the grid at random instead of all.
@@ -32,7 +32,7 @@ import common  # noqa: E402  (benchmarks/common.py; imports rocketctr before Ten
 import quality  # noqa: E402
 
 # isort: split
-from rocketctr.config import load_config, parse_override
+from rocketctr.config.core import load_config, parse_override
 
 
 def grid_points(grid: list[str], samples: int | None, seed: int) -> list[dict]:

@@ -11,7 +11,7 @@ a feature of that schema). Config: the `pfd`
 preset on that schema, trained to early stopping on the validation AUC of the net scored
 (patience 2, at most --epochs), best epoch kept. "without sequence" runs on the same files
 with both sequences declared privileged: the light net never reads them. Every run goes
-through `rocketctr.train.train()` (benchmarks/quality.py `run_quality`); AUC and GAUC per
+through `rocketctr.training.train.train()` (benchmarks/quality.py `run_quality`); AUC and GAUC per
 user are exact, on the eval rows, mean ± std over seeds.
 """
 
@@ -30,9 +30,9 @@ import common  # noqa: E402  (benchmarks/common.py; imports rocketctr before Ten
 import quality  # noqa: E402
 
 # isort: split
-from rocketctr.config import load_config, parse_override
+from rocketctr.config.core import load_config, parse_override
 from rocketctr.data.synthetic import ensure_synthetic_pfd
-from rocketctr.schema import load_schema
+from rocketctr.features.schema import load_schema
 
 DIN = {"name": "din", "hidden_units": [128, 64], "attention_units": [80, 40]}
 

@@ -47,9 +47,9 @@ from common import load_feature_processor, machine_description  # noqa: E402
 import tensorflow as tf
 
 from rocketctr import serving
-from rocketctr.config import load_config
-from rocketctr.model import build_model
-from rocketctr.schema import load_schema
+from rocketctr.config.core import load_config
+from rocketctr.features.schema import load_schema
+from rocketctr.model.cotrain import build_model
 from rocketctr.serving.latency import (
     graph_loop,
     raw_rows,

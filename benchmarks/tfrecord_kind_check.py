@@ -29,7 +29,7 @@ import tensorflow as tf
 from rocketctr.data import tfrecord
 from rocketctr.data.checks import RowCheck
 from rocketctr.data.synthetic import generate
-from rocketctr.schema import load_schema
+from rocketctr.features.schema import load_schema
 
 
 def _no_check(self, serialized: tf.Tensor) -> RowCheck:

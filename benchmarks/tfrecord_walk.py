@@ -27,7 +27,7 @@ import input_pipeline  # noqa: E402  (imports rocketctr before TensorFlow)
 # isort: split
 from rocketctr.data import tfrecord
 from rocketctr.data.synthetic import generate
-from rocketctr.schema import load_schema
+from rocketctr.features.schema import load_schema
 
 
 def main(argv: list[str] | None = None) -> int:

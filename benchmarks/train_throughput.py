@@ -29,7 +29,7 @@ XLA (`--jit_compile on`) is the product's `train.jit_compile`: the towers' forwa
 are XLA clusters; hashing, the embedding gather and the optimizer updates are not (XLA has
 no strings, and the gather must stay outside to keep sparse table gradients).
 
-FLOPs per example come from `rocketctr.flops` (forward); training ≈ 3× forward (forward +
+FLOPs per example come from `rocketctr.towers.flops` (forward); training ≈ 3× forward (forward +
 two backward products), except the frozen booster in `kd_stage` (1×). Utilisation is the
 achieved GFLOP/s over the best large square `tf.matmul` GFLOP/s measured in this run
 (fp32 and bf16, before and after the timing; the best of the two).
@@ -49,12 +49,12 @@ import common  # noqa: E402  (benchmarks/common.py; imports rocketctr before Ten
 import tensorflow as tf
 import tf_keras
 
-from rocketctr import flops
-from rocketctr.config import Config
+from rocketctr.config.core import Config
 from rocketctr.data import make_dataset
-from rocketctr.model import CoTrainModel, build_model
-from rocketctr.schema import load_schema
-from rocketctr.train import evaluate_towers
+from rocketctr.features.schema import load_schema
+from rocketctr.model.cotrain import CoTrainModel, build_model
+from rocketctr.towers import flops
+from rocketctr.training.train import evaluate_towers
 
 MODES = ("light_only", "booster_only", "co_train", "kd_stage", "co_train_3_lights")
 # co_train_3_lights: the reference light net and two larger ones, one launch (model.lights)

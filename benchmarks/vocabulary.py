@@ -8,7 +8,7 @@ and the rows of the embedding table.
     python benchmarks/vocabulary.py --schema avazu --split_rows 7200 \\
         --train /work/shared/data/avazu/avazu_train_head8999.csv
 
-Every run goes through `rocketctr.train.train()` with the schema's preset (benchmarks/
+Every run goes through `rocketctr.training.train.train()` with the schema's preset (benchmarks/
 quality.py `run_quality`); the vocabulary runs make their statistics pass over the
 training split only.
 """
@@ -28,9 +28,9 @@ import common  # noqa: E402  (benchmarks/common.py; imports rocketctr before Ten
 import quality  # noqa: E402
 
 # isort: split
-from rocketctr import feature_stats
-from rocketctr.config import load_config, parse_override
-from rocketctr.schema import Vocabulary, load_schema
+from rocketctr.config.core import load_config, parse_override
+from rocketctr.features import statistics as feature_stats
+from rocketctr.features.schema import Vocabulary, load_schema
 
 
 def vocabulary_schema(schema, min_count: int):

@@ -2,7 +2,7 @@
 
     CsvExampleGen -> StatisticsGen -> SchemaGen -> [Transform] -> Trainer -> Evaluator -> Pusher
 
-The Trainer runs `rocketctr.tfx_trainer.run_fn` and hands on the light net only; the
+The Trainer runs `rocketctr.tfx.trainer.run_fn` and hands on the light net only; the
 Evaluator computes AUC of that light net with TFMA and blesses it only if AUC > `min_auc`;
 the Pusher copies a blessed model to a filesystem directory TF Serving can watch.
 
@@ -25,8 +25,8 @@ import tensorflow_model_analysis as tfma
 from absl import app, flags
 from tfx import v1 as tfx
 
-RUN_FN = "rocketctr.tfx_trainer.run_fn"
-PREPROCESSING_FN = "rocketctr.tfx_trainer.preprocessing_fn"
+RUN_FN = "rocketctr.tfx.trainer.run_fn"
+PREPROCESSING_FN = "rocketctr.tfx.trainer.preprocessing_fn"
 
 
 def create_pipeline(
@@ -56,12 +56,12 @@ def create_pipeline(
         data_root: a directory of CSV files with a header row (CsvExampleGen splits them
             2:1 into train and eval by a hash of each row).
         module_file: a Python file defining `run_fn` (and `preprocessing_fn` for Transform);
-            None uses `rocketctr.tfx_trainer` from the installed package.
+            None uses `rocketctr.tfx.trainer` from the installed package.
         serving_model_dir: the directory the Pusher pushes blessed models to.
         metadata_path: a SQLite ML Metadata file; None leaves the metadata connection to
             the orchestrator (Kubeflow and Vertex provide their own).
         schema: a rocketctr schema name or YAML path (format tfrecord) for the Trainer;
-            None derives the layout from SchemaGen's schema (see rocketctr.tfx_trainer).
+            None derives the layout from SchemaGen's schema (see rocketctr.tfx.trainer).
         config: a rocketctr preset name or config YAML path.
         train_steps: total training steps; None trains the config's epochs.
         eval_steps: passed to the Trainer's EvalArgs (rocketctr evaluates the whole split).

@@ -99,7 +99,7 @@ def _add_force(p) -> None:
 
 def _train_flags(p) -> None:
     p.add_argument("--config", default="default",
-                   help="A preset name (rocketctr/presets: default, criteo, avazu, frappe, "
+                   help="A preset name (rocketctr/config/presets: default, criteo, avazu, frappe, "
                    "pfd) or a YAML path.")  # fmt: skip
     p.add_argument(
         "--train",
@@ -362,7 +362,7 @@ def parse(argv: list[str]) -> argparse.Namespace:
 
 
 def resolve_config(args):
-    from rocketctr.config import load_config, parse_override
+    from rocketctr.config.core import load_config, parse_override
 
     config = load_config(args.config)
     overrides = dict(parse_override(s) for s in args.set)
@@ -382,15 +382,16 @@ def train_main(args) -> int:
     if args.export:
         check_writable_dir(export_base(args), "--export_dir")
     if args.train and args.eval:  # before TensorFlow loads: a wrong layout fails at once
-        from rocketctr.file_layout import check_layout
-        from rocketctr.schema import load_schema
+        from rocketctr.data.file_layout import check_layout
+        from rocketctr.features.schema import load_schema
 
         schema = load_schema(config.schema)
         for patterns in args.train, args.eval:
             check_layout(schema, patterns, config.train.bad_rows)
 
-    from rocketctr import distribute, rundir
-    from rocketctr.distill.codistill import CodistillReplica
+    from rocketctr.runs import rundir
+    from rocketctr.training import distribute
+    from rocketctr.training.codistill import CodistillReplica
 
     task = distribute.cluster_task()
     if task is not None:
@@ -411,8 +412,8 @@ class UsageError(ValueError):
 
 
 def _train_and_export(args, config, model_dir: Path, replica) -> int:
-    from rocketctr import train
     from rocketctr.data import synthetic
+    from rocketctr.training import train
 
     train_files, eval_files = args.train, args.eval
     if bool(train_files) != bool(eval_files):
@@ -442,7 +443,7 @@ def export_base(args) -> Path:
 
 
 def item_vectors_main(args) -> int:
-    from rocketctr import catalogue
+    from rocketctr.serving import catalogue
 
     counts = catalogue.write_item_vectors(
         args.export_dir, args.catalogue, None, args.output, id_column=args.id_column
@@ -454,9 +455,9 @@ def item_vectors_main(args) -> int:
 
 
 def evaluate_main(args) -> int:
-    from rocketctr.evaluation import describe_scored, evaluate_run, metrics_only
     from rocketctr.files import write_atomically
-    from rocketctr.metrics import format_table
+    from rocketctr.scoring.evaluation import describe_scored, evaluate_run, metrics_only
+    from rocketctr.scoring.metrics import format_table
 
     result = evaluate_run(
         args.model_dir, args.data, tower=args.tower, bad_rows=args.bad_rows,
@@ -480,7 +481,7 @@ def evaluate_main(args) -> int:
 
 
 def predict_main(args) -> int:
-    from rocketctr.predict import predict
+    from rocketctr.scoring.predict import predict
 
     if bool(args.model_dir) == bool(args.export_dir):
         raise UsageError("predict needs exactly one of --model_dir and --export_dir.")
@@ -495,7 +496,7 @@ def predict_main(args) -> int:
 
 
 def report_main(args) -> int:
-    from rocketctr.report import write_report
+    from rocketctr.scoring.report import write_report
 
     summary = write_report(
         args.model_dir, args.output, baseline_dir=args.baseline_dir, test=args.test,
@@ -506,11 +507,11 @@ def report_main(args) -> int:
 
 
 def summary_main(args) -> int:
-    from rocketctr.config import load_config, parse_override
-    from rocketctr.evaluation import run_towers
-    from rocketctr.flops import flops_per_example
-    from rocketctr.model import build_model
-    from rocketctr.schema import load_schema
+    from rocketctr.config.core import load_config, parse_override
+    from rocketctr.features.schema import load_schema
+    from rocketctr.model.cotrain import build_model
+    from rocketctr.scoring.evaluation import run_towers
+    from rocketctr.towers.flops import flops_per_example
 
     config = load_config(args.config).replace(dict(parse_override(s) for s in args.set))
     model = build_model(config, load_schema(config.schema))
@@ -533,7 +534,7 @@ def summary_main(args) -> int:
 
 def frontier_main(args) -> int:
     from rocketctr.files import write_atomically
-    from rocketctr.frontier import format_frontier, measure_frontier
+    from rocketctr.scoring.frontier import format_frontier, measure_frontier
 
     if args.batch < 1:
         raise UsageError(f"--batch must be >= 1. Received: {args.batch}")
@@ -552,7 +553,7 @@ def frontier_main(args) -> int:
 
 def export_main(args) -> int:
     from rocketctr import serving
-    from rocketctr.config import parse_override
+    from rocketctr.config.core import parse_override
     from rocketctr.files import check_writable_dir
 
     overrides = dict(parse_override(s) for s in args.set)  # export.* keys only
@@ -638,7 +639,10 @@ def _terminate(signum, frame) -> None:
 def stop_exit_code(error: Exception) -> int | None:
     """The exit code of a run that stopped on purpose: it diverged (3), or a signal stopped
     it after saving (4); None for any other error."""
-    health, resume = sys.modules.get("rocketctr.health"), sys.modules.get("rocketctr.resume")
+    health, resume = (
+        sys.modules.get("rocketctr.training.health"),
+        sys.modules.get("rocketctr.training.resume"),
+    )
     if health is not None and isinstance(error, health.TrainingDiverged):
         return DIVERGED_EXIT_CODE
     if resume is not None and isinstance(error, resume.TrainingStopped):
@@ -649,10 +653,10 @@ def stop_exit_code(error: Exception) -> int | None:
 def user_error_message(error: Exception) -> str | None:
     """The one-line message of an error in the user's input, config, files or run dir (exit
     code 2, no trace), or None for any other error."""
-    from rocketctr.config import ConfigError
-    from rocketctr.file_layout import LayoutError
+    from rocketctr.config.core import ConfigError
+    from rocketctr.data.file_layout import LayoutError
+    from rocketctr.features.schema import SchemaError
     from rocketctr.files import PathError
-    from rocketctr.schema import SchemaError
 
     user_errors = (ConfigError, SchemaError, LayoutError, FileNotFoundError, UsageError, PathError)
     if isinstance(error, user_errors):
@@ -665,9 +669,9 @@ def user_error_message(error: Exception) -> str | None:
         return None  # the errors below come from code that runs with TensorFlow loaded
     import tensorflow as tf
 
-    from rocketctr.catalogue import CatalogueError
     from rocketctr.data import BadRowError
-    from rocketctr.rundir import RunLockedError
+    from rocketctr.runs.rundir import RunLockedError
+    from rocketctr.serving.catalogue import CatalogueError
     from rocketctr.serving.export_error import ExportError
 
     if isinstance(error, _tf_environment_errors(tf)) or (

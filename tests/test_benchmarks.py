@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from rocketctr.config import Config
+from rocketctr.config.core import Config
 from rocketctr.data.synthetic import generate, write_criteo_tsv
 
 BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"

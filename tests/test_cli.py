@@ -189,7 +189,7 @@ def test_a_second_run_on_a_busy_model_dir_is_refused_naming_the_first(tmp_path):
     import signal
     import time
 
-    from rocketctr import rundir
+    from rocketctr.runs import rundir
 
     model_dir = tmp_path / "run"
     first = subprocess.Popen(
@@ -270,8 +270,8 @@ def test_a_file_that_does_not_match_the_schema_fails_before_training_in_one_line
 
 def test_inputs_without_a_usable_row_are_refused_naming_the_files(tmp_path, data):
     from rocketctr.data import BadRowError
-    from rocketctr.schema import load_schema
-    from rocketctr.train import check_inputs
+    from rocketctr.features.schema import load_schema
+    from rocketctr.training.train import check_inputs
 
     schema = load_schema("criteo")
     empty = tmp_path / "empty.tsv"
@@ -293,8 +293,8 @@ def test_export_command_checks_on_the_runs_eval_rows_and_writes_warmup(tmp_path,
     import tensorflow as tf
     from tensorflow_serving.apis import prediction_log_pb2
 
-    from rocketctr import train
-    from rocketctr.config import Config
+    from rocketctr.config.core import Config
+    from rocketctr.training import train
 
     train_file, eval_file = data
     config = Config.from_dict(

@@ -1,8 +1,8 @@
 import pytest
 
-from rocketctr.config import Config, ConfigError, load_config, parse_override, preset_names
+from rocketctr.config.core import Config, ConfigError, load_config, parse_override, preset_names
 from rocketctr.distill.base import parse_methods
-from rocketctr.schema import SchemaError, load_schema, parse_schema, schema_names
+from rocketctr.features.schema import SchemaError, load_schema, parse_schema, schema_names
 
 
 def test_presets_and_schemas_load():

@@ -14,10 +14,10 @@ import pytest
 import tensorflow as tf
 import yaml
 
-from rocketctr import train
-from rocketctr.config import Config, ConfigError
-from rocketctr.evaluation import evaluate_run, run_history
-from rocketctr.predict import predict
+from rocketctr.config.core import Config, ConfigError
+from rocketctr.scoring.evaluation import evaluate_run, run_history
+from rocketctr.scoring.predict import predict
+from rocketctr.training import train
 from tests.helpers import SHARED_DATA
 
 SCHEMA = {
@@ -214,7 +214,7 @@ def test_predict_never_replaces_its_input_and_an_existing_output_only_when_asked
 def test_a_predict_whose_output_appears_meanwhile_leaves_it_alone(tiny, tmp_path, monkeypatch):
     """Two predicts to one output: each writes its own partial file, and the one that
     finishes second is refused rather than replacing the other's file."""
-    import rocketctr.predict as predict_module
+    import rocketctr.scoring.predict as predict_module
 
     out = tmp_path / "scores.parquet"
     check = predict_module.check_output

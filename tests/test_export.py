@@ -22,12 +22,12 @@ import yaml
 from tensorflow_serving.apis import prediction_log_pb2
 
 from rocketctr import serving
-from rocketctr.config import Config, ConfigError, save_config
+from rocketctr.config.core import Config, ConfigError, save_config
 from rocketctr.data import make_dataset
-from rocketctr.feature_format import record_run_format
-from rocketctr.metrics import auc
-from rocketctr.model import build_model, variable_role
-from rocketctr.schema import load_schema
+from rocketctr.features.format import record_run_format
+from rocketctr.features.schema import load_schema
+from rocketctr.model.cotrain import build_model, variable_role
+from rocketctr.scoring.metrics import auc
 from rocketctr.serving import quality, verification
 from tests.helpers import SHARED_DATA, random_features, random_labels
 

@@ -10,13 +10,14 @@ import rocketctr  # noqa: F401  (selects Keras 2 before TensorFlow loads)
 import pytest
 import tensorflow as tf
 
-from rocketctr import feature_format, serving
-from rocketctr.config import Config, ConfigError, save_config
-from rocketctr.layers.features import HASHING_VERSION
-from rocketctr.model import build_model
-from rocketctr.rundir import restore_run
-from rocketctr.schema import load_schema
-from rocketctr.train import prepare_model_dir
+from rocketctr import serving
+from rocketctr.config.core import Config, ConfigError, save_config
+from rocketctr.features import format as feature_format
+from rocketctr.features.processor import HASHING_VERSION
+from rocketctr.features.schema import load_schema
+from rocketctr.model.cotrain import build_model
+from rocketctr.runs.rundir import restore_run
+from rocketctr.training.train import prepare_model_dir
 
 TINY = {
     "embedding_dim": 2,

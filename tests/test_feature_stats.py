@@ -13,11 +13,12 @@ import pytest
 import tensorflow as tf
 import yaml
 
-from rocketctr import feature_stats, serving
-from rocketctr.config import Config, ConfigError
-from rocketctr.layers.features import FeatureProcessor
-from rocketctr.schema import SchemaError, parse_schema
-from rocketctr.train import train
+from rocketctr import serving
+from rocketctr.config.core import Config, ConfigError
+from rocketctr.features import statistics as feature_stats
+from rocketctr.features.processor import FeatureProcessor
+from rocketctr.features.schema import SchemaError, parse_schema
+from rocketctr.training.train import train
 
 SPEC = {
     "name": "stats",

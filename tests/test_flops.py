@@ -5,10 +5,10 @@ Criteo with embedding_dim 2: F = 26 fields, D = 13 dense, x0 = 26*2 + 13 = 65 wi
 
 import pytest
 
-from rocketctr.config import Config
-from rocketctr.flops import flops_per_example, fm_pairwise_flops
-from rocketctr.model import build_model
-from rocketctr.schema import load_schema
+from rocketctr.config.core import Config
+from rocketctr.features.schema import load_schema
+from rocketctr.model.cotrain import build_model
+from rocketctr.towers.flops import flops_per_example, fm_pairwise_flops
 
 SCHEMA = load_schema("criteo")
 

@@ -11,11 +11,11 @@ import pytest
 import tensorflow as tf
 
 from rocketctr import serving
-from rocketctr.config import Config
-from rocketctr.flops import flops_per_example
-from rocketctr.model import build_model, variable_role
-from rocketctr.schema import parse_schema
+from rocketctr.config.core import Config
+from rocketctr.features.schema import parse_schema
+from rocketctr.model.cotrain import build_model, variable_role
 from rocketctr.serving.verification import loaded_variables
+from rocketctr.towers.flops import flops_per_example
 from rocketctr.towers.fm import fm_pairwise
 
 # Three id fields (4, 3 and 5 table rows: ids + the OOV row) and one dense column; `b` is

@@ -6,10 +6,10 @@ import sys
 
 import pytest
 
-from rocketctr.config import Config, ConfigError
-from rocketctr.evaluation import evaluate_run
-from rocketctr.frontier import format_frontier, measure_frontier, pareto_set, pick_light
-from rocketctr.train import train
+from rocketctr.config.core import Config, ConfigError
+from rocketctr.scoring.evaluation import evaluate_run
+from rocketctr.scoring.frontier import format_frontier, measure_frontier, pareto_set, pick_light
+from rocketctr.training.train import train
 from tests.distribute.test_distribute import _env
 
 
@@ -114,9 +114,9 @@ def test_the_frontier_command_writes_its_json(run, tmp_path):
 
 def test_train_exports_the_best_light_net_within_the_latency_budget(run, tmp_path, capsys):
     from rocketctr import serving
-    from rocketctr.evaluation import run_history
-    from rocketctr.rundir import restore_run
-    from rocketctr.train import TrainResult, export_trained
+    from rocketctr.runs.rundir import restore_run
+    from rocketctr.scoring.evaluation import run_history
+    from rocketctr.training.train import TrainResult, export_trained
 
     model_dir, _, data = run
     model, config, _, _ = restore_run(model_dir)
@@ -142,7 +142,7 @@ def test_train_exports_the_best_light_net_within_the_latency_budget(run, tmp_pat
 
 
 def test_the_report_of_a_run_of_several_light_nets_has_its_frontier(run, tmp_path):
-    from rocketctr.report import write_report
+    from rocketctr.scoring.report import write_report
 
     model_dir, baseline_dir, _ = run
     out = tmp_path / "report.html"
@@ -169,8 +169,8 @@ def test_metrics_json_records_each_nets_own_best_epoch(run):
 def test_predict_scores_the_chosen_light_net_at_its_best_epoch(run, tmp_path):
     import pandas as pd
 
-    from rocketctr.metrics import auc
-    from rocketctr.predict import predict
+    from rocketctr.scoring.metrics import auc
+    from rocketctr.scoring.predict import predict
 
     model_dir, _, data = run
     scored = evaluate_run(model_dir, [str(data[1])])["towers"]

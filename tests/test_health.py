@@ -12,11 +12,11 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from rocketctr import health
-from rocketctr.config import Config
-from rocketctr.health import (
+from rocketctr.config.core import Config
+from rocketctr.model.cotrain import LogitSpread
+from rocketctr.training import health
+from rocketctr.training.health import (
     DivergenceGuard,
-    LogitSpread,
     TrainingDiverged,
     check_state,
     light_health,
@@ -120,8 +120,8 @@ def test_a_dead_light_net_is_flagged_stops_the_run_and_is_not_exported(
     """A light net whose output is constant (its logits times 0: what dead ReLUs give):
     the run warns and stops after its first epoch, and the export gate refuses it."""
     from rocketctr import serving
-    from rocketctr import train as train_module
     from rocketctr.towers.mlp import MLPTower
+    from rocketctr.training import train as train_module
 
     call = MLPTower.call
 

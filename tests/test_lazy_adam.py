@@ -4,8 +4,8 @@ import numpy as np
 import tensorflow as tf
 import tf_keras
 
-from rocketctr.config import OptimizerConfig
-from rocketctr.model import LazyAdam, build_optimizer
+from rocketctr.config.core import OptimizerConfig
+from rocketctr.model.optimizers import LazyAdam, build_optimizer
 
 
 def _table(seed: int = 0) -> tf.Variable:

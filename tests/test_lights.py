@@ -6,11 +6,12 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from rocketctr.config import Config, ConfigError
-from rocketctr.evaluation import score_at_best
-from rocketctr.model import build_model, variable_role
-from rocketctr.schema import load_schema
-from rocketctr.selection import Selection, light_epoch, load_light
+from rocketctr.config.core import Config, ConfigError
+from rocketctr.features.schema import load_schema
+from rocketctr.model.cotrain import build_model, variable_role
+from rocketctr.runs.selected import light_epoch, load_light
+from rocketctr.scoring.evaluation import score_at_best
+from rocketctr.training.selection import Selection
 from tests.helpers import random_features, random_labels
 
 SCHEMA = load_schema("criteo")
@@ -331,7 +332,7 @@ def test_each_light_nets_export_holds_its_own_variables_and_scores_like_it(tmp_p
 
 
 def test_a_resume_with_other_light_nets_names_each_added_or_removed_net():
-    from rocketctr.train import _config_changes, _flatten
+    from rocketctr.training.train import _config_changes, _flatten
 
     saved = _flatten(_config().to_dict())
     other = {"model.lights": {**LIGHTS, "big": {"name": "mlp"}},

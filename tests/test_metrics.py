@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from rocketctr import metrics
+from rocketctr.scoring import metrics
 
 
 def test_auc_by_hand_with_ties():

@@ -5,9 +5,9 @@ import pytest
 import tensorflow as tf
 import tf_keras
 
-from rocketctr.config import Config, ConfigError
-from rocketctr.model import build_model, variable_role
-from rocketctr.schema import load_schema
+from rocketctr.config.core import Config, ConfigError
+from rocketctr.features.schema import load_schema
+from rocketctr.model.cotrain import build_model, variable_role
 from tests.helpers import random_features, random_labels
 
 SCHEMA = load_schema("criteo")

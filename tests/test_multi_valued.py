@@ -10,11 +10,11 @@ import pytest
 import tensorflow as tf
 
 from rocketctr import serving
-from rocketctr.config import Config
+from rocketctr.config.core import Config
 from rocketctr.data import make_dataset
-from rocketctr.layers.features import HASH_SPACE, FeatureProcessor
-from rocketctr.model import build_model
-from rocketctr.schema import SchemaError, load_schema, parse_schema
+from rocketctr.features.processor import HASH_SPACE, FeatureProcessor
+from rocketctr.features.schema import SchemaError, load_schema, parse_schema
+from rocketctr.model.cotrain import build_model
 
 
 def _schema(pooling: str = "mean", **extra):

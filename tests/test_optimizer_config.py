@@ -6,8 +6,8 @@ import pytest
 import tensorflow as tf
 import tf_keras
 
-from rocketctr.config import Config, ConfigError, OptimizerConfig, load_config
-from rocketctr.model import build_optimizer
+from rocketctr.config.core import Config, ConfigError, OptimizerConfig, load_config
+from rocketctr.model.optimizers import build_optimizer
 
 
 def _steps(optimizer, variable, n, grad=1.0):

@@ -6,10 +6,10 @@ import re
 
 import pytest
 
-from rocketctr import train
-from rocketctr.config import ConfigError
-from rocketctr.evaluation import evaluate_run
-from rocketctr.report import write_report
+from rocketctr.config.core import ConfigError
+from rocketctr.scoring.evaluation import evaluate_run
+from rocketctr.scoring.report import write_report
+from rocketctr.training import train
 from tests.browser import CHROMIUM, load_page
 from tests.test_evaluation import _config, tiny  # noqa: F401  (the module's run fixture)
 

@@ -21,8 +21,8 @@ import pytest
 import tensorflow as tf
 
 from rocketctr.data import synthetic
-from rocketctr.resume import DataPosition, skip_trained
-from rocketctr.rundir import checkpoint_paths
+from rocketctr.runs.rundir import checkpoint_paths
+from rocketctr.training.resume import DataPosition, skip_trained
 from tests.distribute.test_distribute import TINY, _env
 from tests.test_faults import _temporaries
 
@@ -110,7 +110,7 @@ def uninterrupted(tmp_path_factory, data):
 
 def test_data_stream_replays_an_epoch_from_its_pass_index_and_skips_trained_batches(data):
     from rocketctr.data import make_dataset
-    from rocketctr.schema import load_schema
+    from rocketctr.features.schema import load_schema
 
     schema = load_schema("criteo")
 

@@ -10,11 +10,11 @@ import pytest
 import tensorflow as tf
 import yaml
 
-from rocketctr.config import Config, ConfigError
-from rocketctr.model import build_model
-from rocketctr.rundir import SCHEMA_FILE, RunPosition, restore_run
-from rocketctr.schema import load_schema
-from rocketctr.train import prepare_model_dir
+from rocketctr.config.core import Config, ConfigError
+from rocketctr.features.schema import load_schema
+from rocketctr.model.cotrain import build_model
+from rocketctr.runs.rundir import SCHEMA_FILE, RunPosition, restore_run
+from rocketctr.training.train import prepare_model_dir
 
 SCHEMA = {
     "name": "small",

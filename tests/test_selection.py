@@ -7,10 +7,11 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from rocketctr.config import Config, ConfigError
-from rocketctr.model import build_model
-from rocketctr.schema import load_schema
-from rocketctr.selection import Selection, best_epoch, selection_monitor
+from rocketctr.config.core import Config, ConfigError
+from rocketctr.features.schema import load_schema
+from rocketctr.model.cotrain import build_model
+from rocketctr.runs.selected import best_epoch, selection_monitor
+from rocketctr.training.selection import Selection
 
 TINY = {
     "embedding_dim": 4,

@@ -10,11 +10,11 @@ import pytest
 import tensorflow as tf
 
 from rocketctr import serving
-from rocketctr.config import Config, ConfigError
+from rocketctr.config.core import Config, ConfigError
 from rocketctr.data import make_dataset
-from rocketctr.layers.features import FeatureProcessor
-from rocketctr.model import build_model
-from rocketctr.schema import SchemaError, load_schema, parse_schema
+from rocketctr.features.processor import FeatureProcessor
+from rocketctr.features.schema import SchemaError, load_schema, parse_schema
+from rocketctr.model.cotrain import build_model
 from rocketctr.serving.verification import loaded_variables
 from rocketctr.towers.din import TargetAttention
 from tests.helpers import SHARED_DATA

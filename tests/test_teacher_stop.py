@@ -7,13 +7,14 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from rocketctr.config import Config, ConfigError, load_config
-from rocketctr.evaluation import score_at_best
-from rocketctr.model import build_model
-from rocketctr.schema import load_schema
-from rocketctr.selection import Selection, booster_epoch, load_booster
+from rocketctr.config.core import Config, ConfigError, load_config
+from rocketctr.features.schema import load_schema
+from rocketctr.model.cotrain import build_model
+from rocketctr.runs.selected import booster_epoch, load_booster
+from rocketctr.scoring.evaluation import score_at_best
 from rocketctr.serving import export_light
 from rocketctr.serving.verification import loaded_variables
+from rocketctr.training.selection import Selection
 from tests.helpers import random_features, random_labels
 
 SCHEMA = load_schema("criteo")
@@ -230,7 +231,7 @@ def test_the_export_of_a_run_whose_teacher_froze_holds_the_light_path_only(tmp_p
 
 
 def test_the_report_marks_where_the_teacher_froze(tmp_path):
-    from rocketctr.report import _teacher_note, curves_plot
+    from rocketctr.scoring.report import _teacher_note, curves_plot
 
     config, model = _model(patience=2)
     history = []

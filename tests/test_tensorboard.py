@@ -6,10 +6,10 @@ import rocketctr  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow load
 import tensorflow as tf
 import tf_keras
 
-from rocketctr.config import Config
-from rocketctr.model import build_model
-from rocketctr.schema import load_schema
-from rocketctr.train import BatchTensorBoard
+from rocketctr.config.core import Config
+from rocketctr.features.schema import load_schema
+from rocketctr.model.cotrain import build_model
+from rocketctr.training.train import BatchTensorBoard
 from tests.helpers import random_features, random_labels
 
 TINY = {

@@ -1,4 +1,4 @@
-"""rocketctr.tfx_trainer's pieces that need no TFX install: config, schema, file copying.
+"""rocketctr.tfx.trainer's pieces that need no TFX install: config, schema, file copying.
 
 The whole TFX pipeline runs in tests/tfx (under .ci/tfx).
 """
@@ -12,9 +12,9 @@ import rocketctr  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow load
 # isort: split
 import pytest
 
-from rocketctr import tfx_trainer
-from rocketctr.config import ConfigError, load_config
-from rocketctr.schema import parse_schema
+from rocketctr.config.core import ConfigError, load_config
+from rocketctr.features.schema import parse_schema
+from rocketctr.tfx import trainer as tfx_trainer
 
 
 def _tfmd(**features: int):

@@ -10,9 +10,9 @@ import rocketctr  # noqa: F401  (selects Keras 2 before TensorFlow loads)
 import pytest
 import yaml
 
-from rocketctr.config import Config, ConfigError
-from rocketctr.rundir import checkpoint_paths
-from rocketctr.train import train
+from rocketctr.config.core import Config, ConfigError
+from rocketctr.runs.rundir import checkpoint_paths
+from rocketctr.training.train import train
 
 ROWS = "".join(f"{i % 2}\t{i % 5}\tv{i % 3}\tw{i % 4}\n" for i in range(16))
 

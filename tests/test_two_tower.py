@@ -12,13 +12,14 @@ import pytest
 import tensorflow as tf
 import yaml
 
-from rocketctr import catalogue, serving
-from rocketctr.config import Config, ConfigError
+from rocketctr import serving
+from rocketctr.config.core import Config, ConfigError
 from rocketctr.data import make_dataset
 from rocketctr.data.synthetic import generate_pfd, pfd_item_catalogue
-from rocketctr.layers.features import FeatureProcessor
-from rocketctr.model import build_model, variable_role
-from rocketctr.schema import SchemaError, load_schema, parse_schema
+from rocketctr.features.processor import FeatureProcessor
+from rocketctr.features.schema import SchemaError, load_schema, parse_schema
+from rocketctr.model.cotrain import build_model, variable_role
+from rocketctr.serving import catalogue
 from tests.helpers import SHARED_DATA, random_features, random_labels
 
 SCHEMA = load_schema("synthetic_pfd")

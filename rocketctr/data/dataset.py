@@ -13,7 +13,7 @@ from rocketctr.data.parquet import ParquetReader
 from rocketctr.data.reader import Reader
 from rocketctr.data.text import DelimitedReader, LibfmReader
 from rocketctr.data.tfrecord import TFRecordReader
-from rocketctr.schema import Schema
+from rocketctr.features.schema import Schema
 
 READERS: dict[str, type[Reader]] = {
     "csv": DelimitedReader,

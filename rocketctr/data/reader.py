@@ -19,7 +19,7 @@ import tensorflow as tf
 
 from rocketctr.data.bad_row_report import BadRowError
 from rocketctr.data.checks import BINARY_LABELS, ParsedChunk
-from rocketctr.schema import Schema
+from rocketctr.features.schema import Schema
 
 _GZIP_MAGIC = b"\x1f\x8b\x08"  # gzip header: magic bytes + "deflate" method
 

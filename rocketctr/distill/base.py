@@ -20,7 +20,7 @@ from typing import Any, ClassVar, NamedTuple
 import tensorflow as tf
 import tf_keras
 
-from rocketctr.config import ConfigError, DistillConfig, section_from_dict
+from rocketctr.config.core import ConfigError, DistillConfig, section_from_dict
 from rocketctr.towers.base import TowerOutput
 
 _REGISTRY: dict[str, type[Method]] = {}

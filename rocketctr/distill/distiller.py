@@ -18,7 +18,7 @@ from typing import NamedTuple
 import tensorflow as tf
 import tf_keras
 
-from rocketctr.config import DistillConfig
+from rocketctr.config.core import DistillConfig
 from rocketctr.distill.base import MethodContext, MethodInputs, build_methods
 from rocketctr.distill.pfd import light_label_weight
 from rocketctr.distill.schedule import schedule_fraction, validate_schedule

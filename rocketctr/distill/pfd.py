@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import tensorflow as tf
 
-from rocketctr.config import ConfigError, DistillConfig
+from rocketctr.config.core import ConfigError, DistillConfig
 from rocketctr.distill.base import total_weight
 
 HINT_FORMS = ("additive", "convex")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import tensorflow as tf
 
-from rocketctr.config import ConfigError, DistillConfig
+from rocketctr.config.core import ConfigError, DistillConfig
 from rocketctr.distill.base import parse_methods, total_weight
 from rocketctr.distill.pfd import validate_hint_form
 

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 import tensorflow as tf
 
-from rocketctr.config import ConfigError
+from rocketctr.config.core import ConfigError
 from rocketctr.distill.base import Method, MethodInputs, check_positive
 
 WEIGHTINGS = ("position", "rank_discrepancy")

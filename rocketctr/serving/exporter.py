@@ -22,8 +22,8 @@ from pathlib import Path
 from typing import Any
 
 from rocketctr.files import naming_disk_full, variable_bytes
-from rocketctr.model import CoTrainModel
-from rocketctr.rundir import RunFileError, load_run_config
+from rocketctr.model.cotrain import CoTrainModel
+from rocketctr.runs.rundir import RunFileError, load_run_config
 from rocketctr.serving.example_codec import resolve_example_dtypes
 from rocketctr.serving.example_rows import as_numpy_labels, as_numpy_rows, synthetic_rows
 from rocketctr.serving.export_error import ExportError

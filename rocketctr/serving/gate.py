@@ -27,10 +27,10 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
-from rocketctr.config import Config
-from rocketctr.health import AUC_FLOOR, light_optimizer, lower_rate_hint
-from rocketctr.metrics import auc
+from rocketctr.config.core import Config
+from rocketctr.scoring.metrics import auc
 from rocketctr.serving.export_error import ExportError
+from rocketctr.training.health import AUC_FLOOR, light_optimizer, lower_rate_hint
 
 CONSTANT_SPREAD = 1e-6  # max - min of the probabilities at or below this: constant output
 SERVING_SIGNATURE = "serving_default"

@@ -32,7 +32,7 @@ from collections.abc import Sequence
 import numpy as np
 import tensorflow as tf
 
-from rocketctr.schema import Schema
+from rocketctr.features.schema import Schema
 
 ROWS = "light_rows"
 SCALES = "light_row_scales"

@@ -11,7 +11,7 @@ import math
 
 import numpy as np
 
-from rocketctr.metrics import auc, logloss
+from rocketctr.scoring.metrics import auc, logloss
 from rocketctr.serving.export_error import ExportError
 
 # Largest |AUC(export) − AUC(float32 light net)| accepted on the export's eval rows.

@@ -8,8 +8,9 @@ from typing import Any
 
 import tensorflow as tf
 
-from rocketctr.model import CoTrainModel
-from rocketctr.rundir import (
+from rocketctr.features.schema import Schema
+from rocketctr.model.cotrain import CoTrainModel
+from rocketctr.runs.rundir import (
     EVAL_DATA_FILE,
     METRICS_FILE,
     RunFileError,
@@ -17,7 +18,6 @@ from rocketctr.rundir import (
     read_run_file,
     restore_run,
 )
-from rocketctr.schema import Schema
 from rocketctr.serving.example_rows import PARITY_ROWS
 from rocketctr.serving.export_error import ExportError
 

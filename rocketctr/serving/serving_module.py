@@ -23,7 +23,7 @@ from pathlib import Path
 
 import tensorflow as tf
 
-from rocketctr.model import CoTrainModel
+from rocketctr.model.cotrain import CoTrainModel
 from rocketctr.serving.example_codec import parse_examples
 from rocketctr.serving.export_error import ExportError
 from rocketctr.serving.light_table import LightTable

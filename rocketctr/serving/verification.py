@@ -23,7 +23,7 @@ import numpy as np
 import tensorflow as tf
 from tensorflow.core.protobuf import saved_model_pb2
 
-from rocketctr.model import CoTrainModel, variable_role
+from rocketctr.model.cotrain import CoTrainModel, variable_role
 from rocketctr.serving import light_table as light_table_lib
 from rocketctr.serving.example_codec import serialize_examples
 from rocketctr.serving.export_error import ExportError

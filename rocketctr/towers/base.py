@@ -12,7 +12,7 @@ from typing import Any, NamedTuple
 import tensorflow as tf
 import tf_keras
 
-from rocketctr.config import ConfigError, TowerConfig
+from rocketctr.config.core import ConfigError, TowerConfig
 from rocketctr.layers.first_order import FirstOrder
 
 _REGISTRY: dict[str, type[Tower]] = {}

@@ -7,7 +7,7 @@ import tensorflow as tf
 import tensorflow_recommenders as tfrs
 import tf_keras
 
-from rocketctr.config import ConfigError
+from rocketctr.config.core import ConfigError
 from rocketctr.layers.cross import VectorCross
 from rocketctr.layers.mlp import MLP
 from rocketctr.towers.base import Tower, TowerOutput, flat_inputs

@@ -11,8 +11,8 @@ from __future__ import annotations
 import tensorflow as tf
 import tf_keras
 
-from rocketctr.config import ConfigError
-from rocketctr.layers.features import FeatureProcessor
+from rocketctr.config.core import ConfigError
+from rocketctr.features.processor import FeatureProcessor
 from rocketctr.layers.mlp import MLP
 from rocketctr.towers.base import Lookup, Tower, TowerOutput, VectorSignature, flat_inputs
 

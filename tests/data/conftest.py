@@ -12,7 +12,7 @@ import pytest
 import tensorflow as tf
 
 from rocketctr.data import dataset as dataset_module
-from rocketctr.schema import Schema, parse_schema
+from rocketctr.features.schema import Schema, parse_schema
 
 # <repo>/../shared/data: real data kept outside the repository (not redistributable).
 SHARED_DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"

@@ -13,7 +13,7 @@ import math
 import numpy as np
 
 from rocketctr.data import BadRowReport, make_dataset
-from rocketctr.schema import load_schema
+from rocketctr.features.schema import load_schema
 
 
 def _python_number(field: str) -> float:

@@ -46,9 +46,9 @@ import pytest
 
 from rocketctr.cli import user_error_message
 from rocketctr.data import BadRowReport, make_dataset
-from rocketctr.file_layout import LayoutError, check_layout
-from rocketctr.schema import load_schema
-from rocketctr.train import check_inputs
+from rocketctr.data.file_layout import LayoutError, check_layout
+from rocketctr.features.schema import load_schema
+from rocketctr.training.train import check_inputs
 from tests.helpers import _example, write_tfrecord
 
 ROWS = 30

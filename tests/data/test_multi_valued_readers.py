@@ -10,7 +10,7 @@ import pytest
 import tensorflow as tf
 
 from rocketctr.data import BadRowError, make_dataset
-from rocketctr.schema import SchemaError
+from rocketctr.features.schema import SchemaError
 
 # Four rows: three genres, none, one, and six (more than max_length). C2 is the user id.
 GENRES = [["drama", "crime", "war"], [], ["comedy"], ["a", "b", "c", "d", "e", "f"]]

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 from rocketctr.data import synthetic
-from rocketctr.metrics import auc
-from rocketctr.schema import load_schema
+from rocketctr.features.schema import load_schema
+from rocketctr.scoring.metrics import auc
 
 
 def test_rows_follow_the_schema_and_dwell_time_is_strongly_predictive():

@@ -6,10 +6,10 @@ import pytest
 import tensorflow as tf
 
 from rocketctr import serving
-from rocketctr.config import Config, ConfigError, DistillConfig
+from rocketctr.config.core import Config, ConfigError, DistillConfig
 from rocketctr.distill.base import MethodContext, MethodInputs, build_methods
-from rocketctr.model import build_model, variable_role
-from rocketctr.schema import load_schema
+from rocketctr.features.schema import load_schema
+from rocketctr.model.cotrain import build_model, variable_role
 from rocketctr.serving.verification import check_variables, loaded_variables
 from rocketctr.towers import TowerOutput
 from tests.helpers import random_features, random_labels

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from rocketctr.config import ConfigError, DistillConfig
+from rocketctr.config.core import ConfigError, DistillConfig
 from rocketctr.distill.base import MethodContext, MethodInputs, build_methods
 from rocketctr.towers import TowerOutput
 

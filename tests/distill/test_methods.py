@@ -6,10 +6,10 @@ import pytest
 import tensorflow as tf
 import tf_keras
 
-from rocketctr.config import Config, ConfigError
+from rocketctr.config.core import Config, ConfigError
 from rocketctr.distill import method_names
-from rocketctr.model import build_model, variable_role
-from rocketctr.schema import load_schema
+from rocketctr.features.schema import load_schema
+from rocketctr.model.cotrain import build_model, variable_role
 from tests.helpers import frappe_rows_of_four_users, random_labels
 
 FRAPPE = load_schema("frappe")  # user_id: user

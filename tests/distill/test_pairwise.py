@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from rocketctr.config import Config, ConfigError
+from rocketctr.config.core import Config, ConfigError
 from rocketctr.distill.pairwise import pairwise_per_example
-from rocketctr.model import build_model, variable_role
-from rocketctr.schema import load_schema
+from rocketctr.features.schema import load_schema
+from rocketctr.model.cotrain import build_model, variable_role
 from rocketctr.towers import TowerOutput
 from tests.helpers import frappe_rows_of_four_users, random_labels
 

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from rocketctr.config import Config, ConfigError
-from rocketctr.model import build_model, variable_role
-from rocketctr.schema import load_schema
+from rocketctr.config.core import Config, ConfigError
+from rocketctr.features.schema import load_schema
+from rocketctr.model.cotrain import build_model, variable_role
 from rocketctr.towers import TowerOutput
 from tests.helpers import random_features, random_labels
 

@@ -1,6 +1,6 @@
 import pytest
 
-from rocketctr.config import Config, ConfigError, DistillConfig
+from rocketctr.config.core import Config, ConfigError, DistillConfig
 from rocketctr.distill import hint_weight, validate_schedule
 
 

@@ -5,12 +5,12 @@ import json
 import numpy as np
 import pytest
 
-from rocketctr.config import Config, ConfigError
+from rocketctr.config.core import Config, ConfigError
 from rocketctr.data import synthetic
-from rocketctr.distill.two_stage import load_teacher
-from rocketctr.rundir import restore_run
-from rocketctr.schema import load_schema
-from rocketctr.train import train
+from rocketctr.features.schema import load_schema
+from rocketctr.runs.rundir import restore_run
+from rocketctr.training.train import train
+from rocketctr.training.two_stage import load_teacher
 from tests.helpers import random_features
 
 TINY = {

@@ -14,9 +14,9 @@ import tf_keras
 cpus = tf.config.list_physical_devices("CPU")
 tf.config.set_logical_device_configuration(cpus[0], [tf.config.LogicalDeviceConfiguration()] * 2)
 
-from rocketctr.config import Config  # noqa: E402
-from rocketctr.model import build_model  # noqa: E402
-from rocketctr.schema import load_schema  # noqa: E402
+from rocketctr.config.core import Config  # noqa: E402
+from rocketctr.features.schema import load_schema  # noqa: E402
+from rocketctr.model.cotrain import build_model  # noqa: E402
 from tests.helpers import random_features, random_labels  # noqa: E402
 
 SCHEMA = load_schema("criteo")

@@ -8,8 +8,8 @@ loss and the eval metrics.
 import json
 import sys
 
-from rocketctr import train  # before TensorFlow: sets TF_USE_LEGACY_KERAS
-from rocketctr.config import Config
+from rocketctr.config.core import Config
+from rocketctr.training import train  # before TensorFlow: sets TF_USE_LEGACY_KERAS
 
 CONFIG = Config.from_dict(
     {

@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from rocketctr.config import Config, ConfigError, load_config
+from rocketctr.config.core import Config, ConfigError, load_config
 from rocketctr.data import make_dataset, synthetic
-from rocketctr.distill.codistill import CodistillReplica, for_replica, replica_dir
-from rocketctr.model import build_model
-from rocketctr.schema import load_schema
+from rocketctr.features.schema import load_schema
+from rocketctr.model.cotrain import build_model
+from rocketctr.training.codistill import CodistillReplica, for_replica, replica_dir
 from tests.helpers import random_features, random_labels
 
 REPO = Path(__file__).resolve().parents[2]

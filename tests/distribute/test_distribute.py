@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from rocketctr.config import ConfigError
-from rocketctr.distribute import resolve_strategy_name
+from rocketctr.config.core import ConfigError
+from rocketctr.training.distribute import resolve_strategy_name
 from tests.helpers import free_ports
 
 REPO = Path(__file__).resolve().parents[2]

@@ -12,9 +12,9 @@ import pytest
 import tensorflow as tf
 import tf_keras
 
-from rocketctr import distribute, train
-from rocketctr.config import Config, ConfigError
+from rocketctr.config.core import Config, ConfigError
 from rocketctr.data import synthetic
+from rocketctr.training import distribute, train
 from tests.helpers import free_ports
 
 REPO = Path(__file__).resolve().parents[2]

@@ -9,15 +9,15 @@ import pytest
 import tensorflow as tf
 
 from rocketctr.data import make_dataset
-from rocketctr.layers.features import HASH_SPACE, FeatureProcessor
-from rocketctr.schema import CategoricalFeature, DenseFeature, load_schema, parse_schema
+from rocketctr.features.processor import HASH_SPACE, FeatureProcessor
+from rocketctr.features.schema import CategoricalFeature, DenseFeature, load_schema, parse_schema
 from tests.helpers import SHARED_DATA
 
 
 # ------------------------------------------------------------- per-field reference
 # One feature at a time, as rocketctr did before the processor was vectorized (hashing
 # version 1 differs in the hashed line only, see _hash_v1). Written independently of
-# rocketctr.layers.features so that the equivalence tests can fail.
+# rocketctr.features.processor so that the equivalence tests can fail.
 def _parse_int(raw):
     if raw.dtype.is_integer:
         return tf.cast(raw, tf.int64), tf.ones_like(raw, tf.bool)
@@ -341,8 +341,8 @@ def test_a_model_with_derived_fields_checkpoints(tmp_path):
     # Avazu's hour_of_day and weekday share one source column; the processor's grouping of
     # them once broke every checkpoint save of such a model (a tracked dict mutated after
     # assignment), so no Avazu run could save its first epoch.
-    from rocketctr.config import Config
-    from rocketctr.model import build_model
+    from rocketctr.config.core import Config
+    from rocketctr.model.cotrain import build_model
 
     model = build_model(Config.from_dict({"model": {"embedding_dim": 2}}), load_schema("avazu"))
     path = tf.train.Checkpoint(model=model).save(str(tmp_path / "ckpt"))

@@ -32,11 +32,11 @@ import sys
 from pathlib import Path
 import rocketctr
 import tensorflow as tf
-from rocketctr.config import Config, save_config
-from rocketctr.feature_format import record_run_format
-from rocketctr.model import build_model
-from rocketctr.rundir import record_eval_patterns
-from rocketctr.schema import load_schema
+from rocketctr.config.core import Config, save_config
+from rocketctr.features.format import record_run_format
+from rocketctr.model.cotrain import build_model
+from rocketctr.runs.rundir import record_eval_patterns
+from rocketctr.features.schema import load_schema
 
 eval_file, dim = sys.argv[1], int(sys.argv[2])
 for run, schema_path in zip(sys.argv[3::2], sys.argv[4::2]):

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from rocketctr import serving
-from rocketctr.config import Config
+from rocketctr.config.core import Config
 from rocketctr.serving.gate import AUC_FLOOR, GateRefused, check_gate
 from tests.helpers import SHARED_DATA
 
@@ -126,7 +126,7 @@ def test_a_baseline_version_on_other_inputs_is_a_failure_force_can_override(tmp_
 
 
 def test_thresholds_are_checked_when_the_config_loads():
-    from rocketctr.config import ConfigError
+    from rocketctr.config.core import ConfigError
 
     with pytest.raises(ConfigError, match=r"export.max_auc_drop must be null or in \[0, 1\]"):
         _config(max_auc_drop=-0.1)
@@ -233,9 +233,9 @@ def test_divergence_stops_the_run_and_keeps_the_last_good_state(criteo, monkeypa
     good checkpoint, and the same command resumes from the last good backup and finishes."""
     import tensorflow as tf
 
-    from rocketctr import train as train_module
-    from rocketctr.config import load_config
-    from rocketctr.health import DivergenceGuard, TrainingDiverged
+    from rocketctr.config.core import load_config
+    from rocketctr.training import train as train_module
+    from rocketctr.training.health import DivergenceGuard, TrainingDiverged
 
     class Poisoned(DivergenceGuard):
         def on_train_batch_end(self, batch, logs=None):

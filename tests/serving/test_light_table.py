@@ -12,10 +12,10 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from rocketctr.config import Config
+from rocketctr.config.core import Config
+from rocketctr.features.schema import load_schema
 from rocketctr.layers.embedding import Embedding
-from rocketctr.model import build_model
-from rocketctr.schema import load_schema
+from rocketctr.model.cotrain import build_model
 from rocketctr.serving import light_table
 
 SCHEMA = load_schema("criteo")

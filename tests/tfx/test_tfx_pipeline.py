@@ -27,8 +27,8 @@ from tfx import v1 as tfx
 from rocketctr import serving
 from rocketctr.data import make_dataset
 from rocketctr.data.synthetic import generate
-from rocketctr.model import variable_role
-from rocketctr.schema import load_schema
+from rocketctr.features.schema import load_schema
+from rocketctr.model.cotrain import variable_role
 
 REPO = Path(__file__).resolve().parents[2]
 CRITEO_SAMPLE = REPO.parent / "shared" / "data" / "criteo" / "criteo_kaggle_train_head9999.txt"

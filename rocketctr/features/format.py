@@ -16,9 +16,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from rocketctr.features.processor import HASHING_DESCRIPTION, HASHING_VERSION
+from rocketctr.features.schema import Schema, load_schema
 from rocketctr.files import write_atomically
-from rocketctr.layers.features import HASHING_DESCRIPTION, HASHING_VERSION
-from rocketctr.schema import Schema, load_schema
 
 FEATURE_FORMAT_FILE = "feature_format.json"
 # rundir's CONFIG_FILE, CHECKPOINT_DIR and BACKUP_DIR (rundir imports this module).

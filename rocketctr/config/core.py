@@ -20,7 +20,7 @@ from typing import Any
 
 import yaml
 
-from rocketctr import yaml_files
+from rocketctr.config import yaml_files
 from rocketctr.files import write_atomically
 
 
@@ -206,7 +206,7 @@ class TrainConfig:
     seed: int = 0
     shuffle_buffer_rows: int = 65536
     bad_rows: str = "error"  # error | skip
-    checkpoint_every_steps: int = 1000  # mid-epoch backups (rocketctr/resume.py); 0 = none
+    checkpoint_every_steps: int = 1000  # mid-epoch backups (rocketctr/training/resume.py); 0 = none
     # Epoch-end checkpoints kept in checkpoints/ (the oldest is deleted beyond this). Each
     # holds every variable and optimizer slot: with Adagrad tables, twice the tables' bytes.
     keep_checkpoints: int = 3
@@ -576,7 +576,7 @@ def _coerce(tp: Any, value: Any, path: str) -> Any:
 def preset_names() -> list[str]:
     return sorted(
         p.name[: -len(".yaml")]
-        for p in resources.files("rocketctr.presets").iterdir()
+        for p in resources.files("rocketctr.config.presets").iterdir()
         if p.name.endswith(".yaml")
     )
 
@@ -584,7 +584,7 @@ def preset_names() -> list[str]:
 def load_config(name_or_path: str) -> Config:
     """Loads a preset by name (see `preset_names()`) or a YAML file by path."""
     path = Path(name_or_path)
-    resource = resources.files("rocketctr.presets") / f"{name_or_path}.yaml"
+    resource = resources.files("rocketctr.config.presets") / f"{name_or_path}.yaml"
     # A preset's name wins over a directory of that name (say a run dir: --model_dir frappe).
     named = "/" not in name_or_path and resource.is_file() and not path.is_file()
     if not named and (path.suffix in (".yaml", ".yml") or path.exists()):

@@ -1,7 +1,7 @@
 """Scoring a finished run on labelled rows (`rocketctr evaluate`), without writing to it.
 
 Both towers are scored with the run's selected weights: a run's newest checkpoint holds the
-epoch model selection kept (rocketctr/selection.py). The light tower is scored through the
+epoch model selection kept (rocketctr/training/selection.py). The light tower is scored through the
 run's export of that checkpoint when one exists (what TF Serving would answer), and every
 row is checked against the checkpoint's light net: a float32 export must agree within the
 export's parity tolerance, a quantized one within its AUC tolerance.
@@ -18,12 +18,17 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
-from rocketctr.config import SINGLE_LIGHT, ConfigError
+from rocketctr.config.core import SINGLE_LIGHT, ConfigError
 from rocketctr.data import BadRowReport, make_dataset
-from rocketctr.metrics import calibration_buckets, sigmoid, tower_metrics
-from rocketctr.model import CoTrainModel
-from rocketctr.rundir import BEST_DIR, HISTORY_FILE, RunFileError, read_run_file, restore_run
-from rocketctr.selection import (
+from rocketctr.model.cotrain import CoTrainModel
+from rocketctr.runs.rundir import (
+    BEST_DIR,
+    HISTORY_FILE,
+    RunFileError,
+    read_run_file,
+    restore_run,
+)
+from rocketctr.runs.selected import (
     booster_epoch,
     light_epoch,
     light_monitors,
@@ -32,6 +37,7 @@ from rocketctr.selection import (
     selected_epoch,
     selection_monitor,
 )
+from rocketctr.scoring.metrics import calibration_buckets, sigmoid, tower_metrics
 
 TOWERS = ("booster", "light")
 DEFAULT_EXPORT = "export"  # <model_dir>/export, where `rocketctr train` exports

@@ -22,22 +22,17 @@ from typing import Any
 import numpy as np
 import yaml
 
-from rocketctr.config import SINGLE_LIGHT, Config, ConfigError
-from rocketctr.evaluation import DEFAULT_EXPORT, evaluate_run, find_export, run_history
+from rocketctr.config.core import SINGLE_LIGHT, Config, ConfigError
 from rocketctr.files import write_atomically
-from rocketctr.metrics import FEW_GAUC_USERS
-from rocketctr.rundir import (
+from rocketctr.runs.rundir import (
     RunFileError,
     load_run_config,
     read_eval_patterns,
     run_schema,
 )
-from rocketctr.selection import (
-    EARLY_STOPPING,
-    selected_epoch,
-    selection_monitor,
-    teacher_stop,
-)
+from rocketctr.runs.selected import EARLY_STOPPING, selected_epoch, selection_monitor, teacher_stop
+from rocketctr.scoring.evaluation import DEFAULT_EXPORT, evaluate_run, find_export, run_history
+from rocketctr.scoring.metrics import FEW_GAUC_USERS
 
 LATENCY_BATCHES = (1, 100)
 COLORS = {"booster": "#c0392b", "light": "#2471a3"}
@@ -98,7 +93,7 @@ def curves_plot(
 def frontier_section(model_dir, data, baseline_dir, bad_rows) -> str:
     """`rocketctr frontier` of a run of several light nets: its table and a plot of AUC
     against latency at batch 100, the Pareto set marked."""
-    from rocketctr.frontier import latency_at, measure_frontier
+    from rocketctr.scoring.frontier import latency_at, measure_frontier
 
     result = measure_frontier(model_dir, data, baseline_dir=baseline_dir, bad_rows=bad_rows,
                               reps=50, loop_seconds=0.1, rounds=3)  # fmt: skip

@@ -15,7 +15,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from rocketctr import yaml_files
+from rocketctr.config import yaml_files
 
 FORMATS = ("csv", "tsv", "libfm", "parquet", "tfrecord")
 DENSE_TRANSFORMS = ("none", "log1p", "standardize")
@@ -29,7 +29,7 @@ class SchemaError(ValueError):
 @dataclass(frozen=True)
 class Learned:
     """What the statistics pass over the training files found for one feature
-    (rocketctr/feature_stats.py); a schema as written has none.
+    (rocketctr/features/statistics.py); a schema as written has none.
 
     Attributes:
         size: a vocabulary's values (its rows, without the OOV row).
@@ -254,7 +254,7 @@ class Schema:
     @property
     def needs_stats(self) -> bool:
         """Whether a feature learns from the statistics pass (vocabulary, quantiles,
-        standardize), i.e. the schema must be resolved by rocketctr.feature_stats."""
+        standardize), i.e. the schema must be resolved by rocketctr.features.statistics."""
         return any(f.needs_stats for f in self.categorical) or any(
             f.transform == "standardize" for f in self.dense
         )

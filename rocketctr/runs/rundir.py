@@ -1,6 +1,6 @@
 """The layout of a training run's model dir, and restoring a model from it.
 
-Kept apart from `rocketctr.train` (which pulls in the data readers) so that export,
+Kept apart from `rocketctr.training.train` (which pulls in the data readers) so that export,
 evaluation and the two-stage teacher can read a run without it.
 
 Restoring never trusts one file: checkpoints are listed from the files on disk (a damaged
@@ -27,12 +27,12 @@ from typing import Any
 import tensorflow as tf
 import yaml
 
-from rocketctr import feature_stats
-from rocketctr.config import Config, ConfigError
-from rocketctr.feature_format import check_run_format
+from rocketctr.config.core import Config, ConfigError
+from rocketctr.features import statistics as feature_stats
+from rocketctr.features.format import check_run_format
+from rocketctr.features.schema import Schema, SchemaError, load_schema, parse_schema
 from rocketctr.files import write_atomically
-from rocketctr.model import CoTrainModel, build_model
-from rocketctr.schema import Schema, SchemaError, load_schema, parse_schema
+from rocketctr.model.cotrain import CoTrainModel, build_model
 
 CONFIG_FILE = "config.yaml"
 METRICS_FILE = "metrics.json"
@@ -40,7 +40,7 @@ HISTORY_FILE = "history.json"  # per-epoch training and validation metrics of bo
 EVAL_DATA_FILE = "eval_data.json"  # the eval file globs of the latest train run on the dir
 CHECKPOINT_DIR = "checkpoints"
 BACKUP_DIR = "backup"  # mid-epoch backups; removed when a run ends normally
-BEST_DIR = "best"  # the selected epoch's weights (rocketctr/selection.py)
+BEST_DIR = "best"  # the selected epoch's weights (rocketctr/training/selection.py)
 LOCK_FILE = "lock"  # held by the process training in the dir; says which process it is
 SCHEMA_FILE = "schema.yaml"  # the schema the run was trained with, whatever its file says now
 # Schema keys about reading files, not about what the model is: a run may resume on the same
@@ -414,7 +414,7 @@ def restore_run(
         error: the exception raised when the dir holds no usable config or checkpoint.
         light: the light net to select (`CoTrainModel.select_light`), by default the
             run's `export.light`; in a run of several, the weights it serves from are
-            those of its own best epoch (rocketctr/selection.py).
+            those of its own best epoch (rocketctr/training/selection.py).
         train: False for scoring only (`build_model`): no optimizer slots are built or
             read, and the distillation methods' weights are not built.
 
@@ -435,7 +435,7 @@ def restore_run(
         # Every model variable must come from the checkpoint: never use initial weights.
         path = restore_newest(model, position, paths)
         if model.has_light:
-            from rocketctr.selection import load_light  # selection imports this module
+            from rocketctr.runs.selected import load_light
 
             history_path = model_dir / HISTORY_FILE
             history = read_run_file(history_path) if history_path.exists() else []

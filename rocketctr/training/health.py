@@ -132,28 +132,6 @@ def light_health(config, record: dict, light: str = "light") -> tuple[str | None
     return None, False
 
 
-class LogitSpread(tf_keras.metrics.Metric):
-    """The standard deviation of a tower's logits over the rows seen (float64 sums, so it
-    aggregates over replicas and a constant output reads ~0)."""
-
-    def __init__(self, name: str) -> None:
-        super().__init__(name=name, dtype=tf.float64)
-        self.count = self.add_weight("count", initializer="zeros", dtype=tf.float64)
-        self.sum = self.add_weight("sum", initializer="zeros", dtype=tf.float64)
-        self.sum_squares = self.add_weight("sum_squares", initializer="zeros", dtype=tf.float64)
-
-    def update_state(self, logits: tf.Tensor) -> None:
-        x = tf.cast(tf.reshape(logits, [-1]), tf.float64)
-        self.count.assign_add(tf.cast(tf.size(x), tf.float64))
-        self.sum.assign_add(tf.reduce_sum(x))
-        self.sum_squares.assign_add(tf.reduce_sum(x * x))
-
-    def result(self) -> tf.Tensor:
-        n = tf.maximum(self.count, 1.0)
-        mean = self.sum / n
-        return tf.sqrt(tf.maximum(self.sum_squares / n - mean * mean, 0.0))
-
-
 def nonfinite_variables(variables: list[tf.Variable]) -> list[str]:
     """The names of the floating-point variables holding a NaN or an infinity."""
     floats = [v for v in variables if v.dtype.is_floating]

@@ -27,7 +27,7 @@ import pyarrow.parquet as pq
 import tensorflow as tf
 
 from rocketctr.data.raw_values import raw_values
-from rocketctr.schema import Schema, load_schema
+from rocketctr.features.schema import Schema, load_schema
 from rocketctr.towers.two_tower import ITEM_SIGNATURE
 
 EMBEDDING_OUTPUT = "embedding"  # the output of a tower's vector signature

@@ -18,7 +18,7 @@ import gzip
 import re
 from collections.abc import Sequence
 
-from rocketctr.schema import Schema
+from rocketctr.features.schema import Schema
 
 SAMPLE_LINES = 20
 _DELIMITER_NAMES = {"\t": "tab", ",": "comma", ";": "semicolon", "|": "pipe", " ": "space"}

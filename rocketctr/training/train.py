@@ -20,31 +20,16 @@ from pathlib import Path
 import tensorflow as tf
 import tf_keras
 
-from rocketctr import distribute, feature_stats
-from rocketctr.config import Config, ConfigError, save_config
+from rocketctr.config.core import Config, ConfigError, save_config
 from rocketctr.data import BadRowError, BadRowReport, make_dataset
+from rocketctr.data.file_layout import check_layout
 from rocketctr.distill.base import resolve_methods
-from rocketctr.distill.codistill import Codistillation, CodistillReplica, for_replica
-from rocketctr.distill.two_stage import load_teacher
-from rocketctr.evaluation import run_towers, score_at_best
-from rocketctr.feature_format import has_trained_state, prepare_run_format
-from rocketctr.file_layout import check_layout
+from rocketctr.features import statistics as feature_stats
+from rocketctr.features.format import has_trained_state, prepare_run_format
+from rocketctr.features.schema import Schema, load_schema
 from rocketctr.files import write_atomically
-from rocketctr.frontier import light_within_budget
-from rocketctr.health import DivergenceGuard, TrainingDiverged
-from rocketctr.metrics import format_table, tower_metrics
-from rocketctr.model import CoTrainModel, build_model
-from rocketctr.resume import (
-    BackupSaver,
-    CheckpointManager,
-    DataPosition,
-    EpochSaver,
-    restore_for_training,
-    saved_states,
-    skip_trained,
-    stop_on_signals,
-)
-from rocketctr.rundir import (
+from rocketctr.model.cotrain import CoTrainModel, build_model
+from rocketctr.runs.rundir import (
     BACKUP_DIR,
     BEST_DIR,
     CHECKPOINT_DIR,
@@ -60,8 +45,25 @@ from rocketctr.rundir import (
     record_eval_patterns,
     set_checkpoint_aside,
 )
-from rocketctr.schema import Schema, load_schema
-from rocketctr.selection import Selection, best_epoch, selection_monitor
+from rocketctr.runs.selected import best_epoch, selection_monitor
+from rocketctr.scoring.evaluation import run_towers, score_at_best
+from rocketctr.scoring.frontier import light_within_budget
+from rocketctr.scoring.metrics import format_table, tower_metrics
+from rocketctr.training import distribute
+from rocketctr.training.codistill import Codistillation, CodistillReplica, for_replica
+from rocketctr.training.health import DivergenceGuard, TrainingDiverged
+from rocketctr.training.resume import (
+    BackupSaver,
+    CheckpointManager,
+    DataPosition,
+    EpochSaver,
+    restore_for_training,
+    saved_states,
+    skip_trained,
+    stop_on_signals,
+)
+from rocketctr.training.selection import Selection
+from rocketctr.training.two_stage import load_teacher
 
 log = logging.getLogger("rocketctr")
 
@@ -528,7 +530,7 @@ def _train(
         )
         # The divergence guard first: a diverged step or epoch stops before anything is
         # saved. Then selection: an epoch's record and selected weights are written before
-        # its checkpoint (see rocketctr/selection.py).
+        # its checkpoint (see rocketctr/training/selection.py).
         guard = DivergenceGuard(per_step=not distribute.is_parameter_server(strategy))
         others = [
             saver,

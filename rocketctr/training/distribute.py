@@ -11,7 +11,7 @@ import os
 
 import tensorflow as tf
 
-from rocketctr.config import ConfigError
+from rocketctr.config.core import ConfigError
 
 STRATEGIES = ("auto", "default", "mirrored", "multi_worker", "parameter_server")
 # Variables smaller than this stay whole on one parameter server; larger ones (the embedding

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from rocketctr.schema import Learned, Schema, SchemaError
+from rocketctr.features.schema import Learned, Schema, SchemaError
 
 STATS_FILE = "feature_stats.json"
 VOCABULARY_DIR = "vocabularies"

@@ -30,8 +30,7 @@ import tf_keras
 from tensorflow.python.ops.resource_variable_ops import ResourceVariable
 
 from rocketctr.files import naming_disk_full, variable_bytes
-from rocketctr.health import check_state
-from rocketctr.rundir import (
+from rocketctr.runs.rundir import (
     RunPosition,
     checkpoint_paths,
     checkpoint_step,
@@ -40,6 +39,7 @@ from rocketctr.rundir import (
     repair_index,
     restore_newest,
 )
+from rocketctr.training.health import check_state
 
 BACKUPS_KEPT = 2  # a damaged newest backup falls back to the one before
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)

@@ -21,10 +21,10 @@ import numpy as np
 import tensorflow as tf
 import tf_keras
 
-from rocketctr.schema import CategoricalFeature, Schema
+from rocketctr.features.schema import CategoricalFeature, Schema
 
 # How categorical values become hash buckets; part of what a trained table means. A run
-# records it (`rocketctr.feature_format`) and an export in its metadata.
+# records it (`rocketctr.features.format`) and an export in its metadata.
 #   1: to_hash_bucket_fast(value, hash_buckets), one op per field.
 #   2: to_hash_bucket_fast(value, HASH_SPACE) % hash_buckets, one op for all fields. About
 #      half of all values (64-bit fingerprint >= HASH_SPACE) land in another row than in 1.
@@ -48,7 +48,7 @@ def vocabulary_table(feature: CategoricalFeature) -> tf.lookup.StaticHashTable:
     if feature.learned is None or feature.learned.file is None:
         raise ValueError(
             f"Feature {feature.name!r} has a vocabulary but no statistics pass resolved it "
-            "(rocketctr.feature_stats.resolve)."
+            "(rocketctr.features.statistics.resolve)."
         )
     path = feature.learned.file
     if path not in _VOCABULARY_TABLES:
@@ -226,7 +226,7 @@ class FeatureProcessor(tf_keras.layers.Layer):
         missing = [f.name for f in self.dense if f.transform == "standardize" and not f.learned]
         if missing:
             raise ValueError(f"standardize features {missing} need the statistics pass "
-                             "(rocketctr.feature_stats.resolve)")  # fmt: skip
+                             "(rocketctr.features.statistics.resolve)")  # fmt: skip
         self._mean = np.asarray([m for m, _ in moments], np.float32)
         self._std = np.asarray([sd for _, sd in moments], np.float32)
 

@@ -24,10 +24,10 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
-from rocketctr.config import ConfigError
-from rocketctr.evaluation import evaluate_run, run_history
-from rocketctr.rundir import BEST_DIR, read_eval_patterns, restore_run
-from rocketctr.selection import load_light
+from rocketctr.config.core import ConfigError
+from rocketctr.runs.rundir import BEST_DIR, read_eval_patterns, restore_run
+from rocketctr.runs.selected import load_light
+from rocketctr.scoring.evaluation import evaluate_run, run_history
 
 BATCH_SIZES = (1, 100, 1000)
 MODES = ("loop", "call")

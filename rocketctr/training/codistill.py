@@ -20,10 +20,10 @@ from dataclasses import dataclass
 import tensorflow as tf
 import tf_keras
 
-from rocketctr.config import Config, ConfigError
+from rocketctr.config.core import Config, ConfigError
 from rocketctr.distill.teacher import Teacher
-from rocketctr.model import CoTrainModel, example_batch
-from rocketctr.schema import Schema
+from rocketctr.features.schema import Schema
+from rocketctr.model.cotrain import CoTrainModel, example_batch
 from rocketctr.towers.base import TowerOutput
 
 log = logging.getLogger("rocketctr")

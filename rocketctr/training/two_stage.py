@@ -10,9 +10,9 @@ Each step costs a booster forward pass plus the light net's step.
 
 from __future__ import annotations
 
-from rocketctr.config import Config, ConfigError
+from rocketctr.config.core import Config, ConfigError
 from rocketctr.distill.teacher import RunTeacher
-from rocketctr.rundir import restore_run
+from rocketctr.runs.rundir import restore_run
 
 
 def load_teacher(config: Config) -> RunTeacher | None:

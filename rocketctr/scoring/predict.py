@@ -21,15 +21,15 @@ import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 import tensorflow as tf
 
-from rocketctr.config import Config, ConfigError
+from rocketctr.config.core import Config, ConfigError
 from rocketctr.data import BadRowReport, make_dataset
 from rocketctr.data.dataset import SOURCE_FILE, SOURCE_ROW, expand_patterns
-from rocketctr.evaluation import run_history, run_towers
+from rocketctr.features.schema import load_schema, parse_schema
 from rocketctr.files import check_writable_dir
-from rocketctr.metrics import sigmoid
-from rocketctr.rundir import BEST_DIR, restore_run
-from rocketctr.schema import load_schema, parse_schema
-from rocketctr.selection import load_booster
+from rocketctr.runs.rundir import BEST_DIR, restore_run
+from rocketctr.runs.selected import load_booster
+from rocketctr.scoring.evaluation import run_history, run_towers
+from rocketctr.scoring.metrics import sigmoid
 
 OUTPUT_FORMATS = (".parquet", ".csv")
 

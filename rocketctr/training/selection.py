@@ -8,7 +8,7 @@ One callback, `Selection`, makes every epoch-level decision on the validation
   reached, so a run killed after it and resumed still ships it;
 - early stopping after `early_stopping_patience` epochs without improvement, and learning
   rate decay (every optimizer) after `lr_plateau_patience`;
-- a light net that stopped learning (rocketctr/health.py): a warning line, and a dead one
+- a light net that stopped learning (rocketctr/training/health.py): a warning line, and a dead one
   (constant validation logits) stops the run at once;
 - why training ended, in the last epoch's record (`"stop"`): "early_stopping",
   "light_dead" or "num_epochs".
@@ -30,191 +30,23 @@ from pathlib import Path
 import tensorflow as tf
 import tf_keras
 
-from rocketctr.config import Config, ConfigError, TrainConfig
-from rocketctr.distill.base import resolve_methods
+from rocketctr.config.core import Config, ConfigError, TrainConfig
 from rocketctr.files import write_atomically
-from rocketctr.health import light_health, light_is_dead
-from rocketctr.resume import write_checkpoint
-from rocketctr.rundir import remove_temp_dirs
-
-# light_distill: the light net's validation distillation loss, Σ_m weight_m · loss_m over
-# distill.methods (Zhu et al., CIKM 2020, stop by it): the epoch it learned its teacher best.
-SELECTION_METRICS = ("light_auc", "light_bce", "light_distill", "booster_auc", "booster_bce")
-# history's "stop" values; LIGHT_DEAD: the light net's validation output went constant
-EARLY_STOPPING, NUM_EPOCHS, LIGHT_DEAD = "early_stopping", "num_epochs", "light_dead"
-
-
-def best_epoch(history: list[dict], monitor: str, mode: str = "max") -> dict | None:
-    """The record of `history` with the best `monitor` value, or None if it was never logged."""
-    logged = [r for r in history if monitor in r]
-    if not logged:
-        return None
-    pick = max if mode == "max" else min
-    return pick(logged, key=lambda r: r[monitor])
-
-
-def selected_epoch(history: list[dict], config: Config) -> int | None:
-    """The epoch whose weights a finished run keeps: the best by the selection metric, or
-    the last one (`train.restore_best: false`, or nothing validated); None without history."""
-    if not history:
-        return None
-    monitor, mode = selection_monitor(config)
-    chosen = best_epoch(history, monitor, mode) if config.train.restore_best else None
-    return chosen["epoch"] if chosen else history[-1]["epoch"]
-
-
-def light_epoch(history: list[dict], config: Config, light: str) -> int | None:
-    """The epoch at which a light net of several was kept (`best/<light>/`); None for a
-    run of one light net, or when selection is off or nothing was validated."""
-    monitor = light_monitors(config).get(light)
-    if monitor is None or not config.train.restore_best:
-        return None
-    chosen = best_epoch(history, monitor, selection_monitor(config)[1])
-    return chosen["epoch"] if chosen else None
-
-
-def load_light(model, best_dir: str | Path, history: list[dict], light: str) -> int | None:
-    """Makes `light` the model's selected light net and, in a run of several, loads the
-    weights it serves from (its tower, the table it reads) as of its own best epoch.
-
-    Returns:
-        That epoch, or None: one light net, selection off, nothing validated, or (said in
-        a warning) its best/ weights are missing; the model's weights then stay as they are.
-    """
-    net = model.select_light(light)
-    epoch = light_epoch(history, model.rocket_config, light)
-    if epoch is None:
-        return None
-    path = os.path.join(str(best_dir), light, f"ckpt-{epoch}")
-    if not tf.io.gfile.exists(path + ".index"):
-        print(f"WARNING: the weights of light net {light} at its best epoch {epoch} are not "
-              f"in {os.path.dirname(path)}; using the checkpoint's.")  # fmt: skip
-        return None
-    tf.train.Checkpoint(weights=model.light_weights(net)).read(path).assert_consumed()
-    return epoch
-
-
-BOOSTER = "booster"  # best/booster/: the booster's own best epoch, in a run with light nets
-
-
-def booster_monitor(config: Config) -> str | None:
-    """The validation metric that keeps the booster at its own best epoch (`best/booster/`)
-    in a run that also has light nets and selects on one of them; None otherwise."""
-    if config.distill.mode != "co_train" or not config.train.restore_best:
-        return None
-    if selection_monitor(config)[0].startswith("val_booster_"):
-        return None  # the run's own selection keeps the booster's best epoch
-    kind = config.train.selection_metric.split("_")[1]
-    return f"val_booster_{'auc' if kind == 'auc' else 'bce'}"
-
-
-def teacher_stop(history: list[dict]) -> dict | None:
-    """The record of the epoch after which the booster stopped training and taught from
-    a frozen copy of its best epoch, `record["teacher_stopped"]` (`distill.teacher_patience`);
-    None if it never stopped."""
-    return next((r for r in history if "teacher_stopped" in r), None)
-
-
-def booster_epoch(history: list[dict], config: Config) -> int | None:
-    """The epoch at which the booster of a run with light nets was kept (`best/booster/`);
-    None when it is not kept apart (`booster_monitor`) or nothing was validated."""
-    monitor = booster_monitor(config)
-    if monitor is None:
-        return None
-    stop = teacher_stop(history)  # after it, its metrics are its frozen copy's
-    if stop is not None:
-        return stop["teacher_stopped"]
-    record = best_epoch(history, monitor, selection_monitor(config)[1])
-    return record["epoch"] if record else None
-
-
-def load_booster(
-    model, best_dir: str | Path, history: list[dict], always: bool = False
-) -> int | None:
-    """Makes the model's booster that of its own best epoch, frozen (`freeze_booster`),
-    when the model holds the weights of another epoch (`always`: also when it holds the
-    same one, so that loading other rows into the shared table leaves the booster as kept).
-
-    Returns:
-        The booster's epoch, or None: not kept apart, already the model's, or (said in a
-        warning) its best/ weights are missing.
-    """
-    config = model.rocket_config
-    epoch = booster_epoch(history, config)
-    if model.frozen_booster is not None:  # stopped in this process (teacher_patience)
-        return epoch
-    if epoch is None or (epoch == selected_epoch(history, config) and not always):
-        return None
-    path = os.path.join(str(best_dir), BOOSTER, f"ckpt-{epoch}")
-    if not tf.io.gfile.exists(os.path.dirname(path)):  # a run from before best/booster/
-        return None
-    if not tf.io.gfile.exists(path + ".index"):
-        print(f"WARNING: the booster's weights at its best epoch {epoch} are not in "
-              f"{os.path.dirname(path)}; using the checkpoint's.")  # fmt: skip
-        return None
-    model.freeze_booster(path)
-    return epoch
-
-
-def selection_monitor(config: Config) -> tuple[str, str]:
-    """The validation metric that selects the shipped epoch, and "max" or "min".
-
-    A light-net metric is the exported light net's (`val_light_auc` with one light net,
-    `val_<export.light>_auc` with several), and falls back to the booster's in
-    booster_only runs (and vice versa).
-    """
-    metric = config.train.selection_metric
-    if metric not in SELECTION_METRICS:
-        raise ConfigError(
-            f"train.selection_metric must be one of {list(SELECTION_METRICS)}. Received: {metric!r}"
-        )
-    tower, kind = metric.split("_")
-    mode = config.distill.mode
-    if kind == "distill" and not distills(config):
-        raise ConfigError(
-            "train.selection_metric 'light_distill' selects on the light net's distillation "
-            f"loss: the run needs a teacher (distill.mode {mode!r}"
-            + (", without distill.teacher_dir)." if mode == "light_only" else ").")
-        )
-    if (tower == "light" and mode == "booster_only") or (
-        tower == "booster" and mode == "light_only"
-    ):
-        tower = "booster" if tower == "light" else "light"
-    if tower == "light":
-        tower = config.export_light
-    return f"val_{tower}_{kind}", "max" if kind == "auc" else "min"
-
-
-def distills(config: Config) -> bool:
-    """The run's light nets learn from a teacher: the co-trained booster, a finished run's
-    (distill.teacher_dir) or codistillation peers."""
-    d = config.distill
-    return d.mode == "co_train" or d.teacher_dir is not None or d.codistill_replicas > 1
-
-
-def distill_losses(config: Config, record: dict) -> dict[str, float]:
-    """{"val_<light net>_distill": Σ_m weight_m · val loss_m} of each light net, from the
-    epoch's record of its methods' validation losses (`light_distill` selects on it)."""
-    methods = resolve_methods(config.distill).methods  # each with its weight
-    nets = config.model.light_nets()
-    out = {}
-    for name in nets:
-        prefix = "" if not config.model.lights else f"{name}_"
-        values = [(m["weight"], record.get(f"val_{prefix}{method}")) for method, m in
-                  methods.items()]  # fmt: skip
-        if values and all(v is not None for _, v in values):
-            out[f"val_{name}_distill"] = sum(w * v for w, v in values)
-    return out
-
-
-def light_monitors(config: Config) -> dict[str, str]:
-    """{light net: the validation metric that selects its epoch} of a run with several
-    light nets (each kept at its own best epoch, in `best/<name>/`); {} otherwise."""
-    nets = config.model.light_nets()
-    if len(nets) < 2 or config.distill.mode == "booster_only":
-        return {}
-    kind = config.train.selection_metric.split("_")[1]
-    return {name: f"val_{name}_{kind}" for name in nets}
+from rocketctr.runs.rundir import remove_temp_dirs
+from rocketctr.runs.selected import (
+    BOOSTER,
+    EARLY_STOPPING,
+    LIGHT_DEAD,
+    NUM_EPOCHS,
+    best_epoch,
+    booster_monitor,
+    distill_losses,
+    light_monitors,
+    selection_monitor,
+    weights_checkpoint,
+)
+from rocketctr.training.health import light_health, light_is_dead
+from rocketctr.training.resume import write_checkpoint
 
 
 class _Track:
@@ -403,7 +235,7 @@ class Selection(tf_keras.callbacks.Callback):
             return
         if improved:
             path = self._best_path(epoch + 1)
-            write_checkpoint(_weights(self.model), path, "the selected epoch's weights")
+            write_checkpoint(weights_checkpoint(self.model), path, "the selected epoch's weights")
             self._drop_old_bests(self.best_dir, keep=(epoch + 1, self.track.previous_best))
         for name, net_improved in improved_lights.items():
             if not net_improved:
@@ -412,7 +244,7 @@ class Selection(tf_keras.callbacks.Callback):
                 weights, what = self.model.booster_checkpoint(), "the booster's best weights"
             else:
                 net = self.model.light_nets[name]
-                weights = tf.train.Checkpoint(weights=self.model.light_weights(net))
+                weights = tf.train.Checkpoint(weights=self.model.lightweights_checkpoint(net))
                 what = f"the selected epoch's weights of light net {name}"
             write_checkpoint(weights, self._best_path(epoch + 1, name), what)
             track = self.booster if name == BOOSTER else self.lights[name]
@@ -502,15 +334,10 @@ class Selection(tf_keras.callbacks.Callback):
                   "the nets are likely under-trained; raise train.num_epochs.")  # fmt: skip
         if self.best != last:
             step = model.global_step.numpy()
-            _weights(model).read(self._best_path(self.best)).assert_consumed()
+            weights_checkpoint(model).read(self._best_path(self.best)).assert_consumed()
             model.global_step.assign(step)
         if self.stopped_early:
             epoch.assign(num_epochs)
         if self.best != last or self.stopped_early:
             manager.save(checkpoint_number=int(model.global_step.numpy()))
         return self.best
-
-
-def _weights(model) -> tf.train.Checkpoint:
-    """The model's weights alone (no optimizer state), in `get_weights` order."""
-    return tf.train.Checkpoint(weights=list(model.weights))

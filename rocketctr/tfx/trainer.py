@@ -2,7 +2,7 @@
 
 Use it from any TFX pipeline without a module file:
 
-    Trainer(run_fn="rocketctr.tfx_trainer.run_fn", examples=example_gen.outputs["examples"],
+    Trainer(run_fn="rocketctr.tfx.trainer.run_fn", examples=example_gen.outputs["examples"],
             schema=schema_gen.outputs["schema"], train_args=TrainArgs(num_steps=1000),
             custom_config={"schema": "criteo_tfx", "config": "criteo"})
 
@@ -66,7 +66,7 @@ from typing import Any
 import tensorflow as tf
 import yaml
 
-from rocketctr.config import Config, ConfigError, load_config
+from rocketctr.config.core import Config, ConfigError, load_config
 
 log = logging.getLogger("rocketctr")
 
@@ -90,7 +90,7 @@ def run_fn(fn_args: Any) -> None:
         fn_args: `tfx.components.FnArgs` (see the module docstring for the fields read).
     """
     from rocketctr import serving
-    from rocketctr.train import export_trained, summary, train
+    from rocketctr.training.train import export_trained, summary, train
 
     custom = dict(fn_args.custom_config or {})
     unknown = sorted(set(custom) - _CUSTOM_CONFIG_KEYS)
@@ -178,7 +178,7 @@ def schema_from_tfmd(
         name: the schema's name.
 
     Returns:
-        A mapping `rocketctr.schema.parse_schema` accepts.
+        A mapping `rocketctr.features.schema.parse_schema` accepts.
     """
     features = {f.name: f.type for f in tfmd_schema.feature}
     if label not in features:
@@ -218,7 +218,7 @@ def schema_from_tfmd(
 def resolve_schema(custom: Mapping[str, Any], tfmd_schema: Any, run_dir: Path) -> str:
     """The schema reference the config carries: custom_config["schema"], or a YAML derived
     from the TFMD schema and written to `run_dir` (so checkpoints restore without TFX)."""
-    from rocketctr.schema import load_schema, parse_schema
+    from rocketctr.features.schema import load_schema, parse_schema
 
     if custom.get("schema"):
         schema = load_schema(str(custom["schema"]))
@@ -361,7 +361,7 @@ class _TfxModule(tf.Module):
             from rocketctr import serving
 
             parse_dtypes = {c: tf.as_dtype(example_dtypes[c]) for c in input_dtypes}
-            from rocketctr.schema import parse_schema
+            from rocketctr.features.schema import parse_schema
 
             # Multi-valued columns: their repeated values are joined, as the export does.
             definition = serving.read_export_info(light_dir)["schema"]["definition"]

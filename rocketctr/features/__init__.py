@@ -1,0 +1,1 @@
+"""What the model makes of raw columns: schemas, the statistics pass, the feature format."""

@@ -1,0 +1,1 @@
+"""A training run's model dir as others read it: its files, lock, checkpoints, selected epochs."""

@@ -1,0 +1,1 @@
+"""Scoring finished runs: exact metrics, evaluate, predict, the frontier and the HTML report."""

@@ -1,0 +1,1 @@
+"""The TFX Trainer module (`rocketctr.tfx.trainer.run_fn`)."""

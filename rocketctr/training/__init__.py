@@ -1,0 +1,1 @@
+"""Training runs: the recipe, run dir, selection, resume, health, distribution, codistillation."""
