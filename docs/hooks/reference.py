@@ -33,9 +33,14 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # the package imports TensorFlow
-# The checkout this page describes, whatever rocketctr the environment installed.
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+# The checkout these pages describe, whatever rocketctr the environment installed. Imported
+# here, while this path leads: mkdocs restores sys.path after loading a hook, and the
+# package's modules are then found through the package.
+sys.path.insert(0, str(ROOT))
+import rocketctr  # noqa: E402
+
+sys.path.remove(str(ROOT))
+assert Path(rocketctr.__file__).resolve().parent == ROOT / "rocketctr", rocketctr.__file__
 PACKAGE = ROOT / "rocketctr"
 RESULTS = ROOT / "benchmarks" / "results"
 CHANGELOG = ROOT / "CHANGELOG.md"
@@ -130,9 +135,11 @@ def _render(
             text += str(part.value)
             continue
         expr = part.value
-        if isinstance(expr, ast.Call) and isinstance(expr.func, ast.Name) and expr.args:
-            if expr.func.id in ("list", "sorted", "tuple"):
-                expr = expr.args[0]
+        listed = isinstance(expr, ast.Call) and getattr(expr.func, "id", None) in (
+            "list", "sorted", "tuple",
+        )  # fmt: skip
+        if listed and expr.args:
+            expr = expr.args[0]
         if isinstance(expr, ast.Name) and expr.id in bound:
             text += bound[expr.id]
         elif isinstance(expr, ast.Name) and _constant(module, expr.id) is not None:
@@ -144,6 +151,17 @@ def _render(
     return text
 
 
+def _raised(
+    tree: ast.AST, module: _Module, bound: dict[str, str], params: frozenset[str]
+) -> Iterator[tuple[str, str]]:
+    """(text, module) of the messages of the errors raised in `tree`."""
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Raise) and isinstance(node.exc, ast.Call) and node.exc.args:
+            text = _render(node.exc.args[0], module, bound, params)
+            if text:
+                yield text, module.name
+
+
 def _messages() -> Iterator[tuple[str, str]]:
     """(text, module) of every error message the package raises, with the arguments of
     helper calls such as `check_positive("kd", "temperature", ...)` filled in."""
@@ -153,34 +171,22 @@ def _messages() -> Iterator[tuple[str, str]]:
             if isinstance(node, ast.FunctionDef):
                 functions[node.name] = (module, node)
     for module in _modules().values():
-        for function in ast.walk(module.tree):
-            if not isinstance(function, ast.FunctionDef):
-                continue
-            params = frozenset(a.arg for a in function.args.args + function.args.kwonlyargs)
-            for node in ast.walk(function):
-                if isinstance(node, ast.Raise) and isinstance(node.exc, ast.Call):
-                    text = node.exc.args and _render(node.exc.args[0], module, {}, params)
-                    if text:
-                        yield text, module.name
         for node in ast.walk(module.tree):
-            if isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
-                args = []  # the call's leading string arguments
-                for a in node.args:
-                    if not (isinstance(a, ast.Constant) and isinstance(a.value, str)):
-                        break
-                    args.append(a.value)
-                if node.func.id not in functions or not args:
-                    continue
+            if isinstance(node, ast.FunctionDef):
+                params = frozenset(a.arg for a in node.args.args + node.args.kwonlyargs)
+                yield from _raised(node, module, {}, params)
+            if not (isinstance(node, ast.Call) and getattr(node.func, "id", None) in functions):
+                continue
+            args = []  # the call's leading string arguments
+            for arg in node.args:
+                if not (isinstance(arg, ast.Constant) and isinstance(arg.value, str)):
+                    break
+                args.append(arg.value)
+            if args:
                 helper_module, helper = functions[node.func.id]
                 params = [a.arg for a in helper.args.args]
                 bound = dict(zip(params, args, strict=False))
-                unbound = frozenset(params) - set(bound)
-                for inner in ast.walk(helper):
-                    if isinstance(inner, ast.Raise) and isinstance(inner.exc, ast.Call):
-                        if inner.exc.args:
-                            text = _render(inner.exc.args[0], helper_module, bound, unbound)
-                            if text:
-                                yield text, helper_module.name
+                yield from _raised(helper, helper_module, bound, frozenset(params) - set(bound))
 
 
 _MUST = re.compile(r"^(?:Config key )?`?([A-Za-z_][\w.*]*)`? (must (?:[^.]|\.\d)*)")
@@ -211,14 +217,14 @@ def _allowed() -> dict[str, Any]:
                 continue
             if not any(isinstance(s, ast.Raise) for s in node.body):
                 continue
-            left = test.left
-            name = left.attr if isinstance(left, ast.Attribute) else getattr(left, "id", None)
-            right = test.comparators[0]
+            if not isinstance(test.left, ast.Attribute):  # a config's field, not a local
+                continue
+            name, right = test.left.attr, test.comparators[0]
             values = _literal(right)
             if values is None and isinstance(right, ast.Name):
                 values = _constant(module, right.id)
-            if name and values is not None and name not in ("name", "format"):
-                allowed[name] = values
+            if values is not None and name not in ("name", "format"):
+                allowed.setdefault(name, values)
     return allowed
 
 
@@ -230,9 +236,9 @@ def _checks_of(key: str, stated: bool = False) -> list[str]:
         return [f"must be one of {_values(_allowed()[leaf])}"]
     out = []
     for pattern, check in _checks():
-        if key == pattern or key.endswith("." + pattern) or fnmatch.fnmatchcase(key, pattern):
-            if not stated or "one of" in check:
-                out.append(check)
+        named = key == pattern or key.endswith("." + pattern) or fnmatch.fnmatchcase(key, pattern)
+        if named and (not stated or "one of" in check):
+            out.append(check)
     return list(dict.fromkeys(out))
 
 
@@ -377,7 +383,9 @@ def config_keys() -> list[Key]:
     return list(_walk(Config, "", Config()))
 
 
-def _walk(cls: type, prefix: str, instance: Any, skip: frozenset[str] = frozenset()) -> Iterator[Key]:
+def _walk(
+    cls: type, prefix: str, instance: Any, skip: frozenset[str] = frozenset()
+) -> Iterator[Key]:
     hints = typing.get_type_hints(cls)
     comments = _field_comments(cls)
     for f in dataclasses.fields(cls):
@@ -392,7 +400,7 @@ def _walk(cls: type, prefix: str, instance: Any, skip: frozenset[str] = frozense
         meaning = comments.get(f.name, "") or _attributes(cls).get(f.name, "")
         if dataclasses.is_dataclass(inner):
             if optional:  # a section that may be null: its keys apply when it is set
-                yield Key(key, f"section or null", _show(value), "", meaning)
+                yield Key(key, "section or null", _show(value), "", meaning)
             section = type(value) if dataclasses.is_dataclass(value) else inner
             yield from _walk(section, key, value if dataclasses.is_dataclass(value) else None)
             continue
@@ -650,11 +658,14 @@ def schema_reference() -> str:
     """The schema reference, in markdown."""
     rows = schema_keys()
     out = []
-    titles = {"": "Top level", "dense[]": "`dense` entries", "categorical[]": "`categorical` entries"}
+    titles = {
+        "": "Top level",
+        "dense[]": "`dense` entries",
+        "categorical[]": "`categorical` entries",
+    }
     for path, *_ in _schema_sections():
-        title = titles.get(path, f"`{path.replace('categorical[].', 'categorical[].')}`")
-        out.append(f"## {title}\n")
-        section = [r for r in rows if r.key.rsplit(".", 1)[0] == path or (not path and "." not in r.key)]
+        out.append(f"## {titles.get(path, f'`{path}`')}\n")
+        section = [r for r in rows if (r.key.rsplit(".", 1)[0] if "." in r.key else "") == path]
         out.append("| key | default | check | meaning |\n|---|---|---|---|")
         for r in section:
             out.append(
@@ -677,7 +688,9 @@ def results_pages() -> dict[str, str]:
 def results_index() -> str:
     lines = ["| result file | what it measured |", "|---|---|"]
     for path, text in results_pages().items():
-        title = next((ln.lstrip("# ").strip() for ln in text.splitlines() if ln.startswith("#")), "")
+        title = next(
+            (ln.lstrip("# ").strip() for ln in text.splitlines() if ln.startswith("#")), ""
+        )
         name = path.rsplit("/", 1)[1]
         lines.append(f"| [{name}](results/{name}) | {_clean(title) or '—'} |")
     return "\n".join(lines) + "\n"
