@@ -323,6 +323,8 @@ def _show(value: Any) -> str:
         return "required"
     if value is None:
         return "`null`"
+    if value in ("\t", " "):
+        return {"\t": "a tab", " ": "a space"}[value]
     if isinstance(value, bool):
         return f"`{str(value).lower()}`"
     if isinstance(value, tuple | list):
@@ -591,19 +593,40 @@ def _schema_checks(path: str, name: str) -> list[str]:
 
 
 def _get_defaults(function: str) -> dict[str, str]:
-    """{key: default} of the `.get("key", default)` calls in a function of the schema module."""
+    """{key: its default, shown} of the keys a function of the schema module reads with
+    `.get("key", default)` or `.get("key") or default` (`null` without a default)."""
     out = {}
     for node in ast.walk(_schema_module().tree):
-        if isinstance(node, ast.FunctionDef) and node.name == function:
-            for call in ast.walk(node):
-                if (
-                    isinstance(call, ast.Call)
-                    and getattr(call.func, "attr", None) == "get"
-                    and len(call.args) == 2
-                    and isinstance(call.args[0], ast.Constant)
-                ):
-                    out.setdefault(call.args[0].value, ast.unparse(call.args[1]))
+        if not (isinstance(node, ast.FunctionDef) and node.name == function):
+            continue
+        fallbacks = {}  # .get call -> the value after `or`
+        for inner in ast.walk(node):
+            if isinstance(inner, ast.BoolOp) and isinstance(inner.op, ast.Or):
+                fallbacks[id(inner.values[0])] = inner.values[1]
+        for call in ast.walk(node):
+            if not (isinstance(call, ast.Call) and getattr(call.func, "attr", None) == "get"):
+                continue
+            if not (call.args and isinstance(call.args[0], ast.Constant)):
+                continue
+            default = call.args[1] if len(call.args) == 2 else fallbacks.get(id(call))
+            out.setdefault(call.args[0].value, _show_node(default))
     return out
+
+
+def _show_node(node: ast.expr | None) -> str:
+    """A default as written in the source: a literal, or `{a: x, b: y}.get(name, z)`."""
+    if node is None:
+        return "`null`"
+    try:
+        return _show(ast.literal_eval(node))
+    except ValueError:
+        pass
+    by = isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+    if by and isinstance(node.func.value, ast.Dict) and len(node.args) == 2:
+        cases = ast.literal_eval(node.func.value)
+        choices = ", ".join(f"{k}: {_show(v)}" for k, v in cases.items())
+        return f"by format: {choices}, else {_show(ast.literal_eval(node.args[1]))}"
+    return f"`{ast.unparse(node)}`"
 
 
 def schema_keys() -> list[Key]:
@@ -622,8 +645,8 @@ def schema_keys() -> list[Key]:
             checks = _schema_checks(path, name)
             if "is required" in checks:
                 default = "required"
-            elif name in gets and gets[name] != "None":
-                default = _show_source(gets[name])
+            elif name in gets:
+                default = gets[name]
             elif name in fields:
                 default = _show(_default(fields[name]))
             else:
@@ -637,13 +660,6 @@ def schema_keys() -> list[Key]:
             checks = [c for c in checks if c != "is required"]
             rows.append(Key(key, "", default, "; ".join(checks), meaning or ""))
     return rows
-
-
-def _show_source(source: str) -> str:
-    try:
-        return _show(ast.literal_eval(source))
-    except ValueError:
-        return f"`{source}`"
 
 
 def _list_of(tp: Any) -> str:
