@@ -11,7 +11,9 @@ import tf_keras
 
 from rocketctr import serving
 from rocketctr.config.core import Config, TowerConfig
-from rocketctr.features.schema import load_schema
+from rocketctr.data.dataset import READERS
+from rocketctr.data.reader import Reader
+from rocketctr.features.schema import FORMATS, load_schema
 from rocketctr.model.cotrain import build_model
 from rocketctr.towers.base import (
     MLPConfig,
@@ -89,3 +91,8 @@ def test_a_layer_whose_flops_nobody_counts_is_refused_not_counted_as_zero():
     tower(tf.zeros([2, 3, 4]), tf.zeros([2, 1]))
     with pytest.raises(NotImplementedError, match="no FLOP count for its layer"):
         tower.flops(num_fields=3, embedding_dim=4)
+
+
+def test_every_schema_format_has_a_reader_and_every_reader_a_format():
+    assert set(READERS) == set(FORMATS)
+    assert all(issubclass(reader, Reader) for reader in READERS.values())

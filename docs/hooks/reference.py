@@ -343,17 +343,14 @@ def _default(f: dataclasses.Field) -> Any:
 
 
 def _stated_check(cls: type, name: str) -> str:
-    """The check a config class states for its field `name`: the config's table of value
-    checks, or a class's own `CHECKS` ({field: (predicate, message)})."""
-    from rocketctr.config import core
+    """The check a config class states for its field `name` (`value_check`), with a list of
+    choices shown as `a`, `b`."""
+    from rocketctr.config.core import value_check
 
-    for owner in cls.__mro__:
-        own = owner.__dict__.get("CHECKS", {})
-        if name in own:
-            return own[name][1]
-        if (owner, name) in getattr(core, "_VALUE_CHECKS", {}):
-            return core._VALUE_CHECKS[owner, name][1]
-    return ""
+    check = value_check(cls, name)
+    if not check:
+        return ""
+    return re.sub(r"\[('[^\]]*')\]", lambda m: _values(ast.literal_eval(f"[{m[1]}]")), check[1])
 
 
 def _config_check(cls: type, name: str, key: str) -> str:
@@ -365,16 +362,7 @@ def _config_check(cls: type, name: str, key: str) -> str:
 
         if issubclass(cls, core.TowerConfig):
             checks.append(f"a tower: one of {_values(tower_names())}")
-        elif issubclass(cls, core.OptimizerConfig):
-            checks.append(f"one of {_values(_registry_names('Unknown optimizer'))}")
     return "; ".join(dict.fromkeys(checks))
-
-
-def _registry_names(message_start: str) -> list[str]:
-    for text, _ in _messages():
-        if text.startswith(message_start) and "Known: " in text:
-            return [v.strip(" `.") for v in text.split("Known: ", 1)[1].split(",")]
-    return []
 
 
 def config_keys() -> list[Key]:

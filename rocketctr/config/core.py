@@ -507,7 +507,7 @@ def _legacy_distill(data: dict[str, Any], path: str) -> dict[str, Any]:
     return data
 
 
-def _value_check(cls: type, name: str) -> tuple[Callable[[Any], bool], str] | None:
+def value_check(cls: type, name: str) -> tuple[Callable[[Any], bool], str] | None:
     """The check of field `name` of config class `cls` (its own or a base class's)."""
     for k in cls.__mro__:
         if name in k.__dict__.get("CHECKS", {}):
@@ -605,7 +605,7 @@ def _from_dict(cls: type, data: Any, path: str) -> Any:
     for name, value in data.items():
         key = f"{path}.{name}" if path else name
         kwargs[name] = _coerce(hints[name], value, key)
-        check = _value_check(cls, name)
+        check = value_check(cls, name)
         if check and not check[0](kwargs[name]):
             raise ConfigError(f"Config key {key} {check[1]}. Received: {value!r}")
     try:
