@@ -17,7 +17,7 @@ from rocketctr.features.processor import HASHING_VERSION
 from rocketctr.features.schema import load_schema
 from rocketctr.model.cotrain import build_model
 from rocketctr.runs.rundir import restore_run
-from rocketctr.training.train import prepare_model_dir
+from rocketctr.training.resume import prepare_model_dir
 
 TINY = {
     "embedding_dim": 2,

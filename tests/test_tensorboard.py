@@ -9,7 +9,7 @@ import tf_keras
 from rocketctr.config.core import Config
 from rocketctr.features.schema import load_schema
 from rocketctr.model.cotrain import build_model
-from rocketctr.training.train import BatchTensorBoard
+from rocketctr.training.tensorboard import BatchTensorBoard
 from tests.helpers import random_features, random_labels
 
 TINY = {

@@ -48,7 +48,7 @@ from rocketctr.cli import user_error_message
 from rocketctr.data import BadRowReport, make_dataset
 from rocketctr.features.file_layout import LayoutError, check_layout
 from rocketctr.features.schema import load_schema
-from rocketctr.training.train import check_inputs
+from rocketctr.training.inputs import check_inputs
 from tests.helpers import _example, write_tfrecord
 
 ROWS = 30
