@@ -26,7 +26,7 @@ MOVED_MODULES = {
     "rocketctr.distill.codistill": "rocketctr.training.codistill",
     "rocketctr.distill.two_stage": "rocketctr.training.two_stage",
     "rocketctr.evaluation": "rocketctr.scoring.evaluation",
-    "rocketctr.feature_format": "rocketctr.features.format",
+    "rocketctr.feature_format": "rocketctr.runs.feature_format",
     "rocketctr.feature_stats": "rocketctr.features.statistics",
     "rocketctr.file_layout": "rocketctr.features.file_layout",
     "rocketctr.frontier": "rocketctr.scoring.frontier",

@@ -24,9 +24,9 @@ from tensorflow_serving.apis import prediction_log_pb2
 from rocketctr import serving
 from rocketctr.config.core import Config, ConfigError, save_config
 from rocketctr.data import make_dataset
-from rocketctr.features.format import record_run_format
 from rocketctr.features.schema import load_schema
 from rocketctr.model.cotrain import build_model, variable_role
+from rocketctr.runs.feature_format import record_run_format
 from rocketctr.scoring.metrics import auc
 from rocketctr.serving import quality, verification
 from tests.helpers import SHARED_DATA, random_features, random_labels

@@ -12,8 +12,8 @@ import numpy as np
 import tensorflow as tf
 
 import rocketctr
-from rocketctr.features.format import feature_format
 from rocketctr.model.cotrain import CoTrainModel
+from rocketctr.runs.feature_format import feature_format
 from rocketctr.serving.light_table import light_rows
 from rocketctr.serving.serving_module import (
     EMBEDDING_OUTPUT,

@@ -34,9 +34,9 @@ from tensorflow.python.ops.resource_variable_ops import ResourceVariable
 
 from rocketctr.config.core import Config, ConfigError, save_config
 from rocketctr.distill.base import resolve_methods
-from rocketctr.features.format import has_trained_state, prepare_run_format
 from rocketctr.features.schema import load_schema
 from rocketctr.files import naming_disk_full, variable_bytes
+from rocketctr.runs.feature_format import has_trained_state, prepare_run_format
 from rocketctr.runs.rundir import (
     CONFIG_FILE,
     RunFileError,
