@@ -33,6 +33,10 @@ setup(
         "pyyaml",
         "matplotlib",  # `rocketctr report`'s plots
     ],
-    extras_require={"test": ["pytest", "pytest-xdist", "ruff"]},
+    extras_require={
+        "test": ["pytest", "pytest-xdist", "ruff"],
+        # The docs site (mkdocs.yml): `mkdocs serve`, `mkdocs build --strict`.
+        "docs": ["mkdocs>=1.6,<2", "mkdocs-material>=9.5,<10", "mkdocstrings[python]>=0.26,<2"],
+    },
     entry_points={"console_scripts": ["rocketctr=rocketctr.cli:run"]},
 )

@@ -13,8 +13,8 @@ through `model.fit` with three callback lists, timed round-robin:
   step's logs to numpy for the hook (how it ran before);
 - `backups + Keras TensorBoard`: with Keras' TensorBoard callback (update_freq 100), as
   `train()` had it: one eager `tf.summary.scalar` per metric at every batch;
-- `backups + BatchTensorBoard`: with `rocketctr.training.train.BatchTensorBoard` (update_freq 100),
-  as `train()` has it now: the same summaries, work only on the steps it records.
+- `backups + BatchTensorBoard`: with `rocketctr.training.tensorboard.BatchTensorBoard`
+  (update_freq 100), as `train()` has it now: the same summaries, work only on the steps it records.
 
 Prints ms/step and the ratio to `none`; results go to benchmarks/results/batch_hooks.{json,md}.
 """
@@ -38,7 +38,7 @@ from rocketctr.features.schema import load_schema
 from rocketctr.model.cotrain import build_model
 from rocketctr.runs.rundir import RunPosition
 from rocketctr.training.resume import BackupSaver, DataPosition
-from rocketctr.training.train import BatchTensorBoard
+from rocketctr.training.tensorboard import BatchTensorBoard
 
 CONFIG = {
     "model": {

@@ -41,7 +41,6 @@ import common  # noqa: E402  (benchmarks/common.py; imports rocketctr before Ten
 from rocketctr.config.core import Config, load_config, parse_override
 from rocketctr.features.schema import load_schema
 from rocketctr.runs.selected import best_epoch, selection_monitor
-from rocketctr.towers import flops
 from rocketctr.training.train import train
 
 # name -> (config overrides, tower whose metrics count, light-alone baseline of the gap).
@@ -215,7 +214,7 @@ def run_quality(
             ]
             model = result.model
             record["serving_mflops"] = (
-                flops.flops_per_example(getattr(model, tower), *_field_shape(model, tower)) / 1e6
+                getattr(model, tower).flops(*_field_shape(model, tower)) / 1e6
             )
             runs.append(record)
             print(
@@ -226,7 +225,7 @@ def run_quality(
 
 
 def _field_shape(model, tower: str) -> tuple[int, int]:
-    """(categorical fields, embedding dim) the tower reads, for `flops.flops_per_example`."""
+    """(categorical fields, embedding dim) the tower reads, for `Tower.flops`."""
     processor = model.light_processor if tower == "light" else model.processor
     return len(processor.categorical), model.rocket_config.model.embedding_dim
 

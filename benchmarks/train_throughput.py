@@ -29,7 +29,7 @@ XLA (`--jit_compile on`) is the product's `train.jit_compile`: the towers' forwa
 are XLA clusters; hashing, the embedding gather and the optimizer updates are not (XLA has
 no strings, and the gather must stay outside to keep sparse table gradients).
 
-FLOPs per example come from `rocketctr.towers.flops` (forward); training ≈ 3× forward (forward +
+FLOPs per example come from `Tower.flops` (forward); training ≈ 3× forward (forward +
 two backward products), except the frozen booster in `kd_stage` (1×). Utilisation is the
 achieved GFLOP/s over the best large square `tf.matmul` GFLOP/s measured in this run
 (fp32 and bf16, before and after the timing; the best of the two).
@@ -53,7 +53,6 @@ from rocketctr.config.core import Config
 from rocketctr.data import make_dataset
 from rocketctr.features.schema import load_schema
 from rocketctr.model.cotrain import CoTrainModel, build_model
-from rocketctr.towers import flops
 from rocketctr.training.train import evaluate_towers
 
 MODES = ("light_only", "booster_only", "co_train", "kd_stage", "co_train_3_lights")
@@ -91,9 +90,9 @@ def _variant_config(mode: str, optimizer: str, jit: bool, batch_size: int) -> Co
 def _forward_flops(model: CoTrainModel, num_fields: int, dim: int) -> dict[str, int]:
     out = {}
     if model.has_booster:
-        out["booster"] = flops.flops_per_example(model.booster, num_fields, dim)
+        out["booster"] = model.booster.flops(num_fields, dim)
     for name, net in model.light_nets.items():
-        out[name] = flops.flops_per_example(net.tower, num_fields, dim)
+        out[name] = net.tower.flops(num_fields, dim)
     return out
 
 

@@ -435,21 +435,34 @@ def resolve_config(args):
     return config.replace(overrides) if overrides else config
 
 
+def check_layout_first(args) -> None:
+    """Checks the files' layout against the run's schema before TensorFlow loads (loading
+    the config does: it builds the towers' configs), so that a wrong layout fails at once."""
+    from rocketctr.config.core import Config, TrainConfig, config_data, parse_override
+    from rocketctr.features.file_layout import check_layout
+    from rocketctr.features.schema import load_schema
+
+    data, _ = config_data(args.config)
+    overrides = dict(parse_override(s) for s in args.set)
+    defaults = Config.__dataclass_fields__["schema"].default, TrainConfig.bad_rows
+    schema = overrides.get("schema", data.get("schema", defaults[0]))
+    train = data.get("train") if isinstance(data.get("train"), dict) else {}
+    bad_rows = args.bad_rows or overrides.get("train.bad_rows", train.get("bad_rows", defaults[1]))
+    if isinstance(schema, str) and isinstance(bad_rows, str):  # else the config load says why
+        for patterns in args.train, args.eval:
+            check_layout(load_schema(schema), patterns, bad_rows)
+
+
 def train_main(args) -> int:
     from rocketctr.files import check_writable_dir
 
-    config = resolve_config(args)
     # Before anything is read or trained: a run that cannot save must not start.
     check_writable_dir(args.model_dir, "--model_dir")
     if args.export:
         check_writable_dir(export_base(args), "--export_dir")
-    if args.train and args.eval:  # before TensorFlow loads: a wrong layout fails at once
-        from rocketctr.data.file_layout import check_layout
-        from rocketctr.features.schema import load_schema
-
-        schema = load_schema(config.schema)
-        for patterns in args.train, args.eval:
-            check_layout(schema, patterns, config.train.bad_rows)
+    if args.train and args.eval:
+        check_layout_first(args)
+    config = resolve_config(args)
 
     from rocketctr.runs import rundir
     from rocketctr.training import distribute
@@ -595,7 +608,6 @@ def summary_main(args) -> int:
     from rocketctr.features.schema import load_schema
     from rocketctr.model.cotrain import build_model
     from rocketctr.scoring.evaluation import run_towers
-    from rocketctr.towers.flops import flops_per_example
 
     config = load_config(args.config).replace(dict(parse_override(s) for s in args.set))
     model = build_model(config, load_schema(config.schema))
@@ -608,7 +620,7 @@ def summary_main(args) -> int:
         view = model.tower_view(tower_kind)
         view.summary(line_length=110)
         num_fields = view.inputs[0].shape[1]
-        flops = flops_per_example(tower, num_fields, config.model.embedding_dim)
+        flops = tower.flops(num_fields, config.model.embedding_dim)
         hidden = ", ".join(tower.hidden_names) or "none"
         built = config.model.booster if name == "booster" else config.model.light_nets()[name]
         print(
@@ -749,7 +761,7 @@ def user_error_message(error: Exception) -> str | None:
     """The one-line message of an error in the user's input, config, files or run dir (exit
     code 2, no trace), or None for any other error."""
     from rocketctr.config.core import ConfigError
-    from rocketctr.data.file_layout import LayoutError
+    from rocketctr.features.file_layout import LayoutError
     from rocketctr.features.schema import SchemaError
     from rocketctr.files import PathError
 

@@ -318,7 +318,7 @@ def test_a_file_that_does_not_match_the_schema_fails_before_training_in_one_line
 def test_inputs_without_a_usable_row_are_refused_naming_the_files(tmp_path, data):
     from rocketctr.data import BadRowError
     from rocketctr.features.schema import load_schema
-    from rocketctr.training.train import check_inputs
+    from rocketctr.training.inputs import check_inputs
 
     schema = load_schema("criteo")
     empty = tmp_path / "empty.tsv"

@@ -28,27 +28,23 @@ class ConfigError(ValueError):
     """A config file or override that does not match the schema."""
 
 
+# The choices of the config's string keys (a tower's, a method's and a schema's are theirs).
+MODES = ("co_train", "light_only", "booster_only")  # distill.mode
+# light_distill: the light net's validation distillation loss, Σ_m weight_m · loss_m over
+# distill.methods (Zhu et al., CIKM 2020, stop by it): the epoch it learned its teacher best.
+SELECTION_METRICS = ("light_auc", "light_bce", "light_distill", "booster_auc", "booster_bce")
+STRATEGIES = ("auto", "default", "mirrored", "multi_worker", "parameter_server")
+OPTIMIZERS = ("adam", "lazy_adam", "adagrad", "sgd", "ftrl")  # rocketctr/model/optimizers.py
+RAMPS = ("linear", "step")  # distill.ramp
+
+
 @dataclass(frozen=True)
 class TowerConfig:
-    """One tower: a registered architecture name plus the knobs the architectures share.
-
-    Each tower builder reads the fields it needs; `towers.build_tower` rejects a field set
-    to a non-default value that the named tower does not use.
-    """
+    """A tower: its registered architecture name. Each tower's `Config`, a subclass in its
+    own module (rocketctr/towers/), adds the knobs it reads and their `CHECKS`; a config
+    section names the tower and sets its knobs, and loads as that tower's `Config`."""
 
     name: str
-    hidden_units: tuple[int, ...] = ()
-    num_cross_layers: int = 3
-    projection_dim: int | None = None  # DCN-v2 low rank; None = full-rank cross (DCN)
-    cross_structure: str = "parallel"  # "parallel" (cross ∥ MLP) or "stacked" (cross -> MLP)
-    # "matrix": x0 ∘ (W x + b) + x (full rank, or rank projection_dim); "vector": the original
-    # DCN's x0 · (xᵀ w) + b + x (rank one, 2·D weights a layer).
-    cross_type: str = "matrix"
-    cin_layer_sizes: tuple[int, ...] = (128, 128)
-    attention_units: tuple[int, ...] = (80, 40)  # din: the attention MLP's hidden layers
-    dropout: float = 0.0
-    batch_norm: bool = False
-    output_dim: int = 16  # two_tower only: width k of the user and item vectors
 
 
 @dataclass(frozen=True)
@@ -66,7 +62,8 @@ class OptimizerConfig:
 
 @dataclass(frozen=True)
 class LightConfig(TowerConfig):
-    """One light net of `model.lights`: its tower, and how it trains.
+    """One light net of `model.lights`: its tower, and how it trains. A light net's section
+    loads as its tower's `Config` with these two knobs added (`light_config_class`).
 
     `optimizer` and `embedding_gradient_scale` default to `train.light_optimizer` (else
     `train.dense_optimizer`) and `model.light_embedding_gradient_scale`.
@@ -97,10 +94,12 @@ _LIGHT_NAME = re.compile(r"[a-z][a-z0-9_]{0,30}")
 class ModelConfig:
     embedding_dim: int = 16
     booster: TowerConfig = field(
-        default_factory=lambda: TowerConfig(name="dcn", hidden_units=(256, 128, 64))
+        default_factory=lambda: tower_config({"name": "dcn", "hidden_units": [256, 128, 64]})
     )
     # One light net ...
-    light: TowerConfig = field(default_factory=lambda: TowerConfig(name="mlp", hidden_units=(32,)))
+    light: TowerConfig = field(
+        default_factory=lambda: tower_config({"name": "mlp", "hidden_units": [32]})
+    )
     # ... or several, by name (a frontier of sizes): each its own tower, optimizer and
     # gradient scale, all on the shared tables, all taught by the same teacher. Set, it
     # replaces `light`.
@@ -149,8 +148,8 @@ class ModelConfig:
         """The light nets by name: `lights`, or `light` under the name "light"."""
         if self.lights:
             return dict(self.lights)
-        fields = {f.name: getattr(self.light, f.name) for f in dataclasses.fields(TowerConfig)}
-        return {SINGLE_LIGHT: LightConfig(**fields)}
+        fields = {f.name: getattr(self.light, f.name) for f in dataclasses.fields(self.light)}
+        return {SINGLE_LIGHT: light_config_class(type(self.light))(**fields)}
 
 
 @dataclass(frozen=True)
@@ -273,6 +272,9 @@ class Config:
     export: ExportConfig = field(default_factory=ExportConfig)
 
     def __post_init__(self) -> None:
+        from rocketctr.distill.schedule import validate_schedule  # methods import this module
+
+        validate_schedule(self.distill)  # the methods and their knobs
         names = list(self.model.light_nets())
         if self.export.light is not None and self.export.light not in names:
             raise ConfigError(
@@ -343,7 +345,12 @@ class Config:
                         )
                     raise ConfigError(f"Unknown config key {key!r}: {part!r} is not a section.")
                 node = node[part]
-            if parts[-1] not in node:
+            tower_section = parts[:2] in (["model", "booster"], ["model", "light"]) or (
+                parts[:2] == ["model", "lights"] and len(parts) == 4
+            )
+            # A tower's knob that its current tower lacks: the tower may be renamed too, and
+            # the section is checked as a whole when the config loads.
+            if parts[-1] not in node and not (tower_section and parts[-1] in _tower_knobs()):
                 raise ConfigError(f"Unknown config key {key!r}. Known keys here: {sorted(node)}")
             node[parts[-1]] = value
         return Config.from_dict(data)
@@ -354,78 +361,80 @@ def _default_field(cls: type, name: str) -> Any:
     return f.default_factory() if f.default is dataclasses.MISSING else f.default
 
 
-def _positive(v) -> bool:
+def positive(v) -> bool:
     return v >= 1
 
 
-def _non_negative(v) -> bool:
+def non_negative(v) -> bool:
     return v >= 0
 
 
-def _positive_finite(v) -> bool:
+def positive_finite(v) -> bool:
     return math.isfinite(v) and v > 0
 
 
-def _non_negative_finite(v) -> bool:
+def non_negative_finite(v) -> bool:
     return math.isfinite(v) and v >= 0
 
 
-def _all_positive(v) -> bool:
+def all_positive(v) -> bool:
     return all(u >= 1 for u in v)
 
 
-def _optional_positive(v) -> bool:
+def optional_positive(v) -> bool:
     return v is None or v >= 1
 
 
-def _optional_positive_finite(v) -> bool:
-    return v is None or _positive_finite(v)
+def optional_positive_finite(v) -> bool:
+    return v is None or positive_finite(v)
 
 
 # What each numeric field must hold, checked when a config loads, so that a value no model can
-# use is refused naming its key before anything is built or written.
+# use is refused naming its key before anything is built or written. A tower's `Config`
+# declares the checks of its own knobs: {field: (predicate, message)} as `CHECKS`.
 _VALUE_CHECKS: dict[tuple[type, str], tuple[Callable[[Any], bool], str]] = {
-    (TowerConfig, "hidden_units"): (_all_positive, "must list positive layer widths"),
-    (TowerConfig, "num_cross_layers"): (_non_negative, "must be >= 0"),
-    (TowerConfig, "projection_dim"): (_optional_positive, "must be null or >= 1"),
-    (TowerConfig, "cin_layer_sizes"): (_all_positive, "must list positive layer sizes"),
-    (TowerConfig, "attention_units"): (_all_positive, "must list positive layer widths"),
-    (TowerConfig, "dropout"): (lambda v: 0.0 <= v < 1.0, "must be in [0, 1)"),
-    (TowerConfig, "output_dim"): (_positive, "must be >= 1"),
-    (ModelConfig, "embedding_dim"): (_positive, "must be >= 1"),
+    (ModelConfig, "embedding_dim"): (positive, "must be >= 1"),
     (ModelConfig, "light_embedding_gradient_scale"): (
         lambda v: 0.0 <= v <= 1.0,
         "must be in [0, 1]",
     ),
-    (ModelConfig, "embedding_l2"): (_non_negative_finite, "must be finite and >= 0"),
-    (ModelConfig, "embedding_table_l2"): (_non_negative_finite, "must be finite and >= 0"),
-    (ModelConfig, "embedding_init_stddev"): (_positive_finite, "must be finite and > 0"),
-    (DistillConfig, "warmup_steps"): (_non_negative, "must be >= 0"),
-    (DistillConfig, "ramp_steps"): (_non_negative, "must be >= 0"),
-    (DistillConfig, "codistill_replicas"): (_positive, "must be >= 1"),
-    (DistillConfig, "codistill_every_steps"): (_positive, "must be >= 1"),
-    (DistillConfig, "teacher_patience"): (_non_negative, "must be >= 0 (0: off)"),
-    (OptimizerConfig, "learning_rate"): (_positive_finite, "must be finite and > 0"),
+    (ModelConfig, "embedding_l2"): (non_negative_finite, "must be finite and >= 0"),
+    (ModelConfig, "embedding_table_l2"): (non_negative_finite, "must be finite and >= 0"),
+    (ModelConfig, "embedding_init_stddev"): (positive_finite, "must be finite and > 0"),
+    (DistillConfig, "warmup_steps"): (non_negative, "must be >= 0"),
+    (DistillConfig, "ramp_steps"): (non_negative, "must be >= 0"),
+    (DistillConfig, "codistill_replicas"): (positive, "must be >= 1"),
+    (DistillConfig, "codistill_every_steps"): (positive, "must be >= 1"),
+    (DistillConfig, "teacher_patience"): (non_negative, "must be >= 0 (0: off)"),
+    (DistillConfig, "mode"): (lambda v: v in MODES, f"must be one of {list(MODES)}"),
+    (DistillConfig, "ramp"): (lambda v: v in RAMPS, f"must be one of {list(RAMPS)}"),
+    (TrainConfig, "selection_metric"): (
+        lambda v: v in SELECTION_METRICS,
+        f"must be one of {list(SELECTION_METRICS)}",
+    ),
+    (TrainConfig, "strategy"): (lambda v: v in STRATEGIES, f"must be one of {list(STRATEGIES)}"),
+    (OptimizerConfig, "name"): (lambda v: v in OPTIMIZERS, f"must be one of {list(OPTIMIZERS)}"),
+    (OptimizerConfig, "learning_rate"): (positive_finite, "must be finite and > 0"),
     (LightConfig, "embedding_gradient_scale"): (
         lambda v: v is None or 0.0 <= v <= 1.0,
         "must be null or in [0, 1]",
     ),
-    (OptimizerConfig, "warmup_steps"): (_non_negative, "must be >= 0 (0: no warm-up)"),
-    (OptimizerConfig, "clipnorm"): (_optional_positive_finite, "must be null or finite and > 0"),
+    (OptimizerConfig, "warmup_steps"): (non_negative, "must be >= 0 (0: no warm-up)"),
+    (OptimizerConfig, "clipnorm"): (optional_positive_finite, "must be null or finite and > 0"),
     (OptimizerConfig, "global_clipnorm"): (
-        _optional_positive_finite,
+        optional_positive_finite,
         "must be null or finite and > 0",
     ),
-    (TrainConfig, "batch_size"): (_positive, "must be >= 1"),
-    (TrainConfig, "num_epochs"): (_positive, "must be >= 1"),
-    (TrainConfig, "steps_per_epoch"): (_optional_positive, "must be null (one pass) or >= 1"),
-    (TrainConfig, "seed"): (_non_negative, "must be >= 0"),
-    (TrainConfig, "shuffle_buffer_rows"): (_positive, "must be >= 1"),
-    (TrainConfig, "checkpoint_every_steps"): (_non_negative, "must be >= 0 (0: no backups)"),
-    (TrainConfig, "keep_checkpoints"): (_positive, "must be >= 1"),
-    (TrainConfig, "early_stopping_patience"): (_non_negative, "must be >= 0 (0: never stop)"),
+    (TrainConfig, "batch_size"): (positive, "must be >= 1"),
+    (TrainConfig, "num_epochs"): (positive, "must be >= 1"),
+    (TrainConfig, "steps_per_epoch"): (optional_positive, "must be null (one pass) or >= 1"),
+    (TrainConfig, "seed"): (non_negative, "must be >= 0"),
+    (TrainConfig, "shuffle_buffer_rows"): (positive, "must be >= 1"),
+    (TrainConfig, "checkpoint_every_steps"): (non_negative, "must be >= 0 (0: no backups)"),
+    (TrainConfig, "keep_checkpoints"): (positive, "must be >= 1"),
+    (TrainConfig, "early_stopping_patience"): (non_negative, "must be >= 0 (0: never stop)"),
     (TrainConfig, "lr_plateau_factor"): (lambda v: 0.0 < v <= 1.0, "must be in (0, 1]"),
-    (TrainConfig, "lr_plateau_patience"): (_positive, "must be >= 1"),
+    (TrainConfig, "lr_plateau_patience"): (positive, "must be >= 1"),
     (ExportConfig, "min_auc"): (
         lambda v: v is None or 0.0 <= v <= 1.0,
         "must be null or in [0, 1]",
@@ -435,10 +444,10 @@ _VALUE_CHECKS: dict[tuple[type, str], tuple[Callable[[Any], bool], str]] = {
         "must be null or in [0, 1]",
     ),
     (ExportConfig, "latency_budget_ms"): (
-        lambda v: v is None or _positive_finite(v),
+        lambda v: v is None or positive_finite(v),
         "must be null or finite and > 0",
     ),
-    (ExportConfig, "latency_batch"): (_positive, "must be >= 1"),
+    (ExportConfig, "latency_batch"): (positive, "must be >= 1"),
     (ExportConfig, "embedding_dtype"): (
         lambda v: v in EMBEDDING_DTYPES,
         f"must be one of {list(EMBEDDING_DTYPES)}",
@@ -507,6 +516,89 @@ def _legacy_distill(data: dict[str, Any], path: str) -> dict[str, Any]:
     return data
 
 
+def value_check(cls: type, name: str) -> tuple[Callable[[Any], bool], str] | None:
+    """The check of field `name` of config class `cls` (its own or a base class's)."""
+    for k in cls.__mro__:
+        if name in k.__dict__.get("CHECKS", {}):
+            return k.CHECKS[name]
+        if (k, name) in _VALUE_CHECKS:
+            return _VALUE_CHECKS[k, name]
+    return None
+
+
+# The knobs every tower config had before each tower owned its `Config`, at their defaults:
+# the config files runs recorded list them all, so a knob a tower does not read loads (and is
+# dropped) while it holds this value.
+_EARLIER_TOWER_DEFAULTS = {
+    "hidden_units": [],
+    "num_cross_layers": 3,
+    "projection_dim": None,
+    "cross_structure": "parallel",
+    "cross_type": "matrix",
+    "cin_layer_sizes": [128, 128],
+    "attention_units": [80, 40],
+    "dropout": 0.0,
+    "batch_norm": False,
+    "output_dim": 16,
+}
+
+
+def tower_config_class(name: str) -> type[TowerConfig]:
+    """The `Config` of the tower registered as `name`."""
+    from rocketctr.towers.base import tower_class  # the registry; towers import this module
+
+    return tower_class(name).Config
+
+
+def light_config_class(config_class: type[TowerConfig]) -> type[LightConfig]:
+    """A tower's `Config` with the knobs of a light net added (`LightConfig`)."""
+    if issubclass(config_class, LightConfig) or issubclass(LightConfig, config_class):
+        return LightConfig if config_class is TowerConfig else config_class
+    if config_class not in _LIGHT_CLASSES:
+        cls = type(f"Light{config_class.__name__}", (config_class, LightConfig), {})
+        _LIGHT_CLASSES[config_class] = dataclass(frozen=True)(cls)
+    return _LIGHT_CLASSES[config_class]
+
+
+_LIGHT_CLASSES: dict[type, type] = {}
+
+
+def _tower_knobs() -> set[str]:
+    """Every knob of every registered tower."""
+    from rocketctr.towers.base import tower_class, tower_names
+
+    return {f.name for n in tower_names() for f in dataclasses.fields(tower_class(n).Config)}
+
+
+def tower_config(data: Any, path: str = "", light: bool = False) -> TowerConfig:
+    """A tower section ({name: <tower>, <its knobs>...}) loaded as its tower's `Config` (with
+    a light net's knobs when `light`), refusing knobs the tower does not read."""
+    if not isinstance(data, dict) or not isinstance(data.get("name"), str):
+        raise ConfigError(
+            f"Config section {path or '<tower>'} must be a mapping with a tower name. "
+            f"Received: {data!r}"
+        )
+    cls = tower_config_class(data["name"])
+    if light:
+        cls = light_config_class(cls)
+    known = {f.name for f in dataclasses.fields(cls)}
+    earlier = {
+        k
+        for k, v in data.items()
+        if k not in known
+        and k in _EARLIER_TOWER_DEFAULTS
+        and _to_plain(v) == _EARLIER_TOWER_DEFAULTS[k]
+    }
+    ignored = sorted(k for k in data if k not in known and k not in earlier)
+    if ignored:
+        knobs = sorted(known - {"name"} - {f.name for f in dataclasses.fields(LightConfig)})
+        raise ConfigError(
+            f"Config section {path or '<tower>'}: tower {data['name']!r} does not use "
+            f"{ignored}; it uses {knobs}."
+        )
+    return _from_dict(cls, {k: v for k, v in data.items() if k not in earlier}, path)
+
+
 def section_from_dict(cls: type, data: Any, path: str) -> Any:
     """A config dataclass `cls` from a mapping, refusing unknown keys and wrong types with a
     message naming `path` (how a distillation method reads its knobs)."""
@@ -530,9 +622,7 @@ def _from_dict(cls: type, data: Any, path: str) -> Any:
     for name, value in data.items():
         key = f"{path}.{name}" if path else name
         kwargs[name] = _coerce(hints[name], value, key)
-        check = next(
-            (_VALUE_CHECKS[k, name] for k in cls.__mro__ if (k, name) in _VALUE_CHECKS), None
-        )
+        check = value_check(cls, name)
         if check and not check[0](kwargs[name]):
             raise ConfigError(f"Config key {key} {check[1]}. Received: {value!r}")
     try:
@@ -552,12 +642,14 @@ def _coerce(tp: Any, value: Any, path: str) -> Any:
             return None
         (inner,) = [a for a in args if a is not type(None)]
         return _coerce(inner, value, path)
+    if tp in (TowerConfig, LightConfig):
+        return tower_config(value, path, light=tp is LightConfig)
     if dataclasses.is_dataclass(tp):
         return _from_dict(tp, value, path)
     if origin is dict and dataclasses.is_dataclass(args[1]):  # {name: section}
         if not isinstance(value, dict):
             raise ConfigError(f"Config key {path} must map names to sections. Received: {value!r}")
-        return {str(k): _from_dict(args[1], v, f"{path}.{k}") for k, v in value.items()}
+        return {str(k): _coerce(args[1], v, f"{path}.{k}") for k, v in value.items()}
     if origin is dict:  # {name: mapping}, checked by whoever reads it
         if not isinstance(value, dict) or not all(
             isinstance(k, str) and isinstance(v, dict) for k, v in value.items()
@@ -592,6 +684,16 @@ def preset_names() -> list[str]:
 
 def load_config(name_or_path: str) -> Config:
     """Loads a preset by name (see `preset_names()`) or a YAML file by path."""
+    data, source = config_data(name_or_path)
+    try:
+        return Config.from_dict(data)
+    except ConfigError as e:
+        raise ConfigError(f"{source}: {e}") from None
+
+
+def config_data(name_or_path: str) -> tuple[dict[str, Any], str]:
+    """The mapping a preset or YAML file holds, unchecked, and where it came from. Loading it
+    as a `Config` builds its towers' and methods' configs, which imports TensorFlow."""
     path = Path(name_or_path)
     resource = resources.files("rocketctr.config.presets") / f"{name_or_path}.yaml"
     # A preset's name wins over a directory of that name (say a run dir: --model_dir frappe).
@@ -609,10 +711,7 @@ def load_config(name_or_path: str) -> Config:
             )
         source = f"preset {name_or_path}"
         data = yaml_files.parse(resource.read_text(), source, ConfigError)
-    try:
-        return Config.from_dict(data or {})
-    except ConfigError as e:
-        raise ConfigError(f"{source}: {e}") from None
+    return data or {}, source
 
 
 def parse_override(text: str) -> tuple[str, Any]:

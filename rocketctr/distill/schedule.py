@@ -4,16 +4,15 @@ from __future__ import annotations
 
 import tensorflow as tf
 
-from rocketctr.config.core import ConfigError, DistillConfig
+from rocketctr.config.core import DistillConfig
 from rocketctr.distill.base import parse_methods, total_weight
 from rocketctr.distill.pfd import validate_hint_form
 
 
 def validate_schedule(config: DistillConfig) -> None:
-    """Refuses an unknown ramp or hint form, and methods' weights no schedule can use."""
+    """Refuses unknown methods or knobs, an unknown hint form, and methods' weights no
+    schedule can use (the ramp's choices are checked when the config loads)."""
     parse_methods(config)
-    if config.ramp not in ("linear", "step"):
-        raise ConfigError(f"ramp must be 'linear' or 'step'. Received: {config.ramp!r}")
     validate_hint_form(config)
 
 

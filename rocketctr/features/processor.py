@@ -24,7 +24,7 @@ import tf_keras
 from rocketctr.features.schema import CategoricalFeature, Schema
 
 # How categorical values become hash buckets; part of what a trained table means. A run
-# records it (`rocketctr.features.format`) and an export in its metadata.
+# records it (`rocketctr.runs.feature_format`) and an export in its metadata.
 #   1: to_hash_bucket_fast(value, hash_buckets), one op per field.
 #   2: to_hash_bucket_fast(value, HASH_SPACE) % hash_buckets, one op for all fields. About
 #      half of all values (64-bit fingerprint >= HASH_SPACE) land in another row than in 1.

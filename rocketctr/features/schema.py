@@ -472,6 +472,54 @@ def parse_schema(data: Any, source: str = "<dict>") -> Schema:
     def fail(key: str, message: str) -> None:
         raise SchemaError(f"{source}: key {key!r}: {message}")
 
+    fmt, columns, label = _layout(data, source, fail)
+    dense = [
+        _dense_feature(item, f"dense[{i}]", columns, fail)
+        for i, item in enumerate(data.get("dense") or [])
+    ]
+    entries = data.get("categorical") or []
+    categorical = [
+        _categorical_feature(item, f"categorical[{i}]", entries, data, columns, fail)
+        for i, item in enumerate(entries)
+    ]
+    _check_multi_valued_columns(data, dense, categorical, fail)
+    names = [f.name for f in dense] + [f.name for f in categorical]
+    if len(set(names)) != len(names):
+        fail(
+            "categorical",
+            f"feature names repeat: {sorted({n for n in names if names.count(n) > 1})}",
+        )
+    if label in names:
+        fail("label", f"the label column cannot also be a feature. Received: {label!r}")
+    if not categorical:
+        fail("categorical", "at least one categorical feature is required")
+    user_id, request_id = data.get("user_id"), data.get("request_id")
+    for key, value in (("user_id", user_id), ("request_id", request_id)):
+        if value is not None and value not in columns:
+            fail(key, f"must be one of the columns. Received: {value!r}")
+    privileged = _privileged(data, names, categorical, fail)
+    user_features, item_features = _sides(data, names, categorical, privileged, fail)
+    delimiter = data.get("delimiter", {"tsv": "\t", "libfm": " "}.get(fmt, ","))
+    return Schema(
+        name=data["name"],
+        format=fmt,
+        columns=tuple(columns),
+        label=label,
+        dense=tuple(dense),
+        categorical=tuple(categorical),
+        header=bool(data.get("header", False)),
+        delimiter=delimiter,
+        user_id=user_id,
+        request_id=request_id,
+        privileged=tuple(privileged),
+        user_features=tuple(user_features),
+        item_features=tuple(item_features),
+        source=source,
+    )
+
+
+def _layout(data: Any, source: str, fail) -> tuple[str, list[str], str]:
+    """The file's format, columns and label column, checked."""
     if not isinstance(data, dict):
         raise SchemaError(f"{source}: a schema must be a mapping. Received: {data!r}")
     unknown = sorted(set(data) - _SCHEMA_KEYS)
@@ -492,85 +540,91 @@ def parse_schema(data: Any, source: str = "<dict>") -> Schema:
     label = data["label"]
     if label not in columns:
         fail("label", f"must be one of the columns. Received: {label!r}")
+    return fmt, columns, label
 
-    def check_entry(key: str, item: Any, known: set[str]) -> None:
-        if not isinstance(item, dict) or "name" not in item:
-            fail(key, f"must be a mapping with a 'name'. Received: {item!r}")
-        extra = sorted(set(item) - known)
-        if extra:
-            fail(f"{key}.{extra[0]}", f"unknown key. Known keys: {sorted(known)}")
 
-    dense = []
-    for i, item in enumerate(data.get("dense") or []):
-        key = f"dense[{i}]"
-        check_entry(key, item, _DENSE_KEYS)
-        if item["name"] not in columns:
-            fail(f"{key}.name", f"is not one of the columns. Received: {item['name']!r}")
-        transform = item.get("transform", "none")
-        if transform not in DENSE_TRANSFORMS:
+def _check_entry(key: str, item: Any, known: set[str], fail) -> None:
+    if not isinstance(item, dict) or "name" not in item:
+        fail(key, f"must be a mapping with a 'name'. Received: {item!r}")
+    extra = sorted(set(item) - known)
+    if extra:
+        fail(f"{key}.{extra[0]}", f"unknown key. Known keys: {sorted(known)}")
+
+
+def _dense_feature(item: Any, key: str, columns: list[str], fail) -> DenseFeature:
+    _check_entry(key, item, _DENSE_KEYS, fail)
+    if item["name"] not in columns:
+        fail(f"{key}.name", f"is not one of the columns. Received: {item['name']!r}")
+    transform = item.get("transform", "none")
+    if transform not in DENSE_TRANSFORMS:
+        fail(
+            f"{key}.transform", f"must be one of {list(DENSE_TRANSFORMS)}. Received: {transform!r}"
+        )
+    return DenseFeature(item["name"], transform, item.get("clip_max"))
+
+
+def _categorical_feature(
+    item: Any, key: str, entries: list, data: dict, columns: list[str], fail
+) -> CategoricalFeature:
+    fmt = data["format"]
+    _check_entry(key, item, _CATEGORICAL_KEYS, fail)
+    if "sequence" in item:
+        feature = _sequence(item, key, entries, fmt, fail)
+    else:
+        given = [k for k in _ROW_KEYS if item.get(k) is not None]
+        if len(given) != 1:
+            fail(key, f"needs exactly one of {list(_ROW_KEYS)}. Received: {item!r}")
+        feature = CategoricalFeature(
+            name=item["name"],
+            hash_buckets=item.get("hash_buckets"),
+            num_ids=item.get("num_ids"),
+            id_offset=item.get("id_offset", 0),
+            source=item.get("source"),
+            derive=item.get("derive"),
+            multi_valued=_multi_valued(item.get("multi_valued"), f"{key}.multi_valued", fail),
+            vocabulary=_vocabulary(item.get("vocabulary"), f"{key}.vocabulary", fail),
+            buckets=_buckets(item.get("buckets"), f"{key}.buckets", fail),
+            quantiles=item.get("quantiles"),
+        )
+        quantiles = feature.quantiles
+        if quantiles is not None and (type(quantiles) is not int or quantiles < 2):
+            fail(f"{key}.quantiles", f"must be an integer >= 2. Received: {quantiles!r}")
+        numeric = feature.buckets is not None or quantiles is not None
+        if numeric and (feature.multi_valued or feature.derive):
+            fail(key, "buckets and quantiles cut one number per row: no multi_valued, derive")
+    for size_key in ("hash_buckets", "num_ids"):
+        size = getattr(feature, size_key)
+        if size is not None and (type(size) is not int or size < 1):  # not a bool
+            fail(f"{key}.{size_key}", f"must be a positive integer. Received: {size!r}")
+    if feature.column not in columns:
+        fail(
+            f"{key}.{'source' if feature.source else 'name'}",
+            f"is not one of the columns. Received: {feature.column!r}",
+        )
+    if feature.derive is not None:
+        if feature.derive not in DERIVATIONS:
             fail(
-                f"{key}.transform",
-                f"must be one of {list(DENSE_TRANSFORMS)}. Received: {transform!r}",
+                f"{key}.derive", f"must be one of {list(DERIVATIONS)}. Received: {feature.derive!r}"
             )
-        dense.append(DenseFeature(item["name"], transform, item.get("clip_max")))
-
-    categorical = []
-    entries = data.get("categorical") or []
-    for i, item in enumerate(entries):
-        key = f"categorical[{i}]"
-        check_entry(key, item, _CATEGORICAL_KEYS)
-        if "sequence" in item:
-            feature = _sequence(item, key, entries, fmt, fail)
-        else:
-            given = [k for k in _ROW_KEYS if item.get(k) is not None]
-            if len(given) != 1:
-                fail(key, f"needs exactly one of {list(_ROW_KEYS)}. Received: {item!r}")
-            feature = CategoricalFeature(
-                name=item["name"],
-                hash_buckets=item.get("hash_buckets"),
-                num_ids=item.get("num_ids"),
-                id_offset=item.get("id_offset", 0),
-                source=item.get("source"),
-                derive=item.get("derive"),
-                multi_valued=_multi_valued(item.get("multi_valued"), f"{key}.multi_valued", fail),
-                vocabulary=_vocabulary(item.get("vocabulary"), f"{key}.vocabulary", fail),
-                buckets=_buckets(item.get("buckets"), f"{key}.buckets", fail),
-                quantiles=item.get("quantiles"),
-            )
-            quantiles = feature.quantiles
-            if quantiles is not None and (type(quantiles) is not int or quantiles < 2):
-                fail(f"{key}.quantiles", f"must be an integer >= 2. Received: {quantiles!r}")
-            numeric = feature.buckets is not None or quantiles is not None
-            if numeric and (feature.multi_valued or feature.derive):
-                fail(key, "buckets and quantiles cut one number per row: no multi_valued, derive")
-        for size_key in ("hash_buckets", "num_ids"):
-            size = getattr(feature, size_key)
-            if size is not None and (type(size) is not int or size < 1):  # not a bool
-                fail(f"{key}.{size_key}", f"must be a positive integer. Received: {size!r}")
-        if feature.column not in columns:
-            fail(
-                f"{key}.{'source' if feature.source else 'name'}",
-                f"is not one of the columns. Received: {feature.column!r}",
-            )
+        if feature.num_ids is None:
+            fail(f"{key}.num_ids", "is required with 'derive' (derived values are ids)")
+    if feature.multi_valued is not None:
         if feature.derive is not None:
-            if feature.derive not in DERIVATIONS:
-                fail(
-                    f"{key}.derive",
-                    f"must be one of {list(DERIVATIONS)}. Received: {feature.derive!r}",
-                )
-            if feature.num_ids is None:
-                fail(f"{key}.num_ids", "is required with 'derive' (derived values are ids)")
-        if feature.multi_valued is not None:
-            if feature.derive is not None:
-                fail(f"{key}.multi_valued", "cannot be combined with 'derive'")
-            if fmt == "libfm":
-                fail(f"{key}.multi_valued", "libfm files hold one value per field")
-            if feature.multi_valued.separator == data.get(
-                "delimiter", {"tsv": "\t"}.get(fmt, ",")
-            ) and fmt in ("csv", "tsv"):
-                fail(f"{key}.multi_valued.separator", "must differ from the file's delimiter")
-        categorical.append(feature)
+            fail(f"{key}.multi_valued", "cannot be combined with 'derive'")
+        if fmt == "libfm":
+            fail(f"{key}.multi_valued", "libfm files hold one value per field")
+        if feature.multi_valued.separator == data.get(
+            "delimiter", {"tsv": "\t"}.get(fmt, ",")
+        ) and fmt in ("csv", "tsv"):
+            fail(f"{key}.multi_valued.separator", "must differ from the file's delimiter")
+    return feature
 
+
+def _check_multi_valued_columns(
+    data: dict, dense: list[DenseFeature], categorical: list[CategoricalFeature], fail
+) -> None:
+    """Every feature of a multi-valued column reads it the same way; no dense feature, user
+    id or request id reads one."""
     multi = {f.column: f.multi_valued for f in categorical if f.multi_valued}
     for i, f in enumerate(categorical):
         if f.column in multi and f.multi_valued != multi[f.column]:
@@ -585,21 +639,12 @@ def parse_schema(data: Any, source: str = "<dict>") -> Schema:
     for key in ("user_id", "request_id"):
         if data.get(key) in multi:
             fail(key, f"cannot be a multi-valued column. Received: {data[key]!r}")
-    names = [f.name for f in dense] + [f.name for f in categorical]
-    if len(set(names)) != len(names):
-        fail(
-            "categorical",
-            f"feature names repeat: {sorted({n for n in names if names.count(n) > 1})}",
-        )
-    if label in names:
-        fail("label", f"the label column cannot also be a feature. Received: {label!r}")
-    if not categorical:
-        fail("categorical", "at least one categorical feature is required")
 
-    user_id, request_id = data.get("user_id"), data.get("request_id")
-    for key, value in (("user_id", user_id), ("request_id", request_id)):
-        if value is not None and value not in columns:
-            fail(key, f"must be one of the columns. Received: {value!r}")
+
+def _privileged(
+    data: dict, names: list[str], categorical: list[CategoricalFeature], fail
+) -> list[str]:
+    """The booster-only features, checked: the light net keeps a categorical feature."""
     privileged = data.get("privileged") or []
     for p in privileged:
         if p not in names:
@@ -613,6 +658,17 @@ def parse_schema(data: Any, source: str = "<dict>") -> Schema:
             )
     if privileged and all(f.name in privileged for f in categorical):
         fail("privileged", "the light net needs at least one non-privileged categorical feature")
+    return privileged
+
+
+def _sides(
+    data: dict,
+    names: list[str],
+    categorical: list[CategoricalFeature],
+    privileged: list[str],
+    fail,
+) -> tuple[list[str], list[str]]:
+    """The user and item features of a two-tower light net, checked."""
     user_features = data.get("user_features") or []
     item_features = data.get("item_features") or []
     for key, side in (("user_features", user_features), ("item_features", item_features)):
@@ -637,21 +693,4 @@ def parse_schema(data: Any, source: str = "<dict>") -> Schema:
     user_side = categorical_names - set(item_features) - set(privileged)
     if item_features and not user_side:
         fail("item_features", "leaves no non-privileged categorical feature for the user side")
-
-    delimiter = data.get("delimiter", {"tsv": "\t", "libfm": " "}.get(fmt, ","))
-    return Schema(
-        name=data["name"],
-        format=fmt,
-        columns=tuple(columns),
-        label=label,
-        dense=tuple(dense),
-        categorical=tuple(categorical),
-        header=bool(data.get("header", False)),
-        delimiter=delimiter,
-        user_id=user_id,
-        request_id=request_id,
-        privileged=tuple(privileged),
-        user_features=tuple(user_features),
-        item_features=tuple(item_features),
-        source=source,
-    )
+    return user_features, item_features

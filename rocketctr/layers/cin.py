@@ -37,6 +37,17 @@ class CIN(tf_keras.layers.Layer):
             previous = size
         super().build(input_shape)
 
+    def flops(self, num_fields: int, embedding_dim: int) -> int:
+        """Per example and layer: the outer product X^{k-1} ∘ X^0 (rows = H_{k-1}·F per
+        embedding position), its contraction with the filter (2 per multiply-add), and the
+        sum-pooling over the embedding dimension."""
+        del num_fields  # in each filter's rows
+        total = 0
+        for w in self.filters:
+            rows, maps = (int(s) for s in w.shape)
+            total += rows * embedding_dim + 2 * rows * maps * embedding_dim + maps * embedding_dim
+        return total
+
     def call(self, x0: tf.Tensor) -> tf.Tensor:
         """Maps embeddings [B, F, d] to pooled feature maps [B, sum(layer_sizes)]."""
         batch = tf.shape(x0)[0]

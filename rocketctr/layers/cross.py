@@ -20,5 +20,11 @@ class VectorCross(tf_keras.layers.Layer):
         self.bias = self.add_weight(name="bias", shape=(width,), initializer="zeros")
         super().build(input_shape)
 
+    def flops(self, num_fields: int, embedding_dim: int) -> int:
+        """xᵀw (2 per multiply-add), then x0 · s + b + x."""
+        del num_fields, embedding_dim  # in the kernel's width
+        width = int(self.kernel.shape[0])
+        return 2 * width + 2 * width
+
     def call(self, x0: tf.Tensor, x: tf.Tensor) -> tf.Tensor:
         return x0 * tf.matmul(x, self.kernel) + self.bias + x

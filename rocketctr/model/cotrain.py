@@ -27,7 +27,6 @@ from rocketctr.features.schema import Schema
 from rocketctr.layers.embedding import Embedding
 from rocketctr.model.optimizers import build_optimizer
 
-MODES = ("co_train", "light_only", "booster_only")
 # "distiller": the distillation methods' own weights (a regressor), trained, never served.
 ROLES = ("shared_embedding", "light_embedding", "booster", "light", "distiller")
 # The scopes of the light nets of `model.lights` (`light_<name>`) and of their distillers
@@ -157,8 +156,6 @@ class CoTrainModel(tf_keras.Model):
     ) -> None:
         super().__init__(**kwargs)
         d = config.distill
-        if d.mode not in MODES:
-            raise ConfigError(f"distill.mode must be one of {list(MODES)}. Received: {d.mode!r}")
         self.rocket_config = config
         self.schema = schema
         self.has_booster = d.mode != "light_only"

@@ -95,8 +95,6 @@ _WARMUP_CLASSES: dict[str, type] = {}
 
 
 def build_optimizer(config: OptimizerConfig) -> tf_keras.optimizers.Optimizer:
-    if config.name not in _OPTIMIZERS:
-        raise ConfigError(f"Unknown optimizer {config.name!r}. Known: {sorted(_OPTIMIZERS)}")
     if config.learning_rate <= 0:
         raise ConfigError(f"learning_rate must be > 0. Received: {config.learning_rate}")
     if config.clipnorm is not None and config.global_clipnorm is not None:

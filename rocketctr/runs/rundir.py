@@ -29,20 +29,22 @@ import yaml
 
 from rocketctr.config.core import Config, ConfigError
 from rocketctr.features import statistics as feature_stats
-from rocketctr.features.format import check_run_format
 from rocketctr.features.schema import Schema, SchemaError, load_schema, parse_schema
 from rocketctr.files import write_atomically
 from rocketctr.model.cotrain import CoTrainModel, build_model
+from rocketctr.runs.feature_format import check_run_format
+from rocketctr.runs.layout import (  # noqa: F401  (a run dir's names, used through rundir too)
+    BACKUP_DIR,
+    BEST_DIR,
+    CHECKPOINT_DIR,
+    CONFIG_FILE,
+    EVAL_DATA_FILE,
+    HISTORY_FILE,
+    LOCK_FILE,
+    METRICS_FILE,
+    SCHEMA_FILE,
+)
 
-CONFIG_FILE = "config.yaml"
-METRICS_FILE = "metrics.json"
-HISTORY_FILE = "history.json"  # per-epoch training and validation metrics of both towers
-EVAL_DATA_FILE = "eval_data.json"  # the eval file globs of the latest train run on the dir
-CHECKPOINT_DIR = "checkpoints"
-BACKUP_DIR = "backup"  # mid-epoch backups; removed when a run ends normally
-BEST_DIR = "best"  # the selected epoch's weights (rocketctr/training/selection.py)
-LOCK_FILE = "lock"  # held by the process training in the dir; says which process it is
-SCHEMA_FILE = "schema.yaml"  # the schema the run was trained with, whatever its file says now
 # Schema keys about reading files, not about what the model is: a run may resume on the same
 # features from files of another layout (Parquet instead of TSV, another column order).
 _READING_KEYS = frozenset({"name", "format", "columns", "label", "header", "delimiter", "user_id"})

@@ -12,8 +12,8 @@ import numpy as np
 import tensorflow as tf
 
 import rocketctr
-from rocketctr.features.format import feature_format
 from rocketctr.model.cotrain import CoTrainModel
+from rocketctr.runs.feature_format import feature_format
 from rocketctr.serving.light_table import light_rows
 from rocketctr.serving.serving_module import (
     EMBEDDING_OUTPUT,
@@ -23,7 +23,6 @@ from rocketctr.serving.serving_module import (
     SERVING_SIGNATURE,
     serving_input_dtypes,
 )
-from rocketctr.towers.flops import flops_per_example
 
 ASSETS_EXTRA = "assets.extra"
 METADATA_FILE = "rocketctr.json"
@@ -54,13 +53,13 @@ def parameter_counts(model: CoTrainModel) -> dict[str, dict[str, int] | None]:
 
 
 def tower_flops(model: CoTrainModel) -> dict[str, int | None]:
-    """Analytic FLOPs per example of each tower present (see rocketctr.towers.flops)."""
+    """Analytic FLOPs per example of each tower present (`Tower.flops`)."""
     dim = model.rocket_config.model.embedding_dim
     out: dict[str, int | None] = {"light": None, "booster": None}
     if model.has_light:
-        out["light"] = flops_per_example(model.light, len(model.light_processor.categorical), dim)
+        out["light"] = model.light.flops(len(model.light_processor.categorical), dim)
     if model.has_booster:
-        out["booster"] = flops_per_example(model.booster, len(model.processor.categorical), dim)
+        out["booster"] = model.booster.flops(len(model.processor.categorical), dim)
     return out
 
 
@@ -138,7 +137,7 @@ def export_info(
         "parameters": parameter_counts(model),
         "flops_per_example": {
             **tower_flops(model),
-            "method": "analytic from layer shapes (rocketctr.towers.flops): 2*in*out per Dense "
+            "method": "analytic from layer shapes (Tower.flops): 2*in*out per Dense "
             "kernel + cross/CIN/FM element-wise ops; no bias, activation or lookup cost",
         },
         "verification": dict(report),

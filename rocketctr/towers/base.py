@@ -12,10 +12,24 @@ from typing import Any, NamedTuple
 import tensorflow as tf
 import tf_keras
 
-from rocketctr.config.core import ConfigError, TowerConfig
+from rocketctr.config.core import ConfigError, TowerConfig, all_positive
 from rocketctr.layers.first_order import FirstOrder
 
 _REGISTRY: dict[str, type[Tower]] = {}
+
+
+@dataclass(frozen=True)
+class MLPConfig(TowerConfig):
+    """The knobs of a tower's MLP (most towers have one)."""
+
+    hidden_units: tuple[int, ...] = ()
+    dropout: float = 0.0
+    batch_norm: bool = False
+
+    CHECKS = {
+        "hidden_units": (all_positive, "must list positive layer widths"),
+        "dropout": (lambda v: 0.0 <= v < 1.0, "must be in [0, 1)"),
+    }
 
 
 @dataclass(frozen=True)
@@ -93,7 +107,8 @@ class VectorSignature:
 
 
 class Tower(tf_keras.layers.Layer):
-    """Base class. Subclasses set `uses` (the TowerConfig fields they read) and register.
+    """Base class. A subclass registers by name (`class T(Tower, name="t")`) and sets
+    `Config`, the frozen dataclass of the knobs it reads (checked when a config loads).
 
     A tower with `uses_first_order` owns a `FirstOrder` table over its own fields' rows
     (`self.first_order`); the model reads it like the embeddings and calls the tower with
@@ -107,7 +122,7 @@ class Tower(tf_keras.layers.Layer):
             fields differently, like two_tower, need them), and the fields' rows.
     """
 
-    uses: frozenset[str] = frozenset()
+    Config: type[TowerConfig] = TowerConfig
     hidden_names: tuple[str, ...] = ()  # the keys of TowerOutput.hidden
     uses_first_order: bool = False
     reads_embeddings: bool = True
@@ -138,6 +153,49 @@ class Tower(tf_keras.layers.Layer):
     ) -> TowerOutput:
         raise NotImplementedError
 
+    def flops(self, num_fields: int, embedding_dim: int) -> int:
+        """Analytic FLOPs one example costs in the built tower, from its layer shapes.
+
+        Counted: 2 FLOPs per multiply-add of every Dense kernel (2·in·out), the sum of the
+        fields' first-order weights (towers with them), and the work of each sublayer that
+        counts its own (`flops(num_fields, embedding_dim)`: crosses, CIN) or that the tower
+        counts in `layer_flops` (say, an attention MLP run once per sequence position). Not
+        counted: bias adds, activations, BatchNorm and Dropout at inference, embedding
+        gathers and feature hashing (memory bound, the same for every tower on shared
+        tables). It ranks towers by compute; it does not predict latency. A sublayer with
+        weights that nothing counts is refused, never silently counted as 0.
+
+        Args:
+            num_fields: categorical fields the tower sees (F of its [B, F, d] input).
+            embedding_dim: embedding width d.
+        """
+        if not self.built:
+            raise ValueError(f"Tower {self.name!r} is not built; call the model once first.")
+        layers = [m for m in self.submodules if isinstance(m, tf_keras.layers.Layer)]
+        # A layer with its own flops() counts the layers inside it too.
+        inside = {id(s) for m in layers if hasattr(m, "flops") for s in m.submodules}
+        total = num_fields if self.uses_first_order else 0
+        return total + sum(
+            self.layer_flops(layer, num_fields, embedding_dim)
+            for layer in layers
+            if id(layer) not in inside
+        )
+
+    def layer_flops(self, layer: tf_keras.layers.Layer, num_fields: int, embedding_dim: int) -> int:
+        """The FLOPs per example of one sublayer's own work (not its sublayers', unless it
+        has a flops() method: then all of it)."""
+        if isinstance(layer, tf_keras.layers.Dense):
+            return dense_flops(layer) if layer.built else 0  # LR's, with no dense column
+        if hasattr(layer, "flops"):
+            return layer.flops(num_fields, embedding_dim)
+        if isinstance(layer, _NO_FLOPS) or not _own_weights(layer):
+            return 0
+        raise NotImplementedError(
+            f"Tower {self.name!r}: no FLOP count for its layer {layer.name!r} "
+            f"({type(layer).__name__}); give the layer a flops() method, or count it in the "
+            "tower's layer_flops()."
+        )
+
     def row_variables(self) -> list[tf.Variable]:
         """The tower's own tables of rows (its first-order weights): like the embedding
         table, they take the embedding optimizer."""
@@ -160,6 +218,25 @@ class Tower(tf_keras.layers.Layer):
     def serving_metadata(self) -> dict[str, Any]:
         """Entries for the export's rocketctr.json (say, how to combine extra outputs)."""
         return {}
+
+
+# Layers with weights but no arithmetic per example worth counting: tables read by gathers,
+# and BatchNorm (folded into the neighbouring Dense at inference).
+_NO_FLOPS = (FirstOrder, tf_keras.layers.BatchNormalization)
+
+
+def _own_weights(layer: tf_keras.layers.Layer) -> list[tf.Variable]:
+    """The weights a layer holds itself, not through its sublayers."""
+    nested = {
+        id(w) for m in layer.submodules if isinstance(m, tf_keras.layers.Layer) for w in m.weights
+    }
+    return [w for w in layer.weights if id(w) not in nested]
+
+
+def dense_flops(layer: tf_keras.layers.Dense) -> int:
+    """2·in·out: one multiply-add per kernel weight."""
+    fan_in, fan_out = layer.kernel.shape
+    return 2 * int(fan_in) * int(fan_out)
 
 
 def flat_inputs(embeddings: tf.Tensor, dense: tf.Tensor) -> tf.Tensor:
@@ -207,21 +284,18 @@ def tower_names() -> list[str]:
     return sorted(_REGISTRY)
 
 
+def tower_class(name: str) -> type[Tower]:
+    """The tower registered as `name`."""
+    if name not in _REGISTRY:
+        raise ConfigError(f"Unknown tower {name!r}. Known towers: {tower_names()}")
+    return _REGISTRY[name]
+
+
 def build_tower(config: TowerConfig, name: str, inputs: TowerInputs | None = None) -> Tower:
-    """Builds a registered tower; refuses config fields the tower would silently ignore."""
-    if config.name not in _REGISTRY:
-        raise ConfigError(f"Unknown tower {config.name!r}. Known towers: {tower_names()}")
-    cls = _REGISTRY[config.name]
-    defaults = TowerConfig(name=config.name)
-    ignored = [
-        f.name
-        for f in dataclasses.fields(TowerConfig)
-        if f.name != "name"
-        and f.name not in cls.uses
-        and getattr(config, f.name) != getattr(defaults, f.name)
-    ]
-    if ignored:
+    """Builds the tower `config` names (a `Config` of that tower, checked when it loaded)."""
+    cls = tower_class(config.name)
+    if not isinstance(config, cls.Config):
         raise ConfigError(
-            f"Tower {config.name!r} does not use {ignored}; it uses {sorted(cls.uses)}."
+            f"Tower {config.name!r} takes a {cls.Config.__name__}. Received: {config!r}"
         )
     return cls(config, inputs=inputs, name=name)

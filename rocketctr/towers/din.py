@@ -3,11 +3,21 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import tensorflow as tf
 import tf_keras
 
+from rocketctr.config.core import all_positive
 from rocketctr.layers.mlp import MLP
-from rocketctr.towers.base import Tower, TowerOutput, flat_inputs
+from rocketctr.towers.base import MLPConfig, Tower, TowerOutput, dense_flops, flat_inputs
+
+
+@dataclass(frozen=True)
+class DINConfig(MLPConfig):
+    attention_units: tuple[int, ...] = (80, 40)  # the attention MLP's hidden layers
+
+    CHECKS = {"attention_units": (all_positive, "must list positive layer widths")}
 
 
 class TargetAttention(tf_keras.layers.Layer):
@@ -18,12 +28,20 @@ class TargetAttention(tf_keras.layers.Layer):
 
     Args:
         units: hidden layer widths of the attention MLP.
+        length: the sequence's length L (its positions, present or not).
     """
 
-    def __init__(self, units, **kwargs) -> None:
+    def __init__(self, units, length: int, **kwargs) -> None:
         super().__init__(**kwargs)
+        self.length = length
         self.mlp = MLP(units)
         self.score = tf_keras.layers.Dense(1)
+
+    def flops(self, num_fields: int, embedding_dim: int) -> int:
+        """Per position: the attention MLP and its score, q − k, q ∘ k and the weighted sum."""
+        del num_fields
+        dense = [m for m in self.submodules if isinstance(m, tf_keras.layers.Dense)]
+        return self.length * (sum(dense_flops(m) for m in dense) + 4 * embedding_dim)
 
     def call(self, query, keys, present) -> tf.Tensor:
         """query [B, d], keys [B, L, d], present [B, L] -> interest [B, d]."""
@@ -42,7 +60,7 @@ class DINTower(Tower, name="din"):
     tower sees it.
     """
 
-    uses = frozenset({"hidden_units", "dropout", "batch_norm", "attention_units"})
+    Config = DINConfig
     hidden_names = ("mlp", "interest")  # the last MLP layer; the interest vectors, joined
     uses_sequences = True
 
@@ -56,7 +74,9 @@ class DINTower(Tower, name="din"):
             )
         self._queries = [(name, inputs.categorical.index(item)) for name, item in inputs.sequences]
         self.attention = {
-            name: TargetAttention(config.attention_units, name=f"attention_{name}")
+            name: TargetAttention(
+                config.attention_units, inputs.sequence_length[name], name=f"attention_{name}"
+            )
             for name, _ in self._queries
         }
         self.mlp = MLP(config.hidden_units, config.dropout, config.batch_norm)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import tensorflow as tf
 import tf_keras
 
-from rocketctr.towers.base import Tower, TowerOutput
+from rocketctr.towers.base import Tower, TowerOutput, dense_flops
 
 
 def fm_pairwise(embeddings: tf.Tensor) -> tf.Tensor:
@@ -20,6 +20,12 @@ def fm_pairwise(embeddings: tf.Tensor) -> tf.Tensor:
     square_of_sum = tf.square(tf.reduce_sum(embeddings, axis=1))
     sum_of_square = tf.reduce_sum(tf.square(embeddings), axis=1)
     return 0.5 * tf.reduce_sum(square_of_sum - sum_of_square, axis=1)
+
+
+def fm_pairwise_flops(num_fields: int, embedding_dim: int) -> int:
+    """0.5·Σ_d((Σ_f e)² − Σ_f e²): two field sums, two squarings, a difference, a sum."""
+    f, d = num_fields, embedding_dim
+    return 2 * f * d + f * d + d + d + d
 
 
 class LinearTerm(tf_keras.layers.Layer):
@@ -40,6 +46,11 @@ class LinearTerm(tf_keras.layers.Layer):
         if self.dense_weights is None:
             self.bias = self.add_weight(name="bias", shape=[], initializer="zeros")
         super().build(input_shape)
+
+    def flops(self, num_fields: int, embedding_dim: int) -> int:
+        """Σ_j u_j x_j (2·D); Σ_f w_f is the tower's first-order sum (`Tower.flops`)."""
+        del num_fields, embedding_dim
+        return dense_flops(self.dense_weights) if self.dense_weights else 0
 
     def call(self, dense: tf.Tensor, first_order: tf.Tensor) -> tf.Tensor:
         weights = tf.reduce_sum(tf.cast(first_order, self.compute_dtype), axis=1)
@@ -66,6 +77,11 @@ class FMTower(LRTower, name="fm"):
     """LR plus the FM pairwise interactions of the (shared) embeddings."""
 
     reads_embeddings = True
+
+    def flops(self, num_fields: int, embedding_dim: int) -> int:
+        return super().flops(num_fields, embedding_dim) + fm_pairwise_flops(
+            num_fields, embedding_dim
+        )
 
     def call(self, embeddings, dense, training=None, first_order=None) -> TowerOutput:
         pairwise = tf.cast(fm_pairwise(embeddings), self.compute_dtype)

@@ -6,14 +6,14 @@ import tensorflow as tf
 import tf_keras
 
 from rocketctr.layers.mlp import MLP
-from rocketctr.towers.base import Tower, TowerOutput, flat_inputs
+from rocketctr.towers.base import MLPConfig, Tower, TowerOutput, flat_inputs
 
 
 class MLPTower(Tower, name="mlp"):
     """A small MLP over [flattened embeddings, dense]; with no hidden units, a linear model
     of the embeddings (the `lr` tower is the real LR: a weight per id)."""
 
-    uses = frozenset({"hidden_units", "dropout", "batch_norm"})
+    Config = MLPConfig
 
     @property
     def hidden_names(self) -> tuple[str, ...]:

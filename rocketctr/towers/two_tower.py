@@ -8,17 +8,33 @@ request costs one user-tower pass and one dot product per candidate.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import tensorflow as tf
 import tf_keras
 
-from rocketctr.config.core import ConfigError
+from rocketctr.config.core import ConfigError, positive
 from rocketctr.features.processor import FeatureProcessor
 from rocketctr.layers.mlp import MLP
-from rocketctr.towers.base import Lookup, Tower, TowerOutput, VectorSignature, flat_inputs
+from rocketctr.towers.base import (
+    Lookup,
+    MLPConfig,
+    Tower,
+    TowerOutput,
+    VectorSignature,
+    flat_inputs,
+)
 
 USER_SIGNATURE = "user_embedding"
 ITEM_SIGNATURE = "item_embedding"
 SCORE_SIGNATURE = "score"  # the same as serving_default: all light columns -> probabilities
+
+
+@dataclass(frozen=True)
+class TwoTowerConfig(MLPConfig):
+    output_dim: int = 16  # width k of the user and item vectors
+
+    CHECKS = {"output_dim": (positive, "must be >= 1")}
 
 
 class TwoTowerTower(Tower, name="two_tower"):
@@ -31,7 +47,7 @@ class TwoTowerTower(Tower, name="two_tower"):
     that side delivers.
     """
 
-    uses = frozenset({"hidden_units", "dropout", "batch_norm", "output_dim"})
+    Config = TwoTowerConfig
     hidden_names = ("user", "item")  # u and v
 
     def __init__(self, config, inputs=None, **kwargs) -> None:

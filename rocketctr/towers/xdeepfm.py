@@ -2,20 +2,30 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import tensorflow as tf
 import tf_keras
 
+from rocketctr.config.core import all_positive
 from rocketctr.layers.cin import CIN
 from rocketctr.layers.mlp import MLP
-from rocketctr.towers.base import Tower, TowerOutput, flat_inputs
-from rocketctr.towers.fm import LinearTerm, fm_pairwise
+from rocketctr.towers.base import MLPConfig, Tower, TowerOutput, flat_inputs
+from rocketctr.towers.fm import LinearTerm, fm_pairwise, fm_pairwise_flops
+
+
+@dataclass(frozen=True)
+class XDeepFMConfig(MLPConfig):
+    cin_layer_sizes: tuple[int, ...] = (128, 128)  # feature maps of each CIN layer
+
+    CHECKS = {"cin_layer_sizes": (all_positive, "must list positive layer sizes")}
 
 
 class XDeepFMTower(Tower, name="xdeepfm"):
     """Linear (a weight per id and per dense value) + CIN over the embeddings + MLP over x0
     (Lian et al., KDD 2018)."""
 
-    uses = frozenset({"hidden_units", "cin_layer_sizes", "dropout", "batch_norm"})
+    Config = XDeepFMConfig
     hidden_names = ("cin", "mlp")  # the CIN's pooled feature maps; the MLP's last layer
     uses_first_order = True
 
@@ -38,9 +48,14 @@ class DeepFMTower(Tower, name="deepfm"):
     """Linear (a weight per id and per dense value) + FM pairwise term + MLP over x0 (Guo
     et al., IJCAI 2017)."""
 
-    uses = frozenset({"hidden_units", "dropout", "batch_norm"})
+    Config = MLPConfig
     hidden_names = ("mlp",)
     uses_first_order = True
+
+    def flops(self, num_fields: int, embedding_dim: int) -> int:
+        return super().flops(num_fields, embedding_dim) + fm_pairwise_flops(
+            num_fields, embedding_dim
+        )
 
     def __init__(self, config, **kwargs) -> None:
         super().__init__(config, **kwargs)

@@ -11,9 +11,8 @@ import os
 
 import tensorflow as tf
 
-from rocketctr.config.core import ConfigError
+from rocketctr.config.core import STRATEGIES, ConfigError
 
-STRATEGIES = ("auto", "default", "mirrored", "multi_worker", "parameter_server")
 # Variables smaller than this stay whole on one parameter server; larger ones (the embedding
 # table) are split into up to one shard per parameter server.
 MIN_SHARD_BYTES = 256 << 10

@@ -83,7 +83,8 @@ def lower_rate_hint(config, light: str | None = None) -> str:
 def describe_light(config, light: str) -> str:
     """'The light net (mlp [32]; train.light_optimizer: adam 0.1)', or with its name."""
     tower = config.model.light_nets()[light]
-    net = f"{tower.name} {list(tower.hidden_units)}" if tower.hidden_units else tower.name
+    units = getattr(tower, "hidden_units", ())  # a tower without an MLP (lr, fm) has none
+    net = f"{tower.name} {list(units)}" if units else tower.name
     named = "" if not config.model.lights else f" {light}"
     return f"The light net{named} ({net}; {light_optimizer(config, light)})"
 

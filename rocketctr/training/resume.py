@@ -20,21 +20,32 @@ so far in the epoch; no batch is lost or trained twice.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
+import re
 import signal
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 
 import tensorflow as tf
 import tf_keras
 from tensorflow.python.ops.resource_variable_ops import ResourceVariable
 
+from rocketctr.config.core import Config, ConfigError, save_config
+from rocketctr.distill.base import resolve_methods
+from rocketctr.features.schema import load_schema
 from rocketctr.files import naming_disk_full, variable_bytes
+from rocketctr.runs.feature_format import has_trained_state, prepare_run_format
 from rocketctr.runs.rundir import (
+    CONFIG_FILE,
+    RunFileError,
     RunPosition,
     checkpoint_paths,
     checkpoint_step,
     drop_checkpoint,
+    prepare_run_schema,
+    read_run_file,
     remove_temp_dirs,
     repair_index,
     restore_newest,
@@ -304,3 +315,99 @@ def stop_on_signals(saver: BackupSaver) -> Iterator[None]:
     finally:
         for s, handler in previous.items():
             signal.signal(s, handler)
+
+
+# Fields that may change between runs on one model dir: they do not change what the
+# checkpoint means (e.g. raise num_epochs to train longer).
+# (`schema` names the schema file; what the file says is compared on its own, see
+# rundir.prepare_run_schema.)
+RESUMABLE_KEYS = frozenset(
+    {
+        "train.num_epochs",
+        "train.bad_rows",
+        "train.checkpoint_every_steps",
+        "train.strategy",
+        "train.keep_checkpoints",
+        "schema",
+        "export.embedding_dtype",
+        "export.min_auc",
+        "export.max_auc_drop",
+        "export.latency_budget_ms",
+        "export.latency_batch",
+    }
+)
+
+
+def _flatten(data: dict, prefix: str = "") -> dict:
+    flat = {}
+    for key, value in data.items():
+        if isinstance(value, dict):
+            flat.update(_flatten(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
+# Sections of named entries (light nets, distillation methods): an entry only one config
+# has is named once, not knob by knob.
+_NAMED_ENTRY = re.compile(r"(model\.lights|distill\.methods)\.[^.]+")
+
+
+def _config_changes(saved: dict, wanted: dict, keys: list[str]) -> list[str]:
+    """'key: old -> new' of each key that differs, an entry only one side has as one item."""
+    changes = []
+    for key in keys:
+        entry = _NAMED_ENTRY.match(key)
+        if entry:
+            side = [k for k in saved if k.startswith(entry[0] + ".")]
+            other = [k for k in wanted if k.startswith(entry[0] + ".")]
+            if not side or not other:
+                item = f"{entry[0]}: {'added' if not side else 'removed'}"
+                changes += [] if item in changes else [item]
+                continue
+        changes.append(f"{key}: {saved.get(key)!r} -> {wanted.get(key)!r}")
+    return changes
+
+
+def resolved_config(config: Config) -> Config:
+    """The config with every distillation method's knobs checked and complete."""
+    return dataclasses.replace(config, distill=resolve_methods(config.distill))
+
+
+def prepare_model_dir(config: Config, model_dir: Path) -> None:
+    """Creates the model dir and records config and schema; refuses conflicting ones."""
+    model_dir.mkdir(parents=True, exist_ok=True)
+    prepare_run_format(model_dir, config.schema, ConfigError)  # refuses an old hashing
+    path = model_dir / CONFIG_FILE
+    # A dir whose run never trained (a failed start) holds nothing to protect.
+    started = has_trained_state(model_dir)
+    if path.exists() and started:
+        try:
+            saved_data = read_run_file(path)
+        except RunFileError as e:
+            raise ConfigError(
+                f"{e} It records the config this run was trained with: restore it, or delete "
+                "it to resume with the config given now (the checkpoints must match it)."
+            ) from None
+        # Fields added since that run take their defaults, which is what it used. If a field
+        # was removed since, compare the raw keys, which names it.
+        with contextlib.suppress(ConfigError):
+            saved_data = resolved_config(Config.from_dict(saved_data)).to_dict()
+        saved = _flatten(saved_data)
+        wanted = _flatten(config.to_dict())
+        diff = sorted(
+            k
+            for k in set(saved) | set(wanted)
+            if saved.get(k) != wanted.get(k) and k not in RESUMABLE_KEYS
+        )
+        if diff:
+            details = ", ".join(_config_changes(saved, wanted, diff))
+            raise ConfigError(
+                f"{model_dir} holds a run with a different config ({details}). Use a new "
+                "--model_dir, or the same config to resume."
+            )
+    try:
+        prepare_run_schema(model_dir, load_schema(config.schema), compare=started)
+    except RunFileError as e:
+        raise ConfigError(str(e)) from None
+    save_config(config, path)

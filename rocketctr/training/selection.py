@@ -246,7 +246,7 @@ class Selection(tf_keras.callbacks.Callback):
                 weights, what = self.model.booster_checkpoint(), "the booster's best weights"
             else:
                 net = self.model.light_nets[name]
-                weights = tf.train.Checkpoint(weights=self.model.lightweights_checkpoint(net))
+                weights = tf.train.Checkpoint(weights=self.model.light_weights(net))
                 what = f"the selected epoch's weights of light net {name}"
             write_checkpoint(weights, self._best_path(epoch + 1, name), what)
             track = self.booster if name == BOOSTER else self.lights[name]

@@ -7,12 +7,10 @@ of starting over; a model dir whose saved config differs from the requested one 
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import functools
 import json
 import logging
 import os
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,12 +18,8 @@ from pathlib import Path
 import tensorflow as tf
 import tf_keras
 
-from rocketctr.config.core import Config, ConfigError, save_config
-from rocketctr.data import BadRowError, BadRowReport, make_dataset
-from rocketctr.data.file_layout import check_layout
-from rocketctr.distill.base import resolve_methods
+from rocketctr.config.core import Config, ConfigError
 from rocketctr.features import statistics as feature_stats
-from rocketctr.features.format import has_trained_state, prepare_run_format
 from rocketctr.features.schema import Schema, load_schema
 from rocketctr.files import write_atomically
 from rocketctr.model.cotrain import CoTrainModel, build_model
@@ -33,14 +27,12 @@ from rocketctr.runs.rundir import (
     BACKUP_DIR,
     BEST_DIR,
     CHECKPOINT_DIR,
-    CONFIG_FILE,
     HISTORY_FILE,
     METRICS_FILE,
     RunFileError,
     RunPosition,
     checkpoint_step,
     hold,
-    prepare_run_schema,
     read_run_file,
     record_eval_patterns,
     set_checkpoint_aside,
@@ -50,42 +42,24 @@ from rocketctr.scoring.evaluation import run_towers, score_at_best
 from rocketctr.scoring.frontier import light_within_budget
 from rocketctr.scoring.metrics import format_table, tower_metrics
 from rocketctr.training import distribute
-from rocketctr.training.codistill import Codistillation, CodistillReplica, for_replica
+from rocketctr.training.codistill import CodistillReplica
 from rocketctr.training.health import DivergenceGuard, TrainingDiverged
+from rocketctr.training.inputs import check_both_classes, check_inputs, make_inputs
 from rocketctr.training.resume import (
     BackupSaver,
     CheckpointManager,
-    DataPosition,
     EpochSaver,
+    prepare_model_dir,
+    resolved_config,
     restore_for_training,
     saved_states,
-    skip_trained,
     stop_on_signals,
 )
 from rocketctr.training.selection import Selection
+from rocketctr.training.tensorboard import BatchTensorBoard
 from rocketctr.training.two_stage import load_teacher
 
 log = logging.getLogger("rocketctr")
-
-# Fields that may change between runs on one model dir: they do not change what the
-# checkpoint means (e.g. raise num_epochs to train longer).
-# (`schema` names the schema file; what the file says is compared on its own, see
-# rundir.prepare_run_schema.)
-RESUMABLE_KEYS = frozenset(
-    {
-        "train.num_epochs",
-        "train.bad_rows",
-        "train.checkpoint_every_steps",
-        "train.strategy",
-        "train.keep_checkpoints",
-        "schema",
-        "export.embedding_dtype",
-        "export.min_auc",
-        "export.max_auc_drop",
-        "export.latency_budget_ms",
-        "export.latency_batch",
-    }
-)
 
 
 @dataclass
@@ -99,212 +73,6 @@ class TrainResult:
     selected_epoch: int | None = None  # the epoch whose weights were kept (model selection)
     history: list[dict] = field(default_factory=list)  # HISTORY_FILE's records, all epochs
     model_dir: Path | None = None
-
-
-def _flatten(data: dict, prefix: str = "") -> dict:
-    flat = {}
-    for key, value in data.items():
-        if isinstance(value, dict):
-            flat.update(_flatten(value, f"{prefix}{key}."))
-        else:
-            flat[f"{prefix}{key}"] = value
-    return flat
-
-
-# Sections of named entries (light nets, distillation methods): an entry only one config
-# has is named once, not knob by knob.
-_NAMED_ENTRY = re.compile(r"(model\.lights|distill\.methods)\.[^.]+")
-
-
-def _config_changes(saved: dict, wanted: dict, keys: list[str]) -> list[str]:
-    """'key: old -> new' of each key that differs, an entry only one side has as one item."""
-    changes = []
-    for key in keys:
-        entry = _NAMED_ENTRY.match(key)
-        if entry:
-            side = [k for k in saved if k.startswith(entry[0] + ".")]
-            other = [k for k in wanted if k.startswith(entry[0] + ".")]
-            if not side or not other:
-                item = f"{entry[0]}: {'added' if not side else 'removed'}"
-                changes += [] if item in changes else [item]
-                continue
-        changes.append(f"{key}: {saved.get(key)!r} -> {wanted.get(key)!r}")
-    return changes
-
-
-def _resolved(config: Config) -> Config:
-    """The config with every distillation method's knobs checked and complete."""
-    return dataclasses.replace(config, distill=resolve_methods(config.distill))
-
-
-def prepare_model_dir(config: Config, model_dir: Path) -> None:
-    """Creates the model dir and records config and schema; refuses conflicting ones."""
-    model_dir.mkdir(parents=True, exist_ok=True)
-    prepare_run_format(model_dir, config.schema, ConfigError)  # refuses an old hashing
-    path = model_dir / CONFIG_FILE
-    # A dir whose run never trained (a failed start) holds nothing to protect.
-    started = has_trained_state(model_dir)
-    if path.exists() and started:
-        try:
-            saved_data = read_run_file(path)
-        except RunFileError as e:
-            raise ConfigError(
-                f"{e} It records the config this run was trained with: restore it, or delete "
-                "it to resume with the config given now (the checkpoints must match it)."
-            ) from None
-        # Fields added since that run take their defaults, which is what it used. If a field
-        # was removed since, compare the raw keys, which names it.
-        with contextlib.suppress(ConfigError):
-            saved_data = _resolved(Config.from_dict(saved_data)).to_dict()
-        saved = _flatten(saved_data)
-        wanted = _flatten(config.to_dict())
-        diff = sorted(
-            k
-            for k in set(saved) | set(wanted)
-            if saved.get(k) != wanted.get(k) and k not in RESUMABLE_KEYS
-        )
-        if diff:
-            details = ", ".join(_config_changes(saved, wanted, diff))
-            raise ConfigError(
-                f"{model_dir} holds a run with a different config ({details}). Use a new "
-                "--model_dir, or the same config to resume."
-            )
-    try:
-        prepare_run_schema(model_dir, load_schema(config.schema), compare=started)
-    except RunFileError as e:
-        raise ConfigError(str(e)) from None
-    save_config(config, path)
-
-
-class BatchTensorBoard(tf_keras.callbacks.TensorBoard):
-    """Keras' TensorBoard callback, doing its per-batch work only on the steps it records.
-
-    Keras' own calls `tf.summary.scalar` for every metric at every batch (the writer keeps
-    one step in `update_freq`): about 9 eager ops per step, waiting for the step's values,
-    which cost a third of a small model's step and made Keras warn that
-    `on_train_batch_end` is slow. The same summaries are written, at the same steps; the
-    train graph is not written (a one-off ~0.1 s at the first batch).
-    """
-
-    def __init__(self, log_dir: str, update_freq: int) -> None:
-        super().__init__(log_dir=log_dir, update_freq=update_freq, write_graph=False)
-        self._steps = 0
-
-    def on_train_begin(self, logs=None) -> None:
-        super().on_train_begin(logs)
-        self._steps = int(self.model._train_counter.numpy())  # what the writer's step reads
-
-    def on_train_batch_end(self, batch, logs=None) -> None:
-        self._steps += 1
-        if self._steps % self.update_freq == 0 or self._should_trace:
-            super().on_train_batch_end(batch, logs)
-
-
-@dataclass
-class Inputs:
-    """A run's data, as `make_inputs` builds it.
-
-    Attributes:
-        fit_data: model.fit's `x` and `validation_data`.
-        eval_ds: the eval rows, for the final evaluation.
-        position: where the training stream stands (resume moves it).
-        one_pass: epochs are passes over the files (no train.steps_per_epoch).
-        mid_epoch_backups: whether backups can be taken within an epoch.
-        codistill: this replica's codistillation callback (its `teacher` too), or None.
-        train_report, eval_report: the bad rows read.
-    """
-
-    fit_data: dict
-    eval_ds: tf.data.Dataset
-    position: DataPosition
-    one_pass: bool
-    mid_epoch_backups: bool
-    codistill: Codistillation | None
-    train_report: BadRowReport
-    eval_report: BadRowReport
-
-
-def make_inputs(
-    config: Config,
-    schema: Schema,
-    train_patterns: Sequence[str],
-    eval_patterns: Sequence[str],
-    strategy: tf.distribute.Strategy,
-    replica: CodistillReplica | None,
-) -> Inputs:
-    """The training stream (shuffled, this replica's share, resumable) and the eval rows."""
-    t = config.train
-    train_report, eval_report = BadRowReport(), BadRowReport()
-    one_pass = t.steps_per_epoch is None
-    position = DataPosition()
-
-    def train_dataset(
-        report: BadRowReport | None = None, first_pass: tf.Variable | None = None
-    ) -> tf.data.Dataset:
-        return make_dataset(
-            schema,
-            train_patterns,
-            t.batch_size,
-            bad_rows=t.bad_rows,
-            shuffle=True,
-            shuffle_buffer_rows=t.shuffle_buffer_rows,
-            seed=t.seed,
-            num_epochs=1 if one_pass else None,
-            first_pass=first_pass,
-            report=report,
-        )
-
-    train_ds = train_dataset(train_report, position.first_pass)
-    train_ds, codistill = for_replica(config, schema, replica, train_ds)
-    train_ds = skip_trained(train_ds, position.skip)
-    eval_ds = make_dataset(
-        schema, eval_patterns, t.batch_size, bad_rows=t.bad_rows, report=eval_report
-    )
-    if strategy.num_replicas_in_sync > 1:
-        # Batches are global; Keras splits them across replicas. Workers each read all files
-        # and keep their share of rows (files are few and large in CTR data).
-        options = tf.data.Options()
-        options.experimental_distribute.auto_shard_policy = (
-            tf.data.experimental.AutoShardPolicy.DATA
-        )
-        train_ds, eval_ds = train_ds.with_options(options), eval_ds.with_options(options)
-    fit_data, mid_epoch_backups = _fit_inputs(strategy, train_ds, eval_ds, train_dataset, t)
-    return Inputs(
-        fit_data,
-        eval_ds,
-        position,
-        one_pass,
-        mid_epoch_backups,
-        codistill,
-        train_report,
-        eval_report,
-    )
-
-
-def _fit_inputs(
-    strategy: tf.distribute.Strategy, train_ds, eval_ds, make_train_ds, t
-) -> tuple[dict, bool]:
-    """model.fit's data arguments, and whether mid-epoch backups can be taken.
-
-    Under ParameterServerStrategy the chief only coordinates: each worker builds its own
-    pipeline through a DatasetCreator and keeps every N-th batch (N workers); an epoch needs a
-    fixed `steps_per_epoch`; workers run steps asynchronously, so state is saved at epoch
-    ends only; validation runs on the chief after fit (`evaluate_towers`).
-    """
-    if not distribute.is_parameter_server(strategy):
-        return {"x": train_ds, "validation_data": eval_ds}, True
-    if t.steps_per_epoch is None or t.bad_rows != "error":
-        raise ConfigError(
-            "train.strategy parameter_server needs train.steps_per_epoch (workers stream "
-            "without end) and train.bad_rows 'error' (skip counters live on the chief). "
-            f"Received: steps_per_epoch={t.steps_per_epoch}, bad_rows={t.bad_rows!r}"
-        )
-
-    def dataset_fn(context: tf.distribute.InputContext) -> tf.data.Dataset:
-        return make_train_ds().shard(context.num_input_pipelines, context.input_pipeline_id)
-
-    creator = tf_keras.utils.experimental.DatasetCreator(dataset_fn)
-    return {"x": creator, "validation_data": None}, False
 
 
 def _read_history(path: Path, repair: bool) -> list[dict]:
@@ -321,33 +89,6 @@ def _read_history(path: Path, repair: bool) -> list[dict]:
         os.replace(path, aside)
         print(f"WARNING: {e} Moved it to {aside}; the per-epoch history restarts here.")
         return []
-
-
-def check_inputs(schema: Schema, patterns: Sequence[str], what: str, bad_rows: str) -> None:
-    """Checks the layout of `patterns` (`check_layout`) and reads up to their first usable
-    row, before any model is built.
-
-    A file that does not match the schema (another delimiter, a header, an encoding, a bad
-    label) fails here, in a second rather than after the model is built; under
-    bad_rows="error" so does a malformed row of the first chunk; inputs without one usable
-    row fail under either policy.
-
-    Raises:
-        LayoutError: a file whose first lines do not have the schema's layout.
-        BadRowError: no usable row; the message names the files and what was read.
-        tf.errors.InvalidArgumentError: a malformed row under "error", naming file:line.
-    """
-    check_layout(schema, patterns, bad_rows)
-    report = BadRowReport()
-    for _ in make_dataset(schema, patterns, 1, bad_rows=bad_rows, report=report).take(1):
-        return
-    read, skipped = report.rows_read(), report.skipped()
-    files = ", ".join(list(read)[:3]) + (f" and {len(read) - 3} more" if len(read) > 3 else "")
-    if sum(skipped.values()):
-        raise BadRowError(f"No {what} rows: {report.summary()}")
-    raise BadRowError(
-        f"No {what} rows: {files} {'holds' if len(read) == 1 else 'hold'} no data row."
-    )
 
 
 # Embedding optimizers whose every step writes every row of the tables, not only the rows
@@ -367,35 +108,6 @@ def warn_dense_table_updates(config: Config, table_rows: int) -> None:
         "embedding table on every step, not only the rows the batch read (adam at 10M rows: "
         "4.3x slower per step than adagrad or lazy_adam, and 2.7 GB more RAM); use "
         "lazy_adam (Adam on the rows read) or adagrad."
-    )
-
-
-def check_both_classes(schema: Schema, patterns: Sequence[str], config: Config) -> None:
-    """Refuses, before training, eval rows of one class: no AUC can select on them (one
-    pass over the labels; its rows are not counted in the run's bad-row report).
-
-    Raises:
-        ConfigError: naming the files, their rows and the way out.
-    """
-    t = config.train
-    eval_ds = make_dataset(
-        schema, patterns, t.batch_size, bad_rows=t.bad_rows, report=BadRowReport()
-    )
-    rows, positives = eval_ds.map(lambda *batch: tf.reshape(batch[1], [-1])).reduce(
-        (tf.constant(0, tf.int64), tf.constant(0.0, tf.float64)),
-        lambda acc, y: (
-            acc[0] + tf.size(y, out_type=tf.int64),
-            acc[1] + tf.reduce_sum(tf.cast(y, tf.float64)),
-        ),
-    )
-    rows, positives = int(rows), float(positives)
-    if 0 < positives < rows:
-        return
-    kind = "positive" if positives else "negative"
-    raise ConfigError(
-        f"The eval data {list(patterns)} hold one class only ({rows:,} rows, all {kind}): no "
-        f"AUC can be measured on them, so train.selection_metric {t.selection_metric!r} "
-        "cannot select an epoch. Give eval rows of both classes, or select on light_bce."
     )
 
 
@@ -443,7 +155,7 @@ def train(
     Raises:
         RunLockedError: another process is training in `model_dir`.
     """
-    config = _resolved(config)  # a bad method knob is refused before anything is written
+    config = resolved_config(config)  # a bad method knob is refused before anything is written
     strategy = distribute.make_strategy(config.train.strategy)
     chief = distribute.is_chief(strategy)
     with hold(model_dir) if chief else contextlib.nullcontext():

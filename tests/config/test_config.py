@@ -136,3 +136,32 @@ def test_a_directory_named_like_a_preset_does_not_hide_it(tmp_path, monkeypatch)
     monkeypatch.chdir(tmp_path)
     assert load_config("frappe").schema == "frappe"
     assert load_schema("frappe").name == "frappe"
+
+
+def test_a_config_file_an_earlier_run_recorded_loads_and_resumes_the_same_towers():
+    # Before each tower owned its Config, a recorded config listed every tower knob.
+    every_knob = {
+        "hidden_units": [],
+        "num_cross_layers": 3,
+        "projection_dim": None,
+        "cross_structure": "parallel",
+        "cross_type": "matrix",
+        "cin_layer_sizes": [128, 128],
+        "attention_units": [80, 40],
+        "dropout": 0.0,
+        "batch_norm": False,
+        "output_dim": 16,
+    }
+    booster = {**every_knob, "name": "dcn", "hidden_units": [8], "num_cross_layers": 2}
+    light = {**every_knob, "name": "mlp", "hidden_units": [4]}
+    config = Config.from_dict({"model": {"booster": booster, "light": light}})
+    assert (
+        config.model.booster
+        == Config.from_dict(
+            {"model": {"booster": {"name": "dcn", "hidden_units": [8], "num_cross_layers": 2}}}
+        ).model.booster
+    )
+    assert "cin_layer_sizes" not in config.to_dict()["model"]["light"]
+    # A knob the tower does not read, set to another value, was refused then and is now.
+    with pytest.raises(ConfigError, match=r"tower 'mlp' does not use \['cin_layer_sizes'\]"):
+        Config.from_dict({"model": {"light": {**light, "cin_layer_sizes": [4]}}})

@@ -46,9 +46,9 @@ import pytest
 
 from rocketctr.cli import user_error_message
 from rocketctr.data import BadRowReport, make_dataset
-from rocketctr.data.file_layout import LayoutError, check_layout
+from rocketctr.features.file_layout import LayoutError, check_layout
 from rocketctr.features.schema import load_schema
-from rocketctr.training.train import check_inputs
+from rocketctr.training.inputs import check_inputs
 from tests.helpers import SHARED_DATA, _example, write_tfrecord
 
 ROWS = 30

@@ -13,7 +13,8 @@ from rocketctr.model.cotrain import build_model, variable_role
 from tests.helpers import frappe_rows_of_four_users, random_labels, tiny_config
 
 FRAPPE = load_schema("frappe")  # user_id: user
-ALONE = [{name: {"weight": 0.5}} for name in ("kd", "logit_mse", "hidden", "pairwise", "topk")]
+# Every registered method at its default knobs: a new method is covered with no edit here.
+ALONE = [{name: {"weight": 0.5}} for name in method_names()]
 COMBINED = [
     {"kd": {"weight": 0.3}, "pairwise": {"weight": 0.1}},
     {"kd": {"weight": 1.0}, "hidden": {"weight": 0.3, "teacher_layer": "cross"}},
@@ -40,8 +41,8 @@ def _distill_gradients(model):
     return losses, dense
 
 
-def test_every_method_is_covered():
-    assert sorted(next(iter(m)) for m in ALONE) == method_names()
+def test_the_registry_holds_every_method():
+    assert {"kd", "logit_mse", "hidden", "pairwise", "topk"} <= set(method_names())
 
 
 @pytest.mark.parametrize("methods", ALONE + COMBINED, ids=lambda m: "+".join(m))

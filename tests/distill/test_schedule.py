@@ -36,7 +36,7 @@ def test_warmup_then_linear_ramp():
             {"methods": _kd(-1.0)},
             "distill.methods.kd.weight must be finite and >= 0. Received: -1.0",
         ),
-        ({"ramp": "cosine"}, "ramp must be 'linear' or 'step'"),
+        ({"ramp": "cosine"}, r"distill.ramp must be one of \['linear', 'step'\]"),
         ({"warmup_steps": -5}, "must be >= 0"),
     ],
 )

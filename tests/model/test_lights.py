@@ -361,7 +361,7 @@ def test_each_light_nets_export_holds_its_own_variables_and_scores_like_it(tmp_p
 
 
 def test_a_resume_with_other_light_nets_names_each_added_or_removed_net():
-    from rocketctr.training.train import _config_changes, _flatten
+    from rocketctr.training.resume import _config_changes, _flatten
 
     saved = _flatten(_config().to_dict())
     other = {

@@ -6,7 +6,7 @@ import pytest
 import tensorflow as tf
 import tf_keras
 
-from rocketctr.config.core import Config, ConfigError, OptimizerConfig, load_config
+from rocketctr.config.core import OPTIMIZERS, Config, ConfigError, OptimizerConfig, load_config
 from rocketctr.model.optimizers import build_optimizer
 
 
@@ -103,3 +103,8 @@ def test_config_keys_load_and_bad_values_are_refused():
         load_config("frappe").replace({"train.light_optimizer.warmup_steps": -1})
     with pytest.raises(ConfigError, match="clipnorm must be null or finite and > 0"):
         load_config("frappe").replace({"train.light_optimizer.clipnorm": 0.0})
+
+
+def test_every_optimizer_a_config_may_name_builds():
+    for name in OPTIMIZERS:
+        assert build_optimizer(OptimizerConfig(name, 0.1)).learning_rate.numpy() > 0

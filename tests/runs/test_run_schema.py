@@ -14,7 +14,7 @@ from rocketctr.config.core import ConfigError
 from rocketctr.features.schema import load_schema
 from rocketctr.model.cotrain import build_model
 from rocketctr.runs.rundir import SCHEMA_FILE, RunPosition, restore_run
-from rocketctr.training.train import prepare_model_dir
+from rocketctr.training.resume import prepare_model_dir
 from tests.helpers import tiny_config
 
 SCHEMA = {

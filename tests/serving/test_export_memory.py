@@ -35,7 +35,7 @@ from pathlib import Path
 import rocketctr
 import tensorflow as tf
 from rocketctr.config.core import Config, save_config
-from rocketctr.features.format import record_run_format
+from rocketctr.runs.feature_format import record_run_format
 from rocketctr.model.cotrain import build_model
 from rocketctr.runs.rundir import record_eval_patterns
 from rocketctr.features.schema import load_schema

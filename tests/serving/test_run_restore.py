@@ -14,8 +14,8 @@ import tensorflow as tf
 
 from rocketctr import serving
 from rocketctr.config.core import save_config
-from rocketctr.features.format import record_run_format
 from rocketctr.features.schema import load_schema
+from rocketctr.runs.feature_format import record_run_format
 from tests.helpers import light_probabilities, random_features, serve, tiny_config, trained_model
 
 SCHEMA = load_schema("criteo")

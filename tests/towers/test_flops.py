@@ -8,7 +8,7 @@ import pytest
 from rocketctr.config.core import Config
 from rocketctr.features.schema import load_schema
 from rocketctr.model.cotrain import build_model
-from rocketctr.towers.flops import flops_per_example, fm_pairwise_flops
+from rocketctr.towers.fm import fm_pairwise_flops
 
 SCHEMA = load_schema("criteo")
 
@@ -33,7 +33,7 @@ def test_fm_pairwise_flops():
 )
 def test_light_tower_flops(light, expected):
     model = _model({"name": "deepfm", "hidden_units": [8]}, light)
-    assert flops_per_example(model.light, num_fields=26, embedding_dim=2) == expected
+    assert model.light.flops(num_fields=26, embedding_dim=2) == expected
 
 
 @pytest.mark.parametrize(
@@ -71,4 +71,4 @@ def test_light_tower_flops(light, expected):
 )
 def test_booster_tower_flops(booster, expected):
     model = _model(booster, {"name": "lr"})
-    assert flops_per_example(model.booster, num_fields=26, embedding_dim=2) == expected
+    assert model.booster.flops(num_fields=26, embedding_dim=2) == expected

@@ -15,7 +15,6 @@ from rocketctr.config.core import Config
 from rocketctr.features.schema import parse_schema
 from rocketctr.model.cotrain import build_model, variable_role
 from rocketctr.serving.verification import loaded_variables
-from rocketctr.towers.flops import flops_per_example
 from rocketctr.towers.fm import fm_pairwise
 
 # Three id fields (4, 3 and 5 table rows: ids + the OOV row) and one dense column; `b` is
@@ -170,7 +169,7 @@ def test_without_dense_columns_the_linear_part_is_a_bias():
     config = Config.from_dict({"model": {"embedding_dim": 2, "light": {"name": "fm"}}})
     model = build_model(config, schema)
     assert model.light.linear.dense_weights is None
-    assert flops_per_example(model.light, num_fields=2, embedding_dim=2) == 2 + 3 * 2 * 2 + 3 * 2
+    assert model.light.flops(num_fields=2, embedding_dim=2) == 2 + 3 * 2 * 2 + 3 * 2
     model.light.linear.bias.assign(0.25)
     features = {c: FEATURES[c] for c in ("a", "b", "c")}
     ids, _ = model.light_processor(features)

@@ -8,7 +8,7 @@ import tf_keras
 
 from rocketctr.features.schema import load_schema
 from rocketctr.model.cotrain import build_model
-from rocketctr.training.train import BatchTensorBoard
+from rocketctr.training.tensorboard import BatchTensorBoard
 from tests.helpers import random_features, random_labels, tiny_config
 
 

@@ -19,11 +19,9 @@ from pathlib import Path
 from rocketctr.features.processor import HASHING_DESCRIPTION, HASHING_VERSION
 from rocketctr.features.schema import Schema, load_schema
 from rocketctr.files import write_atomically
+from rocketctr.runs.layout import BACKUP_DIR, CHECKPOINT_DIR, CONFIG_FILE
 
 FEATURE_FORMAT_FILE = "feature_format.json"
-# rundir's CONFIG_FILE, CHECKPOINT_DIR and BACKUP_DIR (rundir imports this module).
-_CONFIG_FILE = "config.yaml"
-_TRAINED_STATE_DIRS = ("checkpoints", "backup")
 
 
 def feature_format() -> dict:
@@ -38,14 +36,15 @@ def run_hashing_version(model_dir: str | Path) -> int | None:
     path = model_dir / FEATURE_FORMAT_FILE
     if path.exists():
         return int(json.loads(path.read_text())["hashing_version"])
-    return 1 if (model_dir / _CONFIG_FILE).exists() and has_trained_state(model_dir) else None
+    return 1 if (model_dir / CONFIG_FILE).exists() and has_trained_state(model_dir) else None
 
 
 def has_trained_state(model_dir: str | Path) -> bool:
     """Whether a run dir holds any checkpoint or backup file (has trained at all)."""
     model_dir = Path(model_dir)
     return any(
-        (model_dir / d).is_dir() and any((model_dir / d).iterdir()) for d in _TRAINED_STATE_DIRS
+        (model_dir / d).is_dir() and any((model_dir / d).iterdir())
+        for d in (CHECKPOINT_DIR, BACKUP_DIR)
     )
 
 

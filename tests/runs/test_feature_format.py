@@ -12,12 +12,12 @@ import tensorflow as tf
 
 from rocketctr import serving
 from rocketctr.config.core import ConfigError, save_config
-from rocketctr.features import format as feature_format
 from rocketctr.features.processor import HASHING_VERSION
 from rocketctr.features.schema import load_schema
 from rocketctr.model.cotrain import build_model
+from rocketctr.runs import feature_format
 from rocketctr.runs.rundir import restore_run
-from rocketctr.training.train import prepare_model_dir
+from rocketctr.training.resume import prepare_model_dir
 from tests.helpers import tiny_config
 
 
