@@ -26,7 +26,7 @@ from absl import app, flags
 from tfx import v1 as tfx
 
 RUN_FN = "rocketctr.tfx.trainer.run_fn"
-PREPROCESSING_FN = "rocketctr.tfx.trainer.preprocessing_fn"
+PREPROCESSING_FN = "rocketctr.tfx.transform.preprocessing_fn"
 
 
 def create_pipeline(

@@ -134,3 +134,17 @@ def check_writable_dir(path: str | Path, what: str) -> None:
         raise PathError(f"{what} {path} is on a read-only filesystem ({existing}).")
     if not os.access(existing, os.W_OK | os.X_OK):
         raise PathError(f"{what} {path}: this user may not write in {existing}.")
+
+
+def copy_tree(source: str | Path, destination: str | Path) -> None:
+    """Copies a directory's contents into `destination` (local or any tf.io.gfile scheme)."""
+    import tensorflow as tf  # this module is read before TensorFlow loads
+
+    source, destination = str(source), str(destination)
+    tf.io.gfile.makedirs(destination)
+    for directory, _, files in tf.io.gfile.walk(source):
+        relative = directory[len(source) :].lstrip("/")
+        target = f"{destination}/{relative}" if relative else destination
+        tf.io.gfile.makedirs(target)
+        for name in files:
+            tf.io.gfile.copy(f"{directory}/{name}", f"{target}/{name}", overwrite=True)

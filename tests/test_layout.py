@@ -94,12 +94,13 @@ def test_the_old_tfx_and_python_entry_points_still_resolve():
     sys.modules.pop("rocketctr.tfx_trainer", None)
     sys.modules.pop("rocketctr.train", None)
     with pytest.warns(DeprecationWarning):
-        from rocketctr.tfx_trainer import run_fn
+        from rocketctr.tfx_trainer import preprocessing_fn, run_fn
     with pytest.warns(DeprecationWarning):
         from rocketctr.train import train
     from rocketctr.serving import export_from_model_dir
     from rocketctr.tfx.trainer import run_fn as new_run_fn
+    from rocketctr.tfx.transform import preprocessing_fn as new_preprocessing_fn
     from rocketctr.training.train import train as new_train
 
-    assert (run_fn, train) == (new_run_fn, new_train)
+    assert (run_fn, train, preprocessing_fn) == (new_run_fn, new_train, new_preprocessing_fn)
     assert callable(export_from_model_dir)

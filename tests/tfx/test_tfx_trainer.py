@@ -14,6 +14,8 @@ import pytest
 
 from rocketctr.config.core import ConfigError, load_config
 from rocketctr.features.schema import parse_schema
+from rocketctr.files import copy_tree
+from rocketctr.tfx import schemas as tfx_schemas
 from rocketctr.tfx import trainer as tfx_trainer
 
 
@@ -45,32 +47,32 @@ def test_unknown_override_is_refused_by_name():
 
 
 def test_schema_must_read_tfrecords(tmp_path):
-    assert tfx_trainer.resolve_schema({"schema": "criteo_tfx"}, None, tmp_path) == "criteo_tfx"
+    assert tfx_schemas.resolve_schema({"schema": "criteo_tfx"}, None, tmp_path) == "criteo_tfx"
     with pytest.raises(ConfigError, match="format 'tsv'.*tfrecord"):
-        tfx_trainer.resolve_schema({"schema": "criteo"}, None, tmp_path)
+        tfx_schemas.resolve_schema({"schema": "criteo"}, None, tmp_path)
     with pytest.raises(ConfigError, match="No feature layout"):
-        tfx_trainer.resolve_schema({}, None, tmp_path)
+        tfx_schemas.resolve_schema({}, None, tmp_path)
 
 
 def test_schema_from_tfmd_types():
     # TFMD types: BYTES=1, INT=2, FLOAT=3.
     tfmd = _tfmd(label=2, count=2, price=3, city=1, user=2)
-    data = tfx_trainer.schema_from_tfmd(tfmd, "label", hash_buckets=50, dense=["count"])
+    data = tfx_schemas.schema_from_tfmd(tfmd, "label", hash_buckets=50, dense=["count"])
     schema = parse_schema(data)
     assert schema.format == "tfrecord" and schema.label == "label"
     assert [f.name for f in schema.dense] == ["count", "price"]
     assert [(f.name, f.hash_buckets) for f in schema.categorical] == [("city", 50), ("user", 50)]
     with pytest.raises(ConfigError, match="'click' is not a feature"):
-        tfx_trainer.schema_from_tfmd(tfmd, "click")
+        tfx_schemas.schema_from_tfmd(tfmd, "click")
     with pytest.raises(ConfigError, match="not numeric"):
-        tfx_trainer.schema_from_tfmd(tfmd, "label", dense=["city"])
+        tfx_schemas.schema_from_tfmd(tfmd, "label", dense=["city"])
 
 
 def test_derived_schema_is_written_to_the_run_dir(tmp_path):
-    ref = tfx_trainer.resolve_schema({"label": "label"}, _tfmd(label=2, city=1), tmp_path)
-    assert ref == str((tmp_path / tfx_trainer.DERIVED_SCHEMA_FILE).resolve())
+    ref = tfx_schemas.resolve_schema({"label": "label"}, _tfmd(label=2, city=1), tmp_path)
+    assert ref == str((tmp_path / tfx_schemas.DERIVED_SCHEMA_FILE).resolve())
     with pytest.raises(ConfigError, match="custom_config\\['label'\\]"):
-        tfx_trainer.resolve_schema({}, _tfmd(label=2, city=1), tmp_path)
+        tfx_schemas.resolve_schema({}, _tfmd(label=2, city=1), tmp_path)
 
 
 def test_copy_tree_copies_nested_files(tmp_path):
@@ -78,6 +80,6 @@ def test_copy_tree_copies_nested_files(tmp_path):
     (source / "variables").mkdir(parents=True)
     (source / "saved_model.pb").write_bytes(b"pb")
     (source / "variables" / "variables.index").write_bytes(b"ix")
-    tfx_trainer.copy_tree(source, tmp_path / "dst")
+    copy_tree(source, tmp_path / "dst")
     assert (tmp_path / "dst" / "saved_model.pb").read_bytes() == b"pb"
     assert (tmp_path / "dst" / "variables" / "variables.index").read_bytes() == b"ix"
