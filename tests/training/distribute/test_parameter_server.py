@@ -13,7 +13,7 @@ import tf_keras
 
 from rocketctr.config.core import Config, ConfigError
 from rocketctr.data import synthetic
-from rocketctr.training import distribute, train
+from rocketctr.training import distribute, inputs
 from tests.helpers import free_ports, subprocess_env
 
 PS_CHIEF = Path(__file__).resolve().parent / "ps_chief.py"
@@ -44,8 +44,8 @@ def test_parameter_server_refuses_an_endless_epoch(monkeypatch):
     monkeypatch.setattr(distribute, "is_parameter_server", lambda strategy: True)
     t = Config.from_dict({"train": {"steps_per_epoch": None}}).train
     with pytest.raises(ConfigError, match="needs train.steps_per_epoch.*steps_per_epoch=None"):
-        train._fit_inputs(None, None, None, None, t)
-    fit_data, mid_epoch_backups = train._fit_inputs(
+        inputs._fit_inputs(None, None, None, None, t)
+    fit_data, mid_epoch_backups = inputs._fit_inputs(
         None, None, None, None, Config.from_dict({"train": {"steps_per_epoch": 5}}).train
     )
     assert isinstance(fit_data["x"], tf_keras.utils.experimental.DatasetCreator)
