@@ -34,7 +34,7 @@ setup(
         "matplotlib",  # `rocketctr report`'s plots
     ],
     extras_require={
-        "test": ["pytest", "pytest-xdist", "ruff"],
+        "test": ["pytest", "pytest-xdist", "ruff==0.17.6"],
         # The docs site (mkdocs.yml): `mkdocs serve`, `mkdocs build --strict`.
         "docs": ["mkdocs>=1.6,<2", "mkdocs-material>=9.5,<10", "mkdocstrings[python]>=0.26,<2"],
     },
