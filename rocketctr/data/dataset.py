@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import os
 from collections.abc import Sequence
 
@@ -9,19 +10,17 @@ import tensorflow as tf
 
 from rocketctr.data.bad_row_report import BadRowError, BadRowReport
 from rocketctr.data.checks import BAD_ROW_POLICIES, finish_chunk
-from rocketctr.data.parquet import ParquetReader
 from rocketctr.data.reader import Reader
-from rocketctr.data.text import DelimitedReader, LibfmReader
-from rocketctr.data.tfrecord import TFRecordReader
-from rocketctr.features.schema import Schema
+from rocketctr.features.schema import FORMATS, Schema
 
-READERS: dict[str, type[Reader]] = {
-    "csv": DelimitedReader,
-    "tsv": DelimitedReader,
-    "libfm": LibfmReader,
-    "parquet": ParquetReader,
-    "tfrecord": TFRecordReader,
-}
+
+def reader_class(file_format: str) -> type[Reader]:
+    """The `Reader` of a file format (the schema's `FORMATS` names it)."""
+    if file_format not in FORMATS:
+        raise ValueError(f"No reader for format {file_format!r}. Known: {sorted(FORMATS)}")
+    module, _, name = FORMATS[file_format].rpartition(".")
+    return getattr(importlib.import_module(module), name)
+
 
 # Rows parsed per string-op call. Large enough to amortise per-op overhead, small enough
 # that a chunk of wide rows stays a few MB. Read at call time, so tests can lower it.
@@ -149,11 +148,9 @@ def make_dataset(
         )
     if report is not None and not isinstance(report, BadRowReport):
         raise ValueError(f"`report` must be a BadRowReport or None. Received: {report!r}")
-    if schema.format not in READERS:
-        raise ValueError(f"No reader for format {schema.format!r}. Known: {sorted(READERS)}")
 
     paths = expand_patterns(patterns)
-    reader = READERS[schema.format](schema, paths, ROWS_PER_CHUNK, keep_columns)
+    reader = reader_class(schema.format)(schema, paths, ROWS_PER_CHUNK, keep_columns)
     counters = report.track(paths, reader.unit) if report is not None else None
 
     def file_stream(pass_index: tf.Tensor) -> tf.data.Dataset:

@@ -17,7 +17,15 @@ from typing import Any
 
 from rocketctr.config import yaml_files
 
-FORMATS = ("csv", "tsv", "libfm", "parquet", "tfrecord")
+# Each file format a schema may name, and the `Reader` that reads it (rocketctr/data/; the
+# readers import TensorFlow, and schemas are read before it loads, so they are named by path).
+FORMATS = {
+    "csv": "rocketctr.data.text.DelimitedReader",
+    "tsv": "rocketctr.data.text.DelimitedReader",
+    "libfm": "rocketctr.data.text.LibfmReader",
+    "parquet": "rocketctr.data.parquet.ParquetReader",
+    "tfrecord": "rocketctr.data.tfrecord.TFRecordReader",
+}
 DENSE_TRANSFORMS = ("none", "log1p", "standardize")
 DERIVATIONS = ("hour_of_day", "weekday")
 
