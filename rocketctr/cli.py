@@ -443,11 +443,14 @@ def check_layout_first(args) -> None:
     from rocketctr.features.schema import load_schema
 
     data, _ = config_data(args.config)
+    if not isinstance(data, dict):
+        return  # the config load says why
     overrides = dict(parse_override(s) for s in args.set)
-    defaults = Config.__dataclass_fields__["schema"].default, TrainConfig.bad_rows
-    schema = overrides.get("schema", data.get("schema", defaults[0]))
+    schema = overrides.get("schema", data.get("schema", Config.schema))
     train = data.get("train") if isinstance(data.get("train"), dict) else {}
-    bad_rows = args.bad_rows or overrides.get("train.bad_rows", train.get("bad_rows", defaults[1]))
+    bad_rows = args.bad_rows or overrides.get(
+        "train.bad_rows", train.get("bad_rows", TrainConfig.bad_rows)
+    )
     if isinstance(schema, str) and isinstance(bad_rows, str):  # else the config load says why
         for patterns in args.train, args.eval:
             check_layout(load_schema(schema), patterns, bad_rows)

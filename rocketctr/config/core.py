@@ -552,8 +552,10 @@ def tower_config_class(name: str) -> type[TowerConfig]:
 
 def light_config_class(config_class: type[TowerConfig]) -> type[LightConfig]:
     """A tower's `Config` with the knobs of a light net added (`LightConfig`)."""
-    if issubclass(config_class, LightConfig) or issubclass(LightConfig, config_class):
-        return LightConfig if config_class is TowerConfig else config_class
+    if issubclass(config_class, LightConfig):
+        return config_class
+    if config_class is TowerConfig:  # a tower with no knobs (lr, fm)
+        return LightConfig
     if config_class not in _LIGHT_CLASSES:
         cls = type(f"Light{config_class.__name__}", (config_class, LightConfig), {})
         _LIGHT_CLASSES[config_class] = dataclass(frozen=True)(cls)
