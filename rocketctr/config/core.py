@@ -177,7 +177,7 @@ class DistillConfig:
     ramp: str = "linear"  # after warm-up: "linear" over ramp_steps, or "step" straight to λ
     ramp_steps: int = 0
     hint_form: str = "additive"  # "additive" or "convex": light BCE weighted by 1 − λ (PFD)
-    # Codistillation (distill/codistill.py): replicas on different data shards take their
+    # Codistillation (training/codistill.py): replicas on different data shards take their
     # peers' checkpointed light logits as the hint target. 1 = off.
     codistill_replicas: int = 1
     codistill_every_steps: int = 100  # save own checkpoint and reload peers this often

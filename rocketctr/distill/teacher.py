@@ -1,8 +1,8 @@
 """Teachers: what the light net learns from, one interface for the three kinds.
 
 - `BoosterTeacher`: the co-trained booster (co_train mode, the default).
-- `RunTeacher`: two-stage KD, the booster of a finished run, frozen (distill/two_stage.py).
-- Codistillation peers (distill/codistill.py, `PeerTeacher`).
+- `RunTeacher`: two-stage KD, the booster of a finished run, frozen (training/two_stage.py).
+- Codistillation peers (training/codistill.py, `PeerTeacher`).
 
 A teacher is handed to the model when the model is built (`build_model(teacher=...)`). It
 is a plain object, not a layer, so nothing of it is tracked by the student: its variables

@@ -147,7 +147,7 @@ def train(
         eval_patterns: file globs of evaluation data.
         model_dir: where config, checkpoints, TensorBoard logs and metrics go.
         verbose: Keras verbosity (progress bars with "auto").
-        replica: this process's place among codistilling replicas (see distill/codistill.py).
+        replica: this process's place among codistilling replicas (see training/codistill.py).
 
     Returns:
         The trained model and the booster/light metrics on the eval data.
