@@ -40,6 +40,23 @@ TINY_FLAGS = (
 )
 
 
+def tiny_train_command(data: tuple, model_dir, *flags: str) -> list[str]:
+    """`python -m rocketctr.cli train` of TINY_FLAGS' nets on (train, eval) files, without
+    export, plus a test's own `flags` (its batch size among them)."""
+    return [
+        sys.executable,
+        "-m",
+        "rocketctr.cli",
+        "train",
+        f"--train={data[0]}",
+        f"--eval={data[1]}",
+        f"--model_dir={model_dir}",
+        *TINY_FLAGS,
+        "--noexport",
+        *flags,
+    ]
+
+
 def tiny_config(model: dict[str, Any] | None = None, **sections: Any) -> Config:
     """A config of TINY_MODEL's nets, with a test's changes.
 

@@ -23,28 +23,21 @@ import tensorflow as tf
 from rocketctr.data import synthetic
 from rocketctr.runs.rundir import checkpoint_paths
 from rocketctr.training.resume import DataPosition, skip_trained
-from tests.helpers import TINY_FLAGS, subprocess_env, temporaries
+from tests.helpers import subprocess_env, temporaries, tiny_train_command
 
 TOLERANCE = 1e-6  # metrics of a resumed run vs an uninterrupted one (float rounding only)
 
 
 def _cmd(data, model_dir, *extra):
     """One-pass epochs (the default), 188 batches of 32 each, a backup every 10 steps."""
-    return [
-        sys.executable,
-        "-m",
-        "rocketctr.cli",
-        "train",
-        f"--train={data[0]}",
-        f"--eval={data[1]}",
-        f"--model_dir={model_dir}",
-        *TINY_FLAGS,
-        "--noexport",
+    return tiny_train_command(
+        data,
+        model_dir,
         "--set=train.batch_size=32",
         "--set=train.checkpoint_every_steps=10",
         "--set=train.num_epochs=2",
         *extra,
-    ]
+    )
 
 
 def _run(cmd, cwd):

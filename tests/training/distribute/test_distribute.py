@@ -11,25 +11,13 @@ import tensorflow as tf
 
 from rocketctr.config.core import ConfigError
 from rocketctr.training.distribute import resolve_strategy_name
-from tests.helpers import REPO, TINY_FLAGS, free_ports, subprocess_env
+from tests.helpers import REPO, free_ports, subprocess_env, tiny_train_command
 
 MIRRORED_LOSSES = Path(__file__).resolve().parent / "mirrored_losses.py"
 
 
 def _train_cmd(data, model_dir, *extra):
-    return [
-        sys.executable,
-        "-m",
-        "rocketctr.cli",
-        "train",
-        f"--train={data[0]}",
-        f"--eval={data[1]}",
-        f"--model_dir={model_dir}",
-        *TINY_FLAGS,
-        "--set=train.batch_size=128",
-        "--noexport",
-        *extra,
-    ]
+    return tiny_train_command(data, model_dir, "--set=train.batch_size=128", *extra)
 
 
 @pytest.mark.parametrize(
