@@ -43,6 +43,18 @@ from rocketctr.features.schema import load_schema
 from rocketctr.runs.selected import best_epoch, selection_monitor
 from rocketctr.training.train import train
 
+# The boosters of the ensemble variants: "PRESET" is the config's own booster.
+ENSEMBLE = {
+    "dcn": "PRESET",
+    "xdeepfm": {
+        "name": "xdeepfm",
+        "hidden_units": [400, 400, 400],
+        "cin_layer_sizes": [64, 64],
+        "dropout": 0.2,
+        "batch_norm": True,
+    },
+}
+
 # name -> (config overrides, tower whose metrics count, light-alone baseline of the gap).
 # "distilled" is the config as given; the other distilled variants each change one thing.
 VARIANTS = {
@@ -86,6 +98,19 @@ VARIANTS = {
     # The booster stops at its peak and teaches from a frozen copy of its best epoch.
     "distilled_teacher_stop": (
         {"distill.mode": "co_train", "distill.teacher_patience": 2},
+        "light",
+        "light",
+    ),
+    # A teacher ensemble (model.boosters): the config's booster ("PRESET") and an xDeepFM,
+    # each trained on the labels alone; the mean of their logits teaches.
+    "distilled_ensemble": (
+        {"distill.mode": "co_train", "distill.teacher_patience": 0, "model.boosters": ENSEMBLE},
+        "light",
+        "light",
+    ),
+    # Both together: the ensemble stops at its peak (its mixture's validation metric).
+    "distilled_ensemble_teacher_stop": (
+        {"distill.mode": "co_train", "distill.teacher_patience": 2, "model.boosters": ENSEMBLE},
         "light",
         "light",
     ),
@@ -184,7 +209,7 @@ def run_quality(
             overrides, tower, _ = variants[name]
             if name in taught:
                 overrides = {**overrides, "distill.teacher_dir": str(work_dir / f"booster_s{seed}")}
-            run_config = config.replace({**overrides, "train.seed": seed})
+            run_config = config.replace({**_ensemble(config, overrides), "train.seed": seed})
             start = time.perf_counter()
             result = train(
                 run_config, train_files, eval_files, work_dir / f"{name}_s{seed}", verbose=verbose
@@ -222,6 +247,18 @@ def run_quality(
                 flush=True,
             )
     return summarize(runs, {name: baseline for name, (_, _, baseline) in variants.items()})
+
+
+def _ensemble(config: Config, overrides: dict) -> dict:
+    """`overrides` with a "PRESET" booster of model.boosters made the config's booster, and
+    model.booster back at its default (model.boosters replaces it)."""
+    boosters = overrides.get("model.boosters")
+    if boosters is None:
+        return overrides
+    own = config.to_dict()["model"]["booster"]
+    default = Config().to_dict()["model"]["booster"]
+    members = {n: own if b == "PRESET" else b for n, b in boosters.items()}
+    return {**overrides, "model.booster": default, "model.boosters": members}
 
 
 def _field_shape(model, tower: str) -> tuple[int, int]:

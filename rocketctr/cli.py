@@ -616,18 +616,22 @@ def summary_main(args) -> int:
     model = build_model(config, load_schema(config.schema))
     names = run_towers(model, args.tower)  # every light net, with "both"
     for name in names:
-        tower_kind = "booster" if name == "booster" else "light"
-        if tower_kind == "light":
+        if name in model.light_nets:
             model.select_light(name)
-        tower = getattr(model, tower_kind)
-        view = model.tower_view(tower_kind)
+            kind, tower = "light", model.light
+        elif name in model.booster_members:
+            kind, tower = name, model.booster_members[name]
+        elif model.booster_members:
+            continue  # an ensemble's mixture: each of its boosters is shown
+        else:
+            kind, tower = "booster", model.booster
+        view = model.tower_view(kind)
         view.summary(line_length=110)
         num_fields = view.inputs[0].shape[1]
         flops = tower.flops(num_fields, config.model.embedding_dim)
         hidden = ", ".join(tower.hidden_names) or "none"
-        built = config.model.booster if name == "booster" else config.model.light_nets()[name]
         print(
-            f"{name}: {built.name}, {flops:,} FLOPs per example; "
+            f"{name}: {tower.config.name}, {flops:,} FLOPs per example; "
             f"hidden representations for distill.methods.hidden: {hidden}\n"
         )
     return 0

@@ -62,7 +62,7 @@ def tiny_config(model: dict[str, Any] | None = None, **sections: Any) -> Config:
 
     Args:
         model: model keys that replace TINY_MODEL's (a tower replaces the whole tower;
-            `lights` replaces `light`).
+            `lights` replaces `light`, `boosters` replaces `booster`).
         **sections: the other sections (`schema`, `train`, `distill`, `export`), as in
             `Config.from_dict`.
 
@@ -72,6 +72,8 @@ def tiny_config(model: dict[str, Any] | None = None, **sections: Any) -> Config:
     model = {**TINY_MODEL, **(model or {})}
     if "lights" in model:
         del model["light"]
+    if "boosters" in model:
+        del model["booster"]
     return Config.from_dict({"model": model, **sections})
 
 

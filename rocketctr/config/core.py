@@ -36,6 +36,7 @@ SELECTION_METRICS = ("light_auc", "light_bce", "light_distill", "booster_auc", "
 STRATEGIES = ("auto", "default", "mirrored", "multi_worker", "parameter_server")
 OPTIMIZERS = ("adam", "lazy_adam", "adagrad", "sgd", "ftrl")  # rocketctr/model/optimizers.py
 RAMPS = ("linear", "step")  # distill.ramp
+BOOSTER_MIXTURES = ("mean", "gated")  # model.booster_mixture
 
 
 @dataclass(frozen=True)
@@ -96,6 +97,15 @@ class ModelConfig:
     booster: TowerConfig = field(
         default_factory=lambda: tower_config({"name": "dcn", "hidden_units": [256, 128, 64]})
     )
+    # ... or an ensemble of boosters, by name (two or more, say dcn and xdeepfm): each its own
+    # tower on the shared tables, each trained on the labels alone; the light nets learn
+    # from their mixture (`booster_mixture`). Set, it replaces `booster`.
+    boosters: dict[str, TowerConfig] = field(default_factory=dict)
+    # How an ensemble's boosters make one teacher: "mean" of their logits, or "gated", a
+    # per-example softmax mixture of their logits (teacher gating, Zhu et al., CIKM 2020)
+    # whose gate reads the batch's embeddings and learns from the labels alone, through
+    # neither the boosters nor the tables.
+    booster_mixture: str = "mean"
     # One light net ...
     light: TowerConfig = field(
         default_factory=lambda: tower_config({"name": "mlp", "hidden_units": [32]})
@@ -126,12 +136,39 @@ class ModelConfig:
 
     def __post_init__(self) -> None:
         for name in self.lights:
-            if not _LIGHT_NAME.fullmatch(name) or name in _RESERVED_LIGHT_NAMES:
+            if (
+                not _LIGHT_NAME.fullmatch(name)
+                or name in _RESERVED_LIGHT_NAMES
+                or name.startswith("booster_")
+            ):
                 raise ConfigError(
                     f"Config key model.lights.{name}: a light net's name must be lower-case "
-                    "letters, digits and _ (starting with a letter, at most 31), and not one "
-                    f"of {list(_RESERVED_LIGHT_NAMES)}."
+                    "letters, digits and _ (starting with a letter, at most 31), not start "
+                    f"with booster_, and not be one of {list(_RESERVED_LIGHT_NAMES)}."
                 )
+        for name in self.boosters:
+            if not _LIGHT_NAME.fullmatch(name) or name == "gate":
+                raise ConfigError(
+                    f"Config key model.boosters.{name}: a booster's name must be lower-case "
+                    "letters, digits and _ (starting with a letter, at most 31), and not gate."
+                )
+        if self.boosters:
+            if len(self.boosters) < 2:
+                raise ConfigError(
+                    "Config key model.boosters names an ensemble of two or more boosters; "
+                    "for one, set model.booster."
+                )
+            if self.booster != _default_field(ModelConfig, "booster"):
+                raise ConfigError(
+                    "Config sets both model.booster and model.boosters: model.boosters names "
+                    "every booster; move the model.booster tower into it (or drop "
+                    "model.boosters)."
+                )
+        elif self.booster_mixture != "mean":
+            raise ConfigError(
+                f"Config key model.booster_mixture ({self.booster_mixture!r}) mixes the "
+                "boosters of model.boosters; this config has one booster."
+            )
         default_light = _default_field(ModelConfig, "light")
         if self.lights and self.light != default_light:
             raise ConfigError(
@@ -143,6 +180,10 @@ class ModelConfig:
                 "model.separate_light_embeddings is an ablation of one light net; "
                 f"model.lights names {len(self.lights)}."
             )
+
+    def booster_nets(self) -> dict[str, TowerConfig]:
+        """The boosters by name: those of `boosters`, or {"booster": booster}."""
+        return dict(self.boosters) if self.boosters else {"booster": self.booster}
 
     def light_nets(self) -> dict[str, LightConfig]:
         """The light nets by name: `lights`, or `light` under the name "light"."""
@@ -182,8 +223,9 @@ class DistillConfig:
     codistill_replicas: int = 1
     codistill_every_steps: int = 100  # save own checkpoint and reload peers this often
     # Two-stage KD (distill/teacher.py): the model dir of a finished run whose booster,
-    # frozen, is the hint target of this light_only run. None = off.
-    teacher_dir: str | None = None
+    # frozen, is the hint target of this light_only run, or a list of them (the mean of
+    # their logits teaches). None = off.
+    teacher_dir: tuple[str, ...] | None = None
     # co_train: once the booster's own validation metric (of train.selection_metric's
     # kind) has not improved for this many epochs, it stops training and teaches from a
     # frozen copy of its best epoch (its tower and the table rows it read); the light nets
@@ -346,7 +388,7 @@ class Config:
                     raise ConfigError(f"Unknown config key {key!r}: {part!r} is not a section.")
                 node = node[part]
             tower_section = parts[:2] in (["model", "booster"], ["model", "light"]) or (
-                parts[:2] == ["model", "lights"] and len(parts) == 4
+                parts[:2] in (["model", "lights"], ["model", "boosters"]) and len(parts) == 4
             )
             # A tower's knob that its current tower lacks: the tower may be renamed too, and
             # the section is checked as a whole when the config loads.
@@ -406,6 +448,11 @@ _VALUE_CHECKS: dict[tuple[type, str], tuple[Callable[[Any], bool], str]] = {
     (DistillConfig, "codistill_replicas"): (positive, "must be >= 1"),
     (DistillConfig, "codistill_every_steps"): (positive, "must be >= 1"),
     (DistillConfig, "teacher_patience"): (non_negative, "must be >= 0 (0: off)"),
+    (ModelConfig, "booster_mixture"): (
+        lambda v: v in BOOSTER_MIXTURES,
+        f"must be one of {list(BOOSTER_MIXTURES)}",
+    ),
+    (DistillConfig, "teacher_dir"): (lambda v: v is None or len(v) > 0, "must name a run dir"),
     (DistillConfig, "mode"): (lambda v: v in MODES, f"must be one of {list(MODES)}"),
     (DistillConfig, "ramp"): (lambda v: v in RAMPS, f"must be one of {list(RAMPS)}"),
     (TrainConfig, "selection_metric"): (
@@ -613,6 +660,8 @@ def _from_dict(cls: type, data: Any, path: str) -> Any:
         raise ConfigError(f"Config section {where} must be a mapping. Received: {data!r}")
     if cls is DistillConfig:
         data = _legacy_distill(data, path)
+        if isinstance(data.get("teacher_dir"), str):  # one run dir: a list of one
+            data = {**data, "teacher_dir": [data["teacher_dir"]]}
     hints = typing.get_type_hints(cls)
     known = {f.name for f in dataclasses.fields(cls)}
     unknown = sorted(set(data) - known)

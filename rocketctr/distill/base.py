@@ -155,7 +155,13 @@ def check_hidden_name(method: str, knob: str, name: str, offered: tuple[str, ...
     if name not in offered:
         raise ConfigError(
             f"distill.methods.{method}.{knob} is {name!r}, but the {side} offers "
-            f"{list(offered) or 'no hidden representation'}."
+            + (
+                str(list(offered))
+                if offered
+                else "no hidden representation (a mixture of several teachers, "
+                "model.boosters or a list of distill.teacher_dir, has none)"
+            )
+            + "."
         )
 
 

@@ -1,8 +1,9 @@
 """The Distiller: the one place the training loss is composed.
 
-    total = w(λ) · BCE(y, light) + BCE(y, booster) + s(step) · Σ_m weight_m · method_m
+    total = w(λ) · BCE(y, light) + Σ_b BCE(y, b) + s(step) · Σ_m weight_m · method_m
 
-over the methods of `distill.methods` (distill/base.py), with s(step) the warm-up/ramp
+over the boosters b (the booster; or each booster of an ensemble, and its gated mixture) and
+the methods of `distill.methods` (distill/base.py), with s(step) the warm-up/ramp
 share (distill/schedule.py) times the teacher's scale (codistillation: 0 until a peer has
 saved), λ(step) = s(step) · Σ_m weight_m, and w(λ) = 1, or 1 − λ with hint_form "convex"
 (distill/pfd.py). The teacher's output (logits and hidden representations: the co-trained
@@ -31,7 +32,9 @@ class DistillerInputs(NamedTuple):
     Attributes:
         labels: float 0/1 [B].
         light: the light tower's output, or None (booster_only).
-        booster: the booster's output, or None (light_only).
+        boosters: the outputs that learn from the labels besides the light net: the
+            booster's, or each booster's of an ensemble and (`booster_mixture: gated`) the
+            mixture's, whose BCE trains the gate alone; () without a booster.
         teacher: what the light net learns from, or None when it has no teacher.
         teacher_scale: multiplies the methods' weights.
         groups: [B] the group column's values (see `MethodInputs`).
@@ -40,7 +43,7 @@ class DistillerInputs(NamedTuple):
 
     labels: tf.Tensor
     light: TowerOutput | None
-    booster: TowerOutput | None
+    boosters: tuple[TowerOutput, ...]
     teacher: TowerOutput | None
     teacher_scale: tf.Tensor
     groups: tf.Tensor
@@ -80,17 +83,17 @@ class Distiller(tf_keras.layers.Layer):
         return tuple(m.method_name for m in self.methods)
 
     def call(self, inputs: DistillerInputs) -> tuple[dict[str, tf.Tensor], tf.Tensor]:
-        """The per-example losses [B] by name ("total", "light_bce", "booster_bce" and each
-        method's), and λ at this step."""
+        """The per-example losses [B] by name ("total", "light_bce", "booster_bce" (Σ_b) and
+        each method's), and λ at this step."""
         labels = inputs.labels
         zero = tf.zeros_like(labels)
         losses = {name: zero for name in ("light_bce", "booster_bce", *self.loss_names)}
-        for tower in ("light", "booster"):
-            output = getattr(inputs, tower)
-            if output is not None:
-                losses[f"{tower}_bce"] = tf.nn.sigmoid_cross_entropy_with_logits(
-                    labels, output.logits
-                )
+        if inputs.light is not None:
+            losses["light_bce"] = tf.nn.sigmoid_cross_entropy_with_logits(
+                labels, inputs.light.logits
+            )
+        for booster in inputs.boosters:
+            losses["booster_bce"] += tf.nn.sigmoid_cross_entropy_with_logits(labels, booster.logits)
         weight, label_weight = tf.constant(0.0), tf.constant(1.0)
         distill_total = zero
         if inputs.teacher is not None and inputs.light is not None:

@@ -1,7 +1,8 @@
 """Teachers: what the light net learns from, one interface for the three kinds.
 
 - `BoosterTeacher`: the co-trained booster (co_train mode, the default).
-- `RunTeacher`: two-stage KD, the booster of a finished run, frozen (training/two_stage.py).
+- `RunTeacher`: two-stage KD, the booster of a finished run (or of several), frozen
+  (training/two_stage.py).
 - Codistillation peers (training/codistill.py, `PeerTeacher`).
 
 A teacher is handed to the model when the model is built (`build_model(teacher=...)`). It
@@ -38,7 +39,8 @@ class Teacher:
 
 
 class BoosterTeacher(Teacher):
-    """The co-trained booster: its output in this very forward pass."""
+    """The co-trained booster (or an ensemble's mixture, rocketctr/model/ensemble.py): its
+    output in this very forward pass."""
 
     def __init__(self, hidden_names: tuple[str, ...]) -> None:
         self.hidden_names = tuple(hidden_names)
@@ -48,12 +50,17 @@ class BoosterTeacher(Teacher):
 
 
 class RunTeacher(Teacher):
-    """The booster of a finished run, frozen (two-stage KD)."""
+    """The booster of a finished run, frozen (two-stage KD); with several runs, the mean of
+    their boosters' logits (and no hidden representation)."""
 
-    def __init__(self, model) -> None:
-        self.model = model
-        self.hidden_names = tuple(model.booster.hidden_names)
+    def __init__(self, *models) -> None:
+        self.models = models
+        self.hidden_names = tuple(models[0].booster.hidden_names) if len(models) == 1 else ()
 
     def __call__(self, features, towers):
         del towers
-        return self.model.tower_outputs(features, training=False)["booster"], tf.constant(1.0)
+        outputs = [m.tower_outputs(features, training=False)["booster"] for m in self.models]
+        if len(outputs) == 1:
+            return outputs[0], tf.constant(1.0)
+        logits = tf.reduce_mean(tf.stack([o.logits for o in outputs], axis=1), axis=1)
+        return TowerOutput(logits, {}), tf.constant(1.0)

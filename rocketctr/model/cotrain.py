@@ -25,13 +25,15 @@ from rocketctr.distill.teacher import BoosterTeacher, Teacher
 from rocketctr.features.processor import FeatureProcessor
 from rocketctr.features.schema import Schema
 from rocketctr.layers.embedding import Embedding
+from rocketctr.model.ensemble import BoosterEnsemble, member_scope
 from rocketctr.model.optimizers import build_optimizer
 
 # "distiller": the distillation methods' own weights (a regressor), trained, never served.
 ROLES = ("shared_embedding", "light_embedding", "booster", "light", "distiller")
-# The scopes of the light nets of `model.lights` (`light_<name>`) and of their distillers
-# (`distiller_<name>`); the light net of `model.light` is `light`, its distiller `distiller`.
-_NAMED_SCOPE = re.compile(r"(light|distiller)_[a-z][a-z0-9_]*")
+# The scopes of the light nets of `model.lights` (`light_<name>`), of their distillers
+# (`distiller_<name>`) and of the boosters of `model.boosters` and their gate
+# (`booster_<name>`); the light net of `model.light` is `light`, its distiller `distiller`.
+_NAMED_SCOPE = re.compile(r"(light|distiller|booster)_[a-z][a-z0-9_]*")
 _NOT_A_LIGHT_NET = ("light_embedding", "light_features", "light_table")
 
 
@@ -178,14 +180,7 @@ class CoTrainModel(tf_keras.Model):
         self.light_embedding = None
         if config.model.separate_light_embeddings and self.has_light:
             self.light_embedding = Embedding(rows, dim, stddev, padded, name="light_embedding")
-        with _tower_precision(config.train.mixed_precision):
-            self.booster = (
-                towers.build_tower(
-                    config.model.booster, "booster", towers.TowerInputs.of(self.processor, schema)
-                )
-                if self.has_booster
-                else None
-            )
+        self.booster = self._build_booster() if self.has_booster else None
         self._xla_calls = {}  # tower name -> XLA-compiled call, with train.jit_compile
         if teacher is None and self.has_booster and self.has_light:
             teacher = BoosterTeacher(self.booster.hidden_names)
@@ -212,13 +207,14 @@ class CoTrainModel(tf_keras.Model):
                 "loss",
                 *(f"{n}_bce" for n in self.light_nets),
                 "booster_bce",
+                *(f"{n}_bce" for n in self.booster_members),
                 *(m for n in self.light_nets.values() for m in n.loss_names),
                 "hint_weight",
             )
         }
         self._aucs = {
             tower: tf_keras.metrics.AUC(num_thresholds=2000, name=f"{tower}_auc")
-            for tower in (*self.light_nets, "booster")
+            for tower in (*self.light_nets, "booster", *self.booster_members)
         }
         self.__dict__["lead"] = None
         # The booster of its best epoch, frozen, once it stopped (`freeze_booster`). Not
@@ -226,6 +222,37 @@ class CoTrainModel(tf_keras.Model):
         self.__dict__["frozen_booster"] = None
         if self.has_light:
             self.select_light(config.export_light)
+
+    def _build_booster(self) -> towers.Tower | BoosterEnsemble:
+        """The booster tower (scope `booster`), or the ensemble of `model.boosters`."""
+        config = self.rocket_config
+        inputs = towers.TowerInputs.of(self.processor, self.schema)
+        with _tower_precision(config.train.mixed_precision):
+            if not config.model.boosters:
+                return towers.build_tower(config.model.booster, "booster", inputs)
+            # float32 itself: it mixes the boosters' float32 logits.
+            return BoosterEnsemble(
+                config.model.boosters,
+                inputs,
+                config.model.booster_mixture,
+                name="booster",
+                dtype="float32",
+            )
+
+    @property
+    def booster_members(self) -> dict[str, towers.Tower]:
+        """{"booster_<name>": tower} of each booster of an ensemble (`model.boosters`); {}
+        for one booster."""
+        if not isinstance(self.booster, BoosterEnsemble):
+            return {}
+        return {member_scope(n): t for n, t in self.booster.members.items()}
+
+    def _booster_towers(self) -> list[towers.Tower]:
+        """The towers that learn from the labels as boosters: the booster, or each of an
+        ensemble."""
+        if not self.has_booster:
+            return []
+        return list(self.booster_members.values()) or [self.booster]
 
     def _distiller(self, name: str, light_hidden: tuple[str, ...]) -> Distiller:
         return Distiller(
@@ -297,21 +324,8 @@ class CoTrainModel(tf_keras.Model):
         out = {}
         if training:
             self._add_embedding_l2(ids)
-        if self.has_booster and self.frozen_booster is not None:
-            frozen = self.frozen_booster
-            out["booster"] = self.tower_output(
-                frozen.booster, frozen.embedding, self.processor, ids, dense, False
-            )
-        elif self.has_booster:
-            out["booster"] = self.tower_output(
-                self.booster,
-                self.embedding,
-                self.processor,
-                ids,
-                dense,
-                training,
-                self._xla(self.booster),
-            )
+        if self.has_booster:
+            out.update(self.booster_outputs(ids, dense, training))
         if self.has_light:
             if len(self._light_dense_idx) < dense.shape[1]:
                 dense = tf.gather(dense, self._light_dense_idx, axis=1)
@@ -321,6 +335,30 @@ class CoTrainModel(tf_keras.Model):
                     light_ids, dense, training, self._xla(net.tower), net
                 )
         return out if as_towers else {f"{t}_logits": output.logits for t, output in out.items()}
+
+    def booster_outputs(self, ids, dense, training) -> dict[str, towers.TowerOutput]:
+        """{"booster": what the booster (or an ensemble's mixture) outputs} and, for an
+        ensemble, each booster's as "booster_<name>". A stopped booster's are its frozen
+        copy's (`freeze_booster`), in inference mode."""
+        source = self.frozen_booster or self
+        live = source is self
+
+        def output(tower):
+            call = self._xla(tower) if live else None
+            return self.tower_output(
+                tower, source.embedding, self.processor, ids, dense, training and live, call
+            )
+
+        booster = source.booster
+        if not isinstance(booster, BoosterEnsemble):
+            return {"booster": output(booster)}
+        out = {member_scope(n): output(tower) for n, tower in booster.members.items()}
+        embeddings = None
+        if booster.gate is not None:
+            embeddings = self.processor.pool(source.embedding(ids), ids)
+        members = {n: out[member_scope(n)] for n in booster.members}
+        out["booster"] = booster(members, embeddings, dense)
+        return out
 
     def tower_outputs(
         self, features: dict[str, tf.Tensor], training: bool | None = None
@@ -395,8 +433,9 @@ class CoTrainModel(tf_keras.Model):
     def _first_order_towers(self, ids: tf.Tensor):
         """(tower, its processor, its fields' ids) of each tower with first-order weights."""
         out = []
-        if self.booster_trains and self.booster.uses_first_order:
-            out.append((self.booster, self.processor, ids))
+        for tower in self._booster_towers() if self.booster_trains else []:
+            if tower.uses_first_order:
+                out.append((tower, self.processor, ids))
         for net in self.light_nets.values():
             if net.tower.uses_first_order:
                 out.append((net.tower, self.light_processor, self._light_ids(ids)))
@@ -409,7 +448,7 @@ class CoTrainModel(tf_keras.Model):
         return ids
 
     def _row_variables(self) -> list[tf.Variable]:
-        nets = [self.booster] if self.booster_trains else []
+        nets = self._booster_towers() if self.booster_trains else []
         nets += [n.tower for n in self.light_nets.values()]
         return [v for t in nets for v in t.row_variables()]
 
@@ -494,15 +533,25 @@ class CoTrainModel(tf_keras.Model):
         ).logits
 
     def tower_view(self, tower: str) -> tf_keras.Model:
-        """A functional view of the "light" or "booster" tower (see `towers.tower_view`):
-        `model.tower_view("light").summary()` shows its layers, shapes and connections."""
-        if not getattr(self, f"has_{tower}", False):
+        """A functional view of the "light" or "booster" tower, or of a booster of an
+        ensemble, "booster_<name>" (see `towers.tower_view`): `model.tower_view("light")
+        .summary()` shows its layers, shapes and connections."""
+        if tower in self.booster_members:
+            net = self.booster_members[tower]
+        elif not getattr(self, f"has_{tower}", False):
             raise ValueError(
                 f"The model has no {tower!r} tower (mode {self.rocket_config.distill.mode!r})."
             )
+        elif tower == "booster" and self.booster_members:
+            raise ValueError(
+                "The booster is an ensemble: view each of its boosters, "
+                f"{list(self.booster_members)}."
+            )
+        else:
+            net = getattr(self, tower)
         processor = self.light_processor if tower == "light" else self.processor
         return towers.tower_view(
-            getattr(self, tower),
+            net,
             towers.TowerInputs.of(processor, self.schema),
             self.rocket_config.model.embedding_dim,
         )
@@ -530,9 +579,11 @@ class CoTrainModel(tf_keras.Model):
         """Per-batch losses, each averaged with the global batch size (tf.distribute-safe).
 
         Returns a dict with "loss" (the total to minimise), "<light net>_bce" of each light
-        net, "booster_bce", each light net's distillation losses by name (unweighted, see
-        `LightNet.loss_names`), "hint_weight" (λ at this step), and the towers' logits. Each
-        light net's `Distiller` composes its terms; the booster's loss counts once.
+        net, "booster_bce" (the teacher's: an ensemble's mixture) and "booster_<name>_bce"
+        of each booster of an ensemble, each light net's distillation losses by name
+        (unweighted, see `LightNet.loss_names`), "hint_weight" (λ at this step), and the
+        towers' logits. Each light net's `Distiller` composes its terms; the boosters' loss
+        counts once.
         """
         labels = tf.reshape(tf.cast(labels, tf.float32), [-1])
         outputs = self.tower_outputs(features, training=training)
@@ -549,7 +600,7 @@ class CoTrainModel(tf_keras.Model):
             inputs = DistillerInputs(
                 labels,
                 outputs.get(net.name) if net else None,
-                outputs.get("booster") if i == 0 else None,  # the booster's BCE counts once
+                self._label_learners(outputs) if i == 0 else (),  # the boosters' BCE counts once
                 teacher,
                 scale,
                 groups,
@@ -570,7 +621,23 @@ class CoTrainModel(tf_keras.Model):
             prefix = net.loss_prefix if net else ""
             losses.update({prefix + m: average[m] for m in distiller.loss_names})
         losses["loss"] = tf.add_n(totals)
+        # An ensemble's: the mixture's logloss as booster_bce (the distiller's sums every
+        # booster's), and each booster's.
+        for tower in ("booster", *self.booster_members) if self.booster_members else ():
+            bce = tf.nn.sigmoid_cross_entropy_with_logits(labels, outputs[tower].logits)
+            losses[f"{tower}_bce"] = tf.nn.compute_average_loss(bce, global_batch_size=global_batch)
         return {**losses, **{f"{t}_logits": o.logits for t, o in outputs.items()}}
+
+    def _label_learners(self, outputs: dict) -> tuple[towers.TowerOutput, ...]:
+        """The booster outputs the labels train (see `DistillerInputs.boosters`): the
+        booster's; an ensemble's boosters', and a gated mixture's (its gate learns)."""
+        if not self.has_booster:
+            return ()
+        members = self.booster_members
+        if not members:
+            return (outputs["booster"],)
+        gated = self.booster.gate is not None
+        return tuple(outputs[n] for n in members) + ((outputs["booster"],) if gated else ())
 
     # ----------------------------------------------------------------------------- steps
     def embedding_variables(self) -> list[tf.Variable]:
@@ -675,7 +742,8 @@ class CoTrainModel(tf_keras.Model):
 
     @property
     def metrics(self) -> list:
-        towers_present = [*self.light_nets, *(["booster"] if self.has_booster else [])]
+        boosters = ["booster", *self.booster_members] if self.has_booster else []
+        towers_present = [*self.light_nets, *boosters]
         trackers = [self._trackers["loss"]] + [self._trackers[f"{t}_bce"] for t in towers_present]
         if self.distills:
             names = [m for net in self.light_nets.values() for m in net.loss_names]

@@ -57,12 +57,14 @@ class Scores:
 
 
 def run_towers(model: CoTrainModel, tower: str = "both") -> list[str]:
-    """The towers `tower` names in this run: "both", every one (the booster and each light
-    net); "light", the selected light net (`CoTrainModel.select_light`); "booster". A
-    tower the run does not have is refused."""
+    """The towers `tower` names in this run: "both", every one (the booster, each booster
+    of an ensemble, "booster_<name>", and each light net); "light", the selected light net
+    (`CoTrainModel.select_light`); "booster" (an ensemble's mixture). A tower the run does
+    not have is refused."""
     if tower not in TOWERS + ("both",):
         raise ConfigError(f"--tower must be one of light, booster, both. Received: {tower!r}")
-    present = [*(["booster"] if model.has_booster else []), *model.light_nets]
+    boosters = ["booster", *model.booster_members] if model.has_booster else []
+    present = [*boosters, *model.light_nets]
     if tower == "both":
         return present
     if not getattr(model, f"has_{tower}"):

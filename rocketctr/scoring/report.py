@@ -456,7 +456,14 @@ def write_report(
         f"<p class=note>Written {datetime.datetime.now().isoformat(timespec='seconds')}. "
         f"Checkpoint <code>{html.escape(evaluation['checkpoint'])}</code> (global step "
         f"{evaluation['global_step']:,}), mode {html.escape(config.distill.mode)}, light "
-        f"{html.escape(_light_names(config))}, booster {html.escape(config.model.booster.name)}."
+        f"{html.escape(_tower_names(config.model.light_nets()))}, "
+        + (
+            f"boosters {html.escape(_tower_names(config.model.boosters))} (their "
+            f"{config.model.booster_mixture} teaches as booster)"
+            if config.model.boosters
+            else f"booster {html.escape(config.model.booster.name)}"
+        )
+        + "."
         "</p>",
         *(f"<p class=warn>{html.escape(w)}</p>" for w in warnings),
         f"<h2>Metrics on {html.escape(source)}</h2>",
@@ -528,11 +535,11 @@ def _teacher_note(history: list[dict]) -> str:
     )
 
 
-def _light_names(config: Config) -> str:
-    """'mlp', or 'mlp32 (mlp), mlp128 (mlp)' for several light nets."""
-    if not config.model.lights:
-        return config.model.light.name
-    return ", ".join(f"{n} ({light.name})" for n, light in config.model.lights.items())
+def _tower_names(nets: dict) -> str:
+    """'mlp', or 'mlp32 (mlp), mlp128 (mlp)' for several nets by name."""
+    if len(nets) == 1:
+        return next(iter(nets.values())).name
+    return ", ".join(f"{n} ({tower.name})" for n, tower in nets.items())
 
 
 def _scored_with(evaluation: dict[str, Any]) -> str:

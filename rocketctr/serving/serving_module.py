@@ -184,11 +184,11 @@ def export_tower(
         module = build_light_module(model, dtypes, light_table(model, embedding_dtype))
     else:
         source = model.frozen_booster or model  # a stopped booster: its kept copy
-        processor, net, table = source.processor, source.booster, source.embedding
+        processor, net, table = model.processor, source.booster, source.embedding
 
-        def logits(features):
+        def logits(features):  # the booster's, or an ensemble's mixture
             ids, dense = processor(features)
-            return model.tower_output(net, table, processor, ids, dense, False).logits
+            return model.booster_outputs(ids, dense, False)["booster"].logits
 
         dtypes = processor.input_dtypes
         module = ServingModule(
