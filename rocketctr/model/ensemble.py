@@ -89,5 +89,6 @@ class BoosterEnsemble(tf_keras.layers.Layer):
         if self.gate is None:
             return TowerOutput(tf.reduce_mean(logits, axis=1), {})
         seen = tf.stop_gradient(flat_inputs(embeddings, dense))
-        weights = tf.nn.softmax(self.gate(seen), axis=1)
+        # The gate computes in bf16 under train.mixed_precision; the mixture is float32.
+        weights = tf.nn.softmax(tf.cast(self.gate(seen), tf.float32), axis=1)
         return TowerOutput(tf.reduce_sum(weights * tf.stop_gradient(logits), axis=1), {})

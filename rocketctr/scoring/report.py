@@ -459,7 +459,7 @@ def write_report(
         f"{html.escape(_tower_names(config.model.light_nets()))}, "
         + (
             f"boosters {html.escape(_tower_names(config.model.boosters))} (their "
-            f"{config.model.booster_mixture} teaches as booster)"
+            f"{_MIXTURES[config.model.booster_mixture]} teaches, as booster)"
             if config.model.boosters
             else f"booster {html.escape(config.model.booster.name)}"
         )
@@ -533,6 +533,9 @@ def _teacher_note(history: list[dict]) -> str:
         f" The booster stopped training after epoch {stop['epoch']} and taught from its best "
         f"epoch, {stop['teacher_stopped']}, frozen, from then on."
     )
+
+
+_MIXTURES = {"mean": "mean logit", "gated": "gated mixture"}  # model.booster_mixture
 
 
 def _tower_names(nets: dict) -> str:

@@ -54,6 +54,22 @@ def test_student_learns_from_the_frozen_booster_and_leaves_it_untouched(teacher_
     np.testing.assert_array_equal(again.numpy(), expected)
 
 
+def test_several_teacher_dirs_teach_through_their_mean_logit(teacher_run, tmp_path):
+    data, run = teacher_run
+    other = tmp_path / "other"
+    config = _config(mode="booster_only").replace({"train.seed": 1})
+    train(config, [str(data[0])], [str(data[1])], other, verbose=0)
+    teacher = load_teacher(_config(mode="light_only", teacher_dir=[str(run), str(other)]))
+    features = random_features(load_schema("criteo"), 8)
+    each = [restore_run(r)[0](features, training=False)["booster_logits"] for r in (run, other)]
+    assert not np.allclose(each[0], each[1])
+    (logits, hidden), _ = teacher(features, {})
+    np.testing.assert_allclose(logits.numpy(), np.mean(each, axis=0), rtol=1e-6, atol=1e-6)
+    assert hidden == {} and teacher.hidden_names == ()
+    with pytest.raises(ConfigError, match=f"{tmp_path} is not a training run"):
+        load_teacher(_config(mode="light_only", teacher_dir=[str(run), str(tmp_path)]))
+
+
 def test_teacher_dir_is_refused_unless_it_can_teach(teacher_run, tmp_path):
     _, run = teacher_run
     with pytest.raises(ConfigError, match="distill.mode must be 'light_only'"):

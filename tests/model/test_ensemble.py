@@ -81,6 +81,17 @@ def test_each_booster_learns_from_the_labels_alone_as_it_would_alone(mixture):
         assert all(np.any(whole[v.name]) for v in gate)
 
 
+@pytest.mark.parametrize("mixture", ["mean", "gated"])
+def test_an_ensemble_trains_in_bf16_with_xla_towers(mixture):
+    config = _config(mixture, train={"mixed_precision": True, "jit_compile": True})
+    model = build_model(config, SCHEMA)
+    assert all(m.compute_dtype == "bfloat16" for m in model.booster.members.values())
+    logs = model.train_step((random_features(SCHEMA, 32), random_labels(32)))
+    assert all(np.isfinite(float(v)) for v in logs.values())
+    out = model(random_features(SCHEMA, 8), training=False)
+    assert all(v.dtype == tf.float32 for v in out.values())
+
+
 def test_the_teacher_is_the_mean_of_the_boosters_logits_and_each_is_logged():
     model = build_model(_config("mean"), SCHEMA)
     features, labels = random_features(SCHEMA, 32), random_labels(32)

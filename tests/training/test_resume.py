@@ -583,3 +583,68 @@ def test_a_run_killed_after_its_teacher_stopped_resumes_from_the_same_frozen_tea
     for record, expected_record in zip(history, reference_history, strict=True):
         for key in (k for k in expected_record if k.startswith("val_")):
             assert abs(record[key] - expected_record[key]) <= TOLERANCE, (key, record)
+
+
+@pytest.mark.integration
+def test_a_run_killed_after_its_teacher_ensemble_stopped_resumes_from_the_same_snapshot(
+    tmp_path, data
+):
+    """A gated ensemble of two boosters stops at its peak, as one teacher: killed after the
+    switch, the resumed run teaches from the same frozen boosters and gate, and ends with
+    every tower's metrics (each booster's too) as an uninterrupted run's."""
+    config = tmp_path / "ensemble.yaml"
+    config.write_text(
+        "schema: criteo\n"
+        "model:\n"
+        "  embedding_dim: 4\n"
+        "  boosters:\n"
+        "    dcn: {name: dcn, hidden_units: [16], num_cross_layers: 1}\n"
+        "    xdeepfm: {name: xdeepfm, hidden_units: [16], cin_layer_sizes: [4]}\n"
+        "  booster_mixture: gated\n"
+        "  light: {name: mlp, hidden_units: [4]}\n"
+        "distill: {teacher_patience: 1}\n"
+        "train:\n"
+        "  batch_size: 32\n"
+        "  checkpoint_every_steps: 10\n"
+        "  num_epochs: 4\n"
+        "  dense_optimizer: {name: adam, learning_rate: 0.01}\n"
+    )
+
+    def cmd(model_dir):
+        return [
+            sys.executable,
+            "-m",
+            "rocketctr.cli",
+            "train",
+            f"--config={config}",
+            f"--train={data[0]}",
+            f"--eval={data[1]}",
+            f"--model_dir={model_dir}",
+            "--noexport",
+        ]
+
+    reference = tmp_path / "reference"
+    _run(cmd(reference), tmp_path)
+    reference_history = json.loads((reference / "history.json").read_text())
+    stops = [r.get("teacher_stopped") for r in reference_history]
+    switched = next(i for i, stop in enumerate(stops, start=1) if stop)  # the epoch it froze
+    assert switched < 4, stops
+    model_dir = tmp_path / "run"
+    _kill_after_backup(cmd(model_dir), tmp_path, model_dir, 188 * switched + 20)
+    expected = _newest_state(model_dir)
+    out = _run(cmd(model_dir), tmp_path)
+    _assert_resumed(out, *expected)
+    assert "the booster stops training" not in out  # the same teacher, frozen again
+    resumed, uninterrupted = _metrics(model_dir), _metrics(reference)
+    assert sorted(resumed) == ["booster", "booster_dcn", "booster_xdeepfm", "light"]
+    for tower in resumed:
+        for name in ("auc", "logloss"):
+            assert abs(resumed[tower][name] - uninterrupted[tower][name]) <= TOLERANCE, (
+                tower,
+                name,
+            )
+    history = json.loads((model_dir / "history.json").read_text())
+    assert [r.get("teacher_stopped") for r in history] == stops
+    for record, expected_record in zip(history, reference_history, strict=True):
+        for key in (k for k in expected_record if k.startswith("val_")):
+            assert abs(record[key] - expected_record[key]) <= TOLERANCE, (key, record)
