@@ -260,6 +260,10 @@ class TrainConfig:
     # holds every variable and optimizer slot: with Adagrad tables, twice the tables' bytes.
     keep_checkpoints: int = 3
     strategy: str = "auto"  # auto | default | mirrored | multi_worker | parameter_server
+    # parameter_server: how many shards each table of 256 KiB or more is split into, placed
+    # round-robin over the ps tasks (more shards than tasks evens out their memory); 0 = one
+    # per ps task. Checkpoints hold tables whole, so a run resumes with any value.
+    table_shards: int = 0
     # Model selection on what ships: the weights of the epoch with the best validation
     # `selection_metric` (a light-net metric by default) are kept, checkpointed and exported.
     # light_auc | light_bce | light_distill (the light net's validation distillation loss,
@@ -479,6 +483,7 @@ _VALUE_CHECKS: dict[tuple[type, str], tuple[Callable[[Any], bool], str]] = {
     (TrainConfig, "shuffle_buffer_rows"): (positive, "must be >= 1"),
     (TrainConfig, "checkpoint_every_steps"): (non_negative, "must be >= 0 (0: no backups)"),
     (TrainConfig, "keep_checkpoints"): (positive, "must be >= 1"),
+    (TrainConfig, "table_shards"): (non_negative, "must be >= 0 (0: one per ps task)"),
     (TrainConfig, "early_stopping_patience"): (non_negative, "must be >= 0 (0: never stop)"),
     (TrainConfig, "lr_plateau_factor"): (lambda v: 0.0 < v <= 1.0, "must be in (0, 1]"),
     (TrainConfig, "lr_plateau_patience"): (positive, "must be >= 1"),

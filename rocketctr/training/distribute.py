@@ -14,7 +14,7 @@ import tensorflow as tf
 from rocketctr.config.core import STRATEGIES, ConfigError
 
 # Variables smaller than this stay whole on one parameter server; larger ones (the embedding
-# table) are split into up to one shard per parameter server.
+# table) are split into up to one shard per parameter server, or `train.table_shards`.
 MIN_SHARD_BYTES = 256 << 10
 
 
@@ -49,11 +49,26 @@ def resolve_strategy_name(name: str) -> str:
     return "default"
 
 
-def make_strategy(name: str) -> tf.distribute.Strategy:
-    """Builds the strategy named by `train.strategy` (see `resolve_strategy_name`)."""
+def make_strategy(name: str, table_shards: int = 0) -> tf.distribute.Strategy:
+    """Builds the strategy named by `train.strategy` (see `resolve_strategy_name`).
+
+    Args:
+        name: `train.strategy`.
+        table_shards: `train.table_shards`, how many shards each large variable (the
+            embedding table) is split into over the parameter servers; 0: one per server.
+
+    Raises:
+        ConfigError: table_shards is set and the strategy is not parameter_server.
+    """
     resolved = resolve_strategy_name(name)
+    if table_shards and resolved != "parameter_server":
+        raise ConfigError(
+            f"train.table_shards ({table_shards}) splits the tables over parameter servers: "
+            f"it needs the parameter_server strategy (TF_CONFIG with a ps job). This run's "
+            f"strategy: {resolved!r}."
+        )
     if resolved == "parameter_server":
-        return _parameter_server_strategy()
+        return _parameter_server_strategy(table_shards)
     if resolved == "multi_worker":
         return tf.distribute.MultiWorkerMirroredStrategy()
     if resolved == "mirrored":
@@ -61,8 +76,9 @@ def make_strategy(name: str) -> tf.distribute.Strategy:
     return tf.distribute.get_strategy()
 
 
-def _parameter_server_strategy() -> tf.distribute.ParameterServerStrategy:
-    """ParameterServerStrategy from TF_CONFIG; large variables are sharded over the ps tasks.
+def _parameter_server_strategy(table_shards: int) -> tf.distribute.ParameterServerStrategy:
+    """ParameterServerStrategy from TF_CONFIG; large variables are sharded over the ps tasks
+    (`table_shards` shards, placed round-robin, or one per task).
 
     Only the coordinator ("chief" task) builds it; worker and ps tasks run `serve_cluster_task`.
     """
@@ -80,7 +96,22 @@ def _parameter_server_strategy() -> tf.distribute.ParameterServerStrategy:
     partitioner = tf.distribute.experimental.partitioners.MinSizePartitioner(
         min_shard_bytes=MIN_SHARD_BYTES, max_shards=num_ps
     )
+    if table_shards:
+        partitioner = fixed_shards_partitioner(table_shards)
     return tf.distribute.ParameterServerStrategy(resolver, variable_partitioner=partitioner)
+
+
+def fixed_shards_partitioner(shards: int):
+    """A variable partitioner: variables of MIN_SHARD_BYTES or more split into `shards`
+    shards along their rows (or one per row, for fewer rows), smaller ones whole."""
+
+    def partition(shape: tf.TensorShape, dtype: tf.DType) -> list[int]:
+        rank = len(shape)
+        if rank == 0 or shape.num_elements() * dtype.size < MIN_SHARD_BYTES:
+            return [1] * rank
+        return [min(shards, int(shape[0]))] + [1] * (rank - 1)
+
+    return partition
 
 
 def is_parameter_server(strategy: tf.distribute.Strategy) -> bool:

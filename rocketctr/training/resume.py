@@ -327,6 +327,7 @@ RESUMABLE_KEYS = frozenset(
         "train.bad_rows",
         "train.checkpoint_every_steps",
         "train.strategy",
+        "train.table_shards",
         "train.keep_checkpoints",
         "schema",
         "export.embedding_dtype",

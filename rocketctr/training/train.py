@@ -156,7 +156,7 @@ def train(
         RunLockedError: another process is training in `model_dir`.
     """
     config = resolved_config(config)  # a bad method knob is refused before anything is written
-    strategy = distribute.make_strategy(config.train.strategy)
+    strategy = distribute.make_strategy(config.train.strategy, config.train.table_shards)
     chief = distribute.is_chief(strategy)
     with hold(model_dir) if chief else contextlib.nullcontext():
         try:

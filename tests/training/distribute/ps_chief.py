@@ -1,12 +1,14 @@
 """Run as a script on the chief task of a parameter-server cluster (TF_CONFIG set).
 
-argv: train file, eval file, model dir. Trains 2 epochs of 3 steps through `train.train`,
-then prints JSON: where the shared embedding table's shards live, the per-epoch training
-loss and the eval metrics.
+argv: train file, eval file, model dir, and optionally a JSON mapping of config overrides.
+Trains (by default 2 epochs of 3 steps) through `train.train`, exports the light net, then
+prints JSON: where the shared embedding table's shards live, the per-epoch training loss,
+the eval metrics and the export's path.
 """
 
 import json
 import sys
+from pathlib import Path
 
 from rocketctr.training import train  # before TensorFlow: sets TF_USE_LEGACY_KERAS
 from tests.helpers import tiny_config
@@ -17,7 +19,9 @@ CONFIG = tiny_config(
 
 if __name__ == "__main__":
     train_file, eval_file, model_dir = sys.argv[1:4]
-    result = train.train(CONFIG, [train_file], [eval_file], model_dir, verbose=0)
+    config = CONFIG.replace(json.loads(sys.argv[4]) if len(sys.argv) > 4 else {})
+    result = train.train(config, [train_file], [eval_file], model_dir, verbose=0)
+    export = train.export_trained(result, [eval_file], Path(model_dir) / "export", force=True)
     table = result.model.embedding.table
     sharded = type(table).__name__ == "ShardedVariable"
     print(
@@ -29,6 +33,7 @@ if __name__ == "__main__":
                 "shard_shapes": [v.shape.as_list() for v in table.variables] if sharded else [],
                 "metrics": result.metrics,
                 "train_loss": result.model.history.history["loss"],  # one value per epoch
+                "export": str(export),
             }
         )
     )
