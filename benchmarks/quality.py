@@ -114,6 +114,15 @@ VARIANTS = {
         "light",
         "light",
     ),
+    # The towers' compute precision (train.mixed_precision), everything else as given.
+    **{
+        f"distilled_{dtype}": (
+            {"distill.mode": "co_train", "train.mixed_precision": dtype},
+            "light",
+            "light",
+        )
+        for dtype in ("float32", "bfloat16")
+    },
     "booster": ({"distill.mode": "booster_only"}, "booster", None),
     # Two-stage KD: the light net alone, taught by the frozen booster of this seed's
     # "booster" run (trained first; TEACHER is replaced by that run's dir).

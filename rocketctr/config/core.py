@@ -37,6 +37,7 @@ STRATEGIES = ("auto", "default", "mirrored", "multi_worker", "parameter_server")
 OPTIMIZERS = ("adam", "lazy_adam", "adagrad", "sgd", "ftrl")  # rocketctr/model/optimizers.py
 RAMPS = ("linear", "step")  # distill.ramp
 BOOSTER_MIXTURES = ("mean", "gated")  # model.booster_mixture
+PRECISIONS = ("auto", "bfloat16", "float32")  # train.mixed_precision
 
 
 @dataclass(frozen=True)
@@ -250,8 +251,11 @@ class TrainConfig:
     # often wants a larger learning rate than the deep booster.
     light_optimizer: OptimizerConfig | None = None
     jit_compile: bool = False
-    # bf16 compute in the towers (mixed_bfloat16); variables, embeddings and losses stay fp32.
-    mixed_precision: bool = False
+    # The towers' compute: bfloat16 (mixed_bfloat16: variables, embeddings and losses stay
+    # float32), float32, or auto: bfloat16 where the machine computes it natively (a CPU with
+    # AVX512-BF16 or AMX, an Ampere or later GPU), float32 elsewhere. true/false (files of
+    # earlier runs) read as bfloat16/float32.
+    mixed_precision: str = "float32"
     seed: int = 0
     shuffle_buffer_rows: int = 65536
     bad_rows: str = "error"  # error | skip
@@ -464,6 +468,10 @@ _VALUE_CHECKS: dict[tuple[type, str], tuple[Callable[[Any], bool], str]] = {
         f"must be one of {list(SELECTION_METRICS)}",
     ),
     (TrainConfig, "strategy"): (lambda v: v in STRATEGIES, f"must be one of {list(STRATEGIES)}"),
+    (TrainConfig, "mixed_precision"): (
+        lambda v: v in PRECISIONS,
+        f"must be one of {list(PRECISIONS)}",
+    ),
     (OptimizerConfig, "name"): (lambda v: v in OPTIMIZERS, f"must be one of {list(OPTIMIZERS)}"),
     (OptimizerConfig, "learning_rate"): (positive_finite, "must be finite and > 0"),
     (LightConfig, "embedding_gradient_scale"): (
@@ -667,6 +675,8 @@ def _from_dict(cls: type, data: Any, path: str) -> Any:
         data = _legacy_distill(data, path)
         if isinstance(data.get("teacher_dir"), str):  # one run dir: a list of one
             data = {**data, "teacher_dir": [data["teacher_dir"]]}
+    if cls is TrainConfig and isinstance(data.get("mixed_precision"), bool):  # earlier files
+        data = {**data, "mixed_precision": "bfloat16" if data["mixed_precision"] else "float32"}
     hints = typing.get_type_hints(cls)
     known = {f.name for f in dataclasses.fields(cls)}
     unknown = sorted(set(data) - known)

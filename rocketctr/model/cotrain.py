@@ -10,7 +10,6 @@ baselines are trained exactly like the co-trained nets.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import re
 
@@ -27,6 +26,7 @@ from rocketctr.features.schema import Schema
 from rocketctr.layers.embedding import Embedding
 from rocketctr.model.ensemble import BoosterEnsemble, member_scope
 from rocketctr.model.optimizers import build_optimizer
+from rocketctr.model.precision import tower_precision
 
 # "distiller": the distillation methods' own weights (a regressor), trained, never served.
 ROLES = ("shared_embedding", "light_embedding", "booster", "light", "distiller")
@@ -112,24 +112,6 @@ def scale_gradient(x: tf.Tensor, scale: float) -> tf.Tensor:
         return tf.stop_gradient(x)
     frozen = tf.stop_gradient(x)
     return frozen + scale * (x - frozen)  # x - frozen is exactly 0 in the forward pass
-
-
-@contextlib.contextmanager
-def _tower_precision(mixed: bool):
-    """Builds towers under the `mixed_bfloat16` policy when asked (train.mixed_precision).
-
-    Keras sublayers take the global policy at construction, so it is set around the towers
-    only and restored: embeddings, losses and every variable stay float32.
-    """
-    if not mixed:
-        yield
-        return
-    previous = tf_keras.mixed_precision.global_policy()
-    tf_keras.mixed_precision.set_global_policy("mixed_bfloat16")
-    try:
-        yield
-    finally:
-        tf_keras.mixed_precision.set_global_policy(previous)
 
 
 class CoTrainModel(tf_keras.Model):
@@ -227,7 +209,7 @@ class CoTrainModel(tf_keras.Model):
         """The booster tower (scope `booster`), or the ensemble of `model.boosters`."""
         config = self.rocket_config
         inputs = towers.TowerInputs.of(self.processor, self.schema)
-        with _tower_precision(config.train.mixed_precision):
+        with tower_precision(config.train.mixed_precision):
             if not config.model.boosters:
                 return towers.build_tower(config.model.booster, "booster", inputs)
             # float32 itself: it mixes the boosters' float32 logits.
@@ -271,7 +253,7 @@ class CoTrainModel(tf_keras.Model):
         (the names of runs before `model.lights`), `<part>_<name>` for `model.lights`."""
         config = self.rocket_config
         suffix = "" if single else f"_{name}"
-        with _tower_precision(config.train.mixed_precision):
+        with tower_precision(config.train.mixed_precision):
             tower = towers.build_tower(
                 light, f"light{suffix}", towers.TowerInputs.of(self.light_processor, self.schema)
             )

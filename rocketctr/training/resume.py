@@ -328,6 +328,7 @@ RESUMABLE_KEYS = frozenset(
         "train.checkpoint_every_steps",
         "train.strategy",
         "train.table_shards",
+        "train.mixed_precision",  # the towers' compute; every variable stays float32
         "train.keep_checkpoints",
         "schema",
         "export.embedding_dtype",

@@ -22,6 +22,7 @@ from rocketctr.config.core import Config, ConfigError
 from rocketctr.features import statistics as feature_stats
 from rocketctr.features.schema import Schema, load_schema
 from rocketctr.files import write_atomically
+from rocketctr.model import precision
 from rocketctr.model.cotrain import CoTrainModel, build_model
 from rocketctr.runs.rundir import (
     BACKUP_DIR,
@@ -212,6 +213,8 @@ def _train(
         # KD), or by default the co-trained booster.
         codistill = inputs.codistill
         teacher = codistill.teacher if codistill else load_teacher(config)
+        if chief:
+            print(precision.describe(t.mixed_precision))
         model = build_model(config, schema, teacher=teacher)
         position = RunPosition()
     one_pass, data_position = inputs.one_pass, inputs.position

@@ -5,7 +5,7 @@ import pytest
 import tensorflow as tf
 import tf_keras
 
-from rocketctr.config.core import ConfigError
+from rocketctr.config.core import Config, ConfigError
 from rocketctr.features.schema import load_schema
 from rocketctr.model.cotrain import build_model, variable_role
 from tests.helpers import random_features, random_labels, tiny_config
@@ -307,6 +307,41 @@ def test_mixed_precision_towers_compute_in_bf16_and_stay_close_to_fp32(booster, 
         np.testing.assert_allclose(out16[key].numpy(), out32[key].numpy(), atol=0.05)
     logs = bf16.train_step((features, labels))
     assert np.isfinite(float(logs["loss"]))
+
+
+@pytest.mark.parametrize("native", [True, False])
+def test_auto_precision_is_bfloat16_where_the_machine_computes_it_natively(native, monkeypatch):
+    from rocketctr.model import precision
+
+    monkeypatch.setattr(precision, "native_bfloat16", lambda: native)
+    model = build_model(tiny_config(train={"mixed_precision": "auto"}), SCHEMA)
+    expected = "bfloat16" if native else "float32"
+    assert model.booster.compute_dtype == expected == model.light.compute_dtype
+    assert precision.describe("auto") == (
+        f"Towers compute in {expected} (train.mixed_precision: auto: "
+        + ("this machine computes bf16 natively)." if native else "no native bf16 here).")
+    )
+    assert precision.describe("float32").startswith("Towers compute in float32")
+
+
+def test_the_cpu_flags_name_native_bfloat16(monkeypatch, tmp_path):
+    from rocketctr.model import precision
+
+    for flags, native in [("fpu avx512f avx512_bf16 fma", True), ("fpu avx2 fma", False)]:
+        cpuinfo = tmp_path / "cpuinfo"
+        cpuinfo.write_text(f"processor\t: 0\nflags\t\t: {flags}\n")
+        monkeypatch.setattr(precision, "Path", lambda _, c=cpuinfo: c)
+        monkeypatch.setattr(precision.tf.config, "list_physical_devices", lambda kind: [])
+        precision.native_bfloat16.cache_clear()
+        assert precision.native_bfloat16() is native
+    precision.native_bfloat16.cache_clear()
+
+
+@pytest.mark.parametrize("value, expected", [(True, "bfloat16"), (False, "float32")])
+def test_earlier_true_false_precision_reads_as_a_dtype(value, expected):
+    assert Config.from_dict({"train": {"mixed_precision": value}}).train.mixed_precision == expected
+    with pytest.raises(ConfigError, match="must be one of \\['auto', 'bfloat16', 'float32'\\]"):
+        Config.from_dict({"train": {"mixed_precision": "fp16"}})
 
 
 def tf_keras_policy_name():
