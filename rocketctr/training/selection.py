@@ -345,6 +345,7 @@ class Selection(tf_keras.callbacks.Callback):
                 f"WARNING: {self.monitor} was still improving at the last epoch ({last}): "
                 "the nets are likely under-trained; raise train.num_epochs."
             )
+        start = time.perf_counter()
         if self.best != last:
             step = model.global_step.numpy()
             weights_checkpoint(model).read(self._best_path(self.best)).assert_consumed()
@@ -352,5 +353,13 @@ class Selection(tf_keras.callbacks.Callback):
         if self.stopped_early:
             epoch.assign(num_epochs)
         if self.best != last or self.stopped_early:
-            manager.save(checkpoint_number=int(model.global_step.numpy()))
+            # A whole checkpoint (every table and its optimizer slots): on large tables this
+            # is the pause between the last epoch and the final evaluation, so say it.
+            path = manager.save(checkpoint_number=int(model.global_step.numpy()))
+            size = sum(tf.io.gfile.stat(f).length for f in tf.io.gfile.glob(path + ".*"))
+            print(
+                f"Saved epoch {self.best}'s weights as the run's last checkpoint, which export "
+                f"and evaluate read ({size / 2**30:.2f} GiB in "
+                f"{time.perf_counter() - start:.1f} s)."
+            )
         return self.best

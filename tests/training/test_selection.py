@@ -2,6 +2,7 @@
 on plateau, and all three across a resume."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -104,6 +105,15 @@ def test_early_stopping_records_why_training_ended(tmp_path, capsys):
     assert manager.latest_checkpoint is not None
     out = capsys.readouterr().out
     assert "Selected epoch 2 of 4 by val_light_auc = 0.7200" in out and "WARNING" not in out
+    # The final save is said, with its size (on large tables it takes seconds per GiB).
+    size = sum(
+        f.stat().st_size
+        for f in (tmp_path / "ckpt").glob(Path(manager.latest_checkpoint).name + ".*")
+    )
+    assert (
+        "Saved epoch 2's weights as the run's last checkpoint, which export and evaluate "
+        f"read ({size / 2**30:.2f} GiB in " in out
+    )
 
     config, model = _tiny_model()  # no patience: runs to num_epochs, says so
     history = []
