@@ -182,10 +182,6 @@ class ModelConfig:
                 f"model.lights names {len(self.lights)}."
             )
 
-    def booster_nets(self) -> dict[str, TowerConfig]:
-        """The boosters by name: those of `boosters`, or {"booster": booster}."""
-        return dict(self.boosters) if self.boosters else {"booster": self.booster}
-
     def light_nets(self) -> dict[str, LightConfig]:
         """The light nets by name: `lights`, or `light` under the name "light"."""
         if self.lights:
