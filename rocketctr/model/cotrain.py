@@ -118,8 +118,9 @@ class CoTrainModel(tf_keras.Model):
     """Booster and light towers on shared embedding tables.
 
     Variables are named by role: `shared_embedding/...` (both towers), `booster/...` (never
-    served; an ensemble's boosters `booster_<name>/...`, `model/ensemble.py`), `light/...`, with separate light embeddings `light_embedding/...`, and
-    `distiller/...` (methods' weights, never served).
+    served; an ensemble's boosters `booster_<name>/...`, `model/ensemble.py`), `light/...`,
+    with separate light embeddings `light_embedding/...`, and `distiller/...` (methods'
+    weights, never served).
 
     Args:
         config: the resolved config.

@@ -383,3 +383,24 @@ def test_tower_views_share_the_towers_layers_and_compute_the_same(light, booster
         for hidden, value in direct.hidden.items():
             np.testing.assert_allclose(viewed[hidden].numpy(), value.numpy(), rtol=1e-6)
     assert len(model.variables) == before  # no variable of its own
+
+
+def test_a_light_net_trained_in_bf16_exports_float32_scores_at_parity(tmp_path):
+    """An export computes in float32, and is checked against the same computation: bf16
+    scores would differ from it by ~1e-3, far beyond the parity tolerance."""
+    from rocketctr.serving import export_light
+
+    config = tiny_config(train={"mixed_precision": "bfloat16"})
+    model = build_model(config, SCHEMA)
+    features, labels = random_features(SCHEMA, 256), random_labels(256)
+    for _ in range(3):
+        model.train_step((features, labels))
+    bf16 = model(features)["light_logits"].numpy()
+    path = export_light(model, tmp_path / "export", force=True)  # verified within 1e-5
+    assert model.light.compute_dtype == "bfloat16"  # its policy is back
+    np.testing.assert_array_equal(model(features)["light_logits"], bf16)
+    served = tf.saved_model.load(str(path)).signatures["serving_default"]
+    inputs = served.structured_input_signature[1]
+    probs = served(**{k: v for k, v in features.items() if k in inputs})["probabilities"]
+    np.testing.assert_allclose(probs.numpy(), tf.sigmoid(bf16).numpy(), atol=0.02)
+    assert not np.allclose(probs.numpy(), tf.sigmoid(bf16).numpy(), atol=1e-6)
