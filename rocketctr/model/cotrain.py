@@ -10,6 +10,7 @@ baselines are trained exactly like the co-trained nets.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import re
 
@@ -26,7 +27,7 @@ from rocketctr.features.schema import Schema
 from rocketctr.layers.embedding import Embedding
 from rocketctr.model.ensemble import BoosterEnsemble, member_scope
 from rocketctr.model.optimizers import build_optimizer
-from rocketctr.model.precision import tower_precision
+from rocketctr.model.precision import float32_compute, tower_precision
 
 # "distiller": the distillation methods' own weights (a regressor), trained, never served.
 ROLES = ("shared_embedding", "light_embedding", "booster", "light", "distiller")
@@ -496,7 +497,10 @@ class CoTrainModel(tf_keras.Model):
                     return embeddings
                 return scale_gradient(embeddings, net.gradient_scale)
 
-        return self.tower_output(net.tower, table, self.light_processor, ids, dense, training, call)
+        with _serving_precision(net.tower, training):
+            return self.tower_output(
+                net.tower, table, self.light_processor, ids, dense, training, call
+            )
 
     def light_logits(self, features: dict[str, tf.Tensor], lookup=None) -> tf.Tensor:
         """Light scores from the light net's own (serving) inputs only; inference mode.
@@ -511,9 +515,10 @@ class CoTrainModel(tf_keras.Model):
         if lookup is None:
             return self._light_from_ids(ids, dense, training=False).logits
         names = self.light_processor.slot_names
-        return self.tower_output(
-            self.light, lambda ids: lookup(ids, names), self.light_processor, ids, dense, False
-        ).logits
+        with _serving_precision(self.light, False):
+            return self.tower_output(
+                self.light, lambda ids: lookup(ids, names), self.light_processor, ids, dense, False
+            ).logits
 
     def tower_view(self, tower: str) -> tf_keras.Model:
         """A functional view of the "light" or "booster" tower, or of a booster of an
@@ -747,6 +752,17 @@ def example_batch(schema: Schema) -> dict[str, tf.Tensor]:
     column): calling a model on it creates its variables."""
     columns = [*schema.input_columns, *([schema.group_column] if schema.group_column else [])]
     return {c: tf.constant([""] if schema.is_string_column(c) else [0.0]) for c in columns}
+
+
+def _serving_precision(tower: towers.Tower, training: bool | None):
+    """A light net computes in float32 whenever it does not train, whatever
+    `train.mixed_precision`: validation, evaluation, predictions and its export all score
+    what is served (TF Serving's machines need no bf16 units; bf16 scores differ from
+    float32 ones by ~1e-3). Its weights are float32 either way. Not on the call that builds
+    the tower: its variables must be made under its own policy."""
+    if training or not tower.built:
+        return contextlib.nullcontext()
+    return float32_compute(tower)
 
 
 def _float32(output: towers.TowerOutput) -> towers.TowerOutput:

@@ -23,7 +23,6 @@ from typing import Any
 
 from rocketctr.files import naming_disk_full, variable_bytes
 from rocketctr.model.cotrain import CoTrainModel
-from rocketctr.model.precision import float32_compute
 from rocketctr.runs.rundir import RunFileError, load_run_config
 from rocketctr.serving.example_codec import resolve_example_dtypes
 from rocketctr.serving.example_rows import as_numpy_labels, as_numpy_rows, synthetic_rows
@@ -104,32 +103,6 @@ def export_light(
             "The model has no light net to export (distill.mode "
             f"{model.rocket_config.distill.mode!r}). Train with mode co_train or light_only."
         )
-    # An export serves float32 (TF Serving's machines need no bf16 units) and is checked
-    # against the same computation: towers trained in bf16 (train.mixed_precision) compute
-    # in float32 here, from the same float32 weights.
-    with float32_compute(model.light):
-        return _export_light(
-            model,
-            export_base,
-            example_features,
-            example_labels,
-            metadata,
-            example_dtypes,
-            model_name,
-            force,
-        )
-
-
-def _export_light(
-    model: CoTrainModel,
-    export_base: str | Path,
-    example_features: Mapping[str, Any] | None,
-    example_labels: Any,
-    metadata: Mapping[str, Any] | None,
-    example_dtypes: Mapping[str, Any] | None,
-    model_name: str,
-    force: bool,
-) -> Path:
     input_dtypes = serving_input_dtypes(model)
     parse_dtypes = resolve_example_dtypes(model.schema, input_dtypes, example_dtypes)
     rows = as_numpy_rows(example_features, input_dtypes) if example_features is not None else None

@@ -385,22 +385,22 @@ def test_tower_views_share_the_towers_layers_and_compute_the_same(light, booster
     assert len(model.variables) == before  # no variable of its own
 
 
-def test_a_light_net_trained_in_bf16_exports_float32_scores_at_parity(tmp_path):
-    """An export computes in float32, and is checked against the same computation: bf16
-    scores would differ from it by ~1e-3, far beyond the parity tolerance."""
+def test_a_light_net_trained_in_bf16_scores_and_exports_in_float32(tmp_path):
+    """It trains in bf16; whenever it does not train (validation, evaluation, predictions,
+    its export) it computes in float32, what is served: bf16 scores differ by ~1e-3."""
     from rocketctr.serving import export_light
 
-    config = tiny_config(train={"mixed_precision": "bfloat16"})
-    model = build_model(config, SCHEMA)
+    model = build_model(tiny_config(train={"mixed_precision": "bfloat16"}), SCHEMA)
     features, labels = random_features(SCHEMA, 256), random_labels(256)
     for _ in range(3):
         model.train_step((features, labels))
-    bf16 = model(features)["light_logits"].numpy()
+    trained = model(features, training=True)["light_logits"].numpy()  # bf16
+    scored = model(features)["light_logits"].numpy()  # float32
+    np.testing.assert_allclose(scored, trained, atol=0.05)
+    assert not np.allclose(scored, trained, atol=1e-6)
+    assert model.light.compute_dtype == "bfloat16"  # its policy is back after each call
     path = export_light(model, tmp_path / "export", force=True)  # verified within 1e-5
-    assert model.light.compute_dtype == "bfloat16"  # its policy is back
-    np.testing.assert_array_equal(model(features)["light_logits"], bf16)
     served = tf.saved_model.load(str(path)).signatures["serving_default"]
     inputs = served.structured_input_signature[1]
     probs = served(**{k: v for k, v in features.items() if k in inputs})["probabilities"]
-    np.testing.assert_allclose(probs.numpy(), tf.sigmoid(bf16).numpy(), atol=0.02)
-    assert not np.allclose(probs.numpy(), tf.sigmoid(bf16).numpy(), atol=1e-6)
+    np.testing.assert_allclose(probs.numpy(), tf.sigmoid(scored).numpy(), atol=1e-5)
