@@ -28,6 +28,7 @@ from rocketctr.layers.embedding import Embedding
 from rocketctr.model.ensemble import BoosterEnsemble, member_scope
 from rocketctr.model.optimizers import build_optimizer
 from rocketctr.model.precision import float32_compute, tower_precision
+from rocketctr.towers.base import Lookup, VectorSignature
 
 # "distiller": the distillation methods' own weights (a regressor), trained, never served.
 ROLES = ("shared_embedding", "light_embedding", "booster", "light", "distiller")
@@ -519,6 +520,23 @@ class CoTrainModel(tf_keras.Model):
             return self.tower_output(
                 self.light, lambda ids: lookup(ids, names), self.light_processor, ids, dense, False
             ).logits
+
+    def light_signatures(self, lookup: Lookup) -> dict[str, VectorSignature]:
+        """The selected light net's own serving signatures (`Tower.serving_signatures`),
+        computing in float32 as its scores do when it does not train."""
+        tower = self.light
+
+        def in_float32(fn):
+            def run(features):
+                with _serving_precision(tower, False):
+                    return fn(features)
+
+            return run
+
+        return {
+            name: dataclasses.replace(signature, fn=in_float32(signature.fn))
+            for name, signature in tower.serving_signatures(self.schema, lookup).items()
+        }
 
     def tower_view(self, tower: str) -> tf_keras.Model:
         """A functional view of the "light" or "booster" tower, or of a booster of an

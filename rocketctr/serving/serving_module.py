@@ -140,7 +140,7 @@ def build_light_module(
         tower_vars,
         serving_input_dtypes(model),
         example_dtypes,
-        model.light.serving_signatures(model.schema, lookup),
+        model.light_signatures(lookup),
         model.light.serving_aliases,
         model.schema.separators,
         model.light_processor.lookup_tables(),

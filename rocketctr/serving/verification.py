@@ -298,9 +298,7 @@ def verify_export(
     else:
         reference = reference or light_table(model, dtype)
         lookup = reference.lookup if reference else None  # LR: no table to store
-    vectors = model.light.serving_signatures(
-        model.schema, lookup or (lambda ids, names: model.light_table()(ids))
-    )
+    vectors = model.light_signatures(lookup or (lambda ids, names: model.light_table()(ids)))
     aliases = model.light.serving_aliases
     loaded = tf.saved_model.load(str(path))
     count = check_variables(path, loaded, model, dtype)

@@ -385,13 +385,23 @@ def test_tower_views_share_the_towers_layers_and_compute_the_same(light, booster
     assert len(model.variables) == before  # no variable of its own
 
 
-def test_a_light_net_trained_in_bf16_scores_and_exports_in_float32(tmp_path):
+@pytest.mark.parametrize(
+    "schema, light",
+    [
+        ("criteo", {"name": "mlp", "hidden_units": [4]}),
+        # Its own signatures (user and item vectors) serve float32 too.
+        ("synthetic_sequence", {"name": "two_tower", "hidden_units": [4], "output_dim": 4}),
+    ],
+)
+def test_a_light_net_trained_in_bf16_scores_and_exports_in_float32(schema, light, tmp_path):
     """It trains in bf16; whenever it does not train (validation, evaluation, predictions,
     its export) it computes in float32, what is served: bf16 scores differ by ~1e-3."""
     from rocketctr.serving import export_light
 
-    model = build_model(tiny_config(train={"mixed_precision": "bfloat16"}), SCHEMA)
-    features, labels = random_features(SCHEMA, 256), random_labels(256)
+    config = tiny_config({"light": light}, schema=schema, train={"mixed_precision": "bfloat16"})
+    schema = load_schema(schema)
+    model = build_model(config, schema)
+    features, labels = random_features(schema, 256), random_labels(256)
     for _ in range(3):
         model.train_step((features, labels))
     trained = model(features, training=True)["light_logits"].numpy()  # bf16
