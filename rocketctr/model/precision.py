@@ -48,11 +48,8 @@ def describe(setting: str) -> str:
     dtype = "bfloat16" if uses_bfloat16(setting) else "float32"
     why = ""
     if setting == "auto":
-        why = (
-            ": this machine computes bf16 natively"
-            if dtype == "bfloat16"
-            else (": no native bf16 here")
-        )
+        native = dtype == "bfloat16"
+        why = ": this machine computes bf16 natively" if native else ": no native bf16 here"
     return f"Towers compute in {dtype} (train.mixed_precision: {setting}{why})."
 
 
