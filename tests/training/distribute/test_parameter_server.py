@@ -114,19 +114,26 @@ def _chief(data, model_dir, overrides=None) -> list[str]:
     ]
 
 
-@pytest.mark.integration
-def test_co_training_on_a_local_cluster_shards_the_embedding_table(tmp_path):
-    data = synthetic.ensure_synthetic_criteo(tmp_path / "data", 3000, 500)
-    with _cluster(tmp_path) as (env, outputs):
+def _train_on_a_cluster(data, model_dir, cwd, overrides=None):
+    """The chief's run (`ps_chief.py`) to its end on a fresh cluster: (the finished process,
+    the servers' outputs)."""
+    with _cluster(cwd) as (env, outputs):
         proc = subprocess.run(
-            _chief(data, tmp_path / "run"),
+            _chief(data, model_dir, overrides),
             env=env,
             capture_output=True,
             text=True,
             timeout=300,
-            cwd=tmp_path,
+            cwd=cwd,
         )
     assert proc.returncode == 0, proc.stderr[-3000:]
+    return proc, outputs
+
+
+@pytest.mark.integration
+def test_co_training_on_a_local_cluster_shards_the_embedding_table(tmp_path):
+    data = synthetic.ensure_synthetic_criteo(tmp_path / "data", 3000, 500)
+    proc, outputs = _train_on_a_cluster(data, tmp_path / "run", tmp_path)
     assert all("parameter-server cluster until killed" in out for out in outputs), outputs
     report = json.loads(proc.stdout.strip().splitlines()[-1])
 
@@ -183,16 +190,7 @@ def test_a_table_in_more_shards_than_servers_resumes_after_kill_and_exports_at_p
     (first,) = checkpoint_paths(run / "checkpoints")
     assert not (run / "metrics.json").exists()
 
-    with _cluster(tmp_path) as (env, _):
-        proc = subprocess.run(
-            _chief(data, run, overrides),
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=300,
-            cwd=tmp_path,
-        )
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    proc, _ = _train_on_a_cluster(data, run, tmp_path, overrides)
     (resumed,) = [line for line in proc.stdout.splitlines() if line.startswith("Resuming from")]
     assert resumed.startswith("Resuming from checkpoint ") and Path(first).name in resumed
     report = json.loads(proc.stdout.strip().splitlines()[-1])
