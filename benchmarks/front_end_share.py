@@ -21,6 +21,7 @@ A cache of processed ids would save about (step from the file − step in memory
 from __future__ import annotations
 
 import argparse
+import statistics
 import sys
 import tempfile
 import time
@@ -91,10 +92,7 @@ def main(argv: list[str] | None = None) -> int:
             float(logs["loss"])
             file_step.append((time.perf_counter() - start) / args.steps)
 
-    def median(values: list[float]) -> float:
-        return sorted(values)[len(values) // 2]
-
-    r, p, s, f = median(read), median(processing), median(step), median(file_step)
+    r, p, s, f = (statistics.median(v) for v in (read, processing, step, file_step))
     saved = (max(f - s, 0.0) + p) / f
     results = {
         "read_ms_per_batch": 1e3 * r,

@@ -328,19 +328,22 @@ class CoTrainModel(tf_keras.Model):
         source = self.frozen_booster or self
         live = source is self
 
-        def output(tower):
+        def output(tower, table=source.embedding):
             call = self._xla(tower) if live else None
             return self.tower_output(
-                tower, source.embedding, self.processor, ids, dense, training and live, call
+                tower, table, self.processor, ids, dense, training and live, call
             )
 
         booster = source.booster
         if not isinstance(booster, BoosterEnsemble):
             return {"booster": output(booster)}
-        out = {member_scope(n): output(tower) for n, tower in booster.members.items()}
-        embeddings = None
-        if booster.gate is not None:
-            embeddings = self.processor.pool(source.embedding(ids), ids)
+        rows = source.embedding(ids)  # read once for every booster and the gate
+
+        def table(_):
+            return rows
+
+        out = {member_scope(n): output(tower, table) for n, tower in booster.members.items()}
+        embeddings = self.processor.pool(rows, ids) if booster.gate is not None else None
         members = {n: out[member_scope(n)] for n in booster.members}
         out["booster"] = booster(members, embeddings, dense)
         return out

@@ -100,8 +100,8 @@ def _metrics(model_dir):
     return json.loads((model_dir / "metrics.json").read_text())
 
 
-def _assert_same_metrics(resumed, uninterrupted):
-    for tower in ("booster", "light"):
+def _assert_same_metrics(resumed, uninterrupted, towers=("booster", "light")):
+    for tower in towers:
         for name in ("auc", "logloss"):
             assert abs(resumed[tower][name] - uninterrupted[tower][name]) <= TOLERANCE, (
                 tower,
@@ -109,6 +109,13 @@ def _assert_same_metrics(resumed, uninterrupted):
                 resumed,
                 uninterrupted,
             )
+
+
+def _assert_same_validation(history, reference_history):
+    """Every epoch's validation metrics equal the uninterrupted run's."""
+    for record, expected_record in zip(history, reference_history, strict=True):
+        for key in (k for k in expected_record if k.startswith("val_")):
+            assert abs(record[key] - expected_record[key]) <= TOLERANCE, (key, record)
 
 
 @pytest.fixture(scope="module")
@@ -538,14 +545,7 @@ def test_a_run_of_three_light_nets_killed_mid_epoch_resumes_every_net_and_its_se
     _assert_resumed(_run(cmd, tmp_path), *expected)
     resumed, uninterrupted = _metrics(model_dir), _metrics(reference)
     assert sorted(resumed) == ["booster", "lr", "small", "wide"]
-    for tower in resumed:
-        for name in ("auc", "logloss"):
-            assert abs(resumed[tower][name] - uninterrupted[tower][name]) <= TOLERANCE, (
-                tower,
-                name,
-                resumed,
-                uninterrupted,
-            )
+    _assert_same_metrics(resumed, uninterrupted, towers=resumed)
     history = json.loads((model_dir / "history.json").read_text())
     assert [r["epoch"] for r in history] == [1, 2]
     for light in ("small", "wide", "lr"):
@@ -580,9 +580,7 @@ def test_a_run_killed_after_its_teacher_stopped_resumes_from_the_same_frozen_tea
     history = json.loads((model_dir / "history.json").read_text())
     reference_history = json.loads((reference / "history.json").read_text())
     assert [r.get("teacher_stopped") for r in history] == stops
-    for record, expected_record in zip(history, reference_history, strict=True):
-        for key in (k for k in expected_record if k.startswith("val_")):
-            assert abs(record[key] - expected_record[key]) <= TOLERANCE, (key, record)
+    _assert_same_validation(history, reference_history)
 
 
 @pytest.mark.integration
@@ -637,14 +635,7 @@ def test_a_run_killed_after_its_teacher_ensemble_stopped_resumes_from_the_same_s
     assert "the booster stops training" not in out  # the same teacher, frozen again
     resumed, uninterrupted = _metrics(model_dir), _metrics(reference)
     assert sorted(resumed) == ["booster", "booster_dcn", "booster_xdeepfm", "light"]
-    for tower in resumed:
-        for name in ("auc", "logloss"):
-            assert abs(resumed[tower][name] - uninterrupted[tower][name]) <= TOLERANCE, (
-                tower,
-                name,
-            )
+    _assert_same_metrics(resumed, uninterrupted, towers=resumed)
     history = json.loads((model_dir / "history.json").read_text())
     assert [r.get("teacher_stopped") for r in history] == stops
-    for record, expected_record in zip(history, reference_history, strict=True):
-        for key in (k for k in expected_record if k.startswith("val_")):
-            assert abs(record[key] - expected_record[key]) <= TOLERANCE, (key, record)
+    _assert_same_validation(history, reference_history)
