@@ -1,15 +1,24 @@
-"""Peak memory of training and of `rocketctr export` against the bytes of the table.
+"""rocketctr at scale: a long stream, and tables of 1M to 40M rows, in time, memory and disk.
 
-For each table size, a copy of the criteo schema whose hash buckets are scaled up to that
-many rows (every field in proportion; the light net reads them all, as in a plain co_train
-run) trains a tiny DCN booster and MLP light net for a few steps on synthetic rows
-(`rocketctr train --noexport`), then `rocketctr export` exports the light net of that run
-once per exporter and embedding dtype. Each command runs in its own process; its peak
-resident memory is the kernel's (`os.wait4`, ru_maxrss). A table of `--base_rows` rows gives
-each command's constant (TensorFlow, the graph, the data pipeline), so the growth over it
-is what the table costs.
+**Tables.** For each table size, a copy of the criteo schema whose hash buckets are scaled up
+to that many rows (every field in proportion; the light net reads them all, as in a plain
+co_train run) trains a tiny DCN booster and MLP light net for two epochs of `--steps` steps
+on synthetic rows (`rocketctr train --noexport`), once per embedding optimizer. Per run:
+seconds per step (the second epoch's, traced already), peak RSS, the bytes of one epoch
+checkpoint and how long its write took (the life of TensorFlow's `ckpt-N_temp/` directory,
+watched every 20 ms), and the run dir's bytes. Then `rocketctr export` exports the light
+net of the first optimizer's run once per exporter and embedding dtype. Each command runs
+in its own process; its peak resident memory is the kernel's (`os.wait4`, ru_maxrss). A
+table of `--base_rows` rows gives each command's constant (TensorFlow, the graph, the data
+pipeline), so the growth over it is what the table costs. A dense-update optimizer (adam)
+is run up to `--dense_max_rows` only: it needs several tables more memory than the others.
 
-    python benchmarks/scale.py                        # 1M, 5M, 10M rows at dim 16
+**Stream.** `--stream_rows` rows (24M) at batch 4096 through the default preset's co_train
+run (DCN 256-128-64, MLP-32, criteo schema), in four epochs of a quarter each over a
+repeated synthetic file: RSS every second and examples/s per quarter.
+
+    python benchmarks/scale.py                        # 1M, 10M, 40M rows; a 24M-row stream
+    python benchmarks/scale.py --rows 1000000 --stream_rows 0 --optimizers adagrad
     python benchmarks/scale.py --code before=/path/to/an/old/checkout --code after=.
 
 `--code NAME=DIR` runs the export with the rocketctr package of checkout DIR (PYTHONPATH),
@@ -21,6 +30,8 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import json
+import math
 import os
 import re
 import shutil
@@ -28,6 +39,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
@@ -45,11 +57,16 @@ TINY_MODEL = [
     "model.booster.hidden_units=[16]",
     "model.booster.num_cross_layers=1",
     "model.light.hidden_units=[8]",
-    "train.batch_size=256",
-    "train.num_epochs=1",
+    "train.num_epochs=2",
     "train.checkpoint_every_steps=0",
+    "train.keep_checkpoints=1",  # 40M rows: one lazy_adam checkpoint is 7.7 GB
 ]
-MiB = 2**20
+# Learning rates of the embedding optimizers (they move the numbers, not the timings).
+OPTIMIZER_RATES = {"adagrad": 0.05, "lazy_adam": 0.001, "adam": 0.001}
+DENSE_OPTIMIZERS = ("adam",)  # update every row of the table at every step
+STREAM_BATCH = 4096
+MiB, GiB = 2**20, 2**30
+_TEMP_DIR = re.compile(r"ckpt-\d+_temp(_[0-9a-f]+)?")  # a checkpoint being written
 
 
 def scaled_schema(rows: int, directory: Path) -> tuple[Path, int]:
@@ -64,14 +81,34 @@ def scaled_schema(rows: int, directory: Path) -> tuple[Path, int]:
     return path, sum(f.num_rows for f in load_schema(str(path)).categorical)
 
 
-def run(command: list[str], code: Path, log: Path) -> tuple[int, float, str]:
-    """Runs `python -m rocketctr.cli <command>` with `code`'s package first on the path.
+@dataclass
+class Process:
+    """What one command did: its peak RSS, seconds and output, and what was watched."""
 
-    Returns:
-        (peak RSS in bytes of that process, seconds, its stdout). Raises on a failure.
-    """
+    peak_rss: int
+    seconds: float
+    text: str
+    rss: list[tuple[float, int]] = field(default_factory=list)  # (seconds in, bytes)
+    saves: list[float] = field(default_factory=list)  # seconds of each checkpoint write
+
+
+def _rss(pid: int) -> int | None:
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return None
+    match = re.search(r"^VmRSS:\s+(\d+) kB", status, re.M)
+    return int(match[1]) * 1024 if match else None
+
+
+def run(command: list[str], code: Path, log: Path, checkpoints: Path | None = None) -> Process:
+    """Runs `python -m rocketctr.cli <command>` with `code`'s package first on the path,
+    sampling its RSS every second and, in `checkpoints`, how long each checkpoint write
+    lasts. Raises on a failure."""
     env = dict(os.environ, PYTHONPATH=str(code), TF_CPP_MIN_LOG_LEVEL="2")
     start = time.perf_counter()
+    rss, writing, saves = [], {}, []
+    next_sample = 0.0
     with open(log, "w") as out:
         proc = subprocess.Popen(
             [sys.executable, "-m", "rocketctr.cli", *command],
@@ -80,15 +117,46 @@ def run(command: list[str], code: Path, log: Path) -> tuple[int, float, str]:
             env=env,
             cwd=str(code),
         )
-        _, status, usage = os.wait4(proc.pid, 0)
-    proc.returncode = os.waitstatus_to_exitcode(status)
+        while True:
+            pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+            now = time.perf_counter() - start
+            if pid:
+                break
+            if now >= next_sample:
+                if (value := _rss(proc.pid)) is not None:
+                    rss.append((round(now, 1), value))
+                next_sample = now + 1.0
+            if checkpoints is not None:
+                names = set()
+                if checkpoints.is_dir():
+                    names = {p.name for p in checkpoints.iterdir() if _TEMP_DIR.fullmatch(p.name)}
+                for name in names:
+                    writing.setdefault(name, now)
+                for name in set(writing) - names:
+                    saves.append(now - writing.pop(name))
+            time.sleep(0.02)
+    returncode = os.waitstatus_to_exitcode(status)
     seconds = time.perf_counter() - start
     text = log.read_text()
-    if proc.returncode:
+    if returncode:
         raise RuntimeError(
-            f"{' '.join(command[:1])} failed ({proc.returncode}), see {log}:\n" + text[-2000:]
+            f"{' '.join(command[:1])} failed ({returncode}), see {log}:\n" + text[-2000:]
         )
-    return usage.ru_maxrss * 1024, seconds, text
+    return Process(usage.ru_maxrss * 1024, seconds, text, rss, saves)
+
+
+def directory_bytes(directory: Path) -> int:
+    return sum(p.stat().st_size for p in directory.rglob("*") if p.is_file())
+
+
+def checkpoint_bytes(run_dir: Path) -> int:
+    """The bytes of the newest epoch checkpoint in `run_dir`."""
+    indexes = sorted(
+        (run_dir / "checkpoints").glob("ckpt-*.index"),
+        key=lambda p: int(p.name[len("ckpt-") : -len(".index")]),
+    )
+    prefix = str(indexes[-1])[: -len(".index")]
+    return sum(p.stat().st_size for p in Path(prefix).parent.glob(Path(prefix).name + ".*"))
 
 
 def commit(checkout: Path) -> str:
@@ -125,15 +193,17 @@ def graph_digest(directory: Path) -> str:
     return hashlib.sha256("\n".join(lines).encode()).hexdigest()
 
 
-def measure(args, rows: int, data: tuple[Path, Path], codes: dict[str, Path], work: Path):
-    """Trains one run of `rows` table rows and exports it with every code and dtype."""
+def train_tables(args, rows: int, optimizer: str, data, code: Path, work: Path):
+    """Trains one run of `rows` table rows with `optimizer` on its tables; (its dir, result)."""
     schema, table_rows = scaled_schema(rows, work)
-    run_dir = work / f"run_{rows}"
-    train_code = next(iter(codes.values()))
+    run_dir = work / f"run_{rows}_{optimizer}"
     sets = [
         f"schema={schema}",
         f"model.embedding_dim={args.dim}",
         f"train.steps_per_epoch={args.steps}",
+        f"train.batch_size={args.batch_size}",
+        f"train.embedding_optimizer.name={optimizer}",
+        f"train.embedding_optimizer.learning_rate={OPTIMIZER_RATES[optimizer]}",
         *TINY_MODEL,
         *args.set,
     ]
@@ -145,42 +215,117 @@ def measure(args, rows: int, data: tuple[Path, Path], codes: dict[str, Path], wo
         "--noexport",
         *(f"--set={s}" for s in sets),
     ]
-    peak, seconds, _ = run(command, train_code, work / f"train_{rows}.log")
+    log = work / f"train_{rows}_{optimizer}.log"
+    process = run(command, code, log, checkpoints=run_dir / "checkpoints")
+    history = json.loads((run_dir / "history.json").read_text())
+    result = {
+        "optimizer": optimizer,
+        "peak_rss": process.peak_rss,
+        "seconds": round(process.seconds, 1),
+        "step_seconds": history[-1]["seconds"] / args.steps,
+        "checkpoint_bytes": checkpoint_bytes(run_dir),
+        "checkpoint_write_seconds": [round(x, 2) for x in process.saves],
+        "run_dir_bytes": directory_bytes(run_dir),
+    }
+    print(
+        f"{table_rows:,} rows, {optimizer}: {result['step_seconds']:.3f} s/step, train peak "
+        f"{process.peak_rss / MiB:,.0f} MiB, checkpoint {result['checkpoint_bytes'] / GiB:.2f} "
+        f"GiB written in {max(process.saves, default=0):.1f} s",
+        flush=True,
+    )
+    return run_dir, table_rows, result
+
+
+def measure(args, rows: int, data: tuple[Path, Path], codes: dict[str, Path], work: Path):
+    """Trains runs of `rows` table rows, one per optimizer, and exports the first one with
+    every code and dtype."""
+    train_code = next(iter(codes.values()))
+    trained, exported = [], None
+    for optimizer in args.optimizers:
+        if optimizer in DENSE_OPTIMIZERS and rows > args.dense_max_rows:
+            print(f"{rows:,} rows, {optimizer}: skipped (above --dense_max_rows)", flush=True)
+            continue
+        run_dir, table_rows, result = train_tables(args, rows, optimizer, data, train_code, work)
+        trained.append(result)
+        if exported is None:
+            exported = run_dir
+        else:
+            shutil.rmtree(run_dir)  # checkpoints of the big tables: gigabytes
+    first = trained[0]
     result = {
         "rows": table_rows,
         "table_bytes": table_rows * args.dim * 4,
-        "train": {"peak_rss": peak, "seconds": round(seconds, 1)},
+        "train": {"peak_rss": first["peak_rss"], "seconds": first["seconds"]},
+        "optimizers": trained,
         "exports": [],
     }
-    print(f"{table_rows:,} rows: train peak {peak / MiB:,.0f} MiB in {seconds:.0f} s", flush=True)
     for dtype in args.dtypes:
         for name, code in codes.items():
-            base = run_dir / f"export_{name}_{dtype}"
+            base = exported / f"export_{name}_{dtype}"
             command = [
                 "export",
-                f"--model_dir={run_dir}",
+                f"--model_dir={exported}",
                 f"--export_dir={base}",
                 "--force",
                 f"--set=export.embedding_dtype={dtype}",
             ]
-            peak, seconds, text = run(command, code, work / f"export_{rows}_{name}_{dtype}.log")
-            own = re.search(r"peak memory ([0-9,]+) MiB", text)
+            process = run(command, code, work / f"export_{rows}_{name}_{dtype}.log")
+            own = re.search(r"peak memory ([0-9,]+) MiB", process.text)
             entry = {
                 "code": name,
                 "dtype": dtype,
-                "peak_rss": peak,
-                "seconds": round(seconds, 1),
+                "peak_rss": process.peak_rss,
+                "seconds": round(process.seconds, 1),
                 "reported_peak_mib": int(own[1].replace(",", "")) if own else None,
                 "variables_sha256": digest(base / "1"),
                 "graph_sha256": graph_digest(base / "1"),
             }
             result["exports"].append(entry)
             print(
-                f"  export {name} {dtype}: peak {peak / MiB:,.0f} MiB in {seconds:.0f} s",
+                f"  export {name} {dtype}: peak {process.peak_rss / MiB:,.0f} MiB in "
+                f"{process.seconds:.0f} s",
                 flush=True,
             )
-    shutil.rmtree(run_dir)  # checkpoints of the big tables: gigabytes
+    shutil.rmtree(exported)
     return result
+
+
+def stream(args, code: Path, work: Path) -> dict:
+    """`--stream_rows` rows through the default preset's co_train run, in four quarters."""
+    file_rows = min(args.stream_file_rows, args.stream_rows)
+    data = ensure_synthetic_criteo(work / "data", file_rows, 2_000, seed=1)
+    steps = math.ceil(args.stream_rows / 4 / STREAM_BATCH)
+    run_dir = work / "run_stream"
+    command = [
+        "train",
+        f"--model_dir={run_dir}",
+        f"--train={data[0]}",
+        f"--eval={data[1]}",
+        "--noexport",
+        f"--set=train.batch_size={STREAM_BATCH}",
+        "--set=train.num_epochs=4",
+        f"--set=train.steps_per_epoch={steps}",
+        *(f"--set={s}" for s in args.set),
+    ]
+    print(f"Streaming {4 * steps * STREAM_BATCH:,} rows ...", flush=True)
+    process = run(command, code, work / "stream.log")
+    history = json.loads((run_dir / "history.json").read_text())
+    shutil.rmtree(run_dir)
+    quarters = [steps * STREAM_BATCH / r["seconds"] for r in history]
+    print(
+        f"  ex/s per quarter: {', '.join(f'{q:,.0f}' for q in quarters)}; peak "
+        f"{process.peak_rss / MiB:,.0f} MiB",
+        flush=True,
+    )
+    return {
+        "rows": 4 * steps * STREAM_BATCH,
+        "file_rows": file_rows,
+        "batch_size": STREAM_BATCH,
+        "seconds": round(process.seconds, 1),
+        "peak_rss": process.peak_rss,
+        "examples_per_s": quarters,
+        "rss": process.rss,
+    }
 
 
 def ratios(results: list[dict]) -> None:
@@ -199,7 +344,7 @@ def ratios(results: list[dict]) -> None:
             e["growth_tables"] = grown / extra if extra else None
 
 
-def markdown(payload: dict) -> str:
+def memory_markdown(payload: dict) -> str:
     results, codes = payload["results"], list(payload["codes"])
     headers = ["table rows", "table MiB", "train peak MiB", "train growth / table"]
     for dtype in payload["dtypes"]:
@@ -237,11 +382,10 @@ def markdown(payload: dict) -> str:
     ]
     checkouts = ", ".join(f"{n}: {c['commit']}" for n, c in payload["codes"].items())
     text = (
-        f"# Peak memory of training and export against the table\n\n"
-        f"Command: `{payload['command']}` (exporters {checkouts})\n\n"
-        f"Dim {payload['dim']}, float32 training table (light net reads every row), "
-        f"embedding optimizer {payload['embedding_optimizer']}, {payload['steps']} training "
-        f"steps. Peak RSS of each process (ru_maxrss); growth / table = (peak − the "
+        f"## Peak memory of training and export against the table\n\n"
+        f"Exporters {checkouts}. Dim {payload['dim']}, float32 training table (light net reads "
+        f"every row), the run trained with {payload['optimizers'][0]} tables. Peak RSS of each "
+        f"process (ru_maxrss); growth / table = (peak − the "
         f"{results[0]['rows']:,}-row run's peak) / (table bytes − its table bytes).\n\n"
         + common.markdown_table(headers, rows)
         + "\n\nExported variables (variables/, byte for byte) identical across exporters for "
@@ -254,15 +398,111 @@ def markdown(payload: dict) -> str:
             if reported
             else "."
         )
-        + f"\n\nMachine: {payload['machine']}\n"
+        + "\n"
     )
     return text
+
+
+def optimizers_markdown(payload: dict) -> str:
+    """A row per table size and optimizer: s/step (and against the smallest size above the
+    base), peak RSS, one checkpoint's bytes and write time, the run dir."""
+    results = payload["results"]
+    sized = results[1:] or results  # past the base run
+    first = {}  # optimizer: its s/step at the smallest size it ran
+    for r in reversed(sized):
+        first.update({o["optimizer"]: o["step_seconds"] for o in r["optimizers"]})
+    rows = []
+    for r in results:
+        for o in r["optimizers"]:
+            writes = o["checkpoint_write_seconds"]
+            ckpt_gib = o["checkpoint_bytes"] / GiB
+            write = max(writes) if writes else None
+            rows.append(
+                [
+                    f"{r['rows']:,}",
+                    o["optimizer"],
+                    f"{o['step_seconds']:.3f}",
+                    f"{o['step_seconds'] / first[o['optimizer']]:.2f}x"
+                    if o["optimizer"] in first
+                    else "–",
+                    round(o["peak_rss"] / MiB),
+                    f"{ckpt_gib:.2f}",
+                    "–" if write is None else f"{write:.1f}",
+                    "–" if not write or ckpt_gib < 0.5 else f"{write / ckpt_gib:.1f}",
+                    f"{o['run_dir_bytes'] / GiB:.2f}",
+                ]
+            )
+    headers = [
+        "table rows",
+        "embedding optimizer",
+        "s / step",
+        f"vs {sized[0]['rows']:,} rows",
+        "train peak MiB",
+        "checkpoint GiB",
+        "its write s",
+        "s / GiB",
+        "run dir GiB",
+    ]
+    skipped = ", ".join(o for o in payload["optimizers"] if o in DENSE_OPTIMIZERS)
+    return (
+        "## Step time, memory and disk by embedding optimizer\n\n"
+        f"Batch {payload['batch_size']}, {payload['steps']} steps per epoch; s / step is the "
+        "second epoch's (its validation on 2,000 rows included). A checkpoint's write is the "
+        "longest life of its `ckpt-N_temp/` directory (watched every 20 ms); the run dir keeps "
+        "one checkpoint (`train.keep_checkpoints=1`) and best/."
+        + (f" {skipped} runs up to {payload['dense_max_rows']:,} rows only." if skipped else "")
+        + "\n\n"
+        + common.markdown_table(headers, rows)
+        + "\n"
+    )
+
+
+def stream_markdown(result: dict) -> str:
+    """Examples/s per quarter of the stream and its RSS over time."""
+    settled = [rss for t, rss in result["rss"] if t >= 60]
+    seconds = result["seconds"]
+    marks = [
+        min(result["rss"], key=lambda sample, at=at: abs(sample[0] - at * seconds / 10))
+        for at in range(1, 11)
+    ]
+    return (
+        f"## A {result['rows']:,}-row stream\n\n"
+        f"The default preset's co_train run (DCN 256-128-64 ∥ 3 crosses, MLP-32, criteo "
+        f"schema) at batch {result['batch_size']:,}, four epochs of a quarter each over a "
+        f"{result['file_rows']:,}-row synthetic file read again and again, {seconds:,.0f} s in "
+        f"all. Examples/s per quarter (its validation on 2,000 rows included; the first "
+        "quarter's includes tracing): "
+        + ", ".join(f"{q:,.0f}" for q in result["examples_per_s"])
+        + f". Peak RSS {result['peak_rss'] / MiB:,.0f} MiB"
+        + (
+            f"; after the first minute RSS stayed within {min(settled) / MiB:,.0f}–"
+            f"{max(settled) / MiB:,.0f} MiB"
+            if settled
+            else ""
+        )
+        + ". RSS at each tenth of the run (s: MiB): "
+        + ", ".join(f"{t:.0f}: {rss / MiB:,.0f}" for t, rss in marks)
+        + ".\n"
+    )
+
+
+def markdown(payload: dict) -> str:
+    parts = [
+        f"# rocketctr at scale\n\nCommand: `{payload['command']}`. Machine: {payload['machine']}.\n"
+    ]
+    if payload.get("stream"):
+        parts.append(stream_markdown(payload["stream"]))
+    if payload["results"]:
+        parts += [optimizers_markdown(payload), memory_markdown(payload)]
+    return "\n".join(parts)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
-        "--rows", default="1000000,5000000,10000000", help="Table sizes (comma-separated)."
+        "--rows",
+        default="1000000,10000000,40000000",
+        help="Table sizes (comma-separated); empty for none.",
     )
     parser.add_argument(
         "--base_rows",
@@ -271,7 +511,19 @@ def main(argv: list[str] | None = None) -> int:
         help="The small table whose peaks give each command's constant.",
     )
     parser.add_argument("--dim", type=int, default=16)
-    parser.add_argument("--steps", type=int, default=20, help="Training steps.")
+    parser.add_argument("--steps", type=int, default=20, help="Training steps per epoch.")
+    parser.add_argument("--batch_size", type=int, default=1024)
+    parser.add_argument("--optimizers", default="adagrad,lazy_adam,adam")
+    parser.add_argument(
+        "--dense_max_rows",
+        type=int,
+        default=10_000_000,
+        help="The largest table a dense-update optimizer (adam) trains.",
+    )
+    parser.add_argument("--stream_rows", type=int, default=24_000_000, help="0: no stream.")
+    parser.add_argument(
+        "--stream_file_rows", type=int, default=1_000_000, help="The stream's repeated file."
+    )
     parser.add_argument("--dtypes", default="float32,int8")
     parser.add_argument(
         "--code",
@@ -281,30 +533,36 @@ def main(argv: list[str] | None = None) -> int:
         help="An exporter to measure (default: this checkout).",
     )
     parser.add_argument("--set", action="append", default=[], help="More training overrides.")
-    parser.add_argument("--out", default="scale_export")
+    parser.add_argument("--out", default="scale")
     parser.add_argument("--workdir", help="Where runs go (default: a temporary dir).")
     args = parser.parse_args(argv)
     args.dtypes = args.dtypes.split(",")
+    args.optimizers = args.optimizers.split(",")
+    unknown = set(args.optimizers) - set(OPTIMIZER_RATES)
+    if unknown:
+        parser.error(f"--optimizers: unknown {sorted(unknown)}; known: {sorted(OPTIMIZER_RATES)}")
     codes = dict(c.split("=", 1) for c in args.code) or {"this": str(ROOT)}
     codes = {name: Path(d).resolve() for name, d in codes.items()}
-    sizes = [args.base_rows] + [int(r) for r in args.rows.split(",")]
+    sizes = [int(r) for r in args.rows.split(",") if r]
     work = Path(args.workdir or tempfile.mkdtemp(prefix="rocketctr_scale_")).resolve()
     work.mkdir(parents=True, exist_ok=True)
-    data = ensure_synthetic_criteo(work / "data", 20_000, 2_000, seed=0)
-    results = [measure(args, rows, data, codes, work) for rows in sizes]
-    ratios(results)
-    optimizer = next(
-        (s.split("=", 1)[1] for s in args.set if s.startswith("train.embedding_optimizer.name=")),
-        "adagrad",
-    )
+    streamed = stream(args, next(iter(codes.values())), work) if args.stream_rows else None
+    results = []
+    if sizes:
+        data = ensure_synthetic_criteo(work / "data", 20_000, 2_000, seed=0)
+        results = [measure(args, rows, data, codes, work) for rows in [args.base_rows, *sizes]]
+        ratios(results)
     payload = {
         "command": "python benchmarks/scale.py "
         + " ".join(argv if argv is not None else sys.argv[1:]),
         "codes": {n: {"path": str(p), "commit": commit(p)} for n, p in codes.items()},
         "dim": args.dim,
         "steps": args.steps,
+        "batch_size": args.batch_size,
         "dtypes": args.dtypes,
-        "embedding_optimizer": optimizer,
+        "optimizers": args.optimizers,
+        "dense_max_rows": args.dense_max_rows,
+        "stream": streamed,
         "results": results,
         "machine": common.machine_description(),
     }
