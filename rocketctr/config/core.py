@@ -249,9 +249,10 @@ class TrainConfig:
     jit_compile: bool = False
     # The towers' compute: bfloat16 (mixed_bfloat16: variables, embeddings and losses stay
     # float32), float32, or auto: bfloat16 where the machine computes it natively (a CPU with
-    # AVX512-BF16 or AMX, an Ampere or later GPU), float32 elsewhere. true/false (files of
+    # AVX512-BF16 or AMX, an Ampere or later GPU), float32 elsewhere, where bf16 is emulated
+    # and slower. Served light nets compute in float32 either way. true/false (files of
     # earlier runs) read as bfloat16/float32.
-    mixed_precision: str = "float32"
+    mixed_precision: str = "auto"
     seed: int = 0
     shuffle_buffer_rows: int = 65536
     bad_rows: str = "error"  # error | skip

@@ -357,9 +357,14 @@ def tf_keras_policy_name():
     ],
     ids=["mlp+dcn", "lr+xdeepfm", "fm+deepfm"],
 )
-def test_tower_views_share_the_towers_layers_and_compute_the_same(light, booster):
+@pytest.mark.parametrize("precision", ["float32", "bfloat16"])
+def test_tower_views_share_the_towers_layers_and_compute_the_same(light, booster, precision):
     config = _config().replace(
-        {"model.light": light, **({"model.booster": booster} if booster else {})}
+        {
+            "model.light": light,
+            **({"model.booster": booster} if booster else {}),
+            "train.mixed_precision": precision,
+        }
     )
     model = build_model(config, SCHEMA)
     before = len(model.variables)

@@ -19,6 +19,7 @@ from rocketctr.data.synthetic import generate_pfd, pfd_item_catalogue
 from rocketctr.features.processor import FeatureProcessor
 from rocketctr.features.schema import SchemaError, load_schema, parse_schema
 from rocketctr.model.cotrain import build_model, variable_role
+from rocketctr.model.precision import float32_compute
 from rocketctr.serving import catalogue
 from tests.helpers import SHARED_DATA, random_features, random_labels, tiny_config
 
@@ -104,14 +105,15 @@ def test_logits_are_the_dot_product_of_the_two_towers_plus_bias():
     table, tower = model.embedding, model.light
     user = FeatureProcessor(SCHEMA, SCHEMA.user_side_features())
     item = FeatureProcessor(SCHEMA, SCHEMA.item_features)
-    u = tower.user_vector(table(user(features)[0]), user(features)[1])
-    v = tower.item_vector(table(item(features)[0]), item(features)[1])
+    changed = dict(features, user_id=tf.constant(["someone else"] * 16))
+    with float32_compute(tower):  # as its scores are computed when it does not train
+        u = tower.user_vector(table(user(features)[0]), user(features)[1])
+        v = tower.item_vector(table(item(features)[0]), item(features)[1])
+        v2 = tower.item_vector(table(item(changed)[0]), item(changed)[1])
     assert u.shape == v.shape == (16, 3)
     expected = np.sum(u.numpy() * v.numpy(), axis=1) + 0.3
     np.testing.assert_allclose(model.light_logits(features).numpy(), expected, atol=1e-5)
     # The item tower never reads a user field: changing the user moves only u.
-    changed = dict(features, user_id=tf.constant(["someone else"] * 16))
-    v2 = tower.item_vector(table(item(changed)[0]), item(changed)[1])
     np.testing.assert_array_equal(v.numpy(), v2.numpy())
 
 

@@ -61,11 +61,12 @@ def test_mirrored_over_two_cpus_matches_one_device():
     losses = json.loads(proc.stdout.strip().splitlines()[-1])
     assert len(losses["one"]) == 6
     # Logged losses are the true mean loss, not divided (or multiplied) by the replica count.
-    np.testing.assert_allclose(losses["two"], losses["one"], rtol=1e-5)
+    # (bf16 towers, train.mixed_precision auto, round each replica's half batch: ~1e-5.)
+    np.testing.assert_allclose(losses["two"], losses["one"], rtol=1e-4)
     # A booster frozen after 3 steps (the teacher stopped at its peak): its frozen copy is
     # read inside the mirrored step, which trains as on one device.
     assert len(losses["one_frozen"]) == 6
-    np.testing.assert_allclose(losses["two_frozen"], losses["one_frozen"], rtol=1e-5)
+    np.testing.assert_allclose(losses["two_frozen"], losses["one_frozen"], rtol=1e-4)
 
 
 def _weights(checkpoint_dir):
