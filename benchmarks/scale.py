@@ -238,56 +238,60 @@ def train_tables(args, rows: int, optimizer: str, data, code: Path, work: Path):
 
 def measure(args, rows: int, data: tuple[Path, Path], codes: dict[str, Path], work: Path):
     """Trains runs of `rows` table rows, one per optimizer, and exports the first one with
-    every code and dtype."""
+    every code and dtype. Each run dir is deleted before the next run: at 40M rows one holds
+    tens of GB (checkpoint, best/ copies)."""
     train_code = next(iter(codes.values()))
-    trained, exported = [], None
+    result = {"optimizers": [], "exports": []}
     for optimizer in args.optimizers:
         if optimizer in DENSE_OPTIMIZERS and rows > args.dense_max_rows:
             print(f"{rows:,} rows, {optimizer}: skipped (above --dense_max_rows)", flush=True)
             continue
-        run_dir, table_rows, result = train_tables(args, rows, optimizer, data, train_code, work)
-        trained.append(result)
-        if exported is None:
-            exported = run_dir
-        else:
-            shutil.rmtree(run_dir)  # checkpoints of the big tables: gigabytes
-    first = trained[0]
-    result = {
-        "rows": table_rows,
-        "table_bytes": table_rows * args.dim * 4,
-        "train": {"peak_rss": first["peak_rss"], "seconds": first["seconds"]},
-        "optimizers": trained,
-        "exports": [],
-    }
+        run_dir, table_rows, trained = train_tables(args, rows, optimizer, data, train_code, work)
+        result["optimizers"].append(trained)
+        if not result["exports"]:
+            result.update(
+                rows=table_rows,
+                table_bytes=table_rows * args.dim * 4,
+                train={"peak_rss": trained["peak_rss"], "seconds": trained["seconds"]},
+                exports=export_all(args, rows, run_dir, codes, work),
+            )
+        shutil.rmtree(run_dir)
+    return result
+
+
+def export_all(args, rows: int, run_dir: Path, codes: dict[str, Path], work: Path) -> list:
+    """Exports the light net of `run_dir` with every code and dtype."""
+    exports = []
     for dtype in args.dtypes:
         for name, code in codes.items():
-            base = exported / f"export_{name}_{dtype}"
+            base = run_dir / f"export_{name}_{dtype}"
             command = [
                 "export",
-                f"--model_dir={exported}",
+                f"--model_dir={run_dir}",
                 f"--export_dir={base}",
                 "--force",
                 f"--set=export.embedding_dtype={dtype}",
             ]
             process = run(command, code, work / f"export_{rows}_{name}_{dtype}.log")
             own = re.search(r"peak memory ([0-9,]+) MiB", process.text)
-            entry = {
-                "code": name,
-                "dtype": dtype,
-                "peak_rss": process.peak_rss,
-                "seconds": round(process.seconds, 1),
-                "reported_peak_mib": int(own[1].replace(",", "")) if own else None,
-                "variables_sha256": digest(base / "1"),
-                "graph_sha256": graph_digest(base / "1"),
-            }
-            result["exports"].append(entry)
+            exports.append(
+                {
+                    "code": name,
+                    "dtype": dtype,
+                    "peak_rss": process.peak_rss,
+                    "seconds": round(process.seconds, 1),
+                    "reported_peak_mib": int(own[1].replace(",", "")) if own else None,
+                    "variables_sha256": digest(base / "1"),
+                    "graph_sha256": graph_digest(base / "1"),
+                }
+            )
             print(
                 f"  export {name} {dtype}: peak {process.peak_rss / MiB:,.0f} MiB in "
                 f"{process.seconds:.0f} s",
                 flush=True,
             )
-    shutil.rmtree(exported)
-    return result
+            shutil.rmtree(base)
+    return exports
 
 
 def stream(args, code: Path, work: Path) -> dict:
@@ -546,12 +550,6 @@ def main(argv: list[str] | None = None) -> int:
     sizes = [int(r) for r in args.rows.split(",") if r]
     work = Path(args.workdir or tempfile.mkdtemp(prefix="rocketctr_scale_")).resolve()
     work.mkdir(parents=True, exist_ok=True)
-    streamed = stream(args, next(iter(codes.values())), work) if args.stream_rows else None
-    results = []
-    if sizes:
-        data = ensure_synthetic_criteo(work / "data", 20_000, 2_000, seed=0)
-        results = [measure(args, rows, data, codes, work) for rows in [args.base_rows, *sizes]]
-        ratios(results)
     payload = {
         "command": "python benchmarks/scale.py "
         + " ".join(argv if argv is not None else sys.argv[1:]),
@@ -562,10 +560,20 @@ def main(argv: list[str] | None = None) -> int:
         "dtypes": args.dtypes,
         "optimizers": args.optimizers,
         "dense_max_rows": args.dense_max_rows,
-        "stream": streamed,
-        "results": results,
+        "stream": None,
+        "results": [],
         "machine": common.machine_description(),
     }
+    # Results are written after each part (a later one may fail: a full disk, memory).
+    if args.stream_rows:
+        payload["stream"] = stream(args, next(iter(codes.values())), work)
+        common.write_results(args.out, payload, markdown(payload))
+    if sizes:
+        data = ensure_synthetic_criteo(work / "data", 20_000, 2_000, seed=0)
+        for rows in [args.base_rows, *sizes]:
+            payload["results"].append(measure(args, rows, data, codes, work))
+            ratios(payload["results"])
+            common.write_results(args.out, payload, markdown(payload))
     text = markdown(payload)
     paths = common.write_results(args.out, payload, text)
     print(text)
