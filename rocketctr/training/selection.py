@@ -188,6 +188,19 @@ class Selection(tf_keras.callbacks.Callback):
 
     def on_epoch_begin(self, epoch, logs=None) -> None:
         self.start = time.perf_counter()
+        self._drop_replaced_bests()
+
+    def _drop_replaced_bests(self) -> None:
+        """Keeps in best/ only each net's selected epoch. The one it replaced stays until the
+        checkpoint of the epoch that replaced it is saved (a run killed before that resumes
+        from the checkpoint before, which selected it), so: at the next epoch's start, and
+        once training has ended. On a large table each copy is the table's bytes."""
+        for name, track in [(None, self.track), *self.lights.items(), *self._booster_item()]:
+            if self.best_dir is None or track.best is None:
+                continue
+            directory = os.path.join(self.best_dir, *([name] if name else []))
+            if tf.io.gfile.isdir(directory):
+                self._drop_old_bests(directory, keep=(track.best,))
 
     def on_epoch_end(self, epoch, logs=None) -> None:
         record = {"epoch": epoch + 1, "seconds": time.perf_counter() - self.start}
@@ -362,4 +375,5 @@ class Selection(tf_keras.callbacks.Callback):
                 f"and evaluate read ({size / 2**30:.2f} GiB in "
                 f"{time.perf_counter() - start:.1f} s)."
             )
+        self._drop_replaced_bests()
         return self.best

@@ -155,10 +155,30 @@ def test_a_resumed_run_selects_stops_and_decays_as_the_uninterrupted_one(tmp_pat
         assert [r.get("stop") for r in resumed[2]][-1] == "early_stopping"
         assert [r["lr_scale"] for r in resumed[2]] == [r["lr_scale"] for r in whole[2]]
         np.testing.assert_allclose(resumed[3], whole[3], rtol=1e-6)
-    # Only the newest two selected epochs' weights are kept.
-    assert sorted(
-        p.name for p in (tmp_path / "whole" / "best").iterdir() if p.suffix == ".index"
-    ) == ["ckpt-1.index", "ckpt-2.index"]
+    # Once training has ended, only the selected epoch's weights are kept.
+    assert _indexes(tmp_path / "whole" / "best") == ["ckpt-2.index"]
+
+
+def _indexes(directory):
+    return sorted(p.name for p in directory.iterdir() if p.suffix == ".index")
+
+
+def test_the_replaced_best_weights_stay_until_the_next_epoch_starts(tmp_path):
+    """Epoch 2 replaces epoch 1 as the best. A run killed before epoch 2's checkpoint is
+    saved resumes from epoch 1's, which selected epoch 1: its weights must still be there.
+    Once epoch 3 starts (epoch 2's checkpoint saved) they go: on a large table each copy
+    is the table's bytes."""
+    config, model = _tiny_model()
+    best = tmp_path / "best"
+    selection = Selection(config, [], tmp_path / "history.json", str(best))
+    _run_epochs(selection, model, [0.6, 0.7])
+    assert _indexes(best) == ["ckpt-1.index", "ckpt-2.index"]
+    resumed = Selection(
+        config, json.loads((tmp_path / "history.json").read_text())[:1], None, str(best)
+    )
+    assert resumed.best == 1  # from epoch 1's checkpoint: its selected weights are there
+    selection.on_epoch_begin(2)
+    assert _indexes(best) == ["ckpt-2.index"]
 
 
 def test_selection_starts_again_when_the_selected_weights_are_gone(tmp_path, capsys):
