@@ -2,16 +2,17 @@
 
 **Tables.** For each table size, a copy of the criteo schema whose hash buckets are scaled up
 to that many rows (every field in proportion; the light net reads them all, as in a plain
-co_train run) trains a tiny DCN booster and MLP light net for two epochs of `--steps` steps
-on synthetic rows (`rocketctr train --noexport`), once per embedding optimizer. Per run:
-seconds per step (the second epoch's, traced already), peak RSS, the bytes of one epoch
-checkpoint and how long its write took (the life of TensorFlow's `ckpt-N_temp/` directory,
-watched every 20 ms), and the run dir's bytes. Then `rocketctr export` exports the light
-net of the first optimizer's run once per exporter and embedding dtype. Each command runs
-in its own process; its peak resident memory is the kernel's (`os.wait4`, ru_maxrss). A
-table of `--base_rows` rows gives each command's constant (TensorFlow, the graph, the data
-pipeline), so the growth over it is what the table costs. A dense-update optimizer (adam)
-is run up to `--dense_max_rows` only: it needs several tables more memory than the others.
+co_train run) trains the default preset's DCN booster and MLP-32 light net for two epochs
+of `--steps` steps at batch 4096 on synthetic rows (`rocketctr train --noexport`), once per
+embedding optimizer. Per run: seconds per step (the second epoch's, traced already), peak
+RSS, the bytes of one epoch checkpoint and how long its write took (the life of
+TensorFlow's `ckpt-N_temp/` directory, watched every 20 ms), and the run dir's bytes. Then
+`rocketctr export` exports the light net of the first optimizer's run once per exporter and
+embedding dtype. Each command runs in its own process; its peak resident memory is its
+VmHWM (see `run`). A table of `--base_rows` rows gives each command's constant
+(TensorFlow, the graph, the data pipeline), so the growth over it is what the table costs.
+A dense-update optimizer (adam) is run up to `--dense_max_rows` only: it needs several
+tables more memory than the others.
 
 **Stream.** `--stream_rows` rows (24M) at batch 4096 through the default preset's co_train
 run (DCN 256-128-64, MLP-32, criteo schema), in four epochs of a quarter each over a
@@ -53,10 +54,7 @@ from rocketctr.features.schema import load_schema  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 SCHEMA = ROOT / "data_schemas" / "criteo.yaml"
-TINY_MODEL = [
-    "model.booster.hidden_units=[16]",
-    "model.booster.num_cross_layers=1",
-    "model.light.hidden_units=[8]",
+TABLE_RUN = [  # the default preset's towers
     "train.num_epochs=2",
     "train.checkpoint_every_steps=0",
     "train.keep_checkpoints=1",  # 40M rows: one lazy_adam checkpoint is 7.7 GB
@@ -92,22 +90,29 @@ class Process:
     saves: list[float] = field(default_factory=list)  # seconds of each checkpoint write
 
 
-def _rss(pid: int) -> int | None:
+def _status(pid: int, *keys: str) -> list[int] | None:
+    """Values in bytes of /proc/<pid>/status lines (VmRSS, VmHWM), or None once it exited."""
     try:
         status = Path(f"/proc/{pid}/status").read_text()
     except OSError:
         return None
-    match = re.search(r"^VmRSS:\s+(\d+) kB", status, re.M)
-    return int(match[1]) * 1024 if match else None
+    found = [re.search(rf"^{key}:\s+(\d+) kB", status, re.M) for key in keys]
+    return [int(m[1]) * 1024 for m in found] if all(found) else None
 
 
 def run(command: list[str], code: Path, log: Path, checkpoints: Path | None = None) -> Process:
     """Runs `python -m rocketctr.cli <command>` with `code`'s package first on the path,
     sampling its RSS every second and, in `checkpoints`, how long each checkpoint write
-    lasts. Raises on a failure."""
+    lasts. Raises on a failure.
+
+    Its peak is its VmHWM, read every 20 ms until it exits (a high-water mark: the last
+    read holds every peak before it). Not wait4's ru_maxrss: Linux carries that over the
+    exec from this process, which forked it (a 1M-row synthetic file made here would set
+    every command's floor).
+    """
     env = dict(os.environ, PYTHONPATH=str(code), TF_CPP_MIN_LOG_LEVEL="2")
     start = time.perf_counter()
-    rss, writing, saves = [], {}, []
+    rss, writing, saves, peak = [], {}, [], 0
     next_sample = 0.0
     with open(log, "w") as out:
         proc = subprocess.Popen(
@@ -118,14 +123,16 @@ def run(command: list[str], code: Path, log: Path, checkpoints: Path | None = No
             cwd=str(code),
         )
         while True:
-            pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+            pid, status, _ = os.wait4(proc.pid, os.WNOHANG)
             now = time.perf_counter() - start
             if pid:
                 break
-            if now >= next_sample:
-                if (value := _rss(proc.pid)) is not None:
-                    rss.append((round(now, 1), value))
-                next_sample = now + 1.0
+            values = _status(proc.pid, "VmRSS", "VmHWM")
+            if values is not None:
+                peak = max(peak, values[1])
+                if now >= next_sample:
+                    rss.append((round(now, 1), values[0]))
+                    next_sample = now + 1.0
             if checkpoints is not None:
                 names = set()
                 if checkpoints.is_dir():
@@ -142,7 +149,7 @@ def run(command: list[str], code: Path, log: Path, checkpoints: Path | None = No
         raise RuntimeError(
             f"{' '.join(command[:1])} failed ({returncode}), see {log}:\n" + text[-2000:]
         )
-    return Process(usage.ru_maxrss * 1024, seconds, text, rss, saves)
+    return Process(peak, seconds, text, rss, saves)
 
 
 def directory_bytes(directory: Path) -> int:
@@ -194,7 +201,8 @@ def graph_digest(directory: Path) -> str:
 
 
 def train_tables(args, rows: int, optimizer: str, data, code: Path, work: Path):
-    """Trains one run of `rows` table rows with `optimizer` on its tables; (its dir, result)."""
+    """Trains one run of `rows` table rows with `optimizer` on its tables; (its dir, its
+    exact table rows, what it measured)."""
     schema, table_rows = scaled_schema(rows, work)
     run_dir = work / f"run_{rows}_{optimizer}"
     sets = [
@@ -204,7 +212,7 @@ def train_tables(args, rows: int, optimizer: str, data, code: Path, work: Path):
         f"train.batch_size={args.batch_size}",
         f"train.embedding_optimizer.name={optimizer}",
         f"train.embedding_optimizer.learning_rate={OPTIMIZER_RATES[optimizer]}",
-        *TINY_MODEL,
+        *TABLE_RUN,
         *args.set,
     ]
     command = [
@@ -389,7 +397,7 @@ def memory_markdown(payload: dict) -> str:
         f"## Peak memory of training and export against the table\n\n"
         f"Exporters {checkouts}. Dim {payload['dim']}, float32 training table (light net reads "
         f"every row), the run trained with {payload['optimizers'][0]} tables. Peak RSS of each "
-        f"process (ru_maxrss); growth / table = (peak − the "
+        f"process (VmHWM); growth / table = (peak − the "
         f"{results[0]['rows']:,}-row run's peak) / (table bytes − its table bytes).\n\n"
         + common.markdown_table(headers, rows)
         + "\n\nExported variables (variables/, byte for byte) identical across exporters for "
@@ -515,8 +523,8 @@ def main(argv: list[str] | None = None) -> int:
         help="The small table whose peaks give each command's constant.",
     )
     parser.add_argument("--dim", type=int, default=16)
-    parser.add_argument("--steps", type=int, default=20, help="Training steps per epoch.")
-    parser.add_argument("--batch_size", type=int, default=1024)
+    parser.add_argument("--steps", type=int, default=40, help="Training steps per epoch.")
+    parser.add_argument("--batch_size", type=int, default=4096)
     parser.add_argument("--optimizers", default="adagrad,lazy_adam,adam")
     parser.add_argument(
         "--dense_max_rows",

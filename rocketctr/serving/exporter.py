@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import gc
 import logging
+import re
 import resource
 import sys
 from collections.abc import Mapping
@@ -158,11 +159,22 @@ def export_light(
 
 def peak_memory() -> str:
     """'peak memory N MiB': the most this process has held in RAM so far (its peak
-    resident set, VmHWM), e.g. for an export, which holds the training table, the export's
-    rows and the reloaded export's rows."""
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
-    peak *= 1 if sys.platform == "darwin" else 1024  # bytes on macOS
-    return f"peak memory {peak / 2**20:,.0f} MiB"
+    resident set), e.g. for an export, which holds the training table, the export's rows
+    and the reloaded export's rows."""
+    return f"peak memory {peak_rss_bytes() / 2**20:,.0f} MiB"
+
+
+def peak_rss_bytes() -> int:
+    """This process's peak resident set: Linux's VmHWM, which is this program's own. Not
+    getrusage's ru_maxrss: Linux carries that over an exec from the process that forked
+    this one (a pipeline's driver holding gigabytes would be counted)."""
+    try:
+        status = Path("/proc/self/status").read_text()
+    except OSError:  # not Linux: ru_maxrss is in bytes on macOS, KiB elsewhere
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        return peak * (1 if sys.platform == "darwin" else 1024)
+    match = re.search(r"^VmHWM:\s+(\d+) kB", status, re.M)
+    return int(match[1]) * 1024
 
 
 def describe_export(info: Mapping[str, Any]) -> str:

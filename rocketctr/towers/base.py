@@ -275,10 +275,12 @@ def tower_view(tower: Tower, inputs: TowerInputs, embedding_dim: int) -> tf_kera
             present = tf_keras.Input(shape=(length,), name=f"{name}_present_input")
             kwargs["sequences"][name] = (values, present)
             model_inputs += [values, present]
-    # `call` (not the tower's __call__, which would make it one opaque node) skips what
-    # __call__ does first: cast the embeddings to the compute dtype (bf16 towers).
-    cast = tf.cast(embeddings, tower.compute_dtype) if tower.compute_dtype != "float32" else None
-    output = tower.call(embeddings if cast is None else cast, dense, training=False, **kwargs)
+    # `call`, not __call__ (which would make the tower one opaque node), so what __call__
+    # does first is done here: cast the embeddings to the tower's compute dtype (bf16).
+    tower_embeddings = embeddings
+    if tower.compute_dtype != "float32":
+        tower_embeddings = tf.cast(embeddings, tower.compute_dtype)
+    output = tower.call(tower_embeddings, dense, training=False, **kwargs)
     outputs = {"logits": output.logits, **output.hidden}
     return tf_keras.Model(model_inputs, outputs, name=tower.name)
 

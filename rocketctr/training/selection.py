@@ -187,8 +187,8 @@ class Selection(tf_keras.callbacks.Callback):
         return improved, decays, stop, improved_lights
 
     def on_epoch_begin(self, epoch, logs=None) -> None:
-        self.start = time.perf_counter()
         self._drop_replaced_bests()
+        self.start = time.perf_counter()
 
     def _drop_replaced_bests(self) -> None:
         """Keeps in best/ only each net's selected epoch. The one it replaced stays until the

@@ -126,3 +126,20 @@ def test_export_peak_memory_is_at_most_two_tables_beyond_a_tiny_export(tmp_path)
         table = rows * DIM * 4  # float32, as trained and restored
         assert rows == BIG_ROWS
         assert grown - constant <= 2 * table + SLACK, (dtype, (grown - constant) / MiB)
+
+
+# A parent holding 1.5 GiB starts a process that reports its own peak the way the export's
+# line does (`peak memory N MiB`). Linux's getrusage ru_maxrss would count the parent's.
+_PEAK_IN_CHILD = """
+import subprocess, sys
+held = b"x" * (1536 * 2**20)  # every page written
+code = "from rocketctr.serving.exporter import peak_rss_bytes; print(peak_rss_bytes())"
+done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+print(done.stdout.split()[-1])
+"""
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads /proc (Linux)")
+def test_the_reported_peak_is_the_process_own_not_its_parents():
+    peak = int(_python(_PEAK_IN_CHILD).split()[-1])
+    assert 100 * MiB < peak < 1536 * MiB, peak / MiB  # TensorFlow loaded; not the parent's
