@@ -200,6 +200,18 @@ def graph_digest(directory: Path) -> str:
     return hashlib.sha256("\n".join(lines).encode()).hexdigest()
 
 
+def train_command(run_dir: Path, data: tuple[Path, Path], sets: list[str]) -> list[str]:
+    """`rocketctr train` of `data` (train, eval files) into `run_dir`, with `--set`s."""
+    return [
+        "train",
+        f"--model_dir={run_dir}",
+        f"--train={data[0]}",
+        f"--eval={data[1]}",
+        "--noexport",
+        *(f"--set={s}" for s in sets),
+    ]
+
+
 def train_tables(args, rows: int, optimizer: str, data, code: Path, work: Path):
     """Trains one run of `rows` table rows with `optimizer` on its tables; (its dir, its
     exact table rows, what it measured)."""
@@ -215,14 +227,7 @@ def train_tables(args, rows: int, optimizer: str, data, code: Path, work: Path):
         *TABLE_RUN,
         *args.set,
     ]
-    command = [
-        "train",
-        f"--model_dir={run_dir}",
-        f"--train={data[0]}",
-        f"--eval={data[1]}",
-        "--noexport",
-        *(f"--set={s}" for s in sets),
-    ]
+    command = train_command(run_dir, data, sets)
     log = work / f"train_{rows}_{optimizer}.log"
     process = run(command, code, log, checkpoints=run_dir / "checkpoints")
     history = json.loads((run_dir / "history.json").read_text())
@@ -308,17 +313,12 @@ def stream(args, code: Path, work: Path) -> dict:
     data = ensure_synthetic_criteo(work / "data", file_rows, 2_000, seed=1)
     steps = math.ceil(args.stream_rows / 4 / STREAM_BATCH)
     run_dir = work / "run_stream"
-    command = [
-        "train",
-        f"--model_dir={run_dir}",
-        f"--train={data[0]}",
-        f"--eval={data[1]}",
-        "--noexport",
-        f"--set=train.batch_size={STREAM_BATCH}",
-        "--set=train.num_epochs=4",
-        f"--set=train.steps_per_epoch={steps}",
-        *(f"--set={s}" for s in args.set),
+    sets = [
+        f"train.batch_size={STREAM_BATCH}",
+        "train.num_epochs=4",
+        f"train.steps_per_epoch={steps}",
     ]
+    command = train_command(run_dir, data, [*sets, *args.set])
     print(f"Streaming {4 * steps * STREAM_BATCH:,} rows ...", flush=True)
     process = run(command, code, work / "stream.log")
     history = json.loads((run_dir / "history.json").read_text())
